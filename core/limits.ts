@@ -1,0 +1,82 @@
+/**
+ * Every bound the protocol enforces, in one place, with its unit in its name.
+ *
+ * Rules: a limit that a client can hit is documented in docs/API.md; a limit that only
+ * protects a node (queue depths, batch sizes) is documented here. Cores and hosts read these
+ * values through a `Limits` object so that tests and the simulator can shrink them.
+ */
+export const LIMITS = {
+  /** Largest WebSocket text frame a node accepts; larger frames close the socket (1009). */
+  frameBytesMax: 64 * 1024,
+  /** Largest REST body a node accepts (413 above it). */
+  bodyBytesMax: 256 * 1024,
+  /** Characters of `content` in a text message. */
+  contentCharsMax: 4096,
+  /** Members of a group, counting its creator. */
+  groupMembersMax: 500,
+  /** Characters of a group's name. */
+  groupNameCharsMax: 128,
+  /** User IDs in one subscribe_presence or unsubscribe_presence frame. */
+  presenceSubscribeBatchMax: 100,
+  /** Presence subscriptions one connection may hold at once. */
+  presenceSubscriptionsPerConnectionMax: 1000,
+  /** Messages in one history page. */
+  historyPageMessagesMax: 100,
+  historyPageMessagesDefault: 50,
+  /** Conversations in one inbox page. */
+  inboxPageConversationsMax: 100,
+  inboxPageConversationsDefault: 50,
+  /** User IDs in one add-members call. */
+  addMembersBatchMax: 500,
+  usernameCharsMin: 3,
+  usernameCharsMax: 32,
+  passwordCharsMin: 8,
+  passwordCharsMax: 256,
+  /** Opaque IDs (users, groups, media, conversations) are at most this long. */
+  idCharsMax: 80,
+  /** Characters of a device push token. */
+  deviceTokenCharsMax: 4096,
+  /** Largest media upload. */
+  mediaBytesMax: 25 * 1024 * 1024,
+  /** How long a pre-signed media URL stays valid. */
+  mediaUrlTtlMs: 15 * 60 * 1000,
+  /** Characters of a media filename. */
+  mediaFilenameCharsMax: 255,
+  /** Rate limit per connection: burst and sustained (API.md: 500 burst, 50/s sustained). */
+  connectionFramesBurst: 500,
+  connectionFramesPerSecond: 50,
+  /** Sends a connection may have appended-but-unanswered at once before it is pushed back. */
+  sendsInFlightPerConnectionMax: 256,
+  /** Messages the gateway remembers per connection to map an ack to its conversation. */
+  deliveredIndexPerConnectionMax: 4096,
+  /** Pending entries read per page when a device connects or resyncs. */
+  pendingPageEntriesMax: 200,
+  /** Live deliveries a connection buffers while a pending read for its conversation is out. */
+  liveBufferPerConnectionMax: 4096,
+  /** Conversations whose order floor a router keeps in memory (older ones are re-read). */
+  routerFloorCacheConversationsMax: 100_000,
+  /** Records a router handles per batch. */
+  routerBatchRecordsMax: 256,
+  /** Presence: heartbeat interval a client is told to keep, and the TTL after the last beat. */
+  heartbeatIntervalMs: 30_000,
+  presenceTtlMs: 60_000,
+  /** A gateway re-reads a device's pending entries at most this often (anti-entropy for a lost live delivery). */
+  pendingResyncIntervalMs: 60_000,
+  /** Session tokens live this long. */
+  tokenTtlMs: 7 * 24 * 60 * 60 * 1000,
+  /** The client resends an unanswered send after this long, with backoff doubling up to the max. */
+  clientSendRetryMs: 5_000,
+  clientSendRetryMaxMs: 60_000,
+  /** Reconnect backoff: first delay and cap; the client adds jitter from its Random input. */
+  clientReconnectBaseMs: 250,
+  clientReconnectMaxMs: 30_000,
+  /** Messages a client keeps for duplicate detection per conversation (beyond this, the order floor decides). */
+  clientSeenPerConversationMax: 10_000,
+} as const;
+
+export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
+
+/** A copy of the defaults, to shrink in tests and simulations. */
+export function defaultLimits(): Limits {
+  return { ...LIMITS };
+}

@@ -1,0 +1,23 @@
+/**
+ * BlobStore: media bytes behind pre-signed, expiring URLs (a local folder embedded; S3-
+ * compatible storage in production).
+ *
+ * Contract (adapters/contract/blob-store.contract.ts checks it):
+ * - presignUpload answers a URL that accepts exactly one PUT of at most `size` bytes of
+ *   `content_type` until `expires_at_ms`; presignDownload a URL that serves the bytes until
+ *   its expiry. Signatures cannot be forged or moved to another media_id.
+ * - verify checks a URL's signature and expiry at `now_ms` (the host that serves the URLs
+ *   calls it); put stores the bytes, head describes what is stored.
+ */
+export type BlobInfo = { readonly media_id: string; readonly content_type: string; readonly size: number };
+export type SignedAction = "upload" | "download";
+
+export interface BlobStore {
+  presignUpload(info: BlobInfo, expires_at_ms: number): Promise<string>;
+  presignDownload(media_id: string, expires_at_ms: number): Promise<string>;
+  /** Checks the signed query of a URL; answers the media_id it grants, or null. */
+  verify(action: SignedAction, url: string, now_ms: number): Promise<string | null>;
+  put(media_id: string, bytes: Uint8Array): Promise<void>;
+  get(media_id: string): Promise<Uint8Array | null>;
+  head(media_id: string): Promise<BlobInfo | null>;
+}

@@ -1,0 +1,49 @@
+/**
+ * Directory: users, devices, groups and members, and push registrations (PostgreSQL in
+ * production, SQLite embedded).
+ *
+ * Contract (adapters/contract/directory.contract.ts checks it):
+ * - usernames are unique: a second createUser with the same name answers "username_taken".
+ * - createGroup stores the group with its members (the creator included, duplicates once).
+ * - addMembers never lets a group exceed `members_max` (answers "too_large", changing
+ *   nothing); removeMember answers whether the user was a member.
+ * - devices lists a user's devices in creation order; pushTargets its push registrations,
+ *   one per (platform, token).
+ */
+import type { PushTarget } from "../model.js";
+
+export type UserRecord = {
+  readonly user_id: string;
+  readonly username: string;
+  readonly password_hash: string;
+  readonly created_at_ms: number;
+};
+
+export type GroupRecord = {
+  readonly group_id: string;
+  readonly name: string;
+  readonly creator_id: string;
+  readonly created_at_ms: number;
+};
+
+export interface Directory {
+  createUser(user: UserRecord): Promise<"ok" | "username_taken">;
+  userById(user_id: string): Promise<UserRecord | null>;
+  userByName(username: string): Promise<UserRecord | null>;
+  /** The IDs among `user_ids` that belong to no user. */
+  missingUsers(user_ids: readonly string[]): Promise<string[]>;
+
+  addDevice(user_id: string, device_id: string, created_at_ms: number): Promise<void>;
+  devices(user_id: string): Promise<string[]>;
+  registerPush(user_id: string, target: PushTarget): Promise<void>;
+  pushTargets(user_id: string): Promise<PushTarget[]>;
+
+  createGroup(group: GroupRecord, member_ids: readonly string[]): Promise<void>;
+  group(group_id: string): Promise<GroupRecord | null>;
+  members(group_id: string): Promise<string[]>;
+  isMember(group_id: string, user_id: string): Promise<boolean>;
+  addMembers(group_id: string, user_ids: readonly string[], members_max: number): Promise<"ok" | "too_large" | "not_found">;
+  removeMember(group_id: string, user_id: string): Promise<boolean>;
+  groupsOf(user_id: string): Promise<string[]>;
+  close(): Promise<void>;
+}

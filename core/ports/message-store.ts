@@ -1,0 +1,38 @@
+/**
+ * MessageStore: history, the durable dedup record, receipts, and the inbox (Cassandra /
+ * ScyllaDB in production, SQLite embedded). Every write is idempotent, so a router that
+ * handles a record twice leaves the store as if it had handled it once.
+ *
+ * Contract (adapters/contract/message-store.contract.ts checks it):
+ * - putMessage is keyed by (conversation_id, message_id); writing it again changes nothing.
+ * - history returns messages with message_id < before (all when null), newest first.
+ * - lastMessageId is the greatest message_id stored in the conversation.
+ * - claim is first-writer-wins per (sender_id, client_msg_id) and answers the winning claim.
+ * - advanceReceipt keeps the furthest status (sent < delivered < read) and answers it.
+ * - touchInbox keeps, per (user, conversation), the entry with the greatest last_message_id.
+ * - markRead keeps the greatest message_id per (user, conversation).
+ * - inbox lists a user's conversations by last_message_id descending, strictly below `before`.
+ */
+import type { ReceiptStatus } from "../protocol/frames.js";
+import type { DedupClaim, InboxEntry, ReceiptRow, StoredMessage } from "../model.js";
+
+export interface MessageStore {
+  putMessage(message: StoredMessage): Promise<void>;
+  getMessage(conversation_id: string, message_id: string): Promise<StoredMessage | null>;
+  history(conversation_id: string, before_message_id: string | null, limit: number): Promise<StoredMessage[]>;
+  lastMessageId(conversation_id: string): Promise<string | null>;
+  /** Messages after `after_message_id` (all when null) not sent by `excluding_sender_id`. */
+  countAfter(conversation_id: string, after_message_id: string | null, excluding_sender_id: string): Promise<number>;
+
+  claim(claim: DedupClaim): Promise<DedupClaim>;
+  getClaim(sender_id: string, client_msg_id: string): Promise<DedupClaim | null>;
+
+  advanceReceipt(message_id: string, user_id: string, status: ReceiptStatus): Promise<ReceiptStatus>;
+  receipts(message_id: string): Promise<ReceiptRow[]>;
+
+  touchInbox(entry: InboxEntry): Promise<void>;
+  markRead(user_id: string, conversation_id: string, message_id: string): Promise<void>;
+  readUpTo(user_id: string, conversation_id: string): Promise<string | null>;
+  inbox(user_id: string, before_message_id: string | null, limit: number): Promise<InboxEntry[]>;
+  close(): Promise<void>;
+}
