@@ -70,6 +70,10 @@ export const LIMITS = {
   /** Reconnect backoff: first delay and cap; the client adds jitter from its Random input. */
   clientReconnectBaseMs: 250,
   clientReconnectMaxMs: 30_000,
+  /** Consecutive rejected frames after which a connection is closed as abusive (1008). */
+  rejectedFramesRunMax: 20,
+  /** A send the router has not answered within this long is forgotten by the gateway (the client retries). */
+  gatewaySendForgetMs: 120_000,
   /** Messages a client keeps for duplicate detection per conversation (beyond this, the order floor decides). */
   clientSeenPerConversationMax: 10_000,
 } as const;

@@ -59,6 +59,11 @@ export type StoredMessage = {
   readonly type: MessageType;
   readonly client_msg_id: string;
   readonly sent_at_ms: number;
+  /**
+   * The conversation's previous message when this one was ordered (null for the first).
+   * Gateways use it to tell a contiguous live delivery from one that skipped a gap.
+   */
+  readonly prev_message_id: string | null;
 };
 
 /**
@@ -71,6 +76,8 @@ export type DedupClaim = {
   readonly client_msg_id: string;
   readonly message_id: string;
   readonly conversation_id: string;
+  /** The conversation's previous message ID at ordering time (see StoredMessage). */
+  readonly prev_message_id: string | null;
   readonly position: LogPosition;
 };
 

@@ -8,15 +8,23 @@
  * - It is a two-phase set: once removed, an entry never comes back, even if put again
  *   (a stale or redelivered router must not resurrect what a device acked). Adapters keep
  *   tombstones at least as long as the log keeps records.
- * - list returns entries with message_id > after (all when null), ascending by message_id,
- *   at most `limit`; listConversation does the same within one conversation.
+ * - list returns a device's entries ordered by (conversation_id, message_id), strictly after
+ *   the cursor (from the start when null), at most `limit`. Ordering by conversation first
+ *   is what makes a paged read gap-free per conversation: puts within one conversation
+ *   happen in message_id order, so a page that reaches message m of conversation C holds
+ *   every entry of C below m that was put before the read.
+ * - listConversation returns one conversation's entries with message_id > after (all when
+ *   null), ascending, at most `limit`.
  * - count is the number of live entries for the device.
  */
 import type { PendingEntry } from "../model.js";
 
+/** Where a paged read of a device's pending entries stopped. */
+export type PendingCursor = { readonly conversation_id: string; readonly message_id: string };
+
 export interface PendingStore {
   put(entries: readonly PendingEntry[]): Promise<void>;
-  list(user_id: string, device_id: string, after_message_id: string | null, limit: number): Promise<PendingEntry[]>;
+  list(user_id: string, device_id: string, after: PendingCursor | null, limit: number): Promise<PendingEntry[]>;
   listConversation(
     user_id: string,
     device_id: string,
@@ -24,7 +32,7 @@ export interface PendingStore {
     after_message_id: string | null,
     limit: number,
   ): Promise<PendingEntry[]>;
-  remove(user_id: string, device_id: string, message_id: string): Promise<void>;
+  remove(user_id: string, device_id: string, conversation_id: string, message_id: string): Promise<void>;
   count(user_id: string, device_id: string): Promise<number>;
   close(): Promise<void>;
 }

@@ -1,0 +1,74 @@
+/**
+ * The gateway core's state: plain data, printable and comparable. See step.ts for the rules.
+ */
+import type { Limits } from "../limits.js";
+import type { PendingCursor } from "../ports/pending-store.js";
+import type { Delivery } from "../model.js";
+
+export type MessageDelivery = Extract<Delivery, { kind: "message" }>;
+
+/** What this connection knows of one conversation's stream of messages. */
+export type ConversationStream = {
+  /** The greatest message ID emitted on this connection in order; null until one is. */
+  last_emitted: string | null;
+  /** The read of this conversation's pending entries in flight, if any. */
+  reading_id: number | null;
+  /** Deliveries held back while a read is in flight; `covered` ones arrived before it began. */
+  held: { delivery: MessageDelivery; covered: boolean }[];
+};
+
+export type SendInFlight = {
+  readonly client_msg_id: string;
+  /** "appending": the log has not answered yet; "appended": durable, awaiting the router's `sent`. */
+  phase: "appending" | "appended";
+  readonly since_ms: number;
+};
+
+export type GatewayConfig = {
+  readonly gateway_id: string;
+  readonly connection_id: string;
+  readonly user_id: string;
+  readonly device_id: string;
+  readonly limits: Limits;
+};
+
+export type GatewayState = {
+  readonly config: GatewayConfig;
+  /**
+   * opening: registering the session; syncing: reading every pending entry (live deliveries
+   * are held); live: normal; closed: nothing more happens.
+   */
+  phase: "opening" | "syncing" | "live" | "closed";
+  /** The full pending scan in flight (at connect and on resync): its read ID and cursor. */
+  scan: { read_id: number; after: PendingCursor | null } | null;
+  last_scan_ms: number;
+  streams: Map<string, ConversationStream>;
+  sends: Map<string, SendInFlight>;
+  /** message_id -> conversation_id of what this connection delivered, oldest first (bounded). */
+  delivered: Map<string, string>;
+  subscriptions: Set<string>;
+  tokens: number;
+  tokens_at_ms: number;
+  /** Consecutive rejected frames; a run this long is abuse and closes the connection. */
+  rejected_run: number;
+  next_read_id: number;
+  draining: boolean;
+};
+
+export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState {
+  return {
+    config,
+    phase: "opening",
+    scan: null,
+    last_scan_ms: now_ms,
+    streams: new Map(),
+    sends: new Map(),
+    delivered: new Map(),
+    subscriptions: new Set(),
+    tokens: config.limits.connectionFramesBurst,
+    tokens_at_ms: now_ms,
+    rejected_run: 0,
+    next_read_id: 1,
+    draining: false,
+  };
+}

@@ -1,0 +1,509 @@
+/**
+ * The gateway core: one connection's session. Rules of this file:
+ *
+ * 1. Order on the wire. `new_message` frames of one conversation leave in message_id order
+ *    with no gap, across the seam between pending replay and live traffic. The pending store
+ *    is the source of truth; a live delivery is emitted at once only when it is provably
+ *    contiguous (its `prev_message_id` is the last message this connection emitted in that
+ *    conversation). Otherwise the conversation's pending entries after the last emitted one
+ *    are read, and everything they hold is emitted in order before anything newer. This
+ *    works because the router writes pending entries before it looks up sessions (so a
+ *    device registered before the read sees every entry put before it), and puts within one
+ *    conversation happen in message_id order (so a read is a gap-free prefix).
+ * 2. Sent. A send is appended to the log; the `sent` receipt comes from the router once the
+ *    message has its ID, and only after the append was acknowledged. A failed append answers
+ *    a retryable error; the client retries with the same client_msg_id.
+ * 3. Bad input gets an `error` frame and the connection stays usable; a run of
+ *    `rejectedFramesRunMax` rejected frames, or a frame over the size limit, closes it.
+ * 4. Every map here is bounded by a limit in core/limits.ts.
+ */
+import { unreachable } from "../result.js";
+import { directConversationId, groupConversationId } from "../ids/conversation.js";
+import { apiError, isRetryable, type ApiError } from "../protocol/errors.js";
+import type { ClientFrame, ServerFrame } from "../protocol/frames.js";
+import type { PendingEntry } from "../model.js";
+import { isoFromMs, toNewMessage } from "../model.js";
+import type { GatewayEffect, GatewayInput } from "./types.js";
+import type { ConversationStream, GatewayState, MessageDelivery } from "./state.js";
+
+export const CLOSE_POLICY = 1008;
+export const CLOSE_TOO_BIG = 1009;
+export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_INTERNAL = 1011;
+
+type Out = GatewayEffect[];
+
+/** Feeds one input; mutates `state` (which the caller owns) and returns the effects. */
+export function gatewayStep(state: GatewayState, input: GatewayInput): Out {
+  const out: Out = [];
+  if (state.phase === "closed") return out;
+  switch (input.type) {
+    case "connection_opened":
+      out.push({ type: "register_session" }, { type: "presence_heartbeat" });
+      out.push({ type: "set_timer", at_ms: input.now_ms + state.config.limits.heartbeatIntervalMs });
+      return out;
+    case "session_registered":
+      if (!input.ok) {
+        sendError(out, apiError("OVERLOADED", "The session service is unavailable; reconnect shortly."));
+        close(state, out, CLOSE_INTERNAL, "session service unavailable");
+        return out;
+      }
+      if (state.phase === "opening") {
+        state.phase = "syncing";
+        startScan(state, out, input.now_ms);
+      }
+      return out;
+    case "frame_received":
+      if (!takeToken(state, input.now_ms)) {
+        rejectFrame(state, out, apiError("RATE_LIMITED", "Too many frames; slow down and retry."), frameClientMsgId(input.frame));
+        return out;
+      }
+      state.rejected_run = 0;
+      onFrame(state, out, input.frame, input.now_ms);
+      return out;
+    case "frame_rejected":
+      if (input.error.code === "FRAME_TOO_LARGE") {
+        sendError(out, input.error);
+        close(state, out, CLOSE_TOO_BIG, "frame too large");
+        return out;
+      }
+      takeToken(state, input.now_ms);
+      rejectFrame(state, out, input.error, null);
+      return out;
+    case "append_completed":
+      onAppendCompleted(state, out, input.client_msg_id, input.ok);
+      return out;
+    case "pending_page_read":
+      onPageRead(state, out, input.read_id, input.entries, input.now_ms);
+      return out;
+    case "pending_conversation_read":
+      onConversationRead(state, out, input.read_id, input.conversation_id, input.entries);
+      return out;
+    case "delivery_received":
+      onDelivery(state, out, input.delivery);
+      return out;
+    case "timer_fired":
+      onTimer(state, out, input.now_ms);
+      return out;
+    case "drain_requested":
+      state.draining = true;
+      out.push({ type: "send_frame", frame: { event: "reconnect", data: { reason: "draining" } } });
+      close(state, out, CLOSE_GOING_AWAY, "draining");
+      return out;
+    case "connection_closed":
+      close(state, out, null, "closed by peer");
+      return out;
+    default:
+      return unreachable(input);
+  }
+}
+
+// ---- frames from the client -------------------------------------------------------------
+
+function onFrame(state: GatewayState, out: Out, frame: ClientFrame, now_ms: number): void {
+  const { config } = state;
+  switch (frame.event) {
+    case "send_message": {
+      const d = frame.data;
+      if (d.to === config.user_id) {
+        sendError(out, apiError("SELF_MESSAGE", "data.to is your own user ID; send to another user.", "data.to"), d.client_msg_id);
+        return;
+      }
+      if (!mediaContentOk(d.type, d.content)) {
+        sendError(out, mediaError(), d.client_msg_id);
+        return;
+      }
+      send(state, out, now_ms, directConversationId(config.user_id, d.to), { kind: "direct", to: d.to }, d);
+      return;
+    }
+    case "send_group_message": {
+      const d = frame.data;
+      if (!mediaContentOk(d.type, d.content)) {
+        sendError(out, mediaError(), d.client_msg_id);
+        return;
+      }
+      send(state, out, now_ms, groupConversationId(d.group_id), { kind: "group", group_id: d.group_id }, d);
+      return;
+    }
+    case "ack": {
+      const d = frame.data;
+      const conversation_id = d.conversation_id ?? state.delivered.get(d.message_id);
+      if (conversation_id === undefined) {
+        sendError(
+          out,
+          apiError("UNKNOWN_MESSAGE", `Message ${d.message_id} was not delivered on this connection; include data.conversation_id.`, "data.message_id"),
+        );
+        return;
+      }
+      out.push({
+        type: "append_to_log",
+        record: {
+          kind: "ack",
+          conversation_id,
+          message_id: d.message_id,
+          user_id: config.user_id,
+          device_id: config.device_id,
+          status: d.status,
+        },
+      });
+      return;
+    }
+    case "typing": {
+      const d = frame.data;
+      if (d.to !== undefined) {
+        if (d.to !== config.user_id) out.push({ type: "relay_typing", target: { kind: "direct", to: d.to } });
+      } else if (d.group_id !== undefined) {
+        out.push({ type: "relay_typing", target: { kind: "group", group_id: d.group_id } });
+      }
+      return;
+    }
+    case "heartbeat":
+      out.push({ type: "presence_heartbeat" }, { type: "register_session" });
+      maybeResync(state, out, now_ms);
+      return;
+    case "subscribe_presence": {
+      const fresh = frame.data.user_ids.filter((u) => !state.subscriptions.has(u));
+      const unique = [...new Set(fresh)];
+      if (state.subscriptions.size + unique.length > config.limits.presenceSubscriptionsPerConnectionMax) {
+        sendError(
+          out,
+          apiError(
+            "TOO_MANY_SUBSCRIPTIONS",
+            `A connection may watch at most ${config.limits.presenceSubscriptionsPerConnectionMax} users; unsubscribe some first.`,
+            "data.user_ids",
+          ),
+        );
+        return;
+      }
+      for (const u of unique) state.subscriptions.add(u);
+      // Even users already watched get their current status again: the API promises an answer.
+      out.push({ type: "presence_subscribe", user_ids: [...new Set(frame.data.user_ids)] });
+      return;
+    }
+    case "unsubscribe_presence": {
+      const gone = [...new Set(frame.data.user_ids)].filter((u) => state.subscriptions.delete(u));
+      if (gone.length > 0) out.push({ type: "presence_unsubscribe", user_ids: gone });
+      return;
+    }
+    default:
+      unreachable(frame);
+  }
+}
+
+function send(
+  state: GatewayState,
+  out: Out,
+  now_ms: number,
+  conversation_id: string,
+  target: { kind: "direct"; to: string } | { kind: "group"; group_id: string },
+  d: { content: string; type: "text" | "image" | "file"; client_msg_id: string },
+): void {
+  const existing = state.sends.get(d.client_msg_id);
+  if (existing !== undefined && existing.phase === "appending") {
+    return; // The first append's outcome answers this retry too.
+  }
+  if (existing === undefined && state.sends.size >= state.config.limits.sendsInFlightPerConnectionMax) {
+    sendError(out, apiError("RATE_LIMITED", "Too many sends awaiting their receipt; wait for `sent` receipts and retry."), d.client_msg_id);
+    return;
+  }
+  state.sends.set(d.client_msg_id, { client_msg_id: d.client_msg_id, phase: "appending", since_ms: now_ms });
+  out.push({
+    type: "append_to_log",
+    record: {
+      kind: "send",
+      conversation_id,
+      sender_id: state.config.user_id,
+      sender_device_id: state.config.device_id,
+      origin: { gateway_id: state.config.gateway_id, connection_id: state.config.connection_id },
+      target,
+      content: d.content,
+      type: d.type,
+      client_msg_id: d.client_msg_id,
+      accepted_at_ms: now_ms,
+    },
+  });
+}
+
+function onAppendCompleted(state: GatewayState, out: Out, client_msg_id: string | null, ok: boolean): void {
+  if (client_msg_id === null) {
+    // An ack's append: on failure the client's ack is simply lost; it acks again on redelivery.
+    if (!ok) sendError(out, apiError("LOG_UNAVAILABLE", "The ack could not be recorded; it will be asked for again."));
+    return;
+  }
+  const entry = state.sends.get(client_msg_id);
+  if (entry === undefined) return;
+  if (ok) {
+    entry.phase = "appended";
+    return;
+  }
+  state.sends.delete(client_msg_id);
+  sendError(out, apiError("LOG_UNAVAILABLE", "The message could not be stored; retry with the same client_msg_id."), client_msg_id);
+}
+
+const MEDIA_ID = /^[A-Za-z0-9_-]{1,80}$/;
+function mediaContentOk(type: "text" | "image" | "file", content: string): boolean {
+  return type === "text" || MEDIA_ID.test(content);
+}
+function mediaError(): ApiError {
+  return apiError("INVALID_FIELD", "data.content must be a media_id from POST /api/v1/media for image and file messages.", "data.content");
+}
+
+// ---- deliveries from routers ------------------------------------------------------------
+
+function onDelivery(state: GatewayState, out: Out, delivery: import("../model.js").Delivery): void {
+  if (delivery.connection_id !== state.config.connection_id) return;
+  switch (delivery.kind) {
+    case "message":
+      if (state.phase === "opening") return; // Not registered yet: the scan will find it.
+      offer(state, out, delivery);
+      return;
+    case "receipt": {
+      const r = delivery.receipt;
+      if (r.status === "sent" && r.client_msg_id !== undefined) {
+        state.sends.delete(r.client_msg_id);
+        // Our own message needs no delivery here, but it continues the conversation's stream.
+        const stream = streamOf(state, r.conversation_id);
+        if (stream.reading_id === null && stream.last_emitted === delivery.prev_message_id) {
+          stream.last_emitted = r.message_id;
+        }
+      }
+      out.push({ type: "send_frame", frame: { event: "delivery_receipt", data: r } });
+      return;
+    }
+    case "error": {
+      state.sends.delete(delivery.client_msg_id);
+      out.push({
+        type: "send_frame",
+        frame: {
+          event: "error",
+          data: { code: delivery.code, message: delivery.message, client_msg_id: delivery.client_msg_id, retryable: delivery.retryable },
+        },
+      });
+      return;
+    }
+    case "typing": {
+      const data = delivery.group_id === null
+        ? { from: delivery.from, conversation_id: delivery.conversation_id }
+        : { from: delivery.from, conversation_id: delivery.conversation_id, group_id: delivery.group_id };
+      out.push({ type: "send_frame", frame: { event: "typing", data } });
+      return;
+    }
+    case "presence": {
+      if (!state.subscriptions.has(delivery.user_id)) return;
+      const data = delivery.last_seen_ms === null
+        ? { user_id: delivery.user_id, status: delivery.status }
+        : { user_id: delivery.user_id, status: delivery.status, last_seen: isoFromMs(delivery.last_seen_ms) };
+      out.push({ type: "send_frame", frame: { event: "presence_update", data } });
+      return;
+    }
+    default:
+      unreachable(delivery);
+  }
+}
+
+function streamOf(state: GatewayState, conversation_id: string): ConversationStream {
+  let stream = state.streams.get(conversation_id);
+  if (stream === undefined) {
+    stream = { last_emitted: null, reading_id: null, held: [] };
+    state.streams.set(conversation_id, stream);
+  }
+  return stream;
+}
+
+/** A live delivery: emit it if contiguous, else read the conversation's pending entries first. */
+function offer(state: GatewayState, out: Out, delivery: MessageDelivery): void {
+  const id = delivery.message.message_id;
+  const stream = streamOf(state, delivery.message.conversation_id);
+  if (stream.reading_id !== null) {
+    if (stream.held.length < state.config.limits.liveBufferPerConnectionMax) {
+      stream.held.push({ delivery, covered: false });
+    }
+    // Past the bound the delivery is dropped here; it stays pending and the next read or
+    // resync of this conversation emits it, so overload costs latency, never a message.
+    return;
+  }
+  if (stream.last_emitted !== null && id <= stream.last_emitted) return; // Already emitted here.
+  if (stream.last_emitted === delivery.prev_message_id) {
+    emit(state, out, stream, delivery.message);
+    return;
+  }
+  startConversationRead(state, out, delivery.message.conversation_id, stream);
+  stream.held.push({ delivery, covered: true });
+}
+
+function startConversationRead(state: GatewayState, out: Out, conversation_id: string, stream: ConversationStream): void {
+  const read_id = state.next_read_id++;
+  stream.reading_id = read_id;
+  for (const h of stream.held) h.covered = true;
+  out.push({
+    type: "read_pending_conversation",
+    read_id,
+    conversation_id,
+    after_message_id: stream.last_emitted,
+    limit: state.config.limits.pendingPageEntriesMax,
+  });
+}
+
+function onConversationRead(
+  state: GatewayState,
+  out: Out,
+  read_id: number,
+  conversation_id: string,
+  entries: readonly PendingEntry[] | null,
+): void {
+  const stream = state.streams.get(conversation_id);
+  if (stream === undefined || stream.reading_id !== read_id) return;
+  if (entries === null) {
+    // The read failed: read again (the host paces retries); held deliveries wait.
+    startConversationRead(state, out, conversation_id, stream);
+    return;
+  }
+  for (const e of entries) emitIfNew(state, out, stream, e);
+  if (entries.length >= state.config.limits.pendingPageEntriesMax) {
+    startConversationRead(state, out, conversation_id, stream); // More pages.
+    return;
+  }
+  stream.reading_id = null;
+  // Every delivery that arrived before this read began was either in it, or had already been
+  // acked by this device: either way nothing at or below it remains to emit.
+  const held = stream.held;
+  stream.held = [];
+  for (const h of held) {
+    if (h.covered) {
+      const id = h.delivery.message.message_id;
+      if (stream.last_emitted === null || id > stream.last_emitted) stream.last_emitted = id;
+    }
+  }
+  for (const h of held) if (!h.covered) offer(state, out, h.delivery);
+}
+
+// ---- the full pending scan: at connect, and now and then as anti-entropy ------------------
+
+function startScan(state: GatewayState, out: Out, now_ms: number): void {
+  const read_id = state.next_read_id++;
+  state.scan = { read_id, after: null };
+  state.last_scan_ms = now_ms;
+  out.push({ type: "read_pending_page", read_id, after: null, limit: state.config.limits.pendingPageEntriesMax });
+}
+
+function onPageRead(state: GatewayState, out: Out, read_id: number, entries: readonly PendingEntry[] | null, now_ms: number): void {
+  const scan = state.scan;
+  if (scan === null || scan.read_id !== read_id) return;
+  if (entries === null) {
+    const retry = state.next_read_id++;
+    state.scan = { read_id: retry, after: scan.after };
+    out.push({ type: "read_pending_page", read_id: retry, after: scan.after, limit: state.config.limits.pendingPageEntriesMax });
+    return;
+  }
+  // A page is a gap-free prefix of each conversation it touches (see PendingStore), so it is
+  // emitted like a conversation read; a conversation with a read in flight takes it as held.
+  for (const e of entries) {
+    const stream = streamOf(state, e.message.conversation_id);
+    if (stream.reading_id !== null) continue; // That read covers this entry.
+    emitIfNew(state, out, stream, e);
+  }
+  const last = entries[entries.length - 1];
+  if (entries.length >= state.config.limits.pendingPageEntriesMax && last !== undefined) {
+    const next = state.next_read_id++;
+    const after = { conversation_id: last.message.conversation_id, message_id: last.message.message_id };
+    state.scan = { read_id: next, after };
+    out.push({ type: "read_pending_page", read_id: next, after, limit: state.config.limits.pendingPageEntriesMax });
+    return;
+  }
+  state.scan = null;
+  state.last_scan_ms = now_ms;
+  if (state.phase === "syncing") state.phase = "live";
+}
+
+function maybeResync(state: GatewayState, out: Out, now_ms: number): void {
+  if (state.phase !== "live" || state.scan !== null) return;
+  if (now_ms - state.last_scan_ms < state.config.limits.pendingResyncIntervalMs) return;
+  startScan(state, out, now_ms);
+}
+
+// ---- emitting ---------------------------------------------------------------------------
+
+function emitIfNew(state: GatewayState, out: Out, stream: ConversationStream, entry: PendingEntry): void {
+  if (stream.last_emitted !== null && entry.message.message_id <= stream.last_emitted) return;
+  emit(state, out, stream, entry.message);
+}
+
+function emit(
+  state: GatewayState,
+  out: Out,
+  stream: ConversationStream,
+  message: import("../model.js").StoredMessage | import("../protocol/frames.js").NewMessageData,
+): void {
+  const data = "sender_id" in message ? toNewMessage(message, isoFromMs) : message;
+  stream.last_emitted = data.message_id;
+  remember(state, data.message_id, data.conversation_id);
+  out.push({ type: "send_frame", frame: { event: "new_message", data } });
+}
+
+function remember(state: GatewayState, message_id: string, conversation_id: string): void {
+  state.delivered.delete(message_id);
+  state.delivered.set(message_id, conversation_id);
+  if (state.delivered.size > state.config.limits.deliveredIndexPerConnectionMax) {
+    const oldest = state.delivered.keys().next();
+    if (!oldest.done) state.delivered.delete(oldest.value);
+  }
+}
+
+// ---- timers, limits, errors, closing ----------------------------------------------------
+
+function onTimer(state: GatewayState, out: Out, now_ms: number): void {
+  for (const [id, s] of state.sends) {
+    if (now_ms - s.since_ms >= state.config.limits.gatewaySendForgetMs) state.sends.delete(id);
+  }
+  maybeResync(state, out, now_ms);
+  out.push({ type: "set_timer", at_ms: now_ms + state.config.limits.heartbeatIntervalMs });
+}
+
+/** Token bucket: `connectionFramesBurst` deep, refilled at `connectionFramesPerSecond`. */
+function takeToken(state: GatewayState, now_ms: number): boolean {
+  const { connectionFramesBurst: burst, connectionFramesPerSecond: rate } = state.config.limits;
+  const elapsed_ms = Math.max(0, now_ms - state.tokens_at_ms);
+  state.tokens = Math.min(burst, state.tokens + (elapsed_ms * rate) / 1000);
+  state.tokens_at_ms = Math.max(state.tokens_at_ms, now_ms);
+  if (state.tokens < 1) return false;
+  state.tokens -= 1;
+  return true;
+}
+
+function rejectFrame(state: GatewayState, out: Out, error: ApiError, client_msg_id: string | null): void {
+  state.rejected_run += 1;
+  sendError(out, error, client_msg_id ?? undefined);
+  if (state.rejected_run >= state.config.limits.rejectedFramesRunMax) {
+    close(state, out, CLOSE_POLICY, error.code === "RATE_LIMITED" ? "rate limit exceeded" : "repeated invalid frames");
+  }
+}
+
+function sendError(out: Out, error: ApiError, client_msg_id?: string): void {
+  const data: ServerFrame & { event: "error" } = {
+    event: "error",
+    data: {
+      code: error.code,
+      message: error.message,
+      retryable: isRetryable(error.code),
+      ...(client_msg_id === undefined ? {} : { client_msg_id }),
+    },
+  };
+  out.push({ type: "send_frame", frame: data });
+}
+
+function frameClientMsgId(frame: ClientFrame): string | null {
+  if (frame.event === "send_message" || frame.event === "send_group_message") return frame.data.client_msg_id;
+  return null;
+}
+
+/** `code` null: the peer already closed, so only clean up. */
+function close(state: GatewayState, out: Out, code: number | null, reason: string): void {
+  if (state.phase === "closed") return;
+  state.phase = "closed";
+  if (code !== null) out.push({ type: "close_connection", code, reason });
+  out.push({ type: "unregister_session" }, { type: "presence_disconnect" });
+  if (state.subscriptions.size > 0) {
+    out.push({ type: "presence_unsubscribe", user_ids: [...state.subscriptions] });
+    state.subscriptions.clear();
+  }
+}

@@ -1,0 +1,2 @@
+/** Receipts: statuses that only move forward. */
+export * from "./receipts.js";

@@ -1,0 +1,484 @@
+/**
+ * The router core. Rules of this file:
+ *
+ * 1. Records are handled one at a time, in the order polled (log order per partition).
+ * 2. A send is ordered (see ordering.ts), persisted (message, then a pending entry for every
+ *    device that must receive it, then each member's inbox), and only then looked up in the
+ *    session store and delivered. Pending before lookup is what makes the gateway's replay
+ *    seam gap-free: a device that registered after our lookup finds the entry in its scan.
+ * 3. Offsets are committed only after every record of the batch is done. Handling a record
+ *    again (after a crash or a rebalance) repeats only idempotent effects: the claim answers
+ *    the same ID, puts are keyed, pending is a two-phase set, receipts merge by max.
+ * 4. A send whose claim was won by another log record is a client's retry: it gets `sent`
+ *    with the original ID and nothing else happens.
+ * 5. Membership is checked here, as of when the message is ordered (invariant 1): a sender
+ *    outside the conversation gets a non-retryable error and nothing is stored.
+ * 6. A call that fails is retried after a capped exponential backoff, never skipped: a stuck
+ *    store stalls the partition (backpressure), it never loses a record.
+ */
+import { unreachable } from "../result.js";
+import { directPeer, parseConversationId } from "../ids/conversation.js";
+import type { AckRecord, Delivery, InboxEntry, PendingEntry, SendRecord, StoredMessage } from "../model.js";
+import { isoFromMs, toNewMessage } from "../model.js";
+import { floorGet, floorRaise, nextMessageId } from "./ordering.js";
+import type { Job, RouterState } from "./state.js";
+import type { RouterCall, RouterCallResult, RouterEffect, RouterInput } from "./types.js";
+
+type Out = RouterEffect[];
+
+const RETRY_BASE_MS = 20;
+const RETRY_MAX_MS = 5_000;
+
+/** Feeds one input; mutates `state` (owned by the caller) and returns the effects. */
+export function routerStep(state: RouterState, input: RouterInput): Out {
+  const out: Out = [];
+  switch (input.type) {
+    case "records_polled":
+      state.polling = false;
+      state.queue.push(...input.records);
+      if (state.config.variant === "commit_before_persist" && input.records.length > 0) {
+        // Broken on purpose: the offsets move before anything is durable.
+        for (const r of input.records) state.done.set(r.partition, { offset: r.offset + 1, generation: r.generation });
+        commit(state, out);
+        state.committing = false;
+      }
+      advance(state, out, input.now_ms);
+      return out;
+    case "effect_completed": {
+      const job = state.job;
+      if (input.result.type === "commit") {
+        onCommitted(state, out, input.result.outcome);
+        advance(state, out, input.now_ms);
+        return out;
+      }
+      if (job === null || job.id !== input.job) return out;
+      job.call = null;
+      job.attempt = 0;
+      onResult(state, out, job, input.result, input.now_ms);
+      advance(state, out, input.now_ms);
+      return out;
+    }
+    case "effect_failed": {
+      const job = state.job;
+      const isCommit = state.committing && input.job === 0;
+      if (!isCommit && (job === null || job.id !== input.job)) return out;
+      const attempt = isCommit ? ++state.commit_attempt : ++job!.attempt;
+      const delay_ms = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 16));
+      state.retry_at_ms = input.now_ms + delay_ms;
+      out.push({ type: "set_timer", at_ms: state.retry_at_ms }, { type: "observed", what: "effect_retried" });
+      return out;
+    }
+    case "timer_fired": {
+      if (state.retry_at_ms === null || input.now_ms < state.retry_at_ms) return out;
+      state.retry_at_ms = null;
+      if (state.committing) {
+        state.committing = false;
+        commit(state, out);
+      } else if (state.job !== null && state.job.call !== null) {
+        out.push({ type: "call", job: state.job.id, call: state.job.call });
+      }
+      return out;
+    }
+    default:
+      return unreachable(input);
+  }
+}
+
+function advance(state: RouterState, out: Out, now_ms: number): void {
+  while (state.job === null && !state.committing && state.retry_at_ms === null) {
+    const record = state.queue.shift();
+    if (record === undefined) {
+      if (state.done.size > 0) {
+        commit(state, out);
+        return;
+      }
+      if (!state.polling) {
+        state.polling = true;
+        out.push({ type: "poll", max_records: state.config.limits.routerBatchRecordsMax });
+      }
+      return;
+    }
+    const job: Job = {
+      id: state.next_job++,
+      record,
+      call: null,
+      attempt: 0,
+      send: { floor: null, members: [], devices: {}, candidate: null, winner: null, message: null },
+      ack: { message: null },
+    };
+    state.job = job;
+    begin(state, out, job, now_ms);
+  }
+}
+
+function call(out: Out, job: Job, c: RouterCall): void {
+  job.call = c;
+  out.push({ type: "call", job: job.id, call: c });
+}
+
+function finish(state: RouterState, job: Job): void {
+  const r = job.record;
+  const prev = state.done.get(r.partition);
+  if (prev === undefined || prev.offset < r.offset + 1) {
+    state.done.set(r.partition, { offset: r.offset + 1, generation: r.generation });
+  }
+  state.job = null;
+}
+
+function begin(state: RouterState, out: Out, job: Job, now_ms: number): void {
+  const record = job.record.record;
+  if (record.kind === "ack") {
+    call(out, job, { type: "load_message", conversation_id: record.conversation_id, message_id: record.message_id });
+    return;
+  }
+  const floor = floorGet(state.floors, record.conversation_id);
+  if (floor === undefined) {
+    call(out, job, { type: "load_floor", conversation_id: record.conversation_id });
+    return;
+  }
+  job.send.floor = floor;
+  loadAudience(out, job, record);
+  void now_ms;
+}
+
+function loadAudience(out: Out, job: Job, record: SendRecord): void {
+  if (record.target.kind === "group") {
+    call(out, job, { type: "load_audience", query: { kind: "group", group_id: record.target.group_id } });
+    return;
+  }
+  const ref = parseConversationId(record.conversation_id);
+  const pair: [string, string] = ref !== null && ref.kind === "direct" ? [ref.user_ids[0], ref.user_ids[1]] : [record.sender_id, record.target.to];
+  call(out, job, { type: "load_audience", query: { kind: "direct", user_ids: pair } });
+}
+
+function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResult, now_ms: number): void {
+  const record = job.record.record;
+  if (record.kind === "ack") {
+    onAckResult(state, out, job, record, result);
+    return;
+  }
+  switch (result.type) {
+    case "load_floor":
+      out.push({ type: "observed", what: "floor_loaded" });
+      floorRaise(state.floors, record.conversation_id, result.last_message_id);
+      job.send.floor = floorGet(state.floors, record.conversation_id) ?? null;
+      loadAudience(out, job, record);
+      return;
+    case "load_audience":
+      onAudience(state, out, job, record, result.members, result.devices, now_ms);
+      return;
+    case "claim":
+      onClaim(state, out, job, record, result.winner, now_ms);
+      return;
+    case "persist":
+      call(out, job, { type: "locate", user_ids: job.send.members });
+      return;
+    case "locate":
+      deliverMessage(state, out, job, record, result.sessions);
+      return;
+    default:
+      // A result that does not belong to a send's step is a host bug.
+      throw new Error(`router: unexpected ${result.type} result for a send`);
+  }
+}
+
+function onAudience(
+  state: RouterState,
+  out: Out,
+  job: Job,
+  record: SendRecord,
+  members: readonly string[] | null,
+  devices: Readonly<Record<string, readonly string[]>>,
+  now_ms: number,
+): void {
+  if (members === null || !members.includes(record.sender_id)) {
+    const unknown = members === null;
+    const message =
+      record.target.kind === "group"
+        ? unknown
+          ? `Group ${record.target.group_id} does not exist.`
+          : `You are not a member of group ${record.target.group_id}.`
+        : `User ${record.target.to} does not exist.`;
+    rejectSend(state, out, job, record, unknown && record.target.kind === "direct" ? "UNKNOWN_USER" : unknown ? "NOT_FOUND" : "NOT_A_MEMBER", message);
+    return;
+  }
+  job.send.members = members;
+  job.send.devices = devices;
+  const floor = job.send.floor;
+  let candidate: string;
+  if (state.config.variant === "order_by_gateway_clock") {
+    // Broken on purpose: the gateway's clock decides, whatever the log order was.
+    const next = nextMessageId(state.generator, record.accepted_at_ms, null);
+    state.generator = next.generator;
+    candidate = next.message_id;
+  } else {
+    const next = nextMessageId(state.generator, now_ms, floor);
+    state.generator = next.generator;
+    candidate = next.message_id;
+  }
+  job.send.candidate = candidate;
+  call(out, job, {
+    type: "claim",
+    claim: {
+      sender_id: record.sender_id,
+      client_msg_id: record.client_msg_id,
+      message_id: candidate,
+      conversation_id: record.conversation_id,
+      prev_message_id: floor,
+      position: { partition: job.record.partition, offset: job.record.offset },
+    },
+  });
+}
+
+function onClaim(
+  state: RouterState,
+  out: Out,
+  job: Job,
+  record: SendRecord,
+  winner: import("../model.js").DedupClaim,
+  now_ms: number,
+): void {
+  if (winner.conversation_id !== record.conversation_id) {
+    rejectSend(
+      state,
+      out,
+      job,
+      record,
+      "CLIENT_MSG_ID_REUSED",
+      `client_msg_id ${record.client_msg_id} was already used for a message in another conversation; use a new UUID.`,
+    );
+    return;
+  }
+  const sameRecord = winner.position.partition === job.record.partition && winner.position.offset === job.record.offset;
+  if (!sameRecord) {
+    // A client's retry of a send that another log record already carries: answer `sent`.
+    out.push({ type: "observed", what: "send_retry_answered" });
+    out.push({ type: "deliver", gateway_id: record.origin.gateway_id, deliveries: [sentReceipt(record, winner.message_id, winner.prev_message_id)] });
+    finish(state, job);
+    return;
+  }
+  floorRaise(state.floors, record.conversation_id, winner.message_id);
+  out.push({ type: "observed", what: winner.message_id === job.send.candidate ? "send_ordered" : "send_redelivered" });
+  const message: StoredMessage = {
+    message_id: winner.message_id,
+    conversation_id: record.conversation_id,
+    sender_id: record.sender_id,
+    sender_device_id: record.sender_device_id,
+    group_id: record.target.kind === "group" ? record.target.group_id : null,
+    content: record.content,
+    type: record.type,
+    client_msg_id: record.client_msg_id,
+    sent_at_ms: now_ms,
+    prev_message_id: winner.prev_message_id,
+  };
+  job.send.winner = winner;
+  job.send.message = message;
+  const pending: PendingEntry[] = [];
+  for (const user_id of job.send.members) {
+    for (const device_id of job.send.devices[user_id] ?? []) {
+      if (user_id === record.sender_id && device_id === record.sender_device_id) continue;
+      pending.push({ user_id, device_id, message });
+    }
+  }
+  const inbox: InboxEntry[] = job.send.members.map((user_id) => ({
+    user_id,
+    conversation_id: record.conversation_id,
+    kind: record.target.kind,
+    other_user_id: record.target.kind === "direct" ? job.send.members.find((m) => m !== user_id) ?? null : null,
+    group_id: record.target.kind === "group" ? record.target.group_id : null,
+    last_message_id: message.message_id,
+    last_message_at_ms: now_ms,
+    last_message_preview: preview(message),
+  }));
+  call(out, job, { type: "persist", message, pending, inbox });
+}
+
+function preview(message: StoredMessage): string {
+  if (message.type === "image") return "📷 Photo";
+  if (message.type === "file") return "📎 File";
+  return message.content.length > 120 ? `${message.content.slice(0, 119)}…` : message.content;
+}
+
+function deliverMessage(
+  state: RouterState,
+  out: Out,
+  job: Job,
+  record: SendRecord,
+  sessions: Readonly<Record<string, readonly import("../model.js").SessionEntry[]>>,
+): void {
+  const message = job.send.message;
+  if (message === null) throw new Error("router: deliver without a message");
+  const data = toNewMessage(message, isoFromMs);
+  const byGateway = new Map<string, Delivery[]>();
+  const add = (gateway_id: string, d: Delivery): void => {
+    let list = byGateway.get(gateway_id);
+    if (list === undefined) byGateway.set(gateway_id, (list = []));
+    list.push(d);
+  };
+  const removals: { user_id: string; device_id: string }[] = [];
+  for (const user_id of job.send.members) {
+    const live = sessions[user_id] ?? [];
+    const devices = job.send.devices[user_id] ?? [];
+    let reachable = false;
+    for (const s of live) {
+      if (user_id === record.sender_id && s.device_id === record.sender_device_id) continue;
+      if (!devices.includes(s.device_id)) continue; // A device newer than this message.
+      reachable = true;
+      add(s.gateway_id, {
+        kind: "message",
+        connection_id: s.connection_id,
+        user_id,
+        device_id: s.device_id,
+        message: data,
+        prev_message_id: message.prev_message_id,
+      });
+      removals.push({ user_id, device_id: s.device_id });
+    }
+    if (!reachable && user_id !== record.sender_id && live.length === 0) {
+      out.push({
+        type: "push",
+        user_id,
+        notification: {
+          user_id,
+          conversation_id: message.conversation_id,
+          message_id: message.message_id,
+          from: message.sender_id,
+          group_id: message.group_id,
+          preview: state.config.push_preview_chars > 0 ? preview(message).slice(0, state.config.push_preview_chars) : null,
+        },
+      });
+    }
+  }
+  add(record.origin.gateway_id, sentReceipt(record, message.message_id, message.prev_message_id));
+  for (const [gateway_id, deliveries] of byGateway) out.push({ type: "deliver", gateway_id, deliveries });
+  if (state.config.variant === "delete_pending_on_delivery" && removals.length > 0) {
+    // Broken on purpose: forgets the pending entries as if handing them to a gateway were enough.
+    out.push({
+      type: "remove_pending",
+      entries: removals.map((r) => ({ ...r, conversation_id: message.conversation_id, message_id: message.message_id })),
+    });
+  }
+  finish(state, job);
+}
+
+function sentReceipt(record: SendRecord, message_id: string, prev_message_id: string | null): Delivery {
+  return {
+    kind: "receipt",
+    connection_id: record.origin.connection_id,
+    receipt: { message_id, conversation_id: record.conversation_id, status: "sent", client_msg_id: record.client_msg_id },
+    prev_message_id,
+  };
+}
+
+function rejectSend(state: RouterState, out: Out, job: Job, record: SendRecord, code: string, message: string): void {
+  out.push({ type: "observed", what: "send_rejected" });
+  out.push({
+    type: "deliver",
+    gateway_id: record.origin.gateway_id,
+    deliveries: [{ kind: "error", connection_id: record.origin.connection_id, code, message, client_msg_id: record.client_msg_id, retryable: false }],
+  });
+  finish(state, job);
+}
+
+// ---- acks -------------------------------------------------------------------------------
+
+function onAckResult(state: RouterState, out: Out, job: Job, record: AckRecord, result: RouterCallResult): void {
+  switch (result.type) {
+    case "load_message": {
+      const message = result.message;
+      if (message === null) {
+        out.push({ type: "observed", what: "ack_ignored" });
+        finish(state, job);
+        return;
+      }
+      job.ack.message = message;
+      const ref = parseConversationId(record.conversation_id);
+      if (ref === null) {
+        finish(state, job);
+        return;
+      }
+      if (ref.kind === "group") {
+        call(out, job, { type: "check_member", group_id: ref.group_id, user_id: record.user_id });
+        return;
+      }
+      if (directPeer(ref, record.user_id) === null) {
+        out.push({ type: "observed", what: "ack_ignored" });
+        finish(state, job);
+        return;
+      }
+      applyAck(out, job, record, message);
+      return;
+    }
+    case "check_member":
+      if (!result.is_member || job.ack.message === null) {
+        out.push({ type: "observed", what: "ack_ignored" });
+        finish(state, job);
+        return;
+      }
+      applyAck(out, job, record, job.ack.message);
+      return;
+    case "apply_ack": {
+      out.push({ type: "observed", what: "ack_applied" });
+      const message = job.ack.message;
+      if (message === null || result.receipt_status !== record.status || message.sender_id === record.user_id) {
+        finish(state, job);
+        return;
+      }
+      call(out, job, { type: "locate", user_ids: [message.sender_id] });
+      return;
+    }
+    case "locate": {
+      const message = job.ack.message;
+      if (message !== null) {
+        const byGateway = new Map<string, Delivery[]>();
+        for (const s of result.sessions[message.sender_id] ?? []) {
+          const list = byGateway.get(s.gateway_id) ?? [];
+          list.push({
+            kind: "receipt",
+            connection_id: s.connection_id,
+            receipt: { message_id: message.message_id, conversation_id: message.conversation_id, status: record.status, user_id: record.user_id },
+            prev_message_id: null,
+          });
+          byGateway.set(s.gateway_id, list);
+        }
+        for (const [gateway_id, deliveries] of byGateway) out.push({ type: "deliver", gateway_id, deliveries });
+      }
+      finish(state, job);
+      return;
+    }
+    default:
+      throw new Error(`router: unexpected ${result.type} result for an ack`);
+  }
+}
+
+function applyAck(out: Out, job: Job, record: AckRecord, message: StoredMessage): void {
+  const own = message.sender_id === record.user_id;
+  call(out, job, {
+    type: "apply_ack",
+    pending_remove: { user_id: record.user_id, device_id: record.device_id, conversation_id: record.conversation_id, message_id: record.message_id },
+    receipt: own ? null : { message_id: record.message_id, user_id: record.user_id, status: record.status },
+    mark_read: record.status === "read" ? { user_id: record.user_id, conversation_id: record.conversation_id, message_id: record.message_id } : null,
+  });
+}
+
+// ---- commits ----------------------------------------------------------------------------
+
+function commit(state: RouterState, out: Out): void {
+  const offsets = [...state.done].map(([partition, d]) => ({ partition, offset: d.offset }));
+  const generation = Math.max(...[...state.done.values()].map((d) => d.generation));
+  state.committing = true;
+  // Job 0 is the commit: there is at most one in flight.
+  out.push({ type: "call", job: 0, call: { type: "commit", offsets, generation } });
+}
+
+function onCommitted(state: RouterState, out: Out, outcome: "ok" | "fenced"): void {
+  if (!state.committing) return;
+  state.committing = false;
+  state.commit_attempt = 0;
+  state.done.clear();
+  if (outcome === "fenced") {
+    // Our partitions moved: what we still hold belongs to another router now.
+    out.push({ type: "observed", what: "commit_fenced" });
+    state.queue = [];
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The router core's inputs and effects. The router consumes the log in order, turns each
+ * send into a numbered, stored, pending-recorded and delivered message, turns each ack into
+ * a pending removal and a receipt, and commits its offsets only when all of that is durable.
+ * Effects that must complete carry the `job` they belong to; the host reports each one's
+ * outcome as `effect_completed` (with the result) or `effect_failed` (then the core retries
+ * the same, idempotent effect after a backoff). `deliver` and `push` are fire-and-forget:
+ * the pending store, not the delivery, is what guarantees a message arrives.
+ */
+import type { ReceiptStatus } from "../protocol/frames.js";
+import type {
+  ConsumedRecord,
+  DedupClaim,
+  Delivery,
+  InboxEntry,
+  LogPosition,
+  PendingEntry,
+  PushNotification,
+  SessionEntry,
+  StoredMessage,
+} from "../model.js";
+
+export type AudienceQuery =
+  | { readonly kind: "direct"; readonly user_ids: readonly [string, string] }
+  | { readonly kind: "group"; readonly group_id: string };
+
+/** Effects whose outcome the router waits for. */
+export type RouterCall =
+  | { readonly type: "load_floor"; readonly conversation_id: string }
+  | { readonly type: "load_audience"; readonly query: AudienceQuery }
+  | { readonly type: "claim"; readonly claim: DedupClaim }
+  | {
+      readonly type: "persist";
+      readonly message: StoredMessage;
+      readonly pending: readonly PendingEntry[];
+      readonly inbox: readonly InboxEntry[];
+    }
+  | { readonly type: "locate"; readonly user_ids: readonly string[] }
+  | { readonly type: "load_message"; readonly conversation_id: string; readonly message_id: string }
+  | { readonly type: "check_member"; readonly group_id: string; readonly user_id: string }
+  | {
+      readonly type: "apply_ack";
+      readonly pending_remove: { readonly user_id: string; readonly device_id: string; readonly conversation_id: string; readonly message_id: string };
+      readonly receipt: { readonly message_id: string; readonly user_id: string; readonly status: ReceiptStatus } | null;
+      readonly mark_read: { readonly user_id: string; readonly conversation_id: string; readonly message_id: string } | null;
+    }
+  | { readonly type: "commit"; readonly offsets: readonly LogPosition[]; readonly generation: number };
+
+export type RouterCallResult =
+  | { readonly type: "load_floor"; readonly last_message_id: string | null }
+  /** members null: the group (or, for a direct chat, one of the two users) does not exist. */
+  | { readonly type: "load_audience"; readonly members: readonly string[] | null; readonly devices: Readonly<Record<string, readonly string[]>> }
+  | { readonly type: "claim"; readonly winner: DedupClaim }
+  | { readonly type: "persist" }
+  | { readonly type: "locate"; readonly sessions: Readonly<Record<string, readonly SessionEntry[]>> }
+  | { readonly type: "load_message"; readonly message: StoredMessage | null }
+  | { readonly type: "check_member"; readonly is_member: boolean }
+  | { readonly type: "apply_ack"; readonly receipt_status: ReceiptStatus | null }
+  | { readonly type: "commit"; readonly outcome: "ok" | "fenced" };
+
+export type RouterInput =
+  | { readonly type: "records_polled"; readonly records: readonly ConsumedRecord[]; readonly now_ms: number }
+  | { readonly type: "effect_completed"; readonly job: number; readonly result: RouterCallResult; readonly now_ms: number }
+  | { readonly type: "effect_failed"; readonly job: number; readonly reason: string; readonly now_ms: number }
+  | { readonly type: "timer_fired"; readonly now_ms: number };
+
+export type RouterEffect =
+  | { readonly type: "call"; readonly job: number; readonly call: RouterCall }
+  | { readonly type: "deliver"; readonly gateway_id: string; readonly deliveries: readonly Delivery[] }
+  | { readonly type: "push"; readonly user_id: string; readonly notification: PushNotification }
+  /** Only the broken variant "delete_pending_on_delivery" emits this. */
+  | {
+      readonly type: "remove_pending";
+      readonly entries: readonly { user_id: string; device_id: string; conversation_id: string; message_id: string }[];
+    }
+  /** Ask the host for the next records (it answers with records_polled, possibly empty). */
+  | { readonly type: "poll"; readonly max_records: number }
+  | { readonly type: "set_timer"; readonly at_ms: number }
+  /** A fact worth counting (metrics, simulator coverage); changes nothing. */
+  | { readonly type: "observed"; readonly what: RouterObservation };
+
+export type RouterObservation =
+  | "send_ordered"
+  | "send_retry_answered"
+  | "send_redelivered"
+  | "send_rejected"
+  | "ack_applied"
+  | "ack_ignored"
+  | "commit_fenced"
+  | "effect_retried"
+  | "floor_loaded";
