@@ -17,10 +17,15 @@ import {
 } from "./frames.js";
 
 /** Turns zod's first issue into our error: MISSING_FIELD, FIELD_TOO_LONG or INVALID_FIELD. */
-export function issueToError(issue: z.core.$ZodIssue, prefix: string): ApiError {
+export function issueToError(issue: z.core.$ZodIssue, prefix: string, input?: unknown): ApiError {
   const path = [prefix, ...issue.path.map(String)].filter((p) => p !== "").join(".");
-  const where = path === "" ? "the body" : path;
-  if (issue.code === "invalid_type" && /received undefined/.test(issue.message)) {
+  if (path === "") {
+    // The value as a whole is wrong: there is no field to name.
+    if (input === undefined) return apiError("MISSING_FIELD", "The input is required.");
+    return apiError("INVALID_FIELD", `The input ${describe(issue)}.`);
+  }
+  const where = path;
+  if (issue.path.length > 0 && valueAt(input, issue.path) === undefined && issue.code !== "custom") {
     return apiError("MISSING_FIELD", `${where} is required.`, where);
   }
   if (issue.code === "too_big" && issue.origin === "string") {
@@ -38,6 +43,16 @@ export function issueToError(issue: z.core.$ZodIssue, prefix: string): ApiError 
   return apiError("INVALID_FIELD", `${where} ${describe(issue)}.`, where);
 }
 
+/** The value at a zod issue path, or undefined when any step is missing. */
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let value: unknown = input;
+  for (const key of path) {
+    if (typeof value !== "object" || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
 function describe(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case "invalid_type":
@@ -45,7 +60,7 @@ function describe(issue: z.core.$ZodIssue): string {
     case "invalid_value":
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
     case "invalid_format":
-      return issue.message.startsWith("Invalid") ? `is not a valid ${issue.format}` : issue.message;
+      return issue.message.startsWith("Invalid") ? `is not a valid ${issue.format === "regex" ? "value" : issue.format}` : issue.message;
     case "too_big":
       return `must be at most ${String(issue.maximum)}`;
     case "too_small":
@@ -65,7 +80,7 @@ export function decodeWith<S extends z.ZodType>(schema: S, value: unknown, prefi
   if (parsed.success) return ok(parsed.data);
   const first = parsed.error.issues[0];
   if (first === undefined) return err(apiError("INVALID_FIELD", "The input is invalid."));
-  return err(issueToError(first, prefix));
+  return err(issueToError(first, prefix, value));
 }
 
 function utf8Bytes(text: string): number {
@@ -75,9 +90,12 @@ function utf8Bytes(text: string): number {
     const c = text.charCodeAt(i);
     if (c < 0x80) bytes += 1;
     else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      bytes += 4;
-      i++;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const low = text.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        bytes += 4; // A surrogate pair is one 4-byte code point.
+        i++;
+      } else bytes += 3; // A lone surrogate is encoded as U+FFFD: 3 bytes.
     } else bytes += 3;
   }
   return bytes;
@@ -105,8 +123,11 @@ function decodeEnvelope(
     return err(apiError("MALFORMED_FRAME", 'A frame must be a JSON object {"event", "data"}.'));
   }
   const record = value as Record<string, unknown>;
-  if (typeof record.event !== "string") {
+  if (record.event === undefined) {
     return err(apiError("MISSING_FIELD", "event is required and must be a string.", "event"));
+  }
+  if (typeof record.event !== "string") {
+    return err(apiError("INVALID_FIELD", "event must be a string.", "event"));
   }
   if (record.data === undefined) {
     return err(apiError("MISSING_FIELD", "data is required and must be an object.", "data"));

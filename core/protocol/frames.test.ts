@@ -3,9 +3,8 @@
  * table of bad inputs per field asserting the exact error code, the dotted field path and that
  * the message names that path; then the envelope errors (JSON, shape, event, size).
  *
- * Rows marked `bug` document the correct behaviour for a confirmed defect in the non-test
- * protocol files; they run as `it.fails` until the defect is fixed (then vitest reports them as
- * unexpectedly passing: drop the `bug` mark). See BUGS below.
+ * Rows marked `bug` pin a defect these tests found in the decoders (B1..B7, listed in BUGS
+ * below); all are fixed, and the [Bn] tag in a test's name says which one it guards.
  */
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../limits.js";
@@ -328,7 +327,7 @@ function describeFrames(
             expectError(decode(frame(spec.event, apply(spec.valid, row.patch))), row.code, `data.${row.field}`);
           };
           if (row.bug === undefined) it(name, body);
-          else it.fails(`[${row.bug}] ${name}`, body);
+          else it(`[${row.bug}] ${name}`, body);
         }
       });
     }
@@ -352,7 +351,7 @@ describe("client typing: exactly one of to and group_id", () => {
       expectError(decodeClientFrame(frame("typing", apply({ group_id: "g1" }, row.patch))), row.code, `data.${row.field}`);
     };
     if (row.bug === undefined) it(name, body);
-    else it.fails(`[${row.bug}] ${name}`, body);
+    else it(`[${row.bug}] ${name}`, body);
   }
 
   it("rejects both to and group_id", () => {
@@ -410,7 +409,7 @@ for (const [name, decode] of decoders) {
     });
     // (it.each would spread array rows in the test name, so these tables are plain loops.)
     for (const event of [42, true, ["heartbeat"], { name: "heartbeat" }]) {
-      it.fails(`[B4] event of the wrong type ${JSON.stringify(event)} -> INVALID_FIELD event`, () => {
+      it(`[B4] event of the wrong type ${JSON.stringify(event)} -> INVALID_FIELD event`, () => {
         expectError(decode(frame(event, {})), "INVALID_FIELD", "event");
       });
     }
@@ -521,13 +520,13 @@ describe("frame size", () => {
   // that unit is another lone high surrogate; UTF-8 encoders (TextEncoder, Buffer) write each
   // lone surrogate as U+FFFD, 3 bytes. 30 000 lone high surrogates are 90 037 bytes but count
   // as 60 037, so a frame far over the 65 536-byte limit decodes.
-  it.fails("[B6] lone surrogates are counted as UTF-8 encoders count them (3 bytes each)", () => {
+  it("[B6] lone surrogates are counted as UTF-8 encoders count them (3 bytes each)", () => {
     const text = `{"event":"heartbeat","data":{"x":"${"\uD800".repeat(30_000)}"}}`;
     expect(text.length).toBeLessThan(max);
     expect(utf8(text)).toBeGreaterThan(max);
     expectError(decodeClientFrame(text), "FRAME_TOO_LARGE");
   });
-  it.fails("[B6] a server frame of lone surrogates over 4x the limit in bytes is FRAME_TOO_LARGE", () => {
+  it("[B6] a server frame of lone surrogates over 4x the limit in bytes is FRAME_TOO_LARGE", () => {
     const text = `{"event":"reconnect","data":{"reason":"${"\uD800".repeat(130_000)}"}}`;
     expect(utf8(text)).toBeGreaterThan(4 * max);
     expectError(decodeServerFrame(text), "FRAME_TOO_LARGE");

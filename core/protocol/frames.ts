@@ -22,10 +22,11 @@ export const sendGroupMessageData = z.object({
   client_msg_id: f.clientMsgId,
 });
 /** Exactly one of `to` and `group_id`. */
-export const typingData = z.union([
-  z.object({ to: f.userId, group_id: z.undefined().optional() }),
-  z.object({ group_id: f.groupId, to: z.undefined().optional() }),
-]);
+export const typingData = z
+  .object({ to: f.userId.optional(), group_id: f.groupId.optional() })
+  .refine((d) => (d.to === undefined) !== (d.group_id === undefined), {
+    message: "must hold exactly one of data.to and data.group_id",
+  });
 /**
  * `conversation_id` is our extension (docs/API.md): it lets a gateway route an ack for a
  * message that reached the device on an earlier connection. Clients written from the seed
@@ -90,7 +91,7 @@ export const typingEventData = z.object({
   group_id: f.groupId.optional(),
 });
 export const errorData = z.object({
-  code: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
+  code: z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be an UPPER_SNAKE_CASE code"),
   message: z.string(),
   client_msg_id: f.clientMsgId.optional(),
   retryable: z.boolean(),

@@ -4,7 +4,7 @@
  * asserting the exact code, the field path and that the message names it; then the body-level
  * errors (size, JSON, non-object).
  *
- * Rows marked `bug` document the correct behaviour for a confirmed defect and run as `it.fails`
+ * Rows marked `bug` pin a defect these tests found, now fixed
  * (see frames.test.ts for B1..B6; B2 = a missing enum field is INVALID_FIELD, not MISSING_FIELD;
  * B7 = decodeWith on a non-object value reports `field: "the body"`, which is not a path).
  */
@@ -305,7 +305,7 @@ for (const spec of specs) {
         expectError(decodeAs(spec, apply(spec.valid, row.patch)), row.code, row.field);
       };
       if (row.bug === undefined) it(name, body);
-      else it.fails(`[${row.bug}] ${name}`, body);
+      else it(`[${row.bug}] ${name}`, body);
     }
   });
 }
@@ -367,11 +367,11 @@ describe("decodeWith on a value that is not an object", () => {
   // ApiError documents as a dotted path. Expected: the error has no `field` (like decodeBody's
   // own non-object check), the code stays INVALID_FIELD / MISSING_FIELD.
   for (const value of [null, "limit=5", 5, []]) {
-    it.fails(`[B7] ${JSON.stringify(value)} -> INVALID_FIELD without a field path`, () => {
+    it(`[B7] ${JSON.stringify(value)} -> INVALID_FIELD without a field path`, () => {
       expectError(decodeWith(historyQuery, value), "INVALID_FIELD");
     });
   }
-  it.fails("[B7] undefined -> MISSING_FIELD without a field path", () => {
+  it("[B7] undefined -> MISSING_FIELD without a field path", () => {
     expectError(decodeWith(historyQuery, undefined), "MISSING_FIELD");
   });
   it("is rejected with a non-empty message (never throws)", () => {

@@ -1,0 +1,263 @@
+import { describe, expect, it } from "vitest";
+import { defaultLimits } from "../limits.js";
+import type { Delivery, PendingEntry, StoredMessage } from "../model.js";
+import { isoFromMs } from "../model.js";
+import { apiError } from "../protocol/errors.js";
+import type { ClientFrame, ServerFrame } from "../protocol/frames.js";
+import { gatewayInit, gatewayStep, type GatewayEffect, type GatewayState } from "./index.js";
+
+const CONV = "d.u0.u1";
+const UUID = "7f1c2b9e-8a4d-4c3b-9f2e-1a2b3c4d5e6f";
+
+export function mid(n: number): string {
+  return String(n).padStart(19, "0");
+}
+
+export function stored(n: number, prev: number | null, from = "u0", conversation_id = CONV): StoredMessage {
+  return {
+    message_id: mid(n),
+    conversation_id,
+    sender_id: from,
+    sender_device_id: `${from}-d`,
+    group_id: null,
+    content: `m${n}`,
+    type: "text",
+    client_msg_id: UUID,
+    sent_at_ms: 1_800_000_000_000 + n,
+    prev_message_id: prev === null ? null : mid(prev),
+  };
+}
+
+export function live(n: number, prev: number | null, conversation_id = CONV): Delivery {
+  const m = stored(n, prev, "u0", conversation_id);
+  return {
+    kind: "message",
+    connection_id: "c1",
+    user_id: "u1",
+    device_id: "d1",
+    message: {
+      message_id: m.message_id,
+      conversation_id: m.conversation_id,
+      from: m.sender_id,
+      content: m.content,
+      type: m.type,
+      sent_at: isoFromMs(m.sent_at_ms),
+      client_msg_id: m.client_msg_id,
+    },
+    prev_message_id: m.prev_message_id,
+  };
+}
+
+export function open(limitsPatch: Partial<ReturnType<typeof defaultLimits>> = {}): { state: GatewayState; effects: GatewayEffect[] } {
+  const limits = { ...defaultLimits(), ...limitsPatch };
+  const state = gatewayInit({ gateway_id: "g1", connection_id: "c1", user_id: "u1", device_id: "d1", limits }, 0);
+  const effects = [...gatewayStep(state, { type: "connection_opened", now_ms: 0 })];
+  effects.push(...gatewayStep(state, { type: "session_registered", ok: true, now_ms: 0 }));
+  return { state, effects };
+}
+
+export function frames(effects: GatewayEffect[]): ServerFrame[] {
+  return effects.flatMap((e) => (e.type === "send_frame" ? [e.frame] : []));
+}
+
+function emittedIds(effects: GatewayEffect[]): string[] {
+  return frames(effects).flatMap((f) => (f.event === "new_message" ? [f.data.message_id] : []));
+}
+
+function entry(n: number, prev: number | null): PendingEntry {
+  return { user_id: "u1", device_id: "d1", message: stored(n, prev) };
+}
+
+function frame(f: ClientFrame, now_ms = 1): { type: "frame_received"; frame: ClientFrame; now_ms: number } {
+  return { type: "frame_received", frame: f, now_ms };
+}
+
+describe("gateway: opening", () => {
+  it("registers the session before reading pending entries", () => {
+    const limits = defaultLimits();
+    const state = gatewayInit({ gateway_id: "g1", connection_id: "c1", user_id: "u1", device_id: "d1", limits }, 0);
+    const first = gatewayStep(state, { type: "connection_opened", now_ms: 0 });
+    expect(first.map((e) => e.type)).toEqual(["register_session", "presence_heartbeat", "set_timer"]);
+    const second = gatewayStep(state, { type: "session_registered", ok: true, now_ms: 0 });
+    expect(second).toEqual([{ type: "read_pending_page", read_id: 1, after: null, limit: limits.pendingPageEntriesMax }]);
+  });
+
+  it("replays pending entries in order, then goes live", () => {
+    const { state } = open();
+    const out = gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [entry(1, null), entry(2, 1)], now_ms: 1 });
+    expect(emittedIds(out)).toEqual([mid(1), mid(2)]);
+    expect(state.phase).toBe("live");
+    expect(emittedIds(gatewayStep(state, { type: "delivery_received", delivery: live(3, 2), now_ms: 2 }))).toEqual([mid(3)]);
+  });
+
+  it("pages through a long backlog with a cursor", () => {
+    const { state } = open({ pendingPageEntriesMax: 2 });
+    const out = gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [entry(1, null), entry(2, 1)], now_ms: 1 });
+    expect(out.at(-1)).toEqual({ type: "read_pending_page", read_id: 2, after: { conversation_id: CONV, message_id: mid(2) }, limit: 2 });
+    expect(state.phase).toBe("syncing");
+  });
+
+  it("closes when the session cannot be registered", () => {
+    const limits = defaultLimits();
+    const state = gatewayInit({ gateway_id: "g1", connection_id: "c1", user_id: "u1", device_id: "d1", limits }, 0);
+    gatewayStep(state, { type: "connection_opened", now_ms: 0 });
+    const out = gatewayStep(state, { type: "session_registered", ok: false, now_ms: 0 });
+    expect(out.some((e) => e.type === "close_connection")).toBe(true);
+    expect(state.phase).toBe("closed");
+  });
+});
+
+describe("gateway: the seam between pending and live", () => {
+  it("reads the conversation before emitting a live message that skips one", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [entry(1, null)], now_ms: 1 });
+    const out = gatewayStep(state, { type: "delivery_received", delivery: live(3, 2), now_ms: 2 });
+    expect(emittedIds(out)).toEqual([]);
+    expect(out).toEqual([{ type: "read_pending_conversation", read_id: 2, conversation_id: CONV, after_message_id: mid(1), limit: 200 }]);
+    const after = gatewayStep(state, { type: "pending_conversation_read", read_id: 2, conversation_id: CONV, entries: [entry(2, 1), entry(3, 2)], now_ms: 3 });
+    expect(emittedIds(after)).toEqual([mid(2), mid(3)]);
+  });
+
+  it("holds deliveries that arrive during a read and sorts them out after it", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    gatewayStep(state, { type: "delivery_received", delivery: live(2, 1), now_ms: 2 }); // read 2 starts
+    expect(emittedIds(gatewayStep(state, { type: "delivery_received", delivery: live(3, 2), now_ms: 2 }))).toEqual([]);
+    const out = gatewayStep(state, { type: "pending_conversation_read", read_id: 2, conversation_id: CONV, entries: [entry(1, null), entry(2, 1)], now_ms: 3 });
+    expect(emittedIds(out)).toEqual([mid(1), mid(2), mid(3)]);
+  });
+
+  it("drops a repeat of a message it already emitted", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [entry(1, null)], now_ms: 1 });
+    expect(emittedIds(gatewayStep(state, { type: "delivery_received", delivery: live(1, null), now_ms: 2 }))).toEqual([]);
+  });
+
+  it("releases its own sent receipt in order among the conversation's messages", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    const sent: Delivery = {
+      kind: "receipt",
+      connection_id: "c1",
+      receipt: { message_id: mid(2), conversation_id: CONV, status: "sent", client_msg_id: UUID },
+      prev_message_id: mid(1),
+    };
+    const out1 = gatewayStep(state, { type: "delivery_received", delivery: sent, now_ms: 2 });
+    expect(frames(out1)).toEqual([]);
+    const out2 = gatewayStep(state, { type: "pending_conversation_read", read_id: 2, conversation_id: CONV, entries: [entry(1, null), entry(3, 2)], now_ms: 3 });
+    expect(frames(out2).map((f) => `${f.event}:${(f.data as { message_id: string }).message_id}`)).toEqual([
+      `new_message:${mid(1)}`,
+      `delivery_receipt:${mid(2)}`,
+      `new_message:${mid(3)}`,
+    ]);
+  });
+});
+
+describe("gateway: sends and acks", () => {
+  it("appends a send and answers nothing until the router's sent", () => {
+    const { state } = open();
+    const out = gatewayStep(state, frame({ event: "send_message", data: { to: "u0", content: "hi", type: "text", client_msg_id: UUID } }));
+    expect(out).toHaveLength(1);
+    const append = out[0]!;
+    expect(append.type).toBe("append_to_log");
+    if (append.type !== "append_to_log" || append.record.kind !== "send") throw new Error("expected a send append");
+    expect(append.record.conversation_id).toBe(CONV);
+    expect(append.record.origin).toEqual({ gateway_id: "g1", connection_id: "c1" });
+    expect(gatewayStep(state, { type: "append_completed", client_msg_id: UUID, ok: true, now_ms: 2 })).toEqual([]);
+  });
+
+  it("answers a retryable error when the append fails", () => {
+    const { state } = open();
+    gatewayStep(state, frame({ event: "send_message", data: { to: "u0", content: "hi", type: "text", client_msg_id: UUID } }));
+    const out = gatewayStep(state, { type: "append_completed", client_msg_id: UUID, ok: false, now_ms: 2 });
+    expect(frames(out)).toEqual([
+      { event: "error", data: { code: "LOG_UNAVAILABLE", message: expect.any(String), retryable: true, client_msg_id: UUID } },
+    ]);
+  });
+
+  it("does not append a retry while the first append is still out", () => {
+    const { state } = open();
+    const send: ClientFrame = { event: "send_message", data: { to: "u0", content: "hi", type: "text", client_msg_id: UUID } };
+    gatewayStep(state, frame(send));
+    expect(gatewayStep(state, frame(send))).toEqual([]);
+  });
+
+  it("refuses a message to oneself and media content that is no media_id", () => {
+    const { state } = open();
+    const self = frames(gatewayStep(state, frame({ event: "send_message", data: { to: "u1", content: "hi", type: "text", client_msg_id: UUID } })));
+    expect(self[0]).toMatchObject({ event: "error", data: { code: "SELF_MESSAGE", retryable: false } });
+    const media = frames(gatewayStep(state, frame({ event: "send_message", data: { to: "u0", content: "not a media id!", type: "image", client_msg_id: UUID } })));
+    expect(media[0]).toMatchObject({ event: "error", data: { code: "INVALID_FIELD" } });
+  });
+
+  it("routes an ack by what it delivered, or by the conversation_id the client gives", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [entry(1, null)], now_ms: 1 });
+    const out = gatewayStep(state, frame({ event: "ack", data: { message_id: mid(1), status: "delivered" } }));
+    expect(out).toEqual([
+      { type: "append_to_log", record: { kind: "ack", conversation_id: CONV, message_id: mid(1), user_id: "u1", device_id: "d1", status: "delivered" } },
+    ]);
+    const unknown = frames(gatewayStep(state, frame({ event: "ack", data: { message_id: mid(9), status: "read" } })));
+    expect(unknown[0]).toMatchObject({ event: "error", data: { code: "UNKNOWN_MESSAGE" } });
+    const given = gatewayStep(state, frame({ event: "ack", data: { message_id: mid(9), status: "read", conversation_id: "g.x" } }));
+    expect(given[0]).toMatchObject({ type: "append_to_log", record: { conversation_id: "g.x", status: "read" } });
+  });
+});
+
+describe("gateway: bad input, limits and closing", () => {
+  it("answers a rejected frame with an error and stays open", () => {
+    const { state } = open();
+    const out = gatewayStep(state, { type: "frame_rejected", error: apiError("INVALID_FIELD", "data.to must be a string.", "data.to"), now_ms: 1 });
+    expect(frames(out)).toEqual([{ event: "error", data: { code: "INVALID_FIELD", message: "data.to must be a string.", retryable: false } }]);
+    expect(state.phase).not.toBe("closed");
+  });
+
+  it("closes after a run of rejected frames, and at once for an oversized frame", () => {
+    const { state } = open({ rejectedFramesRunMax: 3 });
+    for (let i = 0; i < 2; i++) gatewayStep(state, { type: "frame_rejected", error: apiError("MALFORMED_JSON", "x"), now_ms: 1 });
+    const out = gatewayStep(state, { type: "frame_rejected", error: apiError("MALFORMED_JSON", "x"), now_ms: 1 });
+    expect(out).toContainEqual({ type: "close_connection", code: 1008, reason: "repeated invalid frames" });
+    const big = open();
+    const out2 = gatewayStep(big.state, { type: "frame_rejected", error: apiError("FRAME_TOO_LARGE", "x"), now_ms: 1 });
+    expect(out2).toContainEqual({ type: "close_connection", code: 1009, reason: "frame too large" });
+  });
+
+  it("allows a burst of 500 frames, then rate-limits, then refills at 50 per second", () => {
+    const { state } = open();
+    let limited = 0;
+    for (let i = 0; i < 510; i++) {
+      const out = frames(gatewayStep(state, frame({ event: "heartbeat", data: {} }, 1)));
+      if (out.some((f) => f.event === "error" && f.data.code === "RATE_LIMITED")) limited++;
+    }
+    expect(limited).toBe(10);
+    const later = frames(gatewayStep(state, frame({ event: "heartbeat", data: {} }, 1_001)));
+    expect(later).toEqual([]);
+  });
+
+  it("drains: tells the client to reconnect, closes, and cleans up", () => {
+    const { state } = open();
+    gatewayStep(state, frame({ event: "subscribe_presence", data: { user_ids: ["u0"] } }));
+    const out = gatewayStep(state, { type: "drain_requested", now_ms: 5 });
+    expect(out.map((e) => e.type)).toEqual(["send_frame", "close_connection", "unregister_session", "presence_disconnect", "presence_unsubscribe"]);
+    expect(gatewayStep(state, { type: "delivery_received", delivery: live(1, null), now_ms: 6 })).toEqual([]);
+  });
+
+  it("forwards presence only for users the connection watches, and bounds subscriptions", () => {
+    const { state } = open({ presenceSubscriptionsPerConnectionMax: 2 });
+    gatewayStep(state, frame({ event: "subscribe_presence", data: { user_ids: ["u0", "u2"] } }));
+    const watched = frames(gatewayStep(state, { type: "delivery_received", delivery: { kind: "presence", connection_id: "c1", user_id: "u0", status: "online", last_seen_ms: null }, now_ms: 2 }));
+    expect(watched).toEqual([{ event: "presence_update", data: { user_id: "u0", status: "online" } }]);
+    const other = gatewayStep(state, { type: "delivery_received", delivery: { kind: "presence", connection_id: "c1", user_id: "u9", status: "online", last_seen_ms: null }, now_ms: 2 });
+    expect(other).toEqual([]);
+    const over = frames(gatewayStep(state, frame({ event: "subscribe_presence", data: { user_ids: ["u3"] } })));
+    expect(over[0]).toMatchObject({ event: "error", data: { code: "TOO_MANY_SUBSCRIPTIONS" } });
+  });
+
+  it("resyncs pending entries on a heartbeat once the interval has passed", () => {
+    const { state } = open({ pendingResyncIntervalMs: 1_000 });
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    expect(gatewayStep(state, frame({ event: "heartbeat", data: {} }, 500)).map((e) => e.type)).toEqual(["presence_heartbeat", "register_session"]);
+    const later = gatewayStep(state, frame({ event: "heartbeat", data: {} }, 1_500));
+    expect(later.map((e) => e.type)).toContain("read_pending_page");
+  });
+});
