@@ -18,6 +18,8 @@ export type ConversationView = {
   seen: Set<string>;
   /** The greatest displayed ID; the order floor once `seen` is trimmed. */
   last_displayed: string | null;
+  /** The greatest ID that arrived as a new_message frame (order check; own sends excluded). */
+  last_received: string | null;
   /** Displayed messages from others not yet acked as read, in display order. */
   unread: string[];
 };

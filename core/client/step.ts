@@ -7,8 +7,9 @@
  *    `sent`, so the server's order of our sends is the order we made them (API rule 5).
  * 3. Exactly-once display: a message is displayed once per message_id, whatever the server
  *    repeats; every copy is acked `delivered` (a repeat may be what keeps an entry pending).
- *    Our own sends are displayed when their `sent` arrives: the gateway releases that receipt
- *    in the conversation's order, so the display order is the message_id order.
+ *    Our own sends are displayed when their `sent` arrives, placed by their ID (a screen keeps
+ *    a conversation sorted by message_id). new_message frames must arrive in ID order; one
+ *    that does not is reported as `out_of_order`, a server bug the simulator looks for.
  * 4. Reconnects back off exponentially with jitter (randomness is an input); heartbeats
  *    keep presence alive while connected.
  * 5. Receipts shown for our messages only move forward.
@@ -164,21 +165,30 @@ function schedule(state: ClientState, out: Out): void {
 function viewOf(state: ClientState, conversation_id: string): ConversationView {
   let view = state.conversations.get(conversation_id);
   if (view === undefined) {
-    view = { seen: new Set(), last_displayed: null, unread: [] };
+    view = { seen: new Set(), last_displayed: null, last_received: null, unread: [] };
     state.conversations.set(conversation_id, view);
   }
   return view;
 }
 
-/** Records a display; answers false for a repeat. */
-function display(state: ClientState, out: Out, view: ConversationView, message: import("../protocol/frames.js").NewMessageData): boolean {
+/** Records a display; answers false for a repeat. `received`: it came as a new_message frame. */
+function display(
+  state: ClientState,
+  out: Out,
+  view: ConversationView,
+  message: import("../protocol/frames.js").NewMessageData,
+  received: boolean,
+): boolean {
   const id = message.message_id;
   const trimmedBelowFloor = view.seen.size >= state.limits.clientSeenPerConversationMax && view.last_displayed !== null && id < firstSeen(view);
   if (view.seen.has(id) || trimmedBelowFloor) {
     out.push({ type: "observed", what: "duplicate_dropped" });
     return false;
   }
-  if (view.last_displayed !== null && id < view.last_displayed) out.push({ type: "observed", what: "out_of_order" });
+  if (received) {
+    if (view.last_received !== null && id < view.last_received) out.push({ type: "observed", what: "out_of_order" });
+    if (view.last_received === null || id > view.last_received) view.last_received = id;
+  }
   view.seen.add(id);
   if (view.seen.size > state.limits.clientSeenPerConversationMax) {
     const oldest = view.seen.values().next();
@@ -199,7 +209,7 @@ function onFrame(state: ClientState, out: Out, frame: ServerFrame, now_ms: numbe
     case "new_message": {
       const m = frame.data;
       const view = viewOf(state, m.conversation_id);
-      if (display(state, out, view, m) && m.from !== state.user_id) view.unread.push(m.message_id);
+      if (display(state, out, view, m, true) && m.from !== state.user_id) view.unread.push(m.message_id);
       out.push({
         type: "send_frame",
         frame: { event: "ack", data: { message_id: m.message_id, status: "delivered", conversation_id: m.conversation_id } },
@@ -282,7 +292,7 @@ function settle(
         sent_at: isoFromMs(now_ms),
         client_msg_id,
         ...(head.target.kind === "group" ? { group_id: head.target.group_id } : {}),
-      });
+      }, false);
     }
     const next = lane[0];
     if (next === undefined) state.lanes.delete(key);

@@ -6,12 +6,7 @@ import type { PendingCursor } from "../ports/pending-store.js";
 import type { Delivery } from "../model.js";
 
 export type MessageDelivery = Extract<Delivery, { kind: "message" }>;
-/**
- * What takes a place in a conversation's stream on this connection: a message for this
- * device, or the `sent` receipt of this connection's own message (released in order, so the
- * client can display its own message where it belongs).
- */
-export type StreamItem = MessageDelivery | Extract<Delivery, { kind: "receipt" }>;
+
 
 /** What this connection knows of one conversation's stream of messages. */
 export type ConversationStream = {
@@ -20,7 +15,7 @@ export type ConversationStream = {
   /** The read of this conversation's pending entries in flight, if any. */
   reading_id: number | null;
   /** Deliveries held back while a read is in flight; `covered` ones arrived before it began. */
-  held: { item: StreamItem; covered: boolean }[];
+  held: { delivery: MessageDelivery; covered: boolean }[];
 };
 
 export type SendInFlight = {

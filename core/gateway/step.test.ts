@@ -4,61 +4,8 @@ import type { Delivery, PendingEntry, StoredMessage } from "../model.js";
 import { isoFromMs } from "../model.js";
 import { apiError } from "../protocol/errors.js";
 import type { ClientFrame, ServerFrame } from "../protocol/frames.js";
-import { gatewayInit, gatewayStep, type GatewayEffect, type GatewayState } from "./index.js";
-
-const CONV = "d.u0.u1";
-const UUID = "7f1c2b9e-8a4d-4c3b-9f2e-1a2b3c4d5e6f";
-
-export function mid(n: number): string {
-  return String(n).padStart(19, "0");
-}
-
-export function stored(n: number, prev: number | null, from = "u0", conversation_id = CONV): StoredMessage {
-  return {
-    message_id: mid(n),
-    conversation_id,
-    sender_id: from,
-    sender_device_id: `${from}-d`,
-    group_id: null,
-    content: `m${n}`,
-    type: "text",
-    client_msg_id: UUID,
-    sent_at_ms: 1_800_000_000_000 + n,
-    prev_message_id: prev === null ? null : mid(prev),
-  };
-}
-
-export function live(n: number, prev: number | null, conversation_id = CONV): Delivery {
-  const m = stored(n, prev, "u0", conversation_id);
-  return {
-    kind: "message",
-    connection_id: "c1",
-    user_id: "u1",
-    device_id: "d1",
-    message: {
-      message_id: m.message_id,
-      conversation_id: m.conversation_id,
-      from: m.sender_id,
-      content: m.content,
-      type: m.type,
-      sent_at: isoFromMs(m.sent_at_ms),
-      client_msg_id: m.client_msg_id,
-    },
-    prev_message_id: m.prev_message_id,
-  };
-}
-
-export function open(limitsPatch: Partial<ReturnType<typeof defaultLimits>> = {}): { state: GatewayState; effects: GatewayEffect[] } {
-  const limits = { ...defaultLimits(), ...limitsPatch };
-  const state = gatewayInit({ gateway_id: "g1", connection_id: "c1", user_id: "u1", device_id: "d1", limits }, 0);
-  const effects = [...gatewayStep(state, { type: "connection_opened", now_ms: 0 })];
-  effects.push(...gatewayStep(state, { type: "session_registered", ok: true, now_ms: 0 }));
-  return { state, effects };
-}
-
-export function frames(effects: GatewayEffect[]): ServerFrame[] {
-  return effects.flatMap((e) => (e.type === "send_frame" ? [e.frame] : []));
-}
+import { gatewayInit, gatewayStep, type GatewayEffect } from "./index.js";
+import { CONV, UUID, frames, live, mid, open, stored } from "./test-support.js";
 
 function emittedIds(effects: GatewayEffect[]): string[] {
   return frames(effects).flatMap((f) => (f.event === "new_message" ? [f.data.message_id] : []));
@@ -133,23 +80,20 @@ describe("gateway: the seam between pending and live", () => {
     expect(emittedIds(gatewayStep(state, { type: "delivery_received", delivery: live(1, null), now_ms: 2 }))).toEqual([]);
   });
 
-  it("releases its own sent receipt in order among the conversation's messages", () => {
+  it("forwards its own sent receipt at once, and lets it continue the stream", () => {
     const { state } = open();
-    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [entry(1, null)], now_ms: 1 });
     const sent: Delivery = {
       kind: "receipt",
       connection_id: "c1",
       receipt: { message_id: mid(2), conversation_id: CONV, status: "sent", client_msg_id: UUID },
       prev_message_id: mid(1),
     };
-    const out1 = gatewayStep(state, { type: "delivery_received", delivery: sent, now_ms: 2 });
-    expect(frames(out1)).toEqual([]);
-    const out2 = gatewayStep(state, { type: "pending_conversation_read", read_id: 2, conversation_id: CONV, entries: [entry(1, null), entry(3, 2)], now_ms: 3 });
-    expect(frames(out2).map((f) => `${f.event}:${(f.data as { message_id: string }).message_id}`)).toEqual([
-      `new_message:${mid(1)}`,
-      `delivery_receipt:${mid(2)}`,
-      `new_message:${mid(3)}`,
+    expect(frames(gatewayStep(state, { type: "delivery_received", delivery: sent, now_ms: 2 }))).toEqual([
+      { event: "delivery_receipt", data: sent.receipt },
     ]);
+    // The next message follows our own one: contiguous, so no read is needed.
+    expect(emittedIds(gatewayStep(state, { type: "delivery_received", delivery: live(3, 2), now_ms: 3 }))).toEqual([mid(3)]);
   });
 });
 

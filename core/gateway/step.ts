@@ -24,7 +24,7 @@ import type { ClientFrame, ServerFrame } from "../protocol/frames.js";
 import type { PendingEntry } from "../model.js";
 import { isoFromMs, toNewMessage } from "../model.js";
 import type { GatewayEffect, GatewayInput } from "./types.js";
-import type { ConversationStream, GatewayState, StreamItem } from "./state.js";
+import type { ConversationStream, GatewayState, MessageDelivery } from "./state.js";
 
 export const CLOSE_POLICY = 1008;
 export const CLOSE_TOO_BIG = 1009;
@@ -261,12 +261,14 @@ function onDelivery(state: GatewayState, out: Out, delivery: import("../model.js
       const r = delivery.receipt;
       if (r.status === "sent") {
         if (r.client_msg_id !== undefined) state.sends.delete(r.client_msg_id);
-        if (state.phase === "opening") {
-          out.push({ type: "send_frame", frame: { event: "delivery_receipt", data: r } });
-          return;
+        // Our own message needs no delivery here, but it continues the conversation's stream,
+        // which spares the next live message a pending read. Receipts are forwarded at once:
+        // the order promise is about new_message frames; the client places its own message
+        // by its ID.
+        const stream = streamOf(state, r.conversation_id);
+        if (stream.reading_id === null && stream.last_emitted === delivery.prev_message_id) {
+          stream.last_emitted = r.message_id;
         }
-        offer(state, out, delivery);
-        return;
       }
       out.push({ type: "send_frame", frame: { event: "delivery_receipt", data: r } });
       return;
@@ -311,38 +313,23 @@ function streamOf(state: GatewayState, conversation_id: string): ConversationStr
   return stream;
 }
 
-function itemId(item: StreamItem): string {
-  return item.kind === "message" ? item.message.message_id : item.receipt.message_id;
-}
-
-function itemConversation(item: StreamItem): string {
-  return item.kind === "message" ? item.message.conversation_id : item.receipt.conversation_id;
-}
-
-/** A live item: emit it if contiguous, else read the conversation's pending entries first. */
-function offer(state: GatewayState, out: Out, item: StreamItem): void {
-  const id = itemId(item);
-  const stream = streamOf(state, itemConversation(item));
+/** A live message: emit it if contiguous, else read the conversation's pending entries first. */
+function offer(state: GatewayState, out: Out, delivery: MessageDelivery): void {
+  const id = delivery.message.message_id;
+  const stream = streamOf(state, delivery.message.conversation_id);
   if (stream.reading_id !== null) {
-    if (stream.held.length < state.config.limits.liveBufferPerConnectionMax || item.kind === "receipt") {
-      stream.held.push({ item, covered: false });
-    }
-    // Past the bound a message is dropped here; it stays pending and the next read or
+    if (stream.held.length < state.config.limits.liveBufferPerConnectionMax) stream.held.push({ delivery, covered: false });
+    // Past the bound the delivery is dropped here; it stays pending and the next read or
     // resync of this conversation emits it, so overload costs latency, never a message.
     return;
   }
-  if (stream.last_emitted !== null && id <= stream.last_emitted) {
-    // Already in place: a repeated message is dropped; a repeated `sent` (a retry's answer)
-    // is forwarded, since the client may still be waiting for it.
-    if (item.kind === "receipt") out.push({ type: "send_frame", frame: { event: "delivery_receipt", data: item.receipt } });
+  if (stream.last_emitted !== null && id <= stream.last_emitted) return; // Already emitted here.
+  if (stream.last_emitted === delivery.prev_message_id) {
+    emit(state, out, stream, delivery.message);
     return;
   }
-  if (stream.last_emitted === item.prev_message_id) {
-    emitItem(state, out, stream, item);
-    return;
-  }
-  startConversationRead(state, out, itemConversation(item), stream);
-  stream.held.push({ item, covered: true });
+  startConversationRead(state, out, delivery.message.conversation_id, stream);
+  stream.held.push({ delivery, covered: true });
 }
 
 function startConversationRead(state: GatewayState, out: Out, conversation_id: string, stream: ConversationStream): void {
@@ -372,38 +359,22 @@ function onConversationRead(
     startConversationRead(state, out, conversation_id, stream);
     return;
   }
-  const more = entries.length >= state.config.limits.pendingPageEntriesMax;
-  const pageEnd = more ? entries[entries.length - 1]!.message.message_id : null;
-  // Covered `sent` receipts of our own messages take their place among the entries by ID,
-  // so the client sees its own message between the ones ordered around it.
-  const receipts: StreamItem[] = [];
-  stream.held = stream.held.filter((h) => {
-    const release = h.covered && h.item.kind === "receipt" && (pageEnd === null || itemId(h.item) <= pageEnd);
-    if (release) receipts.push(h.item);
-    return !release;
-  });
-  receipts.sort((a, b) => (itemId(a) < itemId(b) ? -1 : 1));
-  let r = 0;
-  for (const e of entries) {
-    while (r < receipts.length && itemId(receipts[r]!) < e.message.message_id) releaseReceipt(out, stream, receipts[r++]!);
-    emitIfNew(state, out, stream, e);
-  }
-  while (r < receipts.length) releaseReceipt(out, stream, receipts[r++]!);
-  if (more) {
+  for (const e of entries) emitIfNew(state, out, stream, e);
+  if (entries.length >= state.config.limits.pendingPageEntriesMax) {
     startConversationRead(state, out, conversation_id, stream); // More pages.
     return;
   }
   stream.reading_id = null;
-  // Every message that arrived before this read began was either in it, or had already been
+  // Every delivery that arrived before this read began was either in it, or had already been
   // acked by this device: either way nothing at or below it remains to emit.
   const held = stream.held;
   stream.held = [];
   for (const h of held) {
     if (!h.covered) continue;
-    const id = itemId(h.item);
+    const id = h.delivery.message.message_id;
     if (stream.last_emitted === null || id > stream.last_emitted) stream.last_emitted = id;
   }
-  for (const h of held) if (!h.covered) offer(state, out, h.item);
+  for (const h of held) if (!h.covered) offer(state, out, h.delivery);
 }
 
 // ---- the full pending scan: at connect, and now and then as anti-entropy ------------------
@@ -451,21 +422,6 @@ function maybeResync(state: GatewayState, out: Out, now_ms: number): void {
 }
 
 // ---- emitting ---------------------------------------------------------------------------
-
-function emitItem(state: GatewayState, out: Out, stream: ConversationStream, item: StreamItem): void {
-  if (item.kind === "message") {
-    emit(state, out, stream, item.message);
-    return;
-  }
-  stream.last_emitted = item.receipt.message_id;
-  out.push({ type: "send_frame", frame: { event: "delivery_receipt", data: item.receipt } });
-}
-
-function releaseReceipt(out: Out, stream: ConversationStream, item: StreamItem): void {
-  if (item.kind !== "receipt") return;
-  out.push({ type: "send_frame", frame: { event: "delivery_receipt", data: item.receipt } });
-  if (stream.last_emitted === null || item.receipt.message_id > stream.last_emitted) stream.last_emitted = item.receipt.message_id;
-}
 
 function emitIfNew(state: GatewayState, out: Out, stream: ConversationStream, entry: PendingEntry): void {
   if (stream.last_emitted !== null && entry.message.message_id <= stream.last_emitted) return;
