@@ -20,6 +20,7 @@ import { unreachable } from "../result.js";
 import { directPeer, parseConversationId } from "../ids/conversation.js";
 import type { AckRecord, Delivery, InboxEntry, PendingEntry, SendRecord, StoredMessage } from "../model.js";
 import { isoFromMs, toNewMessage } from "../model.js";
+import { snowflakeUnixMs } from "../ids/snowflake.js";
 import { floorGet, floorRaise, nextMessageId } from "./ordering.js";
 import type { Job, RouterState } from "./state.js";
 import type { RouterCall, RouterCallResult, RouterEffect, RouterInput } from "./types.js";
@@ -268,7 +269,8 @@ function onClaim(
     content: record.content,
     type: record.type,
     client_msg_id: record.client_msg_id,
-    sent_at_ms: now_ms,
+    // The ID's own time, not this router's clock: a redelivery must store the same message.
+    sent_at_ms: snowflakeUnixMs(winner.message_id),
     prev_message_id: winner.prev_message_id,
   };
   job.send.winner = winner;
@@ -287,7 +289,7 @@ function onClaim(
     other_user_id: record.target.kind === "direct" ? job.send.members.find((m) => m !== user_id) ?? null : null,
     group_id: record.target.kind === "group" ? record.target.group_id : null,
     last_message_id: message.message_id,
-    last_message_at_ms: now_ms,
+    last_message_at_ms: message.sent_at_ms,
     last_message_preview: preview(message),
   }));
   call(out, job, { type: "persist", message, pending, inbox });
