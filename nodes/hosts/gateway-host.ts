@@ -1,0 +1,316 @@
+/**
+ * The gateway host: one per gateway process. It owns the connections' gateway cores, turns
+ * socket text into decoded frames, carries out the cores' effects against the ports, and
+ * receives the routers' deliveries (it is the receiving end of GatewayLink). Presence
+ * subscriptions are shared per gateway: one port subscription per watched user, fanned out
+ * to the connections that watch it (subscribe-on-view, never broadcast).
+ */
+import type { Limits } from "../../core/limits.js";
+import type { Delivery } from "../../core/model.js";
+import { directConversationId, groupConversationId } from "../../core/ids/conversation.js";
+import type { Clock } from "../../core/ports/clock.js";
+import type { Directory } from "../../core/ports/directory.js";
+import type { GatewayLink } from "../../core/ports/gateway-link.js";
+import type { Log } from "../../core/ports/log.js";
+import type { PendingStore } from "../../core/ports/pending-store.js";
+import type { Presence, PresenceChange } from "../../core/ports/presence.js";
+import type { SessionStore } from "../../core/ports/session-store.js";
+import { decodeClientFrame, encodeFrame } from "../../core/protocol/decode.js";
+import { gatewayInit, gatewayStep, type GatewayEffect, type GatewayInput, type GatewayState } from "../../core/gateway/index.js";
+import { all, chain, fromPromise, map, ofValue, within } from "./task.js";
+import type { Timers } from "./timers.js";
+
+export type GatewayPorts = {
+  readonly log: Log;
+  readonly pending: PendingStore;
+  readonly sessions: SessionStore;
+  readonly presence: Presence;
+  readonly directory: Directory;
+  readonly link: GatewayLink;
+  readonly clock: Clock;
+  readonly timers: Timers;
+};
+
+export type GatewayHostConfig = {
+  readonly gateway_id: string;
+  readonly limits: Limits;
+  readonly call_timeout_ms: number;
+  /** Sessions live this long after the last heartbeat (a crashed gateway's entries lapse). */
+  readonly session_ttl_ms: number;
+};
+
+/** The socket as a host sees it. */
+export interface ConnectionSink {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+export type Identity = { readonly user_id: string; readonly device_id: string; readonly connection_id: string };
+
+export type GatewayHostEvents = {
+  /** Every effect of every connection, for metrics and tests. */
+  effect?(connection_id: string, effect: GatewayEffect): void;
+  frame_in?(connection_id: string, text: string): void;
+};
+
+export class GatewayHost {
+  private readonly connections = new Map<string, ConnectionHost>();
+  /** user_id -> connections watching it, and the port subscription behind them. */
+  private readonly watched = new Map<string, { connections: Set<string>; stop: (() => void) | null }>();
+  private draining = false;
+
+  constructor(
+    readonly ports: GatewayPorts,
+    readonly config: GatewayHostConfig,
+    readonly events: GatewayHostEvents = {},
+  ) {}
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** An authenticated socket opened. Answers null while draining (refuse the upgrade). */
+  open(identity: Identity, sink: ConnectionSink): ConnectionHost | null {
+    if (this.draining) return null;
+    const connection = new ConnectionHost(this, identity, sink);
+    this.connections.set(identity.connection_id, connection);
+    connection.feed({ type: "connection_opened", now_ms: this.ports.clock.now() });
+    return connection;
+  }
+
+  /** The receiving end of GatewayLink: deliveries from routers (or typing from peers). */
+  receive(deliveries: readonly Delivery[]): void {
+    const now_ms = this.ports.clock.now();
+    for (const delivery of deliveries) {
+      this.connections.get(delivery.connection_id)?.feed({ type: "delivery_received", delivery, now_ms });
+    }
+  }
+
+  /** Graceful drain: every client is told to reconnect elsewhere; no new connections. */
+  drain(): void {
+    this.draining = true;
+    const now_ms = this.ports.clock.now();
+    for (const connection of [...this.connections.values()]) connection.feed({ type: "drain_requested", now_ms });
+  }
+
+  /** Called by a connection when it is finished. */
+  forget(connection_id: string): void {
+    this.connections.delete(connection_id);
+  }
+
+  watch(connection_id: string, user_ids: readonly string[]): void {
+    const { presence } = this.ports;
+    for (const user_id of user_ids) {
+      let entry = this.watched.get(user_id);
+      if (entry === undefined) {
+        const fresh: { connections: Set<string>; stop: (() => void) | null } = { connections: new Set(), stop: null };
+        entry = fresh;
+        this.watched.set(user_id, fresh);
+        fromPromise(() => presence.subscribe(user_id, (change) => this.fanOutPresence(change)))(
+          (stop) => {
+            // Unwatched while subscribing: stop at once.
+            if (this.watched.get(user_id) !== fresh) fromPromise(stop)(() => undefined, () => undefined);
+            else fresh.stop = () => fromPromise(stop)(() => undefined, () => undefined);
+          },
+          () => undefined,
+        );
+      }
+      entry.connections.add(connection_id);
+    }
+  }
+
+  unwatch(connection_id: string, user_ids: readonly string[]): void {
+    for (const user_id of user_ids) {
+      const entry = this.watched.get(user_id);
+      if (entry === undefined) continue;
+      entry.connections.delete(connection_id);
+      if (entry.connections.size === 0) {
+        this.watched.delete(user_id);
+        entry.stop?.();
+      }
+    }
+  }
+
+  private fanOutPresence(change: PresenceChange): void {
+    const entry = this.watched.get(change.user_id);
+    if (entry === undefined) return;
+    this.receive(
+      [...entry.connections].map((connection_id) => ({
+        kind: "presence" as const,
+        connection_id,
+        user_id: change.user_id,
+        status: change.status,
+        last_seen_ms: change.last_seen_ms,
+      })),
+    );
+  }
+}
+
+/** One connection: its core, its socket, and the effects between them. */
+export class ConnectionHost {
+  private readonly state: GatewayState;
+
+  constructor(
+    private readonly gateway: GatewayHost,
+    readonly identity: Identity,
+    private readonly sink: ConnectionSink,
+  ) {
+    this.state = gatewayInit(
+      {
+        gateway_id: gateway.config.gateway_id,
+        connection_id: identity.connection_id,
+        user_id: identity.user_id,
+        device_id: identity.device_id,
+        limits: gateway.config.limits,
+      },
+      gateway.ports.clock.now(),
+    );
+  }
+
+  get coreState(): GatewayState {
+    return this.state;
+  }
+
+  /** A text frame from the socket. Bad input never throws: it becomes frame_rejected. */
+  text(text: string): void {
+    this.gateway.events.frame_in?.(this.identity.connection_id, text);
+    const now_ms = this.gateway.ports.clock.now();
+    const decoded = decodeClientFrame(text, this.gateway.config.limits.frameBytesMax);
+    this.feed(decoded.ok ? { type: "frame_received", frame: decoded.value, now_ms } : { type: "frame_rejected", error: decoded.error, now_ms });
+  }
+
+  /** The socket closed from the other side (or broke). */
+  closed(): void {
+    this.feed({ type: "connection_closed", now_ms: this.gateway.ports.clock.now() });
+  }
+
+  feed(input: GatewayInput): void {
+    const effects = gatewayStep(this.state, input);
+    for (const effect of effects) this.run(effect);
+    if (this.state.phase === "closed") this.gateway.forget(this.identity.connection_id);
+  }
+
+  private run(effect: GatewayEffect): void {
+    const { ports, config } = this.gateway;
+    const { user_id, device_id, connection_id } = this.identity;
+    this.gateway.events.effect?.(connection_id, effect);
+    const now = (): number => ports.clock.now();
+    const deadline = <T>(task: import("./task.js").Task<T>) => within(task, ports.timers, ports.clock, config.call_timeout_ms);
+    switch (effect.type) {
+      case "send_frame":
+        this.sink.send(encodeFrame(effect.frame));
+        return;
+      case "append_to_log": {
+        const record = effect.record;
+        const client_msg_id = record.kind === "send" ? record.client_msg_id : null;
+        deadline(fromPromise(() => ports.log.append(record.conversation_id, record)))(
+          () => this.feed({ type: "append_completed", client_msg_id, ok: true, now_ms: now() }),
+          () => this.feed({ type: "append_completed", client_msg_id, ok: false, now_ms: now() }),
+        );
+        return;
+      }
+      case "register_session":
+        deadline(fromPromise(() => ports.sessions.register({ user_id, device_id, gateway_id: config.gateway_id, connection_id }, config.session_ttl_ms)))(
+          () => this.feed({ type: "session_registered", ok: true, now_ms: now() }),
+          () => this.feed({ type: "session_registered", ok: false, now_ms: now() }),
+        );
+        return;
+      case "unregister_session":
+        fromPromise(() => ports.sessions.unregister(user_id, connection_id))(() => undefined, () => undefined);
+        return;
+      case "read_pending_page":
+        deadline(fromPromise(() => ports.pending.list(user_id, device_id, effect.after, effect.limit)))(
+          (entries) => this.feed({ type: "pending_page_read", read_id: effect.read_id, entries, now_ms: now() }),
+          () => this.retryLater((n) => this.feed({ type: "pending_page_read", read_id: effect.read_id, entries: null, now_ms: n })),
+        );
+        return;
+      case "read_pending_conversation":
+        deadline(fromPromise(() => ports.pending.listConversation(user_id, device_id, effect.conversation_id, effect.after_message_id, effect.limit)))(
+          (entries) =>
+            this.feed({ type: "pending_conversation_read", read_id: effect.read_id, conversation_id: effect.conversation_id, entries, now_ms: now() }),
+          () =>
+            this.retryLater((n) =>
+              this.feed({ type: "pending_conversation_read", read_id: effect.read_id, conversation_id: effect.conversation_id, entries: null, now_ms: n }),
+            ),
+        );
+        return;
+      case "presence_heartbeat":
+        fromPromise(() => ports.presence.heartbeat(user_id, connection_id, config.limits.presenceTtlMs))(() => undefined, () => undefined);
+        return;
+      case "presence_disconnect":
+        fromPromise(() => ports.presence.disconnect(user_id, connection_id))(() => undefined, () => undefined);
+        return;
+      case "presence_subscribe": {
+        this.gateway.watch(connection_id, effect.user_ids);
+        fromPromise(() => ports.presence.status(effect.user_ids))(
+          (statuses) =>
+            this.gateway.receive(
+              effect.user_ids.map((u) => {
+                const s = statuses.get(u) ?? { status: "offline" as const, last_seen_ms: null };
+                return { kind: "presence" as const, connection_id, user_id: u, status: s.status, last_seen_ms: s.last_seen_ms };
+              }),
+            ),
+          () => undefined,
+        );
+        return;
+      }
+      case "presence_unsubscribe":
+        this.gateway.unwatch(connection_id, effect.user_ids);
+        return;
+      case "relay_typing":
+        this.relayTyping(effect.target);
+        return;
+      case "set_timer":
+        ports.timers.at(effect.at_ms, () => this.feed({ type: "timer_fired", now_ms: now() }));
+        return;
+      case "close_connection":
+        this.sink.close(effect.code, effect.reason);
+        return;
+      default: {
+        const never: never = effect;
+        throw new Error(`gateway host: unknown effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** A failed read is answered as failed after a short pause, so a down store is not hammered. */
+  private retryLater(feed: (now_ms: number) => void): void {
+    const { ports } = this.gateway;
+    ports.timers.at(ports.clock.now() + 200, () => feed(ports.clock.now()));
+  }
+
+  /** Typing is ephemeral: checked for membership, relayed to live sessions, never stored. */
+  private relayTyping(target: { kind: "direct"; to: string } | { kind: "group"; group_id: string }): void {
+    const { ports } = this.gateway;
+    const { user_id } = this.identity;
+    const recipients =
+      target.kind === "direct"
+        ? ofValue<string[]>([target.to])
+        : chain(fromPromise(() => ports.directory.isMember(target.group_id, user_id)), (member) =>
+            member ? map(fromPromise(() => ports.directory.members(target.group_id)), (m) => m.filter((u) => u !== user_id)) : ofValue<string[]>([]),
+          );
+    const conversation_id = target.kind === "direct" ? directConversationId(user_id, target.to) : groupConversationId(target.group_id);
+    const group_id = target.kind === "group" ? target.group_id : null;
+    chain(recipients, (users) => (users.length === 0 ? ofValue(new Map()) : fromPromise(() => ports.sessions.lookup(users))))(
+      (sessions) => {
+        const byGateway = new Map<string, Delivery[]>();
+        for (const entries of sessions.values()) {
+          for (const s of entries) {
+            const list = byGateway.get(s.gateway_id) ?? [];
+            list.push({ kind: "typing", connection_id: s.connection_id, from: user_id, conversation_id, group_id });
+            byGateway.set(s.gateway_id, list);
+          }
+        }
+        all([...byGateway].map(([gateway_id, deliveries]) => fromPromise(() => ports.link.deliver(gateway_id, deliveries))))(
+          () => undefined,
+          () => undefined,
+        );
+      },
+      () => undefined,
+    );
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * The router host: runs the router core against the ports. It joins the consumer group,
+ * carries out the core's effects and feeds their outcomes back; every decision is the
+ * core's. The simulator runs this same code with simulated ports (see timers.ts for the
+ * rules that makes possible).
+ */
+import type { Clock } from "../../core/ports/clock.js";
+import type { Directory } from "../../core/ports/directory.js";
+import type { GatewayLink } from "../../core/ports/gateway-link.js";
+import type { Log, LogConsumer } from "../../core/ports/log.js";
+import type { MessageStore } from "../../core/ports/message-store.js";
+import type { PendingStore } from "../../core/ports/pending-store.js";
+import type { Push } from "../../core/ports/push.js";
+import type { SessionStore } from "../../core/ports/session-store.js";
+import type { SessionEntry } from "../../core/model.js";
+import {
+  routerInit,
+  routerStep,
+  type RouterCall,
+  type RouterCallResult,
+  type RouterConfig,
+  type RouterEffect,
+  type RouterInput,
+  type RouterObservation,
+  type RouterState,
+} from "../../core/router/index.js";
+import { all, chain, fromPromise, map, ofValue, within, type Task } from "./task.js";
+import type { Timers } from "./timers.js";
+
+export type RouterPorts = {
+  readonly log: Log;
+  readonly messages: MessageStore;
+  readonly pending: PendingStore;
+  readonly directory: Directory;
+  readonly sessions: SessionStore;
+  readonly link: GatewayLink;
+  readonly push: Push;
+  readonly clock: Clock;
+  readonly timers: Timers;
+};
+
+export type RouterHostConfig = RouterConfig & {
+  readonly group: string;
+  readonly member_id: string;
+  /** A call that takes longer is treated as failed (it may have applied; it is retried). */
+  readonly call_timeout_ms: number;
+  /** How long one poll waits for records. */
+  readonly poll_wait_ms: number;
+};
+
+export type RouterHostEvents = {
+  observed?(what: RouterObservation): void;
+  /** A delivery or push that failed: best effort, the pending store still has the message. */
+  delivery_failed?(gateway_id: string, reason: string): void;
+  /** A message reached the end of its pipeline (for latency metrics). */
+  effect?(effect: RouterEffect): void;
+};
+
+export class RouterHost {
+  private state: RouterState;
+  private consumer: LogConsumer | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly ports: RouterPorts,
+    private readonly config: RouterHostConfig,
+    private readonly events: RouterHostEvents = {},
+  ) {
+    this.state = routerInit(config);
+  }
+
+  /** Joins the consumer group and starts consuming; `done` reports the join's outcome. */
+  start(done: (error: string | null) => void = () => undefined): void {
+    fromPromise(() => this.ports.log.consumer(this.config.group, this.config.member_id))(
+      (consumer) => {
+        this.consumer = consumer;
+        this.feed({ type: "records_polled", records: [], now_ms: this.ports.clock.now() });
+        done(null);
+      },
+      (why) => done(why),
+    );
+  }
+
+  /** Stops consuming and leaves the group; work in flight is abandoned (it is redelivered). */
+  stop(done: () => void = () => undefined): void {
+    this.stopped = true;
+    const consumer = this.consumer;
+    this.consumer = null;
+    if (consumer === null) {
+      done();
+      return;
+    }
+    fromPromise(() => consumer.close())(done, () => done());
+  }
+
+  get routerState(): RouterState {
+    return this.state;
+  }
+
+  private feed(input: RouterInput): void {
+    if (this.stopped) return;
+    const effects = routerStep(this.state, input);
+    for (const effect of effects) this.run(effect);
+  }
+
+  private run(effect: RouterEffect): void {
+    this.events.effect?.(effect);
+    const { ports } = this;
+    switch (effect.type) {
+      case "call": {
+        const task = within(this.execute(effect.call), ports.timers, ports.clock, this.config.call_timeout_ms);
+        task(
+          (result) => this.feed({ type: "effect_completed", job: effect.job, result, now_ms: ports.clock.now() }),
+          (reason) => this.feed({ type: "effect_failed", job: effect.job, reason, now_ms: ports.clock.now() }),
+        );
+        return;
+      }
+      case "deliver":
+        fromPromise(() => ports.link.deliver(effect.gateway_id, effect.deliveries))(
+          () => undefined,
+          (why) => this.events.delivery_failed?.(effect.gateway_id, why),
+        );
+        return;
+      case "push":
+        chain(
+          fromPromise(() => ports.directory.pushTargets(effect.user_id)),
+          (targets) => all(targets.map((t) => fromPromise(() => ports.push.notify(t, effect.notification)))),
+        )(
+          () => undefined,
+          (why) => this.events.delivery_failed?.(`push:${effect.user_id}`, why),
+        );
+        return;
+      case "remove_pending":
+        for (const e of effect.entries) {
+          fromPromise(() => ports.pending.remove(e.user_id, e.device_id, e.conversation_id, e.message_id))(() => undefined, () => undefined);
+        }
+        return;
+      case "poll": {
+        const consumer = this.consumer;
+        if (consumer === null) return;
+        fromPromise(() => consumer.poll(effect.max_records, this.config.poll_wait_ms))(
+          (records) => this.feed({ type: "records_polled", records, now_ms: ports.clock.now() }),
+          // A failed poll is retried after a pause, as an empty batch.
+          () =>
+            ports.timers.at(ports.clock.now() + this.config.poll_wait_ms, () =>
+              this.feed({ type: "records_polled", records: [], now_ms: ports.clock.now() }),
+            ),
+        );
+        return;
+      }
+      case "set_timer":
+        ports.timers.at(effect.at_ms, () => this.feed({ type: "timer_fired", now_ms: ports.clock.now() }));
+        return;
+      case "observed":
+        this.events.observed?.(effect.what);
+        return;
+      default: {
+        const never: never = effect;
+        throw new Error(`router host: unknown effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Carries out one call of the core against the ports. */
+  private execute(call: RouterCall): Task<RouterCallResult> {
+    const { ports } = this;
+    switch (call.type) {
+      case "load_floor":
+        return map(fromPromise(() => ports.messages.lastMessageId(call.conversation_id)), (last_message_id) => ({ type: "load_floor", last_message_id }));
+      case "load_audience": {
+        const query = call.query;
+        const members: Task<string[] | null> =
+          query.kind === "group"
+            ? chain(fromPromise(() => ports.directory.group(query.group_id)), (group) =>
+                group === null ? ofValue(null) : fromPromise(() => ports.directory.members(query.group_id)),
+              )
+            : map(fromPromise(() => ports.directory.missingUsers(query.user_ids)), (missing) => (missing.length > 0 ? null : [...query.user_ids]));
+        return chain(members, (list) =>
+          map(all((list ?? []).map((u) => map(fromPromise(() => ports.directory.devices(u)), (d) => [u, d] as const))), (pairs) => ({
+            type: "load_audience" as const,
+            members: list,
+            devices: Object.fromEntries(pairs),
+          })),
+        );
+      }
+      case "claim":
+        return map(fromPromise(() => ports.messages.claim(call.claim)), (winner) => ({ type: "claim", winner }));
+      case "persist":
+        // Message, then pending, then inboxes: pending must exist before anyone looks up
+        // sessions to deliver (see core/router/step.ts, rule 2).
+        return chain(fromPromise(() => ports.messages.putMessage(call.message)), () =>
+          chain(fromPromise(() => ports.pending.put(call.pending)), () =>
+            map(all(call.inbox.map((entry) => fromPromise(() => ports.messages.touchInbox(entry)))), () => ({ type: "persist" as const })),
+          ),
+        );
+      case "locate":
+        return map(fromPromise(() => ports.sessions.lookup(call.user_ids)), (found) => {
+          const sessions: Record<string, SessionEntry[]> = {};
+          for (const [user, entries] of found) sessions[user] = entries;
+          return { type: "locate" as const, sessions };
+        });
+      case "load_message":
+        return map(fromPromise(() => ports.messages.getMessage(call.conversation_id, call.message_id)), (message) => ({ type: "load_message", message }));
+      case "check_member":
+        return map(fromPromise(() => ports.directory.isMember(call.group_id, call.user_id)), (is_member) => ({ type: "check_member", is_member }));
+      case "apply_ack": {
+        const r = call.pending_remove;
+        const receipt = call.receipt;
+        const read = call.mark_read;
+        return chain(fromPromise(() => ports.pending.remove(r.user_id, r.device_id, r.conversation_id, r.message_id)), () =>
+          chain(
+            receipt === null ? ofValue(null) : fromPromise(() => ports.messages.advanceReceipt(receipt.message_id, receipt.user_id, receipt.status)),
+            (receipt_status) =>
+              map(read === null ? ofValue(undefined) : fromPromise(() => ports.messages.markRead(read.user_id, read.conversation_id, read.message_id)), () => ({
+                type: "apply_ack" as const,
+                receipt_status,
+              })),
+          ),
+        );
+      }
+      case "commit": {
+        const consumer = this.consumer;
+        if (consumer === null) return (_ok, fail) => fail("not consuming");
+        return map(fromPromise(() => consumer.commit(call.offsets, call.generation)), (outcome) => ({ type: "commit", outcome }));
+      }
+      default: {
+        const never: never = call;
+        throw new Error(`router host: unknown call ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}
