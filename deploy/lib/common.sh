@@ -9,8 +9,9 @@ set -euo pipefail
 
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO_DIR="$(cd "$DEPLOY_DIR/.." && pwd)"
-STATE_DIR="${CHAT_SERVICES_DIR:-$REPO_DIR/.services}"
-CACHE_DIR="${CHAT_CACHE_DIR:-$HOME/.cache/chat-services}"
+STATE_DIR="$(realpath -m "${CHAT_SERVICES_DIR:-$REPO_DIR/.services}")"
+# shellcheck disable=SC2034  # used by the scripts that source this file
+CACHE_DIR="$(realpath -m "${CHAT_CACHE_DIR:-$HOME/.cache/chat-services}")"
 # Only loopback, ever.
 HOST=127.0.0.1
 # Pinned so that a fetch is reproducible (maven-dependency-plugin).
@@ -42,12 +43,23 @@ pid_alive() {
 
 # read_pid PIDFILE: prints the pid (first line) or nothing.
 read_pid() {
-  [[ -f "$1" ]] && head -n1 "$1" | tr -dc '0-9' || true
+  if [[ -f "$1" ]]; then head -n1 "$1" | tr -dc '0-9'; fi
 }
 
-# running PIDFILE: true if the pidfile names a live process.
+# running PIDFILE [PATTERN]: true if the pidfile names a live process (whose command
+# line contains PATTERN, so that a pid reused by another program does not count).
 running() {
-  pid_alive "$(read_pid "$1")"
+  local pid; pid="$(read_pid "$1")"
+  pid_alive "$pid" || return 1
+  [[ -z "${2:-}" ]] || tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+
+# lock NAME: serializes up/down of one service between concurrent callers
+# (e.g. test files that each run "up"); waits at most 300 s.
+lock() {
+  mkdir -p "$STATE_DIR"
+  exec 9> "$STATE_DIR/.$1.lock"
+  flock -w 300 9 || die "could not lock $STATE_DIR/.$1.lock within 300 s"
 }
 
 # require_free_port PORT...: fail if a port we are about to use is already taken
@@ -66,7 +78,7 @@ show_log_tail() {
   local f="$1" n="${2:-40}"
   if [[ -f "$f" ]]; then
     warn "---- last $n lines of $f ----"
-    tail -n "$n" "$f" >&2 || true
+    tail -n "$n" "$f" | cut -c1-400 >&2 || true   # some lines (classpath, config dumps) are huge
     warn "---- end of $f ----"
   else
     warn "(no log file at $f)"
@@ -106,12 +118,12 @@ wait_until() {
   done
 }
 
-# stop_pid PIDFILE WHAT [GRACE_S]: SIGTERM, wait up to GRACE_S, then SIGKILL.
+# stop_pid PIDFILE WHAT [GRACE_S] [PATTERN]: SIGTERM, wait up to GRACE_S, then SIGKILL.
 # Removes the pidfile. Returns 0 if nothing is left running.
 stop_pid() {
-  local pidfile="$1" what="$2" grace="${3:-30}" pid i
+  local pidfile="$1" what="$2" grace="${3:-30}" pattern="${4:-}" pid i
   pid="$(read_pid "$pidfile")"
-  if ! pid_alive "$pid"; then
+  if ! running "$pidfile" "$pattern"; then
     rm -f "$pidfile"
     say "$what is not running"
     return 0
@@ -156,10 +168,12 @@ ensure_apt_packages() {
 }
 
 # maven_fetch DEST_DIR POM_CONTENT: resolves the pom's runtime dependencies from
-# Maven Central into DEST_DIR/lib (once; DEST_DIR/.complete marks a finished fetch).
+# Maven Central into DEST_DIR/lib, once: DEST_DIR/.complete holds the sha256 of the
+# pom that was fetched, so a changed pom (another version) fetches again.
 maven_fetch() {
-  local dest="$1" pom="$2" start work
-  if [[ -f "$dest/.complete" ]]; then
+  local dest="$1" pom="$2" start work sum
+  sum="$(printf '%s\n' "$pom" | sha256sum | cut -d' ' -f1)"
+  if [[ -f "$dest/.complete" && "$(cat "$dest/.complete")" == "$sum" && -d "$dest/lib" ]]; then
     return 0
   fi
   command -v mvn >/dev/null || die "mvn not found (needed once, to fetch jars into $dest)"
@@ -174,11 +188,11 @@ maven_fetch() {
     rm -rf "$work"
     die "maven fetch failed"
   fi
-  rm -rf "$dest/lib"
+  rm -rf "${dest:?}/lib"
   mv "$work/lib" "$dest/lib"
   cp "$work/pom.xml" "$dest/pom.xml"
   rm -rf "$work"
-  touch "$dest/.complete"
+  echo "$sum" > "$dest/.complete"
   say "fetched $(find "$dest/lib" -name '*.jar' | wc -l) jars in $(elapsed "$start") s"
 }
 

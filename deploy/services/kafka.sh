@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Apache Kafka, KRaft mode, one node (broker + controller), from Maven Central.
 # Broker 127.0.0.1:9092, controller 127.0.0.1:9093. No automatic topic creation.
-# Usage: kafka.sh up|down|status|env
+# Usage: kafka.sh up|down|status|env|check
 #        kafka.sh create-topic NAME [PARTITIONS]    (idempotent)
 #        kafka.sh run-class CLASS [ARGS...]         (any class on Kafka's classpath)
+# shellcheck disable=SC2034  # SVC is read by lib/common.sh
 SVC=kafka
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
-# 3.9.x is the default because kafkajs 2.2.4 needs the old protocol versions that
-# Kafka 4.0 removed (KIP-896): see deploy/README.md. 4.x works too (CHAT_KAFKA_VERSION=4.1.2).
-VERSION="${CHAT_KAFKA_VERSION:-3.9.2}"
+# kafkajs 2.2.4 was checked against 4.1.2 (default), 4.4.0 and 3.9.2: see deploy/README.md.
+VERSION="${CHAT_KAFKA_VERSION:-4.1.2}"
+LOG4J_VERSION="${CHAT_KAFKA_LOG4J_VERSION:-2.25.3}"   # Kafka 4 only (log4j 2)
 MAJOR="${VERSION%%.*}"
 PORT=9092
 CONTROLLER_PORT=9093
@@ -22,12 +24,15 @@ LOG="$DIR/kafka.log"
 PIDFILE="$DIR/kafka.pid"
 HEAP="${CHAT_KAFKA_HEAP:-512m}"
 READY_TIMEOUT="${CHAT_KAFKA_TIMEOUT:-120}"
+MATCH=kafka.Kafka    # in the command line of the pid we track
 
 pom() {
-  local logging
+  local logging bom=""
   if (( MAJOR >= 4 )); then
     # Kafka 4 logs through log4j 2 (core and api come with the pom) via slf4j 1.7.
-    logging='<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>2.25.3</version></dependency>'
+    # The BOM keeps api, core and the binding on one version whatever Kafka's pom says.
+    bom="<dependencyManagement><dependencies><dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-bom</artifactId><version>$LOG4J_VERSION</version><type>pom</type><scope>import</scope></dependency></dependencies></dependencyManagement>"
+    logging='<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId></dependency>'
   else
     # Kafka 3.x logs through log4j 1 (reload4j in the release tarball) via slf4j 1.7.
     logging='<dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
@@ -38,6 +43,7 @@ pom() {
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.chat</groupId><artifactId>kafka-runtime</artifactId><version>$VERSION</version>
   <packaging>pom</packaging>
+  $bom
   <dependencies>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$VERSION</version></dependency>
     <!-- TopicCommand, console producer/consumer; without Kafka Connect (jetty, jersey). -->
@@ -164,7 +170,8 @@ ready() {
 }
 
 cmd_up() {
-  if running "$PIDFILE"; then
+  lock kafka
+  if running "$PIDFILE" "$MATCH"; then
     say "already running (pid $(read_pid "$PIDFILE")) on $HOST:$PORT"
     return 0
   fi
@@ -191,23 +198,48 @@ cmd_up() {
   say "starting Kafka $VERSION (KRaft) on $HOST:$PORT, controller $HOST:$CONTROLLER_PORT, heap $HEAP"
   mapfile -t opts < <(java_opts)
   # setsid: own session, so the broker outlives the calling shell; $! is the java pid.
-  setsid "$java" "${opts[@]}" -cp "$LIB/*" kafka.Kafka "$CONF" >> "$LOG" 2>&1 < /dev/null &
+  setsid "$java" "${opts[@]}" -cp "$LIB/*" kafka.Kafka "$CONF" >> "$LOG" 2>&1 < /dev/null 9>&- &
   echo $! > "$PIDFILE"
-  wait_until "Kafka broker on $HOST:$PORT ('Kafka Server started')" "$READY_TIMEOUT" "$LOG" "$PIDFILE" ready || return 1
+  echo "$VERSION" > "$DIR/running-version"
+  wait_until "Kafka broker on $HOST:$PORT ('Kafka Server started')" "$READY_TIMEOUT" "$LOG" "$PIDFILE" ready \
+    || { stop_pid "$PIDFILE" "Kafka" 30 "$MATCH" || true; return 1; }
   say "up in $(elapsed "$start") s (pid $(read_pid "$PIDFILE"))"
 }
 
-cmd_down() { stop_pid "$PIDFILE" "Kafka" 60; }
+cmd_down() { lock kafka; stop_pid "$PIDFILE" "Kafka" 60 "$MATCH"; }
 
 cmd_status() {
-  if running "$PIDFILE"; then
-    echo "kafka:     running (pid $(read_pid "$PIDFILE")) on $HOST:$PORT, Kafka $VERSION"
+  if running "$PIDFILE" "$MATCH"; then
+    echo "kafka:     running (pid $(read_pid "$PIDFILE")) on $HOST:$PORT, Kafka $(cat "$DIR/running-version" 2>/dev/null)"
   else
     echo "kafka:     stopped"; return 3
   fi
 }
 
 cmd_env() { echo "export KAFKA_BROKERS=$HOST:$PORT"; }
+
+# A real client round trip with Kafka's own tools: create a topic, produce one record
+# (acks=all), consume it in a consumer group, delete the topic.
+cmd_check() {
+  running "$PIDFILE" "$MATCH" || die "Kafka is not running"
+  local topic v got
+  topic="chat-smoke-$(date +%s)-$$"
+  v="hello-$RANDOM-$$"
+  run_class org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$PORT" --create \
+    --topic "$topic" --partitions 1 --replication-factor 1 >/dev/null || die "topic create failed"
+  printf '%s\n' "$v" | run_class "$(console_producer)" --bootstrap-server "$HOST:$PORT" --topic "$topic" \
+    --producer-property acks=all || die "produce failed"
+  got="$(run_class org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$HOST:$PORT" \
+    --topic "$topic" --group "$topic" --from-beginning --max-messages 1 --timeout-ms 30000 2>/dev/null)" || true
+  run_class org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$PORT" --delete --topic "$topic" >/dev/null || true
+  [[ "$got" == "$v" ]] || die "produced '$v' but consumed '$got'"
+  say "ok: topic create, produce (acks=all), consume in a group, delete on $HOST:$PORT (Kafka $(cat "$DIR/running-version"))"
+}
+
+# The console producer moved from core (kafka.tools) to kafka-tools in 4.0.
+console_producer() {
+  if (( MAJOR >= 4 )); then echo org.apache.kafka.tools.ConsoleProducer; else echo kafka.tools.ConsoleProducer; fi
+}
 
 cmd_create_topic() {
   local name="${1:?topic name}" parts="${2:-1}" cls=org.apache.kafka.tools.TopicCommand
@@ -216,8 +248,8 @@ cmd_create_topic() {
 }
 
 case "${1:-}" in
-  up|down|status|env) "cmd_$1" ;;
+  up|down|status|env|check) "cmd_$1" ;;
   create-topic) shift; cmd_create_topic "$@" ;;
   run-class) shift; run_class "$@" ;;
-  *) echo "usage: $0 up|down|status|env | create-topic NAME [PARTITIONS] | run-class CLASS [ARGS...]" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|check | create-topic NAME [PARTITIONS] | run-class CLASS [ARGS...]" >&2; exit 2 ;;
 esac
