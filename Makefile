@@ -19,9 +19,19 @@ typecheck: install ## type-check every folder
 test: install typecheck ## install, type-check and run the whole suite
 	npx vitest run
 
+SEED ?= 1
+N ?= 1000
+ARGS ?=
+
+sim: install ## run one simulated seed: make sim SEED=42 ARGS="--json --messages 500"
+	@npx tsx sim/cli/main.ts run --seed $(SEED) $(ARGS)
+
+sim-swarm: install ## run seeds 1..N on worker threads with a coverage table: make sim-swarm N=1000
+	@npx tsx sim/cli/main.ts swarm --n $(N) $(ARGS)
+
 run: install ## start the all-in-one node on embedded storage, serving the web page
 	@echo "The all-in-one node is not built yet (issue: 'The all-in-one node on embedded storage')."
 	@echo "Until then, 'make test' runs the cores' unit and property tests."
 	@exit 2
 
-.PHONY: help install typecheck test run
+.PHONY: help install typecheck test run sim sim-swarm

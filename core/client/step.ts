@@ -195,7 +195,7 @@ function display(
     if (!oldest.done) view.seen.delete(oldest.value);
   }
   if (view.last_displayed === null || id > view.last_displayed) view.last_displayed = id;
-  out.push({ type: "display", message });
+  out.push({ type: "display", message, own: !received });
   return true;
 }
 

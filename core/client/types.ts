@@ -34,8 +34,11 @@ export type ClientEffect =
   | { readonly type: "connect" }
   | { readonly type: "disconnect" }
   | { readonly type: "send_frame"; readonly frame: ClientFrame }
-  /** Show a message: each message_id once, in the order these effects come. */
-  | { readonly type: "display"; readonly message: NewMessageData }
+  /**
+   * Show a message, each message_id once. `own`: our own send, shown when its `sent` came
+   * (place it by its ID); otherwise it came as a new_message frame (append it).
+   */
+  | { readonly type: "display"; readonly message: NewMessageData; readonly own: boolean }
   | { readonly type: "send_settled"; readonly client_msg_id: string; readonly outcome: SendOutcome }
   | { readonly type: "receipt_changed"; readonly receipt: DeliveryReceiptData; readonly status: ReceiptStatus }
   | { readonly type: "presence_changed"; readonly user_id: string; readonly status: "online" | "offline"; readonly last_seen: string | null }

@@ -3,7 +3,8 @@
  */
 import type { Limits } from "../limits.js";
 import type { PendingCursor } from "../ports/pending-store.js";
-import type { Delivery } from "../model.js";
+import type { AckRecord, Delivery } from "../model.js";
+import { snowflakeInit, type SnowflakeState } from "../ids/snowflake.js";
 
 export type MessageDelivery = Extract<Delivery, { kind: "message" }>;
 
@@ -25,12 +26,19 @@ export type SendInFlight = {
   readonly since_ms: number;
 };
 
+/**
+ * Deliberately broken variants, for proving that the simulator catches what they break.
+ * "sent_before_append" answers `sent` with a gateway-made ID before the log has the message.
+ */
+export type GatewayVariant = "correct" | "sent_before_append";
+
 export type GatewayConfig = {
   readonly gateway_id: string;
   readonly connection_id: string;
   readonly user_id: string;
   readonly device_id: string;
   readonly limits: Limits;
+  readonly variant?: GatewayVariant;
 };
 
 export type GatewayState = {
@@ -54,6 +62,10 @@ export type GatewayState = {
   rejected_run: number;
   next_read_id: number;
   draining: boolean;
+  /** Acks whose append failed, retried with backoff (message_id -> record and schedule). */
+  ack_retries: Map<string, { record: AckRecord; attempts: number; at_ms: number }>;
+  /** Only the broken variant uses it: the gateway's own ID generator. */
+  fake_ids: SnowflakeState;
 };
 
 export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState {
@@ -71,5 +83,7 @@ export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState
     rejected_run: 0,
     next_read_id: 1,
     draining: false,
+    ack_retries: new Map(),
+    fake_ids: snowflakeInit(1023),
   };
 }

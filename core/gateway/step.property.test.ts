@@ -1,7 +1,8 @@
 /**
  * The seam property: whatever the interleaving of router progress, live deliveries (lost,
  * repeated, reordered), pending reads (answered late) and acks, the new_message frames of a
- * conversation leave a connection in message_id order with no repeats, and once everything settles and a
+ * conversation leave a connection in message_id order, repeated only by a resync while still
+ * pending, and once everything settles and a
  * resync has run, every message meant for the device has been emitted (or acked, which
  * implies emitted) and every own `sent` receipt has been forwarded.
  */
@@ -62,6 +63,11 @@ function run(msgs: Msg[], script: Action[], pick: number[]): void {
       if (e.type === "send_frame" && e.frame.event === "new_message") {
         const d = e.frame.data;
         const list = emitted.get(d.conversation_id) ?? [];
+        if (list.includes(d.message_id)) {
+          // A repeat is allowed only as a resync's redelivery of what is still pending.
+          if (removed.has(d.message_id)) throw new Error(`message ${d.message_id} repeated after the device acked it`);
+          continue;
+        }
         list.push(d.message_id);
         emitted.set(d.conversation_id, list);
       }

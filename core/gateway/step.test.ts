@@ -107,13 +107,14 @@ describe("gateway: sends and acks", () => {
     if (append.type !== "append_to_log" || append.record.kind !== "send") throw new Error("expected a send append");
     expect(append.record.conversation_id).toBe(CONV);
     expect(append.record.origin).toEqual({ gateway_id: "g1", connection_id: "c1" });
-    expect(gatewayStep(state, { type: "append_completed", client_msg_id: UUID, ok: true, now_ms: 2 })).toEqual([]);
+    expect(gatewayStep(state, { type: "append_completed", record: append.record, ok: true, now_ms: 2 })).toEqual([]);
   });
 
   it("answers a retryable error when the append fails", () => {
     const { state } = open();
-    gatewayStep(state, frame({ event: "send_message", data: { to: "u0", content: "hi", type: "text", client_msg_id: UUID } }));
-    const out = gatewayStep(state, { type: "append_completed", client_msg_id: UUID, ok: false, now_ms: 2 });
+    const [append] = gatewayStep(state, frame({ event: "send_message", data: { to: "u0", content: "hi", type: "text", client_msg_id: UUID } }));
+    if (append?.type !== "append_to_log") throw new Error("expected an append");
+    const out = gatewayStep(state, { type: "append_completed", record: append.record, ok: false, now_ms: 2 });
     expect(frames(out)).toEqual([
       { event: "error", data: { code: "LOG_UNAVAILABLE", message: expect.any(String), retryable: true, client_msg_id: UUID } },
     ]);
@@ -141,6 +142,11 @@ describe("gateway: sends and acks", () => {
     expect(out).toEqual([
       { type: "append_to_log", record: { kind: "ack", conversation_id: CONV, message_id: mid(1), user_id: "u1", device_id: "d1", status: "delivered" } },
     ]);
+    // A failed ack append is retried by the gateway itself, with backoff.
+    const failed = out[0]!;
+    if (failed.type !== "append_to_log") throw new Error("expected an append");
+    expect(gatewayStep(state, { type: "append_completed", record: failed.record, ok: false, now_ms: 10 })).toEqual([{ type: "set_timer", at_ms: 510 }]);
+    expect(gatewayStep(state, { type: "timer_fired", now_ms: 510 })).toContainEqual({ type: "append_to_log", record: failed.record });
     const unknown = frames(gatewayStep(state, frame({ event: "ack", data: { message_id: mid(9), status: "read" } })));
     expect(unknown[0]).toMatchObject({ event: "error", data: { code: "UNKNOWN_MESSAGE" } });
     const given = gatewayStep(state, frame({ event: "ack", data: { message_id: mid(9), status: "read", conversation_id: "g.x" } }));

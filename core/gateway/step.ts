@@ -19,9 +19,10 @@
  */
 import { unreachable } from "../result.js";
 import { directConversationId, groupConversationId } from "../ids/conversation.js";
+import { snowflakeNext } from "../ids/snowflake.js";
 import { apiError, isRetryable, type ApiError } from "../protocol/errors.js";
 import type { ClientFrame, ServerFrame } from "../protocol/frames.js";
-import type { PendingEntry } from "../model.js";
+import type { AckRecord, PendingEntry, SendRecord } from "../model.js";
 import { isoFromMs, toNewMessage } from "../model.js";
 import type { GatewayEffect, GatewayInput } from "./types.js";
 import type { ConversationStream, GatewayState, MessageDelivery } from "./state.js";
@@ -71,7 +72,7 @@ export function gatewayStep(state: GatewayState, input: GatewayInput): Out {
       rejectFrame(state, out, input.error, null);
       return out;
     case "append_completed":
-      onAppendCompleted(state, out, input.client_msg_id, input.ok);
+      onAppendCompleted(state, out, input.record, input.ok, input.now_ms);
       return out;
     case "pending_page_read":
       onPageRead(state, out, input.read_id, input.entries, input.now_ms);
@@ -207,6 +208,15 @@ function send(
     return;
   }
   state.sends.set(d.client_msg_id, { client_msg_id: d.client_msg_id, phase: "appending", since_ms: now_ms });
+  if (state.config.variant === "sent_before_append") {
+    // Broken on purpose: `sent` before the log has the message, with an ID of our own.
+    const fake = snowflakeNext(state.fake_ids, now_ms);
+    state.fake_ids = fake.state;
+    out.push({
+      type: "send_frame",
+      frame: { event: "delivery_receipt", data: { message_id: fake.id, conversation_id, status: "sent", client_msg_id: d.client_msg_id } },
+    });
+  }
   out.push({
     type: "append_to_log",
     record: {
@@ -224,20 +234,36 @@ function send(
   });
 }
 
-function onAppendCompleted(state: GatewayState, out: Out, client_msg_id: string | null, ok: boolean): void {
-  if (client_msg_id === null) {
-    // An ack's append: on failure the client's ack is simply lost; it acks again on redelivery.
-    if (!ok) sendError(out, apiError("LOG_UNAVAILABLE", "The ack could not be recorded; it will be asked for again."));
+/** Attempts at an ack's append before the resync (anti-entropy) is left to cover it. */
+const ACK_ATTEMPTS_MAX = 8;
+
+function onAppendCompleted(state: GatewayState, out: Out, record: SendRecord | AckRecord, ok: boolean, now_ms: number): void {
+  if (record.kind === "ack") {
+    // A lost ack would leave the entry pending while the client believes it acked: retry it
+    // here with backoff; the client is not involved.
+    if (ok) {
+      state.ack_retries.delete(record.message_id);
+      return;
+    }
+    const previous = state.ack_retries.get(record.message_id);
+    const attempts = (previous?.attempts ?? 0) + 1;
+    if (attempts > ACK_ATTEMPTS_MAX || (previous === undefined && state.ack_retries.size >= state.config.limits.deliveredIndexPerConnectionMax)) {
+      state.ack_retries.delete(record.message_id);
+      return;
+    }
+    const at_ms = now_ms + Math.min(30_000, 250 * 2 ** attempts);
+    state.ack_retries.set(record.message_id, { record, attempts, at_ms });
+    out.push({ type: "set_timer", at_ms });
     return;
   }
-  const entry = state.sends.get(client_msg_id);
+  const entry = state.sends.get(record.client_msg_id);
   if (entry === undefined) return;
   if (ok) {
     entry.phase = "appended";
     return;
   }
-  state.sends.delete(client_msg_id);
-  sendError(out, apiError("LOG_UNAVAILABLE", "The message could not be stored; retry with the same client_msg_id."), client_msg_id);
+  state.sends.delete(record.client_msg_id);
+  sendError(out, apiError("LOG_UNAVAILABLE", "The message could not be stored; retry with the same client_msg_id."), record.client_msg_id);
 }
 
 const MEDIA_ID = /^[A-Za-z0-9_-]{1,80}$/;
@@ -397,9 +423,17 @@ function onPageRead(state: GatewayState, out: Out, read_id: number, entries: rea
   }
   // A page is a gap-free prefix of each conversation it touches (see PendingStore), so it is
   // emitted like a conversation read; a conversation with a read in flight takes it as held.
+  // On a resync (not the first scan), an entry still pending that this connection already
+  // emitted is sent again: its ack was lost somewhere, and at-least-once delivery means the
+  // client sees it again (and drops it as a repeat, and acks it).
+  const resync = state.phase === "live";
   for (const e of entries) {
     const stream = streamOf(state, e.message.conversation_id);
     if (stream.reading_id !== null) continue; // That read covers this entry.
+    if (resync && stream.last_emitted !== null && e.message.message_id <= stream.last_emitted) {
+      out.push({ type: "send_frame", frame: { event: "new_message", data: toNewMessage(e.message, isoFromMs) } });
+      continue;
+    }
     emitIfNew(state, out, stream, e);
   }
   const last = entries[entries.length - 1];
@@ -452,6 +486,12 @@ function remember(state: GatewayState, message_id: string, conversation_id: stri
 // ---- timers, limits, errors, closing ----------------------------------------------------
 
 function onTimer(state: GatewayState, out: Out, now_ms: number): void {
+  for (const retry of state.ack_retries.values()) {
+    if (retry.at_ms <= now_ms) {
+      retry.at_ms = Number.POSITIVE_INFINITY; // in flight; its outcome reschedules it
+      out.push({ type: "append_to_log", record: retry.record });
+    }
+  }
   for (const [id, s] of state.sends) {
     if (now_ms - s.since_ms >= state.config.limits.gatewaySendForgetMs) state.sends.delete(id);
   }

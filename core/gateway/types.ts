@@ -16,9 +16,10 @@ export type GatewayInput =
   | { readonly type: "frame_received"; readonly frame: ClientFrame; readonly now_ms: number }
   | { readonly type: "frame_rejected"; readonly error: ApiError; readonly now_ms: number }
   | { readonly type: "session_registered"; readonly ok: boolean; readonly now_ms: number }
+  /** The log answered an append_to_log (ok: durable; not ok: failed or timed out). */
   | {
       readonly type: "append_completed";
-      readonly client_msg_id: string | null;
+      readonly record: SendRecord | AckRecord;
       readonly ok: boolean;
       readonly now_ms: number;
     }

@@ -3,8 +3,8 @@
  * table of bad inputs per field asserting the exact error code, the dotted field path and that
  * the message names that path; then the envelope errors (JSON, shape, event, size).
  *
- * Rows marked `bug` pin a defect these tests found in the decoders (B1..B7, listed in BUGS
- * below); all are fixed, and the [Bn] tag in a test's name says which one it guards.
+ * Rows marked `bug` pin a defect these tests found in the decoders (B1..B7, tagged per row
+ * ); all are fixed, and the [Bn] tag in a test's name says which one it guards.
  */
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../limits.js";

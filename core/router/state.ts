@@ -19,7 +19,9 @@ export type RouterVariant =
   /** Orders by the gateway's clock (the record's accepted_at_ms) instead of the log. */
   | "order_by_gateway_clock"
   /** Removes a device's pending entry as soon as a live delivery is handed to its gateway. */
-  | "delete_pending_on_delivery";
+  | "delete_pending_on_delivery"
+  /** Deduplicates only in the short-lived session cache, not the durable claim. */
+  | "dedup_cache_only";
 
 export type RouterConfig = {
   readonly router_id: string;

@@ -218,17 +218,20 @@ function onAudience(
     candidate = next.message_id;
   }
   job.send.candidate = candidate;
-  call(out, job, {
-    type: "claim",
-    claim: {
-      sender_id: record.sender_id,
-      client_msg_id: record.client_msg_id,
-      message_id: candidate,
-      conversation_id: record.conversation_id,
-      prev_message_id: floor,
-      position: { partition: job.record.partition, offset: job.record.offset },
-    },
-  });
+  const claim = {
+    sender_id: record.sender_id,
+    client_msg_id: record.client_msg_id,
+    message_id: candidate,
+    conversation_id: record.conversation_id,
+    prev_message_id: floor,
+    position: { partition: job.record.partition, offset: job.record.offset },
+  };
+  if (state.config.variant === "dedup_cache_only") {
+    // Broken on purpose: a retry after the cache forgot becomes a second message.
+    call(out, job, { type: "claim_cached", claim, ttl_ms: 5 * 60_000 });
+    return;
+  }
+  call(out, job, { type: "claim", claim });
 }
 
 function onClaim(

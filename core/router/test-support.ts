@@ -58,6 +58,7 @@ export function execute(world: World, call: RouterCall): RouterCallResult {
       for (const u of members ?? []) devices[u] = world.users.get(u) ?? [];
       return { type: "load_audience", members, devices };
     }
+    case "claim_cached":
     case "claim": {
       const key = `${call.claim.sender_id}|${call.claim.client_msg_id}`;
       const existing = world.claims.get(key);

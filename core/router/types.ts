@@ -29,6 +29,8 @@ export type RouterCall =
   | { readonly type: "load_floor"; readonly conversation_id: string }
   | { readonly type: "load_audience"; readonly query: AudienceQuery }
   | { readonly type: "claim"; readonly claim: DedupClaim }
+  /** Only the broken variant "dedup_cache_only": a claim held in the expiring cache. */
+  | { readonly type: "claim_cached"; readonly claim: DedupClaim; readonly ttl_ms: number }
   | {
       readonly type: "persist";
       readonly message: StoredMessage;

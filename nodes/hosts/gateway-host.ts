@@ -33,6 +33,8 @@ export type GatewayPorts = {
 
 export type GatewayHostConfig = {
   readonly gateway_id: string;
+  /** Never "sent_before_append" outside the simulator's own tests. */
+  readonly variant?: import("../../core/gateway/index.js").GatewayVariant;
   readonly limits: Limits;
   readonly call_timeout_ms: number;
   /** Sessions live this long after the last heartbeat (a crashed gateway's entries lapse). */
@@ -166,6 +168,7 @@ export class ConnectionHost {
         user_id: identity.user_id,
         device_id: identity.device_id,
         limits: gateway.config.limits,
+        variant: gateway.config.variant ?? "correct",
       },
       gateway.ports.clock.now(),
     );
@@ -206,10 +209,9 @@ export class ConnectionHost {
         return;
       case "append_to_log": {
         const record = effect.record;
-        const client_msg_id = record.kind === "send" ? record.client_msg_id : null;
         deadline(fromPromise(() => ports.log.append(record.conversation_id, record)))(
-          () => this.feed({ type: "append_completed", client_msg_id, ok: true, now_ms: now() }),
-          () => this.feed({ type: "append_completed", client_msg_id, ok: false, now_ms: now() }),
+          () => this.feed({ type: "append_completed", record, ok: true, now_ms: now() }),
+          () => this.feed({ type: "append_completed", record, ok: false, now_ms: now() }),
         );
         return;
       }

@@ -138,7 +138,8 @@ export class RouterHost {
       case "poll": {
         const consumer = this.consumer;
         if (consumer === null) return;
-        fromPromise(() => consumer.poll(effect.max_records, this.config.poll_wait_ms))(
+        // A poll that never answers (a lost request or response) must not stall the router.
+        within(fromPromise(() => consumer.poll(effect.max_records, this.config.poll_wait_ms)), ports.timers, ports.clock, this.config.poll_wait_ms + this.config.call_timeout_ms)(
           (records) => this.feed({ type: "records_polled", records, now_ms: ports.clock.now() }),
           // A failed poll is retried after a pause, as an empty batch.
           () =>
@@ -185,6 +186,14 @@ export class RouterHost {
       }
       case "claim":
         return map(fromPromise(() => ports.messages.claim(call.claim)), (winner) => ({ type: "claim", winner }));
+      case "claim_cached": {
+        const key = `dedup:${call.claim.sender_id}:${call.claim.client_msg_id}`;
+        return chain(fromPromise(() => ports.sessions.cacheGet(key)), (cached) =>
+          cached !== null
+            ? ofValue<RouterCallResult>({ type: "claim", winner: JSON.parse(cached) as import("../../core/model.js").DedupClaim })
+            : map(fromPromise(() => ports.sessions.cacheSet(key, JSON.stringify(call.claim), call.ttl_ms)), (): RouterCallResult => ({ type: "claim", winner: call.claim })),
+        );
+      }
       case "persist":
         // Message, then pending, then inboxes: pending must exist before anyone looks up
         // sessions to deliver (see core/router/step.ts, rule 2).

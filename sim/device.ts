@@ -1,0 +1,301 @@
+/**
+ * A simulated device: the client core driven over a simulated WebSocket, recording the
+ * Jepsen-style history the invariant checkers judge (sends with outcomes, what it displayed,
+ * which receipts it saw, what it acked, what else it received).
+ */
+import { clientInit, clientStep, type ClientEffect, type ClientInput, type ClientState, type ClientTarget } from "../core/client/index.js";
+import { directConversationId, groupConversationId } from "../core/ids/conversation.js";
+import type { Limits } from "../core/limits.js";
+import { decodeServerFrame, encodeFrame } from "../core/protocol/decode.js";
+import type { ServerFrame } from "../core/protocol/frames.js";
+import type { AckEvent, DeviceRef, DisplayEvent, ReceiptEvent, ReceivedEvent, SendOp } from "../invariants/history.js";
+import type { ConnectionHost, ConnectionSink } from "../nodes/hosts/gateway-host.js";
+import type { Kernel, SimNode } from "./kernel.js";
+import type { Rng } from "./random.js";
+
+/** A WebSocket between a device and a gateway: ordered both ways, lost at once on a crash. */
+export class SimSocket implements ConnectionSink {
+  connection: ConnectionHost | null = null;
+  /** Frames stop flowing in a direction once its close has been sent. */
+  private c2g_open = true;
+  private g2c_open = true;
+  private c2g_last = 0;
+  private g2c_last = 0;
+  dead = false;
+
+  constructor(
+    private readonly kernel: Kernel,
+    readonly device: SimDevice,
+    readonly gateway_node: SimNode,
+    readonly gateway_id: string,
+  ) {}
+
+  private when(last: number, extra = 0): number {
+    return Math.max(this.kernel.loop.now + this.kernel.latency() + extra, last);
+  }
+
+  /** Client to gateway. */
+  toGateway(text: string): void {
+    if (!this.c2g_open || this.dead) return;
+    this.c2g_last = this.when(this.c2g_last);
+    this.kernel.loop.schedule(
+      this.c2g_last,
+      this.gateway_node.guard(() => {
+        if (!this.dead) this.connection?.text(text);
+      }),
+    );
+  }
+
+  /** Gateway to client (the ConnectionSink side). */
+  send(text: string): void {
+    if (!this.g2c_open || this.dead) return;
+    const slow = this.kernel.fires("gateway_slow_socket", 0.01) ? 200 + this.kernel.svc.int(2_000) : 0;
+    this.g2c_last = this.when(this.g2c_last, slow);
+    this.kernel.loop.schedule(this.g2c_last, () => {
+      if (!this.dead) this.device.frame(this, text);
+    });
+  }
+
+  /** The gateway closes (after the frames it already sent). */
+  close(): void {
+    if (!this.g2c_open) return;
+    this.g2c_open = false;
+    this.c2g_open = false;
+    this.kernel.loop.schedule(this.when(this.g2c_last), () => this.device.lost(this));
+  }
+
+  /** The client closes (after the frames it already sent). */
+  closeFromClient(): void {
+    if (!this.c2g_open) return;
+    this.c2g_open = false;
+    this.g2c_open = false;
+    this.kernel.loop.schedule(
+      this.when(this.c2g_last),
+      this.gateway_node.guard(() => this.connection?.closed()),
+    );
+  }
+
+  /** The gateway process died: nothing more flows; the client notices after a while. */
+  kill(notice_ms: number): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.c2g_open = false;
+    this.g2c_open = false;
+    this.kernel.loop.after(notice_ms, () => this.device.lost(this));
+  }
+}
+
+export type DeviceWorld = {
+  connect(device: SimDevice): SimSocket | null;
+  recovery(name: "client_send_retried" | "client_duplicate_dropped" | "client_reconnected"): void;
+};
+
+export class SimDevice {
+  readonly ref: DeviceRef;
+  readonly core: ClientState;
+  socket: SimSocket | null = null;
+  connection_seq = 0;
+  online = true;
+  private timer_at = Infinity;
+  readonly sends: SendOp[] = [];
+  private readonly sendIndex = new Map<string, number>();
+  readonly displays: DisplayEvent[] = [];
+  readonly receipts: ReceiptEvent[] = [];
+  readonly acks: AckEvent[] = [];
+  readonly received: ReceivedEvent[] = [];
+  readonly conversations = new Set<string>();
+  readonly watching = new Set<string>();
+  /** Fault: acks held back or sent twice. */
+  lateAcks = false;
+
+  constructor(
+    private readonly kernel: Kernel,
+    readonly node: SimNode,
+    readonly user_id: string,
+    readonly device_id: string,
+    limits: Limits,
+    private readonly world: DeviceWorld,
+    private readonly rng: Rng,
+  ) {
+    this.ref = { user_id, device_id };
+    this.core = clientInit(user_id, device_id, limits);
+  }
+
+  private get now(): number {
+    return this.kernel.loop.now;
+  }
+
+  start(): void {
+    this.feed({ type: "start", now_ms: this.node.now() });
+  }
+
+  feed(input: ClientInput): void {
+    const effects = clientStep(this.core, input);
+    for (const e of effects) this.run(e);
+  }
+
+  send(target: ClientTarget, content: string): void {
+    const client_msg_id = this.rng.uuid();
+    const conversation_id = target.kind === "direct" ? directConversationId(this.user_id, target.to) : groupConversationId(target.group_id);
+    this.sendIndex.set(client_msg_id, this.sends.length);
+    this.sends.push({ device: this.ref, conversation_id, client_msg_id, content, invoked_at: this.now, outcome: "info", message_id: null, completed_at: null });
+    this.conversations.add(conversation_id);
+    this.feed({ type: "send_requested", target, content, message_type: "text", client_msg_id, now_ms: this.node.now() });
+  }
+
+  readAll(): void {
+    for (const conversation_id of this.conversations) this.feed({ type: "read_requested", conversation_id, now_ms: this.node.now() });
+  }
+
+  /** Sends a raw client frame (typing, presence subscriptions). */
+  raw(frame: import("../core/protocol/frames.js").ClientFrame): void {
+    this.socket?.toGateway(encodeFrame(frame));
+  }
+
+  /** The network blipped or the user went offline: drop the connection from this side. */
+  dropConnection(): void {
+    const s = this.socket;
+    if (s === null) return;
+    s.closeFromClient();
+    this.lost(s);
+  }
+
+  /** The core asked to disconnect (it reconnects on its own next). */
+  private closeQuietly(): void {
+    const s = this.socket;
+    if (s === null) return;
+    s.closeFromClient();
+    this.socket = null;
+  }
+
+  private run(e: ClientEffect): void {
+    switch (e.type) {
+      case "connect": {
+        if (!this.online) {
+          this.kernel.loop.after(1, this.node.guard(() => this.feed({ type: "connection_lost", now_ms: this.node.now(), random: this.rng.float() })));
+          return;
+        }
+        const socket = this.world.connect(this);
+        if (socket === null) {
+          this.kernel.loop.after(10, () => this.feed({ type: "connection_lost", now_ms: this.node.now(), random: this.rng.float() }));
+          return;
+        }
+        this.socket = socket;
+        this.connection_seq++;
+        if (this.connection_seq > 1) this.world.recovery("client_reconnected");
+        this.kernel.loop.after(this.kernel.latency(), () => {
+          if (this.socket !== socket || socket.dead) return;
+          this.feed({ type: "connected", now_ms: this.node.now() });
+          // Presence subscriptions belong to a connection: the screen asks again.
+          if (this.watching.size > 0) this.raw({ event: "subscribe_presence", data: { user_ids: [...this.watching] } });
+        });
+        return;
+      }
+      case "disconnect":
+        this.closeQuietly();
+        return;
+      case "send_frame": {
+        const frame = e.frame;
+        if (frame.event === "ack") {
+          const ack: AckEvent = { device: this.ref, conversation_id: frame.data.conversation_id ?? "", message_id: frame.data.message_id, status: frame.data.status, at: this.now };
+          this.acks.push(ack);
+          if (this.lateAcks && this.kernel.fires("client_ack_late_or_twice", 0.2)) {
+            const socket = this.socket;
+            const text = encodeFrame(frame);
+            this.kernel.loop.after(this.rng.between(100, 5_000), () => socket?.toGateway(text));
+            if (this.rng.chance(0.5)) return; // late only; otherwise also now (twice)
+          }
+        }
+        if (frame.event === "send_message" || frame.event === "send_group_message") {
+          const op = this.sends[this.sendIndex.get(frame.data.client_msg_id) ?? -1];
+          if (op !== undefined && op.invoked_at !== this.now) this.world.recovery("client_send_retried");
+        }
+        this.socket?.toGateway(encodeFrame(frame));
+        return;
+      }
+      case "display": {
+        const m = e.message;
+        this.conversations.add(m.conversation_id);
+        this.displays.push({
+          device: this.ref,
+          conversation_id: m.conversation_id,
+          message_id: m.message_id,
+          from: m.from,
+          client_msg_id: m.client_msg_id,
+          content: m.content,
+          at: this.now,
+          connection: this.connection_seq,
+          via: e.own ? "own" : "new_message",
+        });
+        return;
+      }
+      case "send_settled": {
+        const i = this.sendIndex.get(e.client_msg_id);
+        const op = i === undefined ? undefined : this.sends[i];
+        if (op === undefined || i === undefined) return;
+        this.sends[i] = {
+          ...op,
+          outcome: e.outcome.kind,
+          message_id: e.outcome.kind === "ok" ? e.outcome.message_id : null,
+          completed_at: this.now,
+        };
+        return;
+      }
+      case "set_timer": {
+        if (e.at_ms >= this.timer_at && this.timer_at > this.node.now()) return;
+        this.timer_at = e.at_ms;
+        this.node.timers.at(e.at_ms, () => {
+          if (this.timer_at === e.at_ms) this.timer_at = Infinity;
+          this.feed({ type: "timer_fired", now_ms: this.node.now(), random: this.rng.float() });
+        });
+        return;
+      }
+      case "observed":
+        if (e.what === "duplicate_dropped") this.world.recovery("client_duplicate_dropped");
+        return;
+      case "receipt_changed":
+      case "presence_changed":
+      case "typing_seen":
+        return; // Recorded from the raw frames, repeats included.
+      default: {
+        const never: never = e;
+        throw new Error(`device: unknown effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** A frame arrived from the gateway. */
+  frame(socket: SimSocket, text: string): void {
+    if (socket !== this.socket) return;
+    const decoded = decodeServerFrame(text);
+    if (!decoded.ok) throw new Error(`device ${this.user_id}/${this.device_id}: server sent an invalid frame: ${decoded.error.message}`);
+    this.record(decoded.value);
+    this.feed({ type: "frame_received", frame: decoded.value, now_ms: this.node.now() });
+  }
+
+  private record(frame: ServerFrame): void {
+    if (frame.event === "delivery_receipt") {
+      const r = frame.data;
+      this.receipts.push({ device: this.ref, conversation_id: r.conversation_id, message_id: r.message_id, user_id: r.user_id ?? null, status: r.status, at: this.now });
+    } else if (frame.event === "typing") {
+      this.received.push({ kind: "typing", device: this.ref, conversation_id: frame.data.conversation_id, from: frame.data.from, at: this.now });
+    } else if (frame.event === "presence_update") {
+      this.received.push({ kind: "presence", device: this.ref, user_id: frame.data.user_id, status: frame.data.status, at: this.now });
+    }
+  }
+
+  /** The connection ended (closed by either side, or the gateway died). */
+  lost(socket: SimSocket): void {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    this.feed({ type: "connection_lost", now_ms: this.node.now(), random: this.rng.float() });
+  }
+
+  get connected(): boolean {
+    return this.socket !== null && this.core.phase === "connected";
+  }
+
+  get idle(): boolean {
+    return this.core.lanes.size === 0;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Fault settings are plain data drawn from the seed (swarm testing: each seed turns each
+ * fault class on or off and picks its intensity), so a run is replayable and two seeds
+ * explore different mixes. Every class of INVARIANTS.md's fault list is here; `FAULT_CLASSES`
+ * names them for the coverage table, and `Coverage` counts what actually fired.
+ */
+import type { Rng } from "./random.js";
+
+export const FAULT_CLASSES = [
+  "gateway_crash",
+  "gateway_pause",
+  "gateway_slow_socket",
+  "gateway_drain",
+  "router_crash",
+  "router_stale",
+  "log_redelivery",
+  "log_rebalance",
+  "log_append_timeout_applied",
+  "log_append_fail",
+  "log_commit_lost",
+  "log_outage",
+  "session_ttl_skew",
+  "session_key_loss",
+  "session_stale_read",
+  "session_outage",
+  "store_timeout_applied",
+  "store_fail",
+  "store_slow",
+  "store_outage",
+  "net_delay",
+  "net_loss",
+  "net_duplication",
+  "net_reordering",
+  "net_partition",
+  "net_partition_one_way",
+  "clock_skew",
+  "clock_drift",
+  "clock_step",
+  "client_reconnect_storm",
+  "client_retry",
+  "client_offline_mid_send",
+  "client_ack_late_or_twice",
+] as const;
+
+export type FaultClass = (typeof FAULT_CLASSES)[number];
+
+/** Recovery paths worth seeing fire at least once in a batch of seeds. */
+export const RECOVERY_PATHS = [
+  "router_send_retry_answered",
+  "router_send_redelivered",
+  "router_commit_fenced",
+  "router_effect_retried",
+  "gateway_conversation_read",
+  "gateway_resync",
+  "client_send_retried",
+  "client_duplicate_dropped",
+  "client_reconnected",
+  "pending_replayed_on_connect",
+] as const;
+
+export type RecoveryPath = (typeof RECOVERY_PATHS)[number];
+
+export type FaultConfig = {
+  readonly enabled: ReadonlySet<FaultClass>;
+  /** Probability per opportunity, or events per virtual minute for scheduled faults. */
+  readonly rate: Readonly<Record<FaultClass, number>>;
+};
+
+/** Draws which faults are on and how hard, from the seed's fault stream. */
+export function drawFaults(rng: Rng, only: ReadonlySet<FaultClass> | null, off: ReadonlySet<FaultClass>): FaultConfig {
+  const enabled = new Set<FaultClass>();
+  const rate = {} as Record<FaultClass, number>;
+  for (const fault of FAULT_CLASSES) {
+    const on = only !== null ? only.has(fault) : rng.chance(0.5);
+    // Draw the intensity whether or not the class is on, so toggling one class does not
+    // shift the intensities drawn for the others.
+    rate[fault] = 0.25 + rng.float() * 0.75;
+    if (on && !off.has(fault)) enabled.add(fault);
+  }
+  return { enabled, rate };
+}
+
+export class Coverage {
+  readonly faults = new Map<FaultClass, number>();
+  readonly recoveries = new Map<RecoveryPath, number>();
+
+  fault(name: FaultClass): void {
+    this.faults.set(name, (this.faults.get(name) ?? 0) + 1);
+  }
+
+  recovery(name: RecoveryPath): void {
+    this.recoveries.set(name, (this.recoveries.get(name) ?? 0) + 1);
+  }
+
+  toJSON(): { faults: Record<string, number>; recoveries: Record<string, number> } {
+    return { faults: Object.fromEntries(this.faults), recoveries: Object.fromEntries(this.recoveries) };
+  }
+}

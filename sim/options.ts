@@ -1,0 +1,59 @@
+/**
+ * What one simulated run is made of: the workload's size, the cluster's shape, which fault
+ * classes may fire, and which (deliberately broken) variants of the cores run. Defaults are
+ * small enough for hundreds of seeds in CI and large enough to exercise every path.
+ */
+import type { GatewayVariant } from "../core/gateway/index.js";
+import type { RouterVariant } from "../core/router/index.js";
+import type { FaultClass } from "./faults.js";
+
+export type SimOptions = {
+  readonly seed: number;
+  readonly users: number;
+  /** Devices per user: 1..devices_max, drawn per user. */
+  readonly devices_max: number;
+  readonly groups: number;
+  /** Members per group: 3..group_size_max (capped by users and by 500). */
+  readonly group_size_max: number;
+  /** Sends invoked during the fault phase. */
+  readonly messages: number;
+  readonly gateways: number;
+  readonly routers: number;
+  readonly partitions: number;
+  /** Virtual length of the fault phase. */
+  readonly fault_ms: number;
+  /** After healing, quiescence must come within this much virtual time. */
+  readonly heal_deadline_ms: number;
+  /** Only these fault classes (null: the seed draws them). */
+  readonly only_faults: ReadonlySet<FaultClass> | null;
+  readonly off_faults: ReadonlySet<FaultClass>;
+  readonly router_variant: RouterVariant;
+  readonly gateway_variant: GatewayVariant;
+  /** A hard bound on events, so a livelock ends the run instead of the process. */
+  readonly events_max: number;
+  /** Keep a readable trace of notable events (costs memory; on when reproducing). */
+  readonly trace: boolean;
+};
+
+export const DEFAULT_OPTIONS: Omit<SimOptions, "seed"> = {
+  users: 12,
+  devices_max: 2,
+  groups: 3,
+  group_size_max: 8,
+  messages: 120,
+  gateways: 3,
+  routers: 2,
+  partitions: 4,
+  fault_ms: 30_000,
+  heal_deadline_ms: 240_000,
+  only_faults: null,
+  off_faults: new Set(),
+  router_variant: "correct",
+  gateway_variant: "correct",
+  events_max: 5_000_000,
+  trace: false,
+};
+
+export function simOptions(seed: number, patch: Partial<SimOptions> = {}): SimOptions {
+  return { ...DEFAULT_OPTIONS, ...patch, seed };
+}

@@ -1,0 +1,166 @@
+/**
+ * What happens when, drawn from the seed: the workload (sends, reads, typing, presence
+ * subscriptions, devices going offline) and the scheduled faults (crashes, pauses, drains,
+ * partitions, outages, rebalances, clock steps, reconnect storms). Per-call faults (lost or
+ * failed calls, timeouts that applied) fire inside the kernel and the stores instead.
+ */
+import type { ClientTarget } from "../core/client/index.js";
+import type { Kernel } from "./kernel.js";
+import type { Rng } from "./random.js";
+import type { World } from "./world.js";
+
+export function scheduleWorkload(world: World, rng: Rng): void {
+  const { kernel, options } = world;
+  const loop = kernel.loop;
+  for (const d of world.devices) loop.after(rng.int(500), () => d.start());
+
+  for (let i = 0; i < options.messages; i++) {
+    const at = 1_000 + rng.int(Math.max(1, options.fault_ms - 1_000));
+    const device = rng.pick(world.devices);
+    const own = world.groups.filter((g) => g.members.includes(device.user_id));
+    let target: ClientTarget;
+    if (own.length > 0 && rng.chance(0.35)) target = { kind: "group", group_id: rng.pick(own).group_id };
+    else {
+      let peer = rng.pick(world.users).user_id;
+      if (peer === device.user_id) peer = world.users[(world.users.findIndex((u) => u.user_id === peer) + 1) % world.users.length]!.user_id;
+      target = { kind: "direct", to: peer };
+    }
+    const content = `m${i} from ${device.device_id}`;
+    loop.schedule(at, () => {
+      device.send(target, content);
+      world.note(`${device.device_id} sends "${content}" to ${target.kind === "direct" ? target.to : target.group_id}`);
+      if (kernel.fires("client_offline_mid_send", 0.1)) goOffline(world, device, rng, 500 + rng.int(8_000));
+    });
+  }
+
+  // Reading, typing and presence: what a user on a screen does.
+  for (const d of world.devices) {
+    for (let t = 2_000 + rng.int(4_000); t < options.fault_ms; t += 3_000 + rng.int(6_000)) loop.schedule(t, () => d.readAll());
+    loop.schedule(1_500 + rng.int(2_000), () => {
+      const watch = [...new Set(Array.from({ length: 1 + rng.int(3) }, () => rng.pick(world.users).user_id))];
+      for (const u of watch) d.watching.add(u);
+      d.raw({ event: "subscribe_presence", data: { user_ids: watch } });
+    });
+    if (rng.chance(0.3)) {
+      loop.schedule(rng.int(options.fault_ms), () => {
+        const peer = rng.pick(world.users).user_id;
+        if (peer !== d.user_id) d.raw({ event: "typing", data: { to: peer } });
+      });
+    }
+    // Ordinary churn: some devices drop off for a while.
+    if (rng.chance(0.25)) loop.schedule(rng.int(options.fault_ms), () => goOffline(world, d, rng, 1_000 + rng.int(6_000)));
+  }
+  for (const d of world.devices) {
+    if (kernel.faults.enabled.has("client_ack_late_or_twice") && rng.chance(0.5)) d.lateAcks = true;
+  }
+}
+
+function goOffline(world: World, device: import("./device.js").SimDevice, rng: Rng, for_ms: number): void {
+  if (!device.online) return;
+  device.online = false;
+  device.dropConnection();
+  world.note(`${device.device_id} goes offline for ${for_ms} ms`);
+  world.kernel.loop.after(for_ms, () => {
+    device.online = true;
+  });
+  void rng;
+}
+
+/** Scheduled faults: each enabled class fires at a few random moments of the fault phase. */
+export function scheduleFaults(world: World, rng: Rng): void {
+  const { kernel, options } = world;
+  const loop = kernel.loop;
+  const times = (per_minute: number): number[] => {
+    const n = Math.max(1, Math.round((per_minute * options.fault_ms) / 60_000));
+    return Array.from({ length: n }, () => 500 + rng.int(Math.max(1, options.fault_ms - 500)));
+  };
+  const at = (fault: Parameters<Kernel["fires"]>[0], per_minute: number, fn: () => void): void => {
+    if (!kernel.faults.enabled.has(fault)) return;
+    for (const t of times(per_minute * (0.5 + kernel.faults.rate[fault]))) {
+      loop.schedule(t, () => {
+        if (kernel.phase !== "fault") return;
+        kernel.coverage.fault(fault);
+        fn();
+      });
+    }
+  };
+
+  at("gateway_crash", 3, () => world.crashGateway(rng.pick(world.gateways), 500 + rng.int(4_000)));
+  at("gateway_pause", 3, () => {
+    const g = rng.pick(world.gateways);
+    g.node.paused_until = loop.now + 200 + rng.int(3_000);
+    world.note(`gateway ${g.id} pauses`);
+  });
+  at("gateway_drain", 2, () => world.drainGateway(rng.pick(world.gateways)));
+  at("router_crash", 3, () => {
+    const r = rng.pick(world.routers);
+    world.note(`router ${r.member_id} crashes`);
+    world.crashRouter(r);
+  });
+  at("log_rebalance", 3, () => {
+    world.note("the consumer group rebalances");
+    world.log.rebalance("routers", loop.now, kernel.fires("router_stale", 1) ? 500 + rng.int(5_000) : 0);
+  });
+  at("log_redelivery", 3, () => {
+    const r = rng.pick(world.routers);
+    world.note(`router ${r.member_id} is redelivered records after its committed offsets`);
+    world.log.rewind("routers", r.member_id);
+  });
+  at("log_outage", 2, () => {
+    world.note("the log broker restarts");
+    kernel.startOutage("log", loop.now + 500 + rng.int(4_000));
+  });
+  at("session_key_loss", 2, () => {
+    world.note("Redis restarts and loses every key");
+    world.sessions.flush();
+  });
+  at("session_outage", 2, () => kernel.startOutage("sessions", loop.now + 300 + rng.int(3_000)));
+  at("store_outage", 2, () => kernel.startOutage("store", loop.now + 300 + rng.int(3_000)));
+  const nodes = (): string[] => [...world.gateways.map((g) => g.id), ...world.routers.map((r) => r.node.name)];
+  const services = ["log", "store", "sessions", "presence", "directory"];
+  at("net_partition", 3, () => {
+    const a = rng.pick(nodes());
+    const b = rng.chance(0.5) ? rng.pick(services) : rng.pick(nodes());
+    const until = loop.now + 500 + rng.int(6_000);
+    kernel.cutLink(a, b, until);
+    kernel.cutLink(b, a, until);
+    world.note(`network partition between ${a} and ${b}`);
+  });
+  at("net_partition_one_way", 3, () => {
+    const a = rng.pick(nodes());
+    const b = rng.chance(0.5) ? rng.pick(services) : rng.pick(nodes());
+    kernel.cutLink(a, b, loop.now + 500 + rng.int(6_000));
+    world.note(`one-way partition ${a} -> ${b}`);
+  });
+  at("clock_step", 3, () => {
+    const n = rng.pick([...world.gateways.map((g) => g.node), ...world.routers.map((r) => r.node)]);
+    n.clock_offset_ms += rng.between(-10_000, 10_000);
+    world.note(`clock of ${n.name} steps to offset ${n.clock_offset_ms} ms`);
+  });
+  at("client_reconnect_storm", 2, () => {
+    world.note("reconnect storm: every device drops its connection");
+    for (const d of world.devices) d.dropConnection();
+  });
+  at("client_retry", 6, () => {
+    // A client resends a send it already got `sent` for (a retry after an unnoticed answer).
+    const d = rng.pick(world.devices);
+    const done = d.sends.filter((s) => s.outcome === "ok");
+    if (done.length === 0) return;
+    const s = rng.pick(done);
+    const peer = s.conversation_id.startsWith("g.") ? null : s.conversation_id.split(".").slice(1).find((u) => u !== d.user_id) ?? null;
+    if (peer === null) d.raw({ event: "send_group_message", data: { group_id: s.conversation_id.slice(2), content: s.content, type: "text", client_msg_id: s.client_msg_id } });
+    else d.raw({ event: "send_message", data: { to: peer, content: s.content, type: "text", client_msg_id: s.client_msg_id } });
+  });
+
+  // Clocks: skew and drift are properties of a node for the whole run.
+  for (const n of [...world.gateways.map((g) => g.node), ...world.routers.map((r) => r.node), ...world.devices.map((d) => d.node)]) {
+    if (kernel.faults.enabled.has("clock_skew")) {
+      n.clock_offset_ms = rng.between(-5_000, 5_000);
+      kernel.coverage.fault("clock_skew");
+    }
+    if (kernel.faults.enabled.has("clock_drift")) {
+      n.drift = (rng.float() - 0.5) * 0.004;
+      kernel.coverage.fault("clock_drift");
+    }
+  }
+}

@@ -1,0 +1,490 @@
+/**
+ * The simulated stores: plain synchronous state behind the port interfaces, every call
+ * routed through Kernel.call so the seed's faults (timeouts that applied, failures, slow
+ * nodes, outages) wrap them. The pending store and presence run the very cores the memory
+ * adapters use (core/pending, core/presence).
+ */
+import type { DedupClaim, Delivery, InboxEntry, PendingEntry, PushNotification, PushTarget, ReceiptRow, SessionEntry, StoredMessage } from "../core/model.js";
+import { pendingCount, pendingInit, pendingList, pendingListConversation, pendingPut, pendingRemove } from "../core/pending/index.js";
+import type { PendingState } from "../core/pending/index.js";
+import { presenceInit, presenceOf, presenceStep, type PresenceCoreState, type PresenceEffect } from "../core/presence/index.js";
+import type { Directory, GroupRecord, UserRecord } from "../core/ports/directory.js";
+import type { GatewayLink } from "../core/ports/gateway-link.js";
+import type { MessageStore } from "../core/ports/message-store.js";
+import type { PendingCursor, PendingStore } from "../core/ports/pending-store.js";
+import type { Presence, PresenceListener, PresenceState } from "../core/ports/presence.js";
+import type { Push } from "../core/ports/push.js";
+import type { SessionStore } from "../core/ports/session-store.js";
+import type { ReceiptStatus } from "../core/protocol/frames.js";
+import { receiptMax } from "../core/receipts/receipts.js";
+import { defaultLimits } from "../core/limits.js";
+import type { Kernel, SimNode } from "./kernel.js";
+import { SyncPromise } from "./sync-promise.js";
+
+// ---- message store ----------------------------------------------------------------------
+
+export class MessageStoreState {
+  /** conversation -> id -> message, plus a sorted ID list per conversation. */
+  readonly messages = new Map<string, Map<string, StoredMessage>>();
+  readonly ids = new Map<string, string[]>();
+  readonly claims = new Map<string, DedupClaim>();
+  readonly receipts = new Map<string, Map<string, ReceiptStatus>>();
+  readonly inbox = new Map<string, Map<string, InboxEntry>>();
+  readonly read = new Map<string, string>();
+
+  put(m: StoredMessage): void {
+    let conv = this.messages.get(m.conversation_id);
+    if (conv === undefined) {
+      conv = new Map();
+      this.messages.set(m.conversation_id, conv);
+      this.ids.set(m.conversation_id, []);
+    }
+    if (conv.has(m.message_id)) return;
+    conv.set(m.message_id, m);
+    const ids = this.ids.get(m.conversation_id)!;
+    let i = ids.length;
+    ids.push(m.message_id);
+    while (i > 0 && ids[i - 1]! > m.message_id) {
+      ids[i] = ids[i - 1]!;
+      i--;
+    }
+    ids[i] = m.message_id;
+  }
+
+  history(conversation_id: string, before: string | null, limit: number): StoredMessage[] {
+    const ids = this.ids.get(conversation_id) ?? [];
+    const conv = this.messages.get(conversation_id);
+    const out: StoredMessage[] = [];
+    for (let i = ids.length - 1; i >= 0 && out.length < limit; i--) {
+      const id = ids[i]!;
+      if (before !== null && id >= before) continue;
+      out.push(conv!.get(id)!);
+    }
+    return out;
+  }
+}
+
+export class MessageStoreSim implements MessageStore {
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly node: SimNode,
+    readonly s: MessageStoreState,
+  ) {}
+
+  private w<R>(op: () => R): SyncPromise<R> {
+    return this.kernel.call(this.node, "store", op, "write");
+  }
+  private r<R>(op: () => R): SyncPromise<R> {
+    return this.kernel.call(this.node, "store", op, "read");
+  }
+
+  putMessage(m: StoredMessage): SyncPromise<void> {
+    return this.w(() => this.s.put(m));
+  }
+  getMessage(conversation_id: string, message_id: string): SyncPromise<StoredMessage | null> {
+    return this.r(() => this.s.messages.get(conversation_id)?.get(message_id) ?? null);
+  }
+  history(conversation_id: string, before: string | null, limit: number): SyncPromise<StoredMessage[]> {
+    return this.r(() => this.s.history(conversation_id, before, limit));
+  }
+  lastMessageId(conversation_id: string): SyncPromise<string | null> {
+    return this.r(() => this.s.ids.get(conversation_id)?.at(-1) ?? null);
+  }
+  countAfter(conversation_id: string, after: string | null, excluding: string): SyncPromise<number> {
+    return this.r(() => {
+      const conv = this.s.messages.get(conversation_id);
+      let n = 0;
+      for (const id of this.s.ids.get(conversation_id) ?? []) if ((after === null || id > after) && conv!.get(id)!.sender_id !== excluding) n++;
+      return n;
+    });
+  }
+  claim(claim: DedupClaim): SyncPromise<DedupClaim> {
+    return this.w(() => {
+      const key = `${claim.sender_id}|${claim.client_msg_id}`;
+      const existing = this.s.claims.get(key);
+      if (existing !== undefined) return existing;
+      this.s.claims.set(key, claim);
+      return claim;
+    });
+  }
+  getClaim(sender_id: string, client_msg_id: string): SyncPromise<DedupClaim | null> {
+    return this.r(() => this.s.claims.get(`${sender_id}|${client_msg_id}`) ?? null);
+  }
+  advanceReceipt(message_id: string, user_id: string, status: ReceiptStatus): SyncPromise<ReceiptStatus> {
+    return this.w(() => {
+      let rows = this.s.receipts.get(message_id);
+      if (rows === undefined) this.s.receipts.set(message_id, (rows = new Map()));
+      const next = receiptMax(rows.get(user_id) ?? "sent", status);
+      rows.set(user_id, next);
+      return next;
+    });
+  }
+  receipts(message_id: string): SyncPromise<ReceiptRow[]> {
+    return this.r(() => [...(this.s.receipts.get(message_id) ?? new Map<string, ReceiptStatus>())].map(([user_id, status]) => ({ user_id, status })));
+  }
+  touchInbox(entry: InboxEntry): SyncPromise<void> {
+    return this.w(() => {
+      let rows = this.s.inbox.get(entry.user_id);
+      if (rows === undefined) this.s.inbox.set(entry.user_id, (rows = new Map()));
+      const cur = rows.get(entry.conversation_id);
+      if (cur === undefined || cur.last_message_id < entry.last_message_id) rows.set(entry.conversation_id, entry);
+    });
+  }
+  markRead(user_id: string, conversation_id: string, message_id: string): SyncPromise<void> {
+    return this.w(() => {
+      const key = `${user_id}|${conversation_id}`;
+      const cur = this.s.read.get(key);
+      if (cur === undefined || cur < message_id) this.s.read.set(key, message_id);
+    });
+  }
+  readUpTo(user_id: string, conversation_id: string): SyncPromise<string | null> {
+    return this.r(() => this.s.read.get(`${user_id}|${conversation_id}`) ?? null);
+  }
+  inbox(user_id: string, before: string | null, limit: number): SyncPromise<InboxEntry[]> {
+    return this.r(() =>
+      [...(this.s.inbox.get(user_id)?.values() ?? [])]
+        .filter((e) => before === null || e.last_message_id < before)
+        .sort((a, b) => (a.last_message_id < b.last_message_id ? 1 : -1))
+        .slice(0, limit),
+    );
+  }
+  close(): SyncPromise<void> {
+    return SyncPromise.resolved(undefined);
+  }
+}
+
+// ---- pending store ----------------------------------------------------------------------
+
+export class PendingStoreSim implements PendingStore {
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly node: SimNode,
+    readonly state: PendingState,
+  ) {}
+
+  put(entries: readonly PendingEntry[]): SyncPromise<void> {
+    return this.kernel.call(this.node, "store", () => void pendingPut(this.state, entries));
+  }
+  list(user_id: string, device_id: string, after: PendingCursor | null, limit: number): SyncPromise<PendingEntry[]> {
+    return this.kernel.call(this.node, "store", () => pendingList(this.state, user_id, device_id, after, limit), "read");
+  }
+  listConversation(user_id: string, device_id: string, conversation_id: string, after: string | null, limit: number): SyncPromise<PendingEntry[]> {
+    return this.kernel.call(this.node, "store", () => pendingListConversation(this.state, user_id, device_id, conversation_id, after, limit), "read");
+  }
+  remove(user_id: string, device_id: string, conversation_id: string, message_id: string): SyncPromise<void> {
+    return this.kernel.call(this.node, "store", () => void pendingRemove(this.state, user_id, device_id, conversation_id, message_id));
+  }
+  count(user_id: string, device_id: string): SyncPromise<number> {
+    return this.kernel.call(this.node, "store", () => pendingCount(this.state, user_id, device_id), "read");
+  }
+  close(): SyncPromise<void> {
+    return SyncPromise.resolved(undefined);
+  }
+}
+
+export function pendingStateInit(): PendingState {
+  return pendingInit();
+}
+
+// ---- session store (Redis) --------------------------------------------------------------
+
+export class SessionState {
+  /** user -> connection -> entry and its expiry (virtual ms). */
+  readonly entries = new Map<string, Map<string, { entry: SessionEntry; expires_at: number }>>();
+  readonly cache = new Map<string, { value: string; expires_at: number }>();
+
+  lookup(user_id: string, now: number): SessionEntry[] {
+    const conns = this.entries.get(user_id);
+    if (conns === undefined) return [];
+    const out: SessionEntry[] = [];
+    for (const [id, e] of conns) {
+      if (e.expires_at <= now) conns.delete(id);
+      else out.push(e.entry);
+    }
+    return out;
+  }
+
+  /** Redis restarted without persistence: every key is gone. */
+  flush(): void {
+    this.entries.clear();
+    this.cache.clear();
+  }
+}
+
+export class SessionStoreSim implements SessionStore {
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly node: SimNode,
+    readonly s: SessionState,
+  ) {}
+
+  register(entry: SessionEntry, ttl_ms: number): SyncPromise<void> {
+    return this.call(() => {
+      // Keys that expire early or late.
+      const skew = this.kernel.fires("session_ttl_skew", 0.05) ? (this.kernel.svc.float() < 0.5 ? 0.2 : 3) : 1;
+      let conns = this.s.entries.get(entry.user_id);
+      if (conns === undefined) this.s.entries.set(entry.user_id, (conns = new Map()));
+      conns.set(entry.connection_id, { entry, expires_at: this.kernel.loop.now + ttl_ms * skew });
+    });
+  }
+  unregister(user_id: string, connection_id: string): SyncPromise<void> {
+    return this.call(() => void this.s.entries.get(user_id)?.delete(connection_id));
+  }
+  lookup(user_ids: readonly string[]): SyncPromise<Map<string, SessionEntry[]>> {
+    return this.call(() => {
+      const out = new Map<string, SessionEntry[]>();
+      const stale = this.kernel.fires("session_stale_read", 0.02);
+      for (const u of user_ids) {
+        const live = this.s.lookup(u, this.kernel.loop.now);
+        // A stale replica may miss the newest registration.
+        const seen = stale && live.length > 0 ? live.slice(0, -1) : live;
+        if (seen.length > 0) out.set(u, seen);
+      }
+      return out;
+    }, "read");
+  }
+  cacheGet(key: string): SyncPromise<string | null> {
+    return this.call(() => {
+      const e = this.s.cache.get(key);
+      return e !== undefined && e.expires_at > this.kernel.loop.now ? e.value : null;
+    }, "read");
+  }
+  cacheSet(key: string, value: string, ttl_ms: number): SyncPromise<void> {
+    return this.call(() => void this.s.cache.set(key, { value, expires_at: this.kernel.loop.now + ttl_ms }));
+  }
+  close(): SyncPromise<void> {
+    return SyncPromise.resolved(undefined);
+  }
+
+  private call<R>(op: () => R, what: "read" | "write" = "write"): SyncPromise<R> {
+    if (this.kernel.inOutage("sessions")) return this.kernel.call(this.node, "sessions", op, what);
+    return this.kernel.call(this.node, "sessions", op, what);
+  }
+}
+
+// ---- directory (PostgreSQL) -------------------------------------------------------------
+
+export class DirectoryState {
+  readonly users = new Map<string, UserRecord>();
+  readonly devices = new Map<string, string[]>();
+  readonly push = new Map<string, PushTarget[]>();
+  readonly groups = new Map<string, { group: GroupRecord; members: string[] }>();
+}
+
+export class DirectorySim implements Directory {
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly node: SimNode,
+    readonly s: DirectoryState,
+  ) {}
+
+  private r<R>(op: () => R): SyncPromise<R> {
+    return this.kernel.call(this.node, "directory", op, "read");
+  }
+
+  createUser(user: UserRecord): SyncPromise<"ok" | "username_taken"> {
+    return this.r(() => {
+      for (const u of this.s.users.values()) if (u.username === user.username) return "username_taken" as const;
+      this.s.users.set(user.user_id, user);
+      return "ok" as const;
+    });
+  }
+  userById(user_id: string): SyncPromise<UserRecord | null> {
+    return this.r(() => this.s.users.get(user_id) ?? null);
+  }
+  userByName(username: string): SyncPromise<UserRecord | null> {
+    return this.r(() => [...this.s.users.values()].find((u) => u.username === username) ?? null);
+  }
+  missingUsers(user_ids: readonly string[]): SyncPromise<string[]> {
+    return this.r(() => user_ids.filter((u) => !this.s.users.has(u)));
+  }
+  addDevice(user_id: string, device_id: string): SyncPromise<void> {
+    return this.r(() => {
+      const list = this.s.devices.get(user_id) ?? [];
+      if (!list.includes(device_id)) list.push(device_id);
+      this.s.devices.set(user_id, list);
+    });
+  }
+  devices(user_id: string): SyncPromise<string[]> {
+    return this.r(() => [...(this.s.devices.get(user_id) ?? [])]);
+  }
+  registerPush(user_id: string, target: PushTarget): SyncPromise<void> {
+    return this.r(() => void this.s.push.set(user_id, [...(this.s.push.get(user_id) ?? []), target]));
+  }
+  pushTargets(user_id: string): SyncPromise<PushTarget[]> {
+    return this.r(() => this.s.push.get(user_id) ?? []);
+  }
+  createGroup(group: GroupRecord, member_ids: readonly string[]): SyncPromise<void> {
+    return this.r(() => void this.s.groups.set(group.group_id, { group, members: [...new Set([group.creator_id, ...member_ids])] }));
+  }
+  group(group_id: string): SyncPromise<GroupRecord | null> {
+    return this.r(() => this.s.groups.get(group_id)?.group ?? null);
+  }
+  members(group_id: string): SyncPromise<string[]> {
+    return this.r(() => [...(this.s.groups.get(group_id)?.members ?? [])]);
+  }
+  isMember(group_id: string, user_id: string): SyncPromise<boolean> {
+    return this.r(() => this.s.groups.get(group_id)?.members.includes(user_id) ?? false);
+  }
+  addMembers(group_id: string, user_ids: readonly string[], members_max: number): SyncPromise<"ok" | "too_large" | "not_found"> {
+    return this.r(() => {
+      const g = this.s.groups.get(group_id);
+      if (g === undefined) return "not_found" as const;
+      const next = [...new Set([...g.members, ...user_ids])];
+      if (next.length > members_max) return "too_large" as const;
+      g.members = next;
+      return "ok" as const;
+    });
+  }
+  removeMember(group_id: string, user_id: string): SyncPromise<boolean> {
+    return this.r(() => {
+      const g = this.s.groups.get(group_id);
+      if (g === undefined || !g.members.includes(user_id)) return false;
+      g.members = g.members.filter((m) => m !== user_id);
+      return true;
+    });
+  }
+  groupsOf(user_id: string): SyncPromise<string[]> {
+    return this.r(() => [...this.s.groups.values()].filter((g) => g.members.includes(user_id)).map((g) => g.group.group_id));
+  }
+  close(): SyncPromise<void> {
+    return SyncPromise.resolved(undefined);
+  }
+}
+
+// ---- presence (Redis keys with TTLs and pub/sub) ------------------------------------------
+
+export class PresenceService {
+  readonly state: PresenceCoreState;
+  private readonly listeners = new Map<string, { node: SimNode; listener: PresenceListener }>();
+  private next = 0;
+  private timerAt: number | null = null;
+
+  constructor(private readonly kernel: Kernel) {
+    this.state = presenceInit({ ...defaultLimits(), presenceSubscriptionsPerConnectionMax: 1_000_000 });
+  }
+
+  step(input: Parameters<typeof presenceStep>[1]): void {
+    const { effects } = presenceStep(this.state, input);
+    this.apply(effects);
+  }
+
+  subscribe(node: SimNode, user_id: string, listener: PresenceListener): string {
+    const id = `sub-${this.next++}`;
+    this.listeners.set(id, { node, listener });
+    this.step({ type: "subscribed", subscriber_id: id, user_ids: [user_id], now_ms: this.kernel.loop.now });
+    return id;
+  }
+
+  unsubscribe(id: string): void {
+    this.listeners.delete(id);
+    this.step({ type: "subscriber_gone", subscriber_id: id });
+  }
+
+  private apply(effects: PresenceEffect[]): void {
+    for (const e of effects) {
+      if (e.type === "notify_subscriber") {
+        const l = this.listeners.get(e.subscriber_id);
+        if (l === undefined) continue;
+        // Pub/sub messages travel to the subscribing gateway; Redis may drop them under loss.
+        if (this.kernel.isCut("presence", l.node.name) || this.kernel.fires("net_loss", 0.01, this.kernel.net)) continue;
+        const change = { ...e.change, last_seen_ms: e.change.last_seen_ms === null ? null : e.change.last_seen_ms };
+        this.kernel.loop.after(this.kernel.latency(), l.node.guard(() => l.listener(change)));
+      } else if (e.type === "set_timer") {
+        if (this.timerAt === e.at_ms) continue;
+        this.timerAt = e.at_ms;
+        this.kernel.loop.schedule(e.at_ms, () => {
+          if (this.timerAt !== e.at_ms) return;
+          this.timerAt = null;
+          this.step({ type: "time_passed", now_ms: this.kernel.loop.now });
+        });
+      }
+    }
+  }
+}
+
+/**
+ * The presence port of one node. Presence times are virtual milliseconds inside the
+ * service; last_seen is reported in the simulated epoch.
+ */
+export class PresenceSim implements Presence {
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly node: SimNode,
+    private readonly service: PresenceService,
+    private readonly epoch_ms: number,
+  ) {}
+
+  heartbeat(user_id: string, connection_id: string, ttl_ms: number): SyncPromise<void> {
+    return this.kernel.call(this.node, "presence", () =>
+      this.service.step({ type: "heartbeat_received", user_id, connection_id, now_ms: this.kernel.loop.now, ttl_ms }),
+    );
+  }
+  disconnect(user_id: string, connection_id: string): SyncPromise<void> {
+    return this.kernel.call(this.node, "presence", () => this.service.step({ type: "connection_closed", user_id, connection_id, now_ms: this.kernel.loop.now }));
+  }
+  status(user_ids: readonly string[]): SyncPromise<Map<string, PresenceState>> {
+    return this.kernel.call(
+      this.node,
+      "presence",
+      () => {
+        const out = new Map<string, PresenceState>();
+        for (const u of user_ids) {
+          const p = presenceOf(this.service.state, u, this.kernel.loop.now);
+          out.set(u, { status: p.status, last_seen_ms: p.last_seen_ms === null ? null : p.last_seen_ms + this.epoch_ms });
+        }
+        return out;
+      },
+      "read",
+    );
+  }
+  subscribe(user_id: string, listener: PresenceListener): SyncPromise<() => Promise<void>> {
+    return this.kernel.call(this.node, "presence", () => {
+      const wrapped: PresenceListener = (c) => listener({ ...c, last_seen_ms: c.last_seen_ms === null ? null : c.last_seen_ms + this.epoch_ms });
+      const id = this.service.subscribe(this.node, user_id, wrapped);
+      return () => this.kernel.call(this.node, "presence", () => this.service.unsubscribe(id)) as Promise<void>;
+    });
+  }
+  close(): SyncPromise<void> {
+    return SyncPromise.resolved(undefined);
+  }
+}
+
+// ---- push and the gateway link ------------------------------------------------------------
+
+export class PushSim implements Push {
+  readonly sent: { target: PushTarget; notification: PushNotification }[] = [];
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly node: SimNode,
+  ) {}
+  notify(target: PushTarget, notification: PushNotification): SyncPromise<void> {
+    return this.kernel.call(this.node, "push", () => void this.sent.push({ target, notification }));
+  }
+}
+
+/** Router-to-gateway deliveries: datagram-like RPCs with loss, duplication, reordering, partitions. */
+export class GatewayLinkSim implements GatewayLink {
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly node: SimNode,
+    private readonly gateways: (gateway_id: string) => { node: SimNode; receive(d: readonly Delivery[]): void } | null,
+  ) {}
+
+  deliver(gateway_id: string, deliveries: readonly Delivery[]): SyncPromise<void> {
+    const promise = new SyncPromise<void>();
+    const k = this.kernel;
+    const target = this.gateways(gateway_id);
+    if (target === null || !target.node.alive || k.isCut(this.node.name, gateway_id) || k.fires("net_loss", 0.01, k.net)) {
+      // Refused or lost: the caller hears of it after a connect timeout.
+      k.loop.after(50, this.node.guard(() => promise.reject(new Error(`gateway ${gateway_id} unreachable`))));
+      return promise;
+    }
+    const copies = k.fires("net_duplication", 0.02, k.net) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      k.loop.after(k.latency(), target.node.guard(() => target.receive(deliveries)));
+    }
+    k.loop.after(2 * k.latency(), this.node.guard(() => promise.resolve()));
+    return promise;
+  }
+}

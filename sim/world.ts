@@ -1,0 +1,307 @@
+/**
+ * The simulated cluster: gateways and routers running the production hosts (nodes/hosts)
+ * over simulated ports, devices running the client core, and the services they share. It
+ * knows how to crash, pause, drain and restart nodes; the seed's schedule (schedule.ts)
+ * decides when.
+ */
+import { defaultLimits, type Limits } from "../core/limits.js";
+import { opaqueId } from "../core/ids/opaque.js";
+import type { PendingState } from "../core/pending/index.js";
+import { GatewayHost } from "../nodes/hosts/gateway-host.js";
+import { RouterHost } from "../nodes/hosts/router-host.js";
+import { SimDevice, SimSocket, type DeviceWorld } from "./device.js";
+import { FAULT_CLASSES, type RecoveryPath } from "./faults.js";
+import { Kernel, SIM_EPOCH_MS, SimNode } from "./kernel.js";
+import { LogSim, LogState } from "./log-sim.js";
+import type { SimOptions } from "./options.js";
+import type { Rng } from "./random.js";
+import {
+  DirectorySim,
+  DirectoryState,
+  GatewayLinkSim,
+  MessageStoreSim,
+  MessageStoreState,
+  PendingStoreSim,
+  PresenceService,
+  PresenceSim,
+  PushSim,
+  SessionState,
+  SessionStoreSim,
+  pendingStateInit,
+} from "./stores-sim.js";
+
+export const ROUTER_GROUP = "routers";
+/** A crashed router's member stays in the group this long (the consumer session timeout). */
+export const ROUTER_SESSION_TIMEOUT_MS = 3_000;
+
+/** Limits shrunk so that heartbeats, resyncs and retries happen many times per run. */
+export function simLimits(): Limits {
+  return {
+    ...defaultLimits(),
+    heartbeatIntervalMs: 5_000,
+    presenceTtlMs: 12_000,
+    pendingResyncIntervalMs: 10_000,
+    clientSendRetryMs: 2_000,
+    clientSendRetryMaxMs: 8_000,
+    clientReconnectBaseMs: 100,
+    clientReconnectMaxMs: 4_000,
+    gatewaySendForgetMs: 60_000,
+    pendingPageEntriesMax: 16,
+  };
+}
+
+type GatewaySlot = { readonly id: string; readonly node: SimNode; host: GatewayHost; sockets: Set<SimSocket>; draining: boolean };
+type RouterSlot = { readonly index: number; readonly node: SimNode; host: RouterHost | null; incarnation: number; member_id: string };
+
+export class World implements DeviceWorld {
+  readonly limits = simLimits();
+  readonly log: LogState;
+  readonly messages = new MessageStoreState();
+  readonly pending: PendingState = pendingStateInit();
+  readonly sessions = new SessionState();
+  readonly directory = new DirectoryState();
+  readonly presence: PresenceService;
+  readonly gateways: GatewaySlot[] = [];
+  readonly routers: RouterSlot[] = [];
+  readonly devices: SimDevice[] = [];
+  readonly users: { user_id: string; devices: SimDevice[] }[] = [];
+  readonly groups: { group_id: string; members: string[] }[] = [];
+  readonly trace: string[] = [];
+  private readonly rng: Rng;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly options: SimOptions,
+  ) {
+    this.log = new LogState(options.partitions);
+    this.presence = new PresenceService(kernel);
+    this.rng = kernel.rngs.stream("world");
+  }
+
+  note(text: string): void {
+    if (this.options.trace) this.trace.push(`${String(this.kernel.loop.now).padStart(8)} ms  ${text}`);
+  }
+
+  recovery(name: RecoveryPath): void {
+    this.kernel.coverage.recovery(name);
+  }
+
+  // ---- building ---------------------------------------------------------------------------
+
+  build(): void {
+    for (let i = 0; i < this.options.gateways; i++) {
+      const node = new SimNode(`gw-${i}`, this.kernel);
+      const slot: GatewaySlot = { id: `gw-${i}`, node, host: this.gatewayHost(`gw-${i}`, node), sockets: new Set(), draining: false };
+      this.gateways.push(slot);
+    }
+    for (let i = 0; i < this.options.routers; i++) {
+      const node = new SimNode(`rt-${i}`, this.kernel);
+      const slot: RouterSlot = { index: i, node, host: null, incarnation: 0, member_id: "" };
+      this.routers.push(slot);
+      this.startRouter(slot);
+    }
+    const draw = (): number => this.rng.uint32();
+    for (let u = 0; u < this.options.users; u++) {
+      const user_id = `u${u}${opaqueId("", draw).slice(0, 4)}`;
+      this.directory.users.set(user_id, { user_id, username: `user${u}`, password_hash: "-", created_at_ms: SIM_EPOCH_MS });
+      const count = 1 + this.rng.int(this.options.devices_max);
+      const devices: SimDevice[] = [];
+      for (let d = 0; d < count; d++) {
+        const device_id = `${user_id}-d${d}`;
+        const node = new SimNode(`dev-${device_id}`, this.kernel);
+        const device = new SimDevice(this.kernel, node, user_id, device_id, this.limits, this, this.kernel.rngs.stream(`device:${device_id}`));
+        devices.push(device);
+        this.devices.push(device);
+      }
+      this.directory.devices.set(user_id, devices.map((d) => d.device_id));
+      this.directory.push.set(user_id, [{ platform: "webhook", token: `hook-${user_id}` }]);
+      this.users.push({ user_id, devices });
+    }
+    const size_max = Math.min(this.options.group_size_max, this.users.length, 500);
+    for (let g = 0; g < this.options.groups && this.users.length >= 3; g++) {
+      const group_id = `grp${g}`;
+      const size = this.rng.between(3, Math.max(3, size_max));
+      const members = new Set<string>();
+      while (members.size < size) members.add(this.rng.pick(this.users).user_id);
+      const list = [...members];
+      this.directory.groups.set(group_id, { group: { group_id, name: `group ${g}`, creator_id: list[0]!, created_at_ms: SIM_EPOCH_MS }, members: list });
+      this.groups.push({ group_id, members: list });
+    }
+  }
+
+  private gatewayHost(id: string, node: SimNode): GatewayHost {
+    const k = this.kernel;
+    return new GatewayHost(
+      {
+        log: new LogSim(k, node, this.log, () => 0),
+        pending: new PendingStoreSim(k, node, this.pending),
+        sessions: new SessionStoreSim(k, node, this.sessions),
+        presence: new PresenceSim(k, node, this.presence, SIM_EPOCH_MS),
+        directory: new DirectorySim(k, node, this.directory),
+        link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
+        clock: node.clock,
+        timers: node.timers,
+      },
+      { gateway_id: id, limits: this.limits, call_timeout_ms: 1_000, session_ttl_ms: 3 * this.limits.heartbeatIntervalMs, variant: this.options.gateway_variant },
+      {
+        effect: (_connection, effect) => {
+          if (effect.type === "read_pending_conversation") this.recovery("gateway_conversation_read");
+          if (effect.type === "read_pending_page" && effect.after === null) this.recovery("gateway_resync");
+          if (effect.type === "send_frame" && effect.frame.event === "new_message") this.deliveredFrames++;
+        },
+      },
+    );
+  }
+
+  deliveredFrames = 0;
+
+  private gatewayTarget(gateway_id: string): { node: SimNode; receive(d: readonly import("../core/model.js").Delivery[]): void } | null {
+    const slot = this.gateways.find((g) => g.id === gateway_id);
+    if (slot === undefined) return null;
+    return { node: slot.node, receive: (d) => slot.host.receive(d) };
+  }
+
+  private startRouter(slot: RouterSlot): void {
+    const k = this.kernel;
+    const node = slot.node;
+    slot.incarnation++;
+    slot.member_id = `rt-${slot.index}-${slot.incarnation}`;
+    const stale_ms = (): number => (k.fires("router_stale", 0.5) ? 500 + k.svc.int(5_000) : 0);
+    const host = new RouterHost(
+      {
+        log: new LogSim(k, node, this.log, stale_ms),
+        messages: new MessageStoreSim(k, node, this.messages),
+        pending: new PendingStoreSim(k, node, this.pending),
+        directory: new DirectorySim(k, node, this.directory),
+        sessions: new SessionStoreSim(k, node, this.sessions),
+        link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
+        push: new PushSim(k, node),
+        clock: node.clock,
+        timers: node.timers,
+      },
+      {
+        router_id: slot.member_id,
+        machine: (slot.index * 97 + slot.incarnation) % 1024,
+        limits: this.limits,
+        push_preview_chars: 0,
+        variant: this.options.router_variant,
+        group: ROUTER_GROUP,
+        member_id: slot.member_id,
+        call_timeout_ms: 1_000,
+        poll_wait_ms: 50,
+      },
+      {
+        observed: (what) => {
+          if (what === "send_retry_answered") this.recovery("router_send_retry_answered");
+          if (what === "send_redelivered") this.recovery("router_send_redelivered");
+          if (what === "commit_fenced") this.recovery("router_commit_fenced");
+          if (what === "effect_retried") this.recovery("router_effect_retried");
+        },
+        effect: (effect) => {
+          // Crash at any step of handling a record: before a call, before a commit, mid-batch.
+          if (effect.type === "call" && this.kernel.fires("router_crash", 0.002)) {
+            this.note(`router ${slot.member_id} crashes before ${effect.call.type}`);
+            this.crashRouter(slot);
+          }
+        },
+      },
+    );
+    slot.host = host;
+    host.start();
+    this.note(`router ${slot.member_id} starts`);
+  }
+
+  crashRouter(slot: RouterSlot): void {
+    if (!slot.node.alive) return;
+    slot.node.crash();
+    slot.host = null;
+    const member = slot.member_id;
+    // The broker notices only when the member's session times out.
+    this.kernel.loop.after(ROUTER_SESSION_TIMEOUT_MS, () => this.log.leave(ROUTER_GROUP, member, this.kernel.loop.now));
+    this.kernel.loop.after(500 + this.rng.int(5_000), () => this.restartRouter(slot));
+  }
+
+  restartRouter(slot: RouterSlot): void {
+    if (slot.node.alive) return;
+    slot.node.restart();
+    this.startRouter(slot);
+  }
+
+  crashGateway(slot: GatewaySlot, restart_after_ms: number | null): void {
+    if (!slot.node.alive) return;
+    this.note(`gateway ${slot.id} crashes`);
+    slot.node.crash();
+    for (const s of slot.sockets) s.kill(10 + this.rng.int(1_500));
+    slot.sockets.clear();
+    if (restart_after_ms !== null) this.kernel.loop.after(restart_after_ms, () => this.restartGateway(slot));
+  }
+
+  restartGateway(slot: GatewaySlot): void {
+    if (slot.node.alive) return;
+    slot.node.restart();
+    slot.draining = false;
+    slot.host = this.gatewayHost(slot.id, slot.node);
+    this.note(`gateway ${slot.id} restarts with empty memory`);
+  }
+
+  drainGateway(slot: GatewaySlot): void {
+    if (!slot.node.alive || slot.draining) return;
+    this.note(`gateway ${slot.id} drains`);
+    slot.draining = true;
+    slot.host.drain();
+    // A deploy: the drained process exits and a new one starts.
+    this.kernel.loop.after(2_000, () => {
+      this.crashGateway(slot, 1_000 + this.rng.int(2_000));
+    });
+  }
+
+  // ---- devices ----------------------------------------------------------------------------
+
+  connect(device: SimDevice): SimSocket | null {
+    const live = this.gateways.filter((g) => g.node.alive && !g.draining && !g.host.isDraining);
+    if (live.length === 0) return null;
+    const slot = this.rng.pick(live);
+    const socket = new SimSocket(this.kernel, device, slot.node, slot.id);
+    slot.sockets.add(socket);
+    const connection_id = `${device.device_id}#${device.connection_seq + 1}@${slot.id}`;
+    // The upgrade takes a round trip; the gateway then opens the connection.
+    this.kernel.loop.after(
+      this.kernel.latency(),
+      slot.node.guard(() => {
+        if (socket.dead) return;
+        const connection = slot.host.open({ user_id: device.user_id, device_id: device.device_id, connection_id }, socket);
+        if (connection === null) socket.close();
+        else socket.connection = connection;
+      }),
+    );
+    return socket;
+  }
+
+  // ---- observation ------------------------------------------------------------------------
+
+  /** Quiescence: every device connected with nothing unsent, the log consumed, nothing pending. */
+  quiescent(): boolean {
+    if (this.log.lag(ROUTER_GROUP) > 0) return false;
+    for (const d of this.devices) {
+      if (!d.connected || !d.idle) return false;
+      if (this.pendingCount(d.user_id, d.device_id) > 0) return false;
+    }
+    return true;
+  }
+
+  pendingCount(user_id: string, device_id: string): number {
+    return this.pending.users.get(user_id)?.get(device_id)?.live_count ?? 0;
+  }
+
+  pendingEntries(): { user_id: string; device_id: string; message_id: string }[] {
+    const out: { user_id: string; device_id: string; message_id: string }[] = [];
+    for (const [user_id, devices] of this.pending.users) {
+      for (const [device_id, device] of devices) {
+        for (const conv of device.conversations.values()) for (const id of conv.message_ids) out.push({ user_id, device_id, message_id: id });
+      }
+    }
+    return out;
+  }
+}
+
+export { FAULT_CLASSES };
