@@ -12,3 +12,5 @@ export { PushMemory, type PushMemoryOptions, type RecordedPush } from "./push-me
 export { RandomSeeded, RandomSystem } from "./random-memory.js";
 export { SessionStoreMemory, type SessionStoreMemoryOptions } from "./session-store-memory.js";
 // The Presence and PendingStore memory adapters (presence-memory.ts, pending-store-memory.ts) are exported here by their author.
+export { PresenceMemory, presenceSchedulerTimeout, type PresenceMemoryOptions, type PresenceScheduler } from "./presence-memory.js";
+export { PendingStoreMemory } from "./pending-store-memory.js";

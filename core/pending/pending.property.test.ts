@@ -3,7 +3,8 @@
  * and a Set of tombstones, sorted on every read): any sequence of puts, removes, trims and
  * reads gives the model's answers, and a removed entry never comes back.
  *
- * Replay a failure with FC_SEED=<seed printed in the test name or the failure report>.
+ * Replay a failure with FC_SEED=<seed printed in the test name or the failure report>;
+ * FC_RUNS=<n> runs more (or fewer) cases than the default.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";

@@ -3,7 +3,8 @@
  * (every connection kept in a Map, status computed by a scan). The clock in the generated
  * inputs runs forward, stands still, and jumps both ways, as the simulator's does.
  *
- * Replay a failure with FC_SEED=<seed printed in the test name or the failure report>.
+ * Replay a failure with FC_SEED=<seed printed in the test name or the failure report>;
+ * FC_RUNS=<n> runs more (or fewer) cases than the default.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
