@@ -1,0 +1,165 @@
+/**
+ * Database: the embedded node's one SQLite file, shared by every SQLite adapter of the node
+ * (each adapter's constructor takes this handle). It owns the connection, the pragmas, the
+ * schema migrations and the group commit; the adapters own their tables.
+ *
+ * Durability (the requirement: nothing acknowledged is ever lost, including across kill -9 of
+ * the process; power loss is out of scope):
+ * - journal_mode=WAL, synchronous=NORMAL by default. A committed transaction has been written
+ *   to the WAL file with write(2) before COMMIT returns, so it sits in the operating
+ *   system's page cache and survives the death of the process at any instant; only a crash
+ *   of the operating system or a power loss can take back the last transactions (the file
+ *   stays consistent either way). FULL adds an fsync of the WAL per commit and makes commits
+ *   survive power loss too; pass `synchronous: "full"` where that matters. Group commit
+ *   (write-batcher.ts) is what keeps FULL affordable: one fsync per batch, not per message.
+ * - A write is acknowledged (its promise resolves) only after the COMMIT of its batch.
+ *
+ * Rules:
+ * - All SQL runs through prepared statements (`prepare`, cached by text) with bound
+ *   parameters; no value is ever concatenated into SQL.
+ * - Writes go through `write` (group commit). `writeNow` runs a transaction at once and is
+ *   only for an adapter's constructor, before it takes part in any batch.
+ * - Migrations (migrations.ts) run when the file opens; each applied step is a row of
+ *   `schema_migrations`, so opening again applies nothing twice, and a file written by a
+ *   newer schema than this code knows is refused rather than misread.
+ * - One process opens a file at a time (the adapters keep in-memory state that mirrors it).
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { assert } from "../../core/result.js";
+import { MIGRATIONS, type Migration } from "./migrations.js";
+import { WriteBatcher, type WriteBatcherOptions, type WriteBatcherStats } from "./write-batcher.js";
+
+export type Synchronous = "normal" | "full";
+
+export type DatabaseOptions = WriteBatcherOptions & {
+  /** See the header: "normal" survives a killed process, "full" also a power loss. */
+  readonly synchronous?: Synchronous;
+  /** How long a statement waits for a lock held by another connection (a backup tool, say). */
+  readonly busy_timeout_ms?: number;
+  /** The migration steps to apply; the real schema unless a test passes its own. */
+  readonly migrations?: readonly Migration[];
+};
+
+const BUSY_TIMEOUT_MS_DEFAULT = 5_000;
+
+export class Database {
+  readonly path: string;
+  readonly synchronous: Synchronous;
+  private readonly db: BetterSqlite3.Database;
+  private readonly batcher: WriteBatcher;
+  private readonly statements = new Map<string, BetterSqlite3.Statement<unknown[], unknown>>();
+  private open = true;
+
+  private constructor(path: string, db: BetterSqlite3.Database, synchronous: Synchronous, options: WriteBatcherOptions) {
+    this.path = path;
+    this.db = db;
+    this.synchronous = synchronous;
+    this.batcher = new WriteBatcher(db, options);
+  }
+
+  /** Opens (creating if needed) the file at `path`, sets the pragmas and migrates it. */
+  static open(path: string, options: DatabaseOptions = {}): Database {
+    const synchronous = options.synchronous ?? "normal";
+    assert(synchronous === "normal" || synchronous === "full", `Database.open: synchronous must be "normal" or "full", got ${String(synchronous)}`);
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const db = new BetterSqlite3(path, { timeout: options.busy_timeout_ms ?? BUSY_TIMEOUT_MS_DEFAULT });
+    try {
+      const journal = db.pragma("journal_mode = WAL", { simple: true });
+      if (path !== ":memory:" && journal !== "wal") throw new Error(`Database.open: ${path} refused WAL mode (journal_mode is ${String(journal)})`);
+      db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
+      migrate(db, options.migrations ?? MIGRATIONS);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new Database(path, db, synchronous, { batch_writes_max: options.batch_writes_max, queued_writes_max: options.queued_writes_max });
+  }
+
+  /** A prepared statement for `sql`, prepared once per database. */
+  prepare<Params extends unknown[] = unknown[], Row = unknown>(sql: string): Statement<Params, Row> {
+    this.assertOpen("prepare");
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql) as BetterSqlite3.Statement<unknown[], unknown>;
+      this.statements.set(sql, statement);
+    }
+    return statement as unknown as Statement<Params, Row>;
+  }
+
+  /** Runs `work` (synchronous SQL) in the next group transaction; resolves once it committed. */
+  write<T>(work: () => T): Promise<T> {
+    return this.batcher.write(work);
+  }
+
+  /** Runs `work` in a transaction of its own, now. Only for constructors (see the header). */
+  writeNow<T>(work: () => T): T {
+    this.assertOpen("writeNow");
+    assert(!this.batcher.busy && !this.db.inTransaction, "Database.writeNow: called inside a batched write");
+    return this.db.transaction(work).immediate();
+  }
+
+  /** Resolves once every write requested so far has committed or failed. */
+  flush(): Promise<void> {
+    return this.batcher.flush();
+  }
+
+  /** Commit counters, for tests and metrics. */
+  stats(): WriteBatcherStats {
+    return this.batcher.stats();
+  }
+
+  /** The highest migration step applied to the file. */
+  schemaVersion(): number {
+    return schemaVersionOf(this.db);
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  /** Lets the queued writes commit, then closes the file. Closing twice is harmless. */
+  async close(): Promise<void> {
+    if (!this.open) return;
+    await this.batcher.close();
+    if (!this.open) return;
+    this.open = false;
+    this.statements.clear();
+    this.db.close();
+  }
+
+  private assertOpen(method: string): void {
+    if (!this.open) throw new Error(`Database.${method}: ${this.path} is closed`);
+  }
+}
+
+/**
+ * A prepared statement binding `Params` and answering `Row`s: positional parameters as a
+ * tuple (`[string, number]`), named ones as a one-object tuple (`[{ user_id: string }]`).
+ */
+export type Statement<Params extends unknown[] = unknown[], Row = unknown> = BetterSqlite3.Statement<Params, Row>;
+
+function migrate(db: BetterSqlite3.Database, migrations: readonly Migration[]): void {
+  migrations.forEach((migration, i) => {
+    assert(migration.version === i + 1, `Database migrations: step ${i} has version ${migration.version}; versions are 1, 2, 3, ...`);
+  });
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
+  const applied = schemaVersionOf(db);
+  if (applied > migrations.length) {
+    throw new Error(`Database.open: the file is at schema version ${applied}, newer than this code's ${migrations.length}; refusing to open it`);
+  }
+  const record = db.prepare<[number, string, number]>("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?, ?, ?)");
+  for (const migration of migrations.slice(applied)) {
+    // exec runs the step's several statements; the transaction makes step and record one.
+    db.transaction(() => {
+      db.exec(migration.sql);
+      record.run(migration.version, migration.name, Date.now());
+    }).immediate();
+  }
+}
+
+function schemaVersionOf(db: BetterSqlite3.Database): number {
+  const row = db.prepare<[], { version: number | null }>("SELECT MAX(version) AS version FROM schema_migrations").get();
+  return row?.version ?? 0;
+}

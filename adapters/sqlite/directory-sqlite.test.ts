@@ -1,0 +1,102 @@
+import { describe, expect, it } from "vitest";
+import { describeDirectoryContract } from "../contract/directory.contract.js";
+import { DirectorySqlite } from "./directory-sqlite.js";
+import { tempDatabase } from "./test-support.js";
+
+describeDirectoryContract("DirectorySqlite", async () => {
+  const temp = tempDatabase();
+  const directory = new DirectorySqlite(temp.database);
+  return {
+    directory,
+    cleanup: async () => {
+      await directory.close();
+      await temp.cleanup();
+    },
+  };
+});
+
+describe("DirectorySqlite", () => {
+  it("orders devices by created_at_ms even when added out of order, and keeps the first of a repeat", async () => {
+    const temp = tempDatabase();
+    try {
+      const directory = new DirectorySqlite(temp.database);
+      await directory.addDevice("u", "late", 300);
+      await directory.addDevice("u", "early", 100);
+      await directory.addDevice("u", "late", 50);
+      expect(await directory.devices("u")).toEqual(["early", "late"]);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it("keeps the stored record when a group is created again, adding the new members", async () => {
+    const temp = tempDatabase();
+    try {
+      const directory = new DirectorySqlite(temp.database);
+      const group = { group_id: "g", name: "first", creator_id: "c", created_at_ms: 1 };
+      await directory.createGroup(group, ["a"]);
+      await directory.createGroup({ ...group, name: "second" }, ["b"]);
+      expect((await directory.group("g"))?.name).toBe("first");
+      expect(await directory.members("g")).toEqual(["c", "a", "b"]);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it("answers each missing user once, in the order asked, with IDs that look like SQL", async () => {
+    const temp = tempDatabase();
+    try {
+      const directory = new DirectorySqlite(temp.database);
+      await directory.createUser({ user_id: "x'); DROP TABLE users; --", username: "robert", password_hash: "h", created_at_ms: 1 });
+      expect(await directory.missingUsers(["x", "y", "x", "x'); DROP TABLE users; --", '"quoted"'])).toEqual(["x", "y", '"quoted"']);
+      expect((await directory.userByName("robert"))?.user_id).toBe("x'); DROP TABLE users; --");
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it("never lets concurrent addMembers take a group past members_max", async () => {
+    const temp = tempDatabase();
+    try {
+      const directory = new DirectorySqlite(temp.database);
+      await directory.createGroup({ group_id: "g", name: "g", creator_id: "c", created_at_ms: 1 }, []);
+      // Ten calls of three new members each into a group of at most ten: three fit, the rest do not.
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => directory.addMembers("g", [`u${i}a`, `u${i}b`, `u${i}c`], 10)),
+      );
+      expect(answers.filter((answer) => answer === "ok")).toHaveLength(3);
+      expect(answers.filter((answer) => answer === "too_large")).toHaveLength(7);
+      expect(await directory.members("g")).toHaveLength(10);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it("answers username_taken to all but one of concurrent creates with one name", async () => {
+    const temp = tempDatabase();
+    try {
+      const directory = new DirectorySqlite(temp.database);
+      const answers = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => directory.createUser({ user_id: `u${i}`, username: "same", password_hash: "h", created_at_ms: i })),
+      );
+      expect(answers.filter((answer) => answer === "ok")).toHaveLength(1);
+      expect(answers.filter((answer) => answer === "username_taken")).toHaveLength(4);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it("rejects a repeated user_id as a bug and every call once closed", async () => {
+    const temp = tempDatabase();
+    try {
+      const directory = new DirectorySqlite(temp.database);
+      expect(await directory.createUser({ user_id: "u", username: "one", password_hash: "h", created_at_ms: 1 })).toBe("ok");
+      await expect(directory.createUser({ user_id: "u", username: "two", password_hash: "h", created_at_ms: 1 })).rejects.toThrow(/UNIQUE/);
+      expect(await directory.userByName("two")).toBeNull();
+      await directory.close();
+      await expect(directory.userById("u")).rejects.toThrow(/closed/);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+});

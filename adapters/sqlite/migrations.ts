@@ -1,0 +1,148 @@
+/**
+ * The schema of the embedded node's one SQLite file, as numbered migration steps.
+ *
+ * Rules:
+ * - A step is never edited once released: a schema change is a new step at the end. The
+ *   records of core/model.ts that are stored as JSON (log records, pending messages) are
+ *   part of the schema too, so a change there needs a step that rewrites them.
+ * - `schema_migrations` holds one row per applied step; a step and its row commit in one
+ *   transaction, so a crash leaves a step either applied and recorded or neither.
+ * - Table and index names say which adapter owns them: `log*` LogSqlite, `messages`,
+ *   `dedup_claims`, `receipts`, `inbox` and `read_marks` MessageStoreSqlite, `pending*`
+ *   PendingStoreSqlite, `users`, `devices`, `push_registrations`, `groups` and
+ *   `group_members` DirectorySqlite.
+ * - Tables whose rows are only ever read through their primary key order are
+ *   WITHOUT ROWID (the primary key is the table). Tables whose readers want insertion order
+ *   (devices, members) keep their rowid for it.
+ */
+
+export type Migration = { readonly version: number; readonly name: string; readonly sql: string };
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "log, message store, pending store, directory",
+    sql: `
+      CREATE TABLE log (
+        "partition" INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY ("partition", "offset")
+      ) WITHOUT ROWID;
+      CREATE TABLE log_settings (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE log_groups (group_id TEXT PRIMARY KEY, generation INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE log_members (
+        group_id TEXT NOT NULL,
+        member_id TEXT NOT NULL,
+        joined_generation INTEGER NOT NULL,
+        PRIMARY KEY (group_id, member_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE log_committed (
+        group_id TEXT NOT NULL,
+        "partition" INTEGER NOT NULL,
+        next_offset INTEGER NOT NULL,
+        PRIMARY KEY (group_id, "partition")
+      ) WITHOUT ROWID;
+
+      CREATE TABLE messages (
+        conversation_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        sender_id TEXT NOT NULL,
+        sender_device_id TEXT NOT NULL,
+        group_id TEXT,
+        content TEXT NOT NULL,
+        type TEXT NOT NULL,
+        client_msg_id TEXT NOT NULL,
+        sent_at_ms INTEGER NOT NULL,
+        prev_message_id TEXT,
+        PRIMARY KEY (conversation_id, message_id)
+      ) WITHOUT ROWID;
+      -- countAfter scans this narrow index instead of the rows (which carry the content).
+      CREATE INDEX messages_by_sender ON messages (conversation_id, message_id, sender_id);
+      CREATE TABLE dedup_claims (
+        sender_id TEXT NOT NULL,
+        client_msg_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        prev_message_id TEXT,
+        "partition" INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL,
+        PRIMARY KEY (sender_id, client_msg_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE receipts (
+        message_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        status_rank INTEGER NOT NULL,
+        PRIMARY KEY (message_id, user_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE inbox (
+        user_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        other_user_id TEXT,
+        group_id TEXT,
+        last_message_id TEXT NOT NULL,
+        last_message_at_ms INTEGER NOT NULL,
+        last_message_preview TEXT NOT NULL,
+        PRIMARY KEY (user_id, conversation_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX inbox_by_recency ON inbox (user_id, last_message_id, conversation_id);
+      CREATE TABLE read_marks (
+        user_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, conversation_id)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE pending (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        message TEXT NOT NULL,
+        PRIMARY KEY (user_id, device_id, conversation_id, message_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE pending_tombstones (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, device_id, conversation_id, message_id)
+      ) WITHOUT ROWID;
+      -- forgetTombstonesBefore trims by message ID (Snowflake IDs grow with time).
+      CREATE INDEX pending_tombstones_by_message ON pending_tombstones (message_id);
+
+      CREATE TABLE users (
+        user_id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+      );
+      CREATE TABLE devices (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (user_id, device_id)
+      );
+      CREATE TABLE push_registrations (
+        user_id TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        token TEXT NOT NULL,
+        PRIMARY KEY (user_id, platform, token)
+      );
+      CREATE TABLE groups (
+        group_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        creator_id TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+      );
+      CREATE TABLE group_members (
+        group_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        PRIMARY KEY (group_id, user_id)
+      );
+      CREATE INDEX group_members_by_user ON group_members (user_id);
+    `,
+  },
+];
