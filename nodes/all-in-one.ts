@@ -1,0 +1,214 @@
+/**
+ * The all-in-one node: every role in one process on embedded storage. A gateway host, a
+ * few in-process router workers (one consumer group over the SQLite log), the REST API, the
+ * WebSocket edge and the web page, on one HTTP port. Sessions and presence live in process
+ * (there is only one gateway); everything acknowledged lives in one SQLite file in DATA_DIR.
+ *
+ * Start: `node dist/nodes/all-in-one.js` (or `make run`). SIGTERM drains: clients are told
+ * to reconnect, in-flight work finishes (bounded by DRAIN_TIMEOUT_MS), the process exits 0.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import Fastify, { LogController, type FastifyInstance } from "fastify";
+import pino from "pino";
+import { defaultLimits, type Limits } from "../core/limits.js";
+import type { Push } from "../core/ports/push.js";
+import { PresenceMemory } from "../adapters/memory/presence-memory.js";
+import { SessionStoreMemory } from "../adapters/memory/session-store-memory.js";
+import { GatewayLinkMemory } from "../adapters/memory/gateway-link-memory.js";
+import { ClockSystem } from "../adapters/memory/clock-memory.js";
+import { RandomSystem } from "../adapters/memory/random-memory.js";
+import { BlobStoreMemory } from "../adapters/memory/blob-store-memory.js";
+import { PushMemory } from "../adapters/memory/push-memory.js";
+import { Database, DirectorySqlite, LogSqlite, MessageStoreSqlite, PendingStoreSqlite } from "../adapters/sqlite/index.js";
+import { Tokens } from "./auth.js";
+import { allInOneEnv, parseEnv, type AllInOneConfig } from "./config.js";
+import { GatewayHost } from "./hosts/gateway-host.js";
+import { RouterHost } from "./hosts/router-host.js";
+import { timersReal } from "./hosts/timers.js";
+import { registerApi } from "./http/api.js";
+import { fail } from "./http/errors.js";
+import { serveStatic } from "./http/static.js";
+import { attachWebSocket } from "./http/websocket.js";
+import { Metrics } from "./metrics.js";
+import { instrumentGateway } from "./observe.js";
+
+export type AllInOne = {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  /** Graceful: drain clients, finish in-flight work, close storage. */
+  stop(): Promise<void>;
+};
+
+/** Small timings for tests: fast heartbeats, resyncs and retries. */
+export function testLimits(): Limits {
+  return { ...defaultLimits(), heartbeatIntervalMs: 2_000, presenceTtlMs: 5_000, pendingResyncIntervalMs: 3_000 };
+}
+
+function secretFor(config: AllInOneConfig): string {
+  if (config.SECRET !== undefined) return config.SECRET;
+  const file = join(config.DATA_DIR, "secret");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const secret = randomBytes(32).toString("base64url");
+  writeFileSync(file, secret, { mode: 0o600 });
+  return secret;
+}
+
+export async function startAllInOne(config: AllInOneConfig, providers: { push?: Push } = {}): Promise<AllInOne> {
+  const log = pino({ level: config.LOG_LEVEL, base: { role: "all-in-one" } });
+  mkdirSync(config.DATA_DIR, { recursive: true });
+  const limits = config.TEST_LIMITS ? testLimits() : defaultLimits();
+  const clock = new ClockSystem();
+  const random = new RandomSystem();
+  const timers = timersReal(clock);
+  const secret = secretFor(config);
+  const tokens = new Tokens(secret);
+  const metrics = new Metrics();
+  const db = Database.open(join(config.DATA_DIR, "chat.sqlite3"));
+  const logPort = new LogSqlite(db, { partition_count: config.LOG_PARTITIONS });
+  const messages = new MessageStoreSqlite(db);
+  const pending = new PendingStoreSqlite(db);
+  const directory = new DirectorySqlite(db);
+  const sessions = new SessionStoreMemory(clock);
+  const presence = new PresenceMemory({ clock, limits });
+  const link = new GatewayLinkMemory();
+  const push: Push = providers.push ?? new PushMemory();
+
+  let ready = false;
+  const app = Fastify({
+    loggerInstance: log,
+    bodyLimit: limits.bodyBytesMax,
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: false,
+  }) as unknown as FastifyInstance;
+  const public_url = config.PUBLIC_URL ?? `http://${config.HOST}:${config.PORT}`;
+  const blobs = new BlobStoreMemory(public_url, secret);
+
+  const gateway_id = "gw-0";
+  const gateway = new GatewayHost(
+    { log: logPort, pending, sessions, presence, directory, link, clock, timers },
+    { gateway_id, limits, call_timeout_ms: 5_000, session_ttl_ms: 3 * limits.heartbeatIntervalMs },
+    instrumentGateway(metrics, clock),
+  );
+  link.register(gateway_id, (deliveries) => gateway.receive(deliveries));
+
+  const routers: RouterHost[] = [];
+  for (let i = 0; i < config.ROUTERS; i++) {
+    const router = new RouterHost(
+      { log: logPort, messages, pending, directory, sessions, link, push, clock, timers },
+      {
+        router_id: `router-${i}`,
+        machine: (Number.parseInt(randomBytes(2).toString("hex"), 16) + i) % 1024,
+        limits,
+        push_preview_chars: config.PUSH_PREVIEW_CHARS,
+        variant: "correct",
+        group: "routers",
+        member_id: `router-${i}-${randomBytes(4).toString("hex")}`,
+        call_timeout_ms: 10_000,
+        poll_wait_ms: 500,
+      },
+      {
+        observed: (what) => metrics.router.inc({ what }),
+        delivery_failed: (target, reason) => {
+          metrics.delivery_failures.inc();
+          log.debug({ target, reason }, "best-effort delivery failed; pending keeps the message");
+        },
+      },
+    );
+    routers.push(router);
+  }
+
+  // Content types: JSON bodies arrive as text and are decoded by the protocol's schemas;
+  // media uploads arrive as bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: limits.bodyBytesMax }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: limits.mediaBytesMax }, (_req, body, done) => done(null, body));
+  app.setErrorHandler((error: { code?: string; statusCode?: number; message: string }, _req, reply) => {
+    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return fail(reply, "BODY_TOO_LARGE", `The body is larger than ${limits.bodyBytesMax} bytes.`);
+    if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return fail(reply, "UNSUPPORTED_MEDIA_TYPE", "Send JSON with Content-Type: application/json.");
+    if (error.code === "FST_ERR_CTP_EMPTY_JSON_BODY") return fail(reply, "MALFORMED_JSON", "A JSON body is required.");
+    if (error.statusCode !== undefined && error.statusCode < 500) return fail(reply, "INVALID_FIELD", error.message);
+    log.error({ err: error }, "request failed");
+    return fail(reply, "INTERNAL", "Something went wrong on our side; retry.");
+  });
+  app.setNotFoundHandler((req, reply) => fail(reply, "NOT_FOUND", `No route for ${req.method} ${req.url.split("?")[0]}.`));
+
+  app.get("/healthz", (_req, reply) => (ready && !gateway.isDraining ? reply.send({ status: "ok" }) : reply.code(503).send({ status: gateway.isDraining ? "draining" : "starting" })));
+  app.get("/metrics", async (_req, reply) => {
+    metrics.connections.set(gateway.connectionCount);
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url });
+  serveStatic(app, resolve(config.WEB_DIR));
+
+  const ws = attachWebSocket(app.server, {
+    gateway,
+    tokens,
+    clock,
+    frame_bytes_max: limits.frameBytesMax,
+    send_buffer_bytes_max: 4 * 1024 * 1024,
+    ping_interval_ms: 30_000,
+  });
+
+  await Promise.all(routers.map((r) => new Promise<void>((ok, no) => r.start((e) => (e === null ? ok() : no(new Error(e)))))));
+  await app.listen({ host: config.HOST, port: config.PORT });
+  const address = app.server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.PORT;
+  ready = true;
+  const url = `http://${config.HOST}:${port}`;
+  log.info({ url }, "all-in-one node ready");
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      gateway.drain();
+      // Let routers finish what they hold, bounded.
+      await new Promise((r) => setTimeout(r, Math.min(config.DRAIN_TIMEOUT_MS, 500)));
+      await Promise.all(routers.map((r) => new Promise<void>((ok) => r.stop(ok))));
+      ws.close();
+      await app.close();
+      await Promise.all([logPort.close(), messages.close(), pending.close(), directory.close()]);
+      await presence.close();
+      await sessions.close();
+      db.close();
+    })();
+    return stopping;
+  };
+  return { url, app, stop };
+}
+
+/** Started as a program: read the environment, serve until SIGTERM/SIGINT, exit 0 after draining. */
+async function main(): Promise<void> {
+  const parsed = parseEnv(allInOneEnv, process.env);
+  if (!parsed.ok) {
+    process.stderr.write(`${parsed.message}\n`);
+    process.exit(2);
+  }
+  const node = await startAllInOne(parsed.value);
+  process.stdout.write(`\n  chat is running: open ${node.url}\n\n`);
+  let signalled = false;
+  const onSignal = (signal: string): void => {
+    if (signalled) return;
+    signalled = true;
+    node.app.log.info({ signal }, "draining");
+    const force = setTimeout(() => process.exit(1), parsed.value.DRAIN_TIMEOUT_MS + 5_000);
+    force.unref();
+    node.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        node.app.log.error({ err: error }, "drain failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]).replace(/\.ts$/, ".js") === resolve(new URL(import.meta.url).pathname).replace(/\.ts$/, ".js")) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`all-in-one failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,43 @@
+/**
+ * Node configuration from environment variables, validated with zod: a bad value stops the
+ * node at start with a sentence naming the variable, never later with a stack trace.
+ */
+import { z } from "zod";
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const bool = z.enum(["0", "1", "true", "false"]).transform((v) => v === "1" || v === "true");
+
+export const allInOneEnv = z.object({
+  HOST: z.string().min(1).default("127.0.0.1"),
+  PORT: port.default(8080),
+  DATA_DIR: z.string().min(1).default("./data"),
+  /** Secret for tokens and signed URLs; generated and kept in DATA_DIR when unset. */
+  SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** The URL clients reach this node at (for pre-signed media URLs); http://HOST:PORT by default. */
+  PUBLIC_URL: z.url().optional(),
+  /** Where the built web page is; the node serves it at /. */
+  WEB_DIR: z.string().min(1).default("web/dist"),
+  LOG_PARTITIONS: z.coerce.number().int().min(1).max(256).default(8),
+  /** In-process router workers (members of one consumer group). */
+  ROUTERS: z.coerce.number().int().min(1).max(64).default(4),
+  /** Characters of message text a push notification may carry (0: none). */
+  PUSH_PREVIEW_CHARS: z.coerce.number().int().min(0).max(200).default(0),
+  PUSH_WEBHOOK_SECRET: z.string().min(16).optional(),
+  VAPID_PUBLIC_KEY: z.string().min(1).optional(),
+  VAPID_PRIVATE_KEY: z.string().min(1).optional(),
+  VAPID_SUBJECT: z.string().min(1).default("mailto:admin@localhost"),
+  /** How long SIGTERM waits for in-flight work before exiting anyway. */
+  DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  /** Use the deliberately small limits of tests (fast heartbeats and resyncs). */
+  TEST_LIMITS: bool.default(false),
+});
+
+export type AllInOneConfig = z.infer<typeof allInOneEnv>;
+
+export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): { ok: true; value: z.infer<S> } | { ok: false; message: string } {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const lines = parsed.error.issues.map((i) => `${i.path.join(".") || "environment"}: ${i.message}`);
+  return { ok: false, message: `Invalid configuration: ${lines.join("; ")}.` };
+}

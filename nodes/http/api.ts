@@ -1,0 +1,362 @@
+/**
+ * The REST half of docs/API.md. Every body and query is decoded with the protocol's zod
+ * schemas (a bad one is answered with the contract's error shape and changes nothing), every
+ * call but sign-up and sign-in needs a bearer token, and every read of a conversation, group
+ * or media is authorized by membership.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { groupConversationId, parseConversationId } from "../../core/ids/conversation.js";
+import { opaqueId } from "../../core/ids/opaque.js";
+import type { Limits } from "../../core/limits.js";
+import { isoFromMs, toNewMessage, type StoredMessage } from "../../core/model.js";
+import type { BlobStore } from "../../core/ports/blob-store.js";
+import type { Clock, Random } from "../../core/ports/clock.js";
+import type { Directory } from "../../core/ports/directory.js";
+import type { MessageStore } from "../../core/ports/message-store.js";
+import type { Presence } from "../../core/ports/presence.js";
+import { decodeBody, decodeWith } from "../../core/protocol/decode.js";
+import type { ReceiptStatus } from "../../core/protocol/frames.js";
+import * as rest from "../../core/protocol/rest.js";
+import { receiptRank } from "../../core/receipts/receipts.js";
+import { hashPassword, verifyPassword, type TokenClaims, type Tokens } from "../auth.js";
+import { fail, failWith } from "./errors.js";
+
+export type ApiServices = {
+  readonly directory: Directory;
+  readonly messages: MessageStore;
+  readonly presence: Presence;
+  readonly blobs: BlobStore;
+  readonly tokens: Tokens;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly limits: Limits;
+  /** How this node is reached from clients, for pre-signed media URLs. */
+  readonly public_url: string;
+};
+
+declare module "fastify" {
+  interface FastifyRequest {
+    claims?: TokenClaims;
+  }
+}
+
+/** A token bucket per caller for REST: generous for people, firm for floods. */
+class RestLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(
+    private readonly burst: number,
+    private readonly per_second: number,
+    private readonly clock: Clock,
+  ) {}
+  take(key: string): boolean {
+    const now = this.clock.now();
+    const b = this.buckets.get(key) ?? { tokens: this.burst, at: now };
+    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) * this.per_second) / 1000);
+    b.at = now;
+    if (this.buckets.size > 100_000) this.buckets.clear(); // bounded: a flood of keys resets it
+    this.buckets.set(key, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+}
+
+export function registerApi(app: FastifyInstance, s: ApiServices): void {
+  const limiter = new RestLimiter(200, 50, s.clock);
+  const open = new Set(["POST /api/v1/users", "POST /api/v1/sessions"]);
+
+  app.addHook("onRequest", async (req, reply) => {
+    if (!req.url.startsWith("/api/")) return;
+    const route = `${req.method} ${req.url.split("?")[0]}`;
+    if (!limiter.take(req.ip)) return fail(reply, "RATE_LIMITED", "Too many requests; retry in a moment.");
+    if (open.has(route)) return;
+    const header = req.headers.authorization;
+    const token = header !== undefined && header.startsWith("Bearer ") ? header.slice(7) : undefined;
+    const check = s.tokens.verify(token, s.clock.now());
+    if (!check.ok) return fail(reply, check.code, check.message);
+    req.claims = check.claims;
+    if (!limiter.take(`u:${check.claims.user_id}`)) return fail(reply, "RATE_LIMITED", "Too many requests; retry in a moment.");
+  });
+
+  const me = (req: FastifyRequest): TokenClaims => {
+    if (req.claims === undefined) throw new Error("route without authentication");
+    return req.claims;
+  };
+  const body = <S extends import("zod").ZodType>(schema: S, req: FastifyRequest, reply: FastifyReply): import("zod").infer<S> | null => {
+    const text = typeof req.body === "string" ? req.body : "";
+    if (text === "") {
+      failWith(reply, { code: "MALFORMED_JSON", message: "A JSON body is required." });
+      return null;
+    }
+    const decoded = decodeBody(schema, text, s.limits.bodyBytesMax);
+    if (!decoded.ok) {
+      failWith(reply, decoded.error);
+      return null;
+    }
+    return decoded.value;
+  };
+  const query = <S extends import("zod").ZodType>(schema: S, req: FastifyRequest, reply: FastifyReply): import("zod").infer<S> | null => {
+    const decoded = decodeWith(schema, req.query ?? {}, "query");
+    if (!decoded.ok) {
+      failWith(reply, decoded.error);
+      return null;
+    }
+    return decoded.value;
+  };
+  const draw = (): number => s.random.uint32();
+
+  // ---- users and sessions ----------------------------------------------------------------
+
+  app.post("/api/v1/users", async (req, reply) => {
+    const b = body(rest.createUserBody, req, reply);
+    if (b === null) return reply;
+    const user_id = opaqueId("u", draw);
+    const created_at_ms = s.clock.now();
+    const outcome = await s.directory.createUser({ user_id, username: b.username, password_hash: await hashPassword(b.password), created_at_ms });
+    if (outcome === "username_taken") return fail(reply, "USERNAME_TAKEN", `The username ${b.username} is taken; choose another.`);
+    return reply.code(201).send({ user_id, username: b.username, created_at: isoFromMs(created_at_ms) });
+  });
+
+  app.post("/api/v1/sessions", async (req, reply) => {
+    const b = body(rest.createSessionBody, req, reply);
+    if (b === null) return reply;
+    const user = await s.directory.userByName(b.username);
+    // The same answer and (roughly) the same work whether or not the user exists.
+    const ok = user !== null ? await verifyPassword(b.password, user.password_hash) : (await hashPassword(b.password), false);
+    if (!ok || user === null) return fail(reply, "BAD_CREDENTIALS", "The username or the password is wrong.");
+    const device_id = opaqueId("d", draw);
+    const now = s.clock.now();
+    await s.directory.addDevice(user.user_id, device_id, now);
+    const expires_at_ms = now + s.limits.tokenTtlMs;
+    const token = s.tokens.issue({ user_id: user.user_id, device_id, expires_at_ms });
+    return reply.send({ token, user_id: user.user_id, device_id, expires_at: isoFromMs(expires_at_ms) });
+  });
+
+  app.get("/api/v1/users", async (req, reply) => {
+    const q = query(rest.lookupUserQuery, req, reply);
+    if (q === null) return reply;
+    const user = await s.directory.userByName(q.username);
+    if (user === null) return fail(reply, "NOT_FOUND", `No user is called ${q.username}.`);
+    return reply.send({ user_id: user.user_id, username: user.username });
+  });
+
+  app.get<{ Params: { user_id: string } }>("/api/v1/users/:user_id/presence", async (req, reply) => {
+    const user = await s.directory.userById(req.params.user_id);
+    if (user === null) return fail(reply, "NOT_FOUND", `No user has ID ${req.params.user_id}.`);
+    const status = (await s.presence.status([user.user_id])).get(user.user_id) ?? { status: "offline" as const, last_seen_ms: null };
+    return reply.send({ status: status.status, last_seen: status.last_seen_ms === null ? null : isoFromMs(status.last_seen_ms) });
+  });
+
+  app.post("/api/v1/devices", async (req, reply) => {
+    const b = body(rest.registerDeviceBody, req, reply);
+    if (b === null) return reply;
+    if (b.platform === "webhook" && !/^https?:\/\//.test(b.token)) {
+      return fail(reply, "INVALID_FIELD", "token must be an http(s) URL for the webhook platform.");
+    }
+    if (b.platform === "webpush") {
+      try {
+        const sub = JSON.parse(b.token) as { endpoint?: unknown; keys?: { p256dh?: unknown; auth?: unknown } };
+        if (typeof sub.endpoint !== "string" || typeof sub.keys?.p256dh !== "string" || typeof sub.keys.auth !== "string") throw new Error("shape");
+      } catch {
+        return fail(reply, "INVALID_FIELD", "token must be a PushSubscription as JSON ({endpoint, keys: {p256dh, auth}}) for webpush.");
+      }
+    }
+    await s.directory.registerPush(me(req).user_id, { platform: b.platform, token: b.token });
+    return reply.code(201).send({ platform: b.platform });
+  });
+
+  // ---- conversations ---------------------------------------------------------------------
+
+  const isMemberOf = async (conversation_id: string, user_id: string): Promise<"yes" | "no" | "unknown"> => {
+    const ref = parseConversationId(conversation_id);
+    if (ref === null) return "unknown";
+    if (ref.kind === "direct") return ref.user_ids.includes(user_id) ? "yes" : "no";
+    if ((await s.directory.group(ref.group_id)) === null) return "unknown";
+    return (await s.directory.isMember(ref.group_id, user_id)) ? "yes" : "no";
+  };
+
+  app.get("/api/v1/conversations", async (req, reply) => {
+    const q = query(rest.inboxQuery, req, reply);
+    if (q === null) return reply;
+    const user_id = me(req).user_id;
+    const rows = await s.messages.inbox(user_id, q.before ?? null, q.limit);
+    const conversations = await Promise.all(
+      rows.map(async (row) => {
+        const read = await s.messages.readUpTo(user_id, row.conversation_id);
+        const unread_count = await s.messages.countAfter(row.conversation_id, read, user_id);
+        return {
+          conversation_id: row.conversation_id,
+          kind: row.kind,
+          ...(row.other_user_id !== null ? { other_user_id: row.other_user_id } : {}),
+          ...(row.group_id !== null ? { group_id: row.group_id } : {}),
+          last_message_preview: row.last_message_preview,
+          last_message_at: isoFromMs(row.last_message_at_ms),
+          unread_count,
+        };
+      }),
+    );
+    const last = rows.at(-1);
+    return reply.send({ conversations, next_cursor: rows.length === q.limit && last !== undefined ? last.last_message_id : null });
+  });
+
+  app.get<{ Params: { conversation_id: string } }>("/api/v1/conversations/:conversation_id/messages", async (req, reply) => {
+    const q = query(rest.historyQuery, req, reply);
+    if (q === null) return reply;
+    if (q.before !== undefined && !/^\d{19}$/.test(q.before)) return fail(reply, "INVALID_FIELD", "query.before must be a cursor from next_cursor.");
+    const user_id = me(req).user_id;
+    const member = await isMemberOf(req.params.conversation_id, user_id);
+    if (member === "unknown") return fail(reply, "NOT_FOUND", `No conversation has ID ${req.params.conversation_id}.`);
+    if (member === "no") return fail(reply, "NOT_A_MEMBER", "You are not a member of this conversation.");
+    const page = await s.messages.history(req.params.conversation_id, q.before ?? null, q.limit);
+    const messages = await Promise.all(page.map(async (m) => withStatus(m, user_id)));
+    const last = page.at(-1);
+    return reply.send({ messages, next_cursor: page.length === q.limit && last !== undefined ? last.message_id : null });
+  });
+
+  /** For the caller's own messages, the receipt status all recipients have reached. */
+  const withStatus = async (m: StoredMessage, user_id: string): Promise<Record<string, unknown>> => {
+    const data = toNewMessage(m, isoFromMs);
+    if (m.sender_id !== user_id) return data;
+    const ref = parseConversationId(m.conversation_id);
+    const recipients = ref === null ? [] : ref.kind === "direct" ? ref.user_ids.filter((u) => u !== user_id) : (await s.directory.members(ref.group_id)).filter((u) => u !== user_id);
+    const rows = new Map((await s.messages.receipts(m.message_id)).map((r) => [r.user_id, r.status]));
+    let status: ReceiptStatus = recipients.length === 0 ? "sent" : "read";
+    for (const r of recipients) {
+      const st = rows.get(r) ?? "sent";
+      if (receiptRank(st) < receiptRank(status)) status = st;
+    }
+    return { ...data, status };
+  };
+
+  // ---- groups ----------------------------------------------------------------------------
+
+  app.post("/api/v1/groups", async (req, reply) => {
+    const b = body(rest.createGroupBody, req, reply);
+    if (b === null) return reply;
+    const creator = me(req).user_id;
+    const members = [...new Set([creator, ...b.member_ids])];
+    if (members.length > s.limits.groupMembersMax) {
+      return fail(reply, "GROUP_TOO_LARGE", `A group holds at most ${s.limits.groupMembersMax} members counting its creator; this one would hold ${members.length}.`);
+    }
+    const missing = await s.directory.missingUsers(members);
+    if (missing.length > 0) return fail(reply, "UNKNOWN_USER", `No user has ID ${missing.slice(0, 5).join(", ")}.`);
+    const group_id = opaqueId("g", draw);
+    const created_at_ms = s.clock.now();
+    await s.directory.createGroup({ group_id, name: b.name, creator_id: creator, created_at_ms }, members);
+    return reply.code(201).send({ group_id, conversation_id: groupConversationId(group_id), created_at: isoFromMs(created_at_ms) });
+  });
+
+  const memberGroup = async (req: FastifyRequest<{ Params: { group_id: string } }>, reply: FastifyReply) => {
+    const group = await s.directory.group(req.params.group_id);
+    if (group === null) {
+      fail(reply, "NOT_FOUND", `No group has ID ${req.params.group_id}.`);
+      return null;
+    }
+    if (!(await s.directory.isMember(group.group_id, me(req).user_id))) {
+      fail(reply, "NOT_A_MEMBER", "You are not a member of this group.");
+      return null;
+    }
+    return group;
+  };
+
+  app.get<{ Params: { group_id: string } }>("/api/v1/groups/:group_id", async (req, reply) => {
+    const group = await memberGroup(req, reply);
+    if (group === null) return reply;
+    return reply.send({
+      group_id: group.group_id,
+      conversation_id: groupConversationId(group.group_id),
+      name: group.name,
+      creator_id: group.creator_id,
+      created_at: isoFromMs(group.created_at_ms),
+      member_ids: await s.directory.members(group.group_id),
+    });
+  });
+
+  app.post<{ Params: { group_id: string } }>("/api/v1/groups/:group_id/members", async (req, reply) => {
+    const group = await memberGroup(req, reply);
+    if (group === null) return reply;
+    const b = body(rest.addMembersBody, req, reply);
+    if (b === null) return reply;
+    const missing = await s.directory.missingUsers(b.user_ids);
+    if (missing.length > 0) return fail(reply, "UNKNOWN_USER", `No user has ID ${missing.slice(0, 5).join(", ")}.`);
+    const outcome = await s.directory.addMembers(group.group_id, b.user_ids, s.limits.groupMembersMax);
+    if (outcome === "too_large") return fail(reply, "GROUP_TOO_LARGE", `A group holds at most ${s.limits.groupMembersMax} members.`);
+    if (outcome === "not_found") return fail(reply, "NOT_FOUND", `No group has ID ${group.group_id}.`);
+    return reply.send({ group_id: group.group_id, member_ids: await s.directory.members(group.group_id) });
+  });
+
+  app.delete<{ Params: { group_id: string; user_id: string } }>("/api/v1/groups/:group_id/members/:user_id", async (req, reply) => {
+    const group = await memberGroup(req, reply);
+    if (group === null) return reply;
+    const caller = me(req).user_id;
+    if (req.params.user_id !== caller && group.creator_id !== caller) {
+      return fail(reply, "FORBIDDEN", "Only the group's creator may remove another member.");
+    }
+    if (!(await s.directory.removeMember(group.group_id, req.params.user_id))) {
+      return fail(reply, "NOT_FOUND", `User ${req.params.user_id} is not a member of this group.`);
+    }
+    return reply.code(204).send();
+  });
+
+  // ---- media -----------------------------------------------------------------------------
+
+  app.post("/api/v1/media", async (req, reply) => {
+    const b = body(rest.createMediaBody, req, reply);
+    if (b === null) return reply;
+    if (b.size > s.limits.mediaBytesMax) return fail(reply, "MEDIA_TOO_LARGE", `Media may be at most ${s.limits.mediaBytesMax} bytes.`);
+    const media_id = s.tokens.mediaId(me(req).user_id);
+    const expires_at_ms = s.clock.now() + s.limits.mediaUrlTtlMs;
+    const path = await s.blobs.presignUpload({ media_id, content_type: b.content_type.toLowerCase(), size: b.size }, expires_at_ms);
+    return reply.code(201).send({ media_id, upload_url: absolute(s.public_url, path), expires_at: isoFromMs(expires_at_ms) });
+  });
+
+  app.get<{ Params: { media_id: string }; Querystring: { conversation_id?: string } }>("/api/v1/media/:media_id", async (req, reply) => {
+    const user_id = me(req).user_id;
+    const media_id = req.params.media_id;
+    const info = await s.blobs.head(media_id);
+    if (info === null) return fail(reply, "NOT_FOUND", `No media has ID ${media_id} (or it was never uploaded).`);
+    let allowed = s.tokens.isUploader(media_id, user_id);
+    const conversation_id = req.query.conversation_id;
+    if (!allowed && conversation_id !== undefined && (await isMemberOf(conversation_id, user_id)) === "yes") {
+      // Sent in that conversation? Look through its recent history for a message carrying it.
+      let before: string | null = null;
+      for (let pages = 0; pages < 10 && !allowed; pages++) {
+        const page = await s.messages.history(conversation_id, before, 100);
+        allowed = page.some((m) => m.type !== "text" && m.content === media_id);
+        if (page.length < 100) break;
+        before = page.at(-1)!.message_id;
+      }
+    }
+    if (!allowed) return fail(reply, "FORBIDDEN", "Only the uploader and members of a conversation the media was sent in may fetch it; pass ?conversation_id=.");
+    const download = await s.blobs.presignDownload(media_id, s.clock.now() + s.limits.mediaUrlTtlMs);
+    return reply.send({ download_url: absolute(s.public_url, download), content_type: info.content_type, size: info.size });
+  });
+
+  // The pre-signed URLs themselves: no token, the signature is the permission.
+  app.put<{ Params: { media_id: string } }>("/media/:media_id/upload", async (req, reply) => {
+    const granted = await s.blobs.verify("upload", absolute(s.public_url, req.url), s.clock.now());
+    if (granted !== req.params.media_id) return fail(reply, "FORBIDDEN", "The upload URL is invalid or has expired.");
+    const bytes = Buffer.isBuffer(req.body) ? req.body : typeof req.body === "string" ? Buffer.from(req.body) : null;
+    if (bytes === null) return fail(reply, "INVALID_FIELD", "The upload body is missing.");
+    try {
+      await s.blobs.put(req.params.media_id, new Uint8Array(bytes));
+    } catch (error) {
+      return fail(reply, "INVALID_FIELD", error instanceof Error ? error.message : "The upload was refused.");
+    }
+    return reply.code(201).send({ media_id: req.params.media_id, size: bytes.length });
+  });
+
+  app.get<{ Params: { media_id: string } }>("/media/:media_id/download", async (req, reply) => {
+    const granted = await s.blobs.verify("download", absolute(s.public_url, req.url), s.clock.now());
+    if (granted !== req.params.media_id) return fail(reply, "FORBIDDEN", "The download URL is invalid or has expired.");
+    const info = await s.blobs.head(req.params.media_id);
+    const bytes = await s.blobs.get(req.params.media_id);
+    if (info === null || bytes === null) return fail(reply, "NOT_FOUND", "No such media.");
+    return reply.type(info.content_type).header("x-content-type-options", "nosniff").header("content-disposition", "inline").send(Buffer.from(bytes));
+  });
+}
+
+function absolute(base: string, pathOrUrl: string): string {
+  if (/^https?:\/\//.test(pathOrUrl)) return pathOrUrl;
+  return `${base.replace(/\/$/, "")}${pathOrUrl.startsWith("/") ? "" : "/"}${pathOrUrl}`;
+}

@@ -1,0 +1,28 @@
+/**
+ * Prometheus metrics of a node (prom-client): counters for frames, sends, deliveries and
+ * acks, latency histograms for the send path (append to `sent`) and the delivery path
+ * (message ordered to new_message on a socket), gauges for connections and pending depth.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly frames_in = new Counter({ name: "chat_frames_in_total", help: "WebSocket frames received", registers: [this.registry] });
+  readonly frames_rejected = new Counter({ name: "chat_frames_rejected_total", help: "Frames answered with an error", labelNames: ["code"], registers: [this.registry] });
+  readonly sends = new Counter({ name: "chat_sends_total", help: "Sends appended to the log", registers: [this.registry] });
+  readonly sent = new Counter({ name: "chat_sent_receipts_total", help: "`sent` receipts forwarded to senders", registers: [this.registry] });
+  readonly deliveries = new Counter({ name: "chat_deliveries_total", help: "new_message frames written to sockets", registers: [this.registry] });
+  readonly acks = new Counter({ name: "chat_acks_total", help: "Acks appended to the log", labelNames: ["status"], registers: [this.registry] });
+  readonly router = new Counter({ name: "chat_router_events_total", help: "Router observations", labelNames: ["what"], registers: [this.registry] });
+  readonly delivery_failures = new Counter({ name: "chat_delivery_failures_total", help: "Best-effort deliveries or pushes that failed (pending keeps the message)", registers: [this.registry] });
+  readonly send_latency = new Histogram({ name: "chat_send_to_sent_seconds", help: "From a send frame to its `sent` receipt", buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
+  readonly delivery_latency = new Histogram({ name: "chat_delivery_seconds", help: "From a message's ordering to its new_message frame", buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
+  readonly connections = new Gauge({ name: "chat_connections", help: "Open WebSocket connections", registers: [this.registry] });
+  readonly pending_depth = new Gauge({ name: "chat_pending_entries", help: "Entries in the pending store", registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}
