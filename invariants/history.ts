@@ -79,6 +79,18 @@ export type Membership = {
   readonly left_at: number | null;
 };
 
+/**
+ * One WebSocket connection of a device, as its client saw it: `opened_at` when the upgrade
+ * was accepted, `closed_at` when the client saw it end (null if still open at the end).
+ * `connection` is the same number as in DisplayEvent.
+ */
+export type ConnectionSpan = {
+  readonly device: DeviceRef;
+  readonly connection: number;
+  readonly opened_at: number;
+  readonly closed_at: number | null;
+};
+
 /** Presence subscriptions a device held at the end of the run. */
 export type PresenceWatch = { readonly device: DeviceRef; readonly user_id: string };
 
@@ -108,6 +120,14 @@ export type History = {
   readonly acks: readonly AckEvent[];
   readonly received: readonly ReceivedEvent[];
   readonly final: FinalState;
+  /**
+   * Every connection of every device (optional). With it, invariant 8 also judges stale
+   * `online` updates during the run, invariant 10 starts a device's delivery deadline no
+   * earlier than its last connection opened, and invariant 7 blames a pending entry its
+   * device acked only if that connection stayed open delivery_bound_ms after the ack.
+   * Without it the first is skipped and the others use coarser rules.
+   */
+  readonly connections?: readonly ConnectionSpan[];
   /** Liveness bound: after healing, an ok send reaches every online member within this long. */
   readonly delivery_bound_ms: number;
   /** Presence TTL + heartbeat interval + allowed clock skew (invariant 8). */

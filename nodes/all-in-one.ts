@@ -82,8 +82,10 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: false,
   }) as unknown as FastifyInstance;
-  const public_url = config.PUBLIC_URL ?? `http://${config.HOST}:${config.PORT}`;
-  const blobs = new BlobStoreMemory(public_url, secret);
+  let listening_url = `http://${config.HOST}:${config.PORT}`;
+  const public_url = (): string => config.PUBLIC_URL ?? listening_url;
+  // Signed URLs are made relative here and absolute by the API, once the port is known.
+  const blobs = new BlobStoreMemory("", secret);
 
   const gateway_id = "gw-0";
   const gateway = new GatewayHost(
@@ -157,6 +159,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   const port = typeof address === "object" && address !== null ? address.port : config.PORT;
   ready = true;
   const url = `http://${config.HOST}:${port}`;
+  listening_url = url;
   log.info({ url }, "all-in-one node ready");
 
   let stopping: Promise<void> | null = null;

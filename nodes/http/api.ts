@@ -30,8 +30,8 @@ export type ApiServices = {
   readonly clock: Clock;
   readonly random: Random;
   readonly limits: Limits;
-  /** How this node is reached from clients, for pre-signed media URLs. */
-  readonly public_url: string;
+  /** How this node is reached from clients, for pre-signed media URLs (known once listening). */
+  readonly public_url: () => string;
 };
 
 declare module "fastify" {
@@ -67,6 +67,7 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
 
   app.addHook("onRequest", async (req, reply) => {
     if (!req.url.startsWith("/api/")) return;
+    if (req.routeOptions.url === undefined) return; // No such route: the 404 handler answers.
     const route = `${req.method} ${req.url.split("?")[0]}`;
     if (!limiter.take(req.ip)) return fail(reply, "RATE_LIMITED", "Too many requests; retry in a moment.");
     if (open.has(route)) return;
@@ -307,7 +308,7 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     const media_id = s.tokens.mediaId(me(req).user_id);
     const expires_at_ms = s.clock.now() + s.limits.mediaUrlTtlMs;
     const path = await s.blobs.presignUpload({ media_id, content_type: b.content_type.toLowerCase(), size: b.size }, expires_at_ms);
-    return reply.code(201).send({ media_id, upload_url: absolute(s.public_url, path), expires_at: isoFromMs(expires_at_ms) });
+    return reply.code(201).send({ media_id, upload_url: absolute(s.public_url(), path), expires_at: isoFromMs(expires_at_ms) });
   });
 
   app.get<{ Params: { media_id: string }; Querystring: { conversation_id?: string } }>("/api/v1/media/:media_id", async (req, reply) => {
@@ -329,12 +330,12 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     }
     if (!allowed) return fail(reply, "FORBIDDEN", "Only the uploader and members of a conversation the media was sent in may fetch it; pass ?conversation_id=.");
     const download = await s.blobs.presignDownload(media_id, s.clock.now() + s.limits.mediaUrlTtlMs);
-    return reply.send({ download_url: absolute(s.public_url, download), content_type: info.content_type, size: info.size });
+    return reply.send({ download_url: absolute(s.public_url(), download), content_type: info.content_type, size: info.size });
   });
 
   // The pre-signed URLs themselves: no token, the signature is the permission.
   app.put<{ Params: { media_id: string } }>("/media/:media_id/upload", async (req, reply) => {
-    const granted = await s.blobs.verify("upload", absolute(s.public_url, req.url), s.clock.now());
+    const granted = await s.blobs.verify("upload", req.url, s.clock.now());
     if (granted !== req.params.media_id) return fail(reply, "FORBIDDEN", "The upload URL is invalid or has expired.");
     const bytes = Buffer.isBuffer(req.body) ? req.body : typeof req.body === "string" ? Buffer.from(req.body) : null;
     if (bytes === null) return fail(reply, "INVALID_FIELD", "The upload body is missing.");
@@ -347,7 +348,7 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
   });
 
   app.get<{ Params: { media_id: string } }>("/media/:media_id/download", async (req, reply) => {
-    const granted = await s.blobs.verify("download", absolute(s.public_url, req.url), s.clock.now());
+    const granted = await s.blobs.verify("download", req.url, s.clock.now());
     if (granted !== req.params.media_id) return fail(reply, "FORBIDDEN", "The download URL is invalid or has expired.");
     const info = await s.blobs.head(req.params.media_id);
     const bytes = await s.blobs.get(req.params.media_id);

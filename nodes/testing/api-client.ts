@@ -1,0 +1,133 @@
+/**
+ * A small client written from docs/API.md alone, for end-to-end tests against a running
+ * node (all-in-one or cluster): REST with fetch, WebSocket with ws, and helpers to wait for
+ * frames. It deliberately does not use the client core: it checks the wire, not our own code.
+ */
+import { randomUUID } from "node:crypto";
+import WebSocket from "ws";
+
+export type Frame = { event: string; data: Record<string, unknown> };
+
+export class Rest {
+  constructor(
+    readonly base: string,
+    readonly token: string | null = null,
+  ) {}
+
+  async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: {
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        ...(this.token !== null ? { authorization: `Bearer ${this.token}` } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = text === "" ? null : JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    return { status: res.status, json };
+  }
+}
+
+export type Account = { user_id: string; username: string; token: string; device_id: string; rest: Rest };
+
+export async function signUp(base: string, username: string, password = "correct horse battery"): Promise<Account> {
+  const r = new Rest(base);
+  const created = await r.call("POST", "/api/v1/users", { username, password });
+  if (created.status !== 201) throw new Error(`sign-up ${username}: ${created.status} ${JSON.stringify(created.json)}`);
+  return signIn(base, username, password);
+}
+
+export async function signIn(base: string, username: string, password = "correct horse battery"): Promise<Account> {
+  const r = new Rest(base);
+  const s = await r.call("POST", "/api/v1/sessions", { username, password });
+  if (s.status !== 200) throw new Error(`sign-in ${username}: ${s.status} ${JSON.stringify(s.json)}`);
+  return { user_id: s.json.user_id, username, token: s.json.token, device_id: s.json.device_id, rest: new Rest(base, s.json.token) };
+}
+
+export class Socket {
+  readonly frames: Frame[] = [];
+  private waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  closed: { code: number; reason: string } | null = null;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on("message", (data) => {
+      const frame = JSON.parse(data.toString()) as Frame;
+      this.frames.push(frame);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.match(frame)) return true;
+        w.resolve(frame);
+        return false;
+      });
+    });
+    ws.on("close", (code, reason) => (this.closed = { code, reason: reason.toString() }));
+  }
+
+  static open(base: string, token: string): Promise<Socket> {
+    const ws = new WebSocket(`${base.replace(/^http/, "ws")}/ws?token=${encodeURIComponent(token)}`);
+    return new Promise((resolve, reject) => {
+      ws.once("open", () => resolve(new Socket(ws)));
+      ws.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+      ws.once("error", reject);
+    });
+  }
+
+  send(event: string, data: unknown): void {
+    this.ws.send(JSON.stringify({ event, data }));
+  }
+
+  raw(text: string): void {
+    this.ws.send(text);
+  }
+
+  /** Sends a 1:1 text message and resolves with its `sent` receipt. */
+  async sendText(to: string, content: string, client_msg_id: string = randomUUID()): Promise<{ message_id: string; conversation_id: string; client_msg_id: string }> {
+    const sent = this.wait((f) => f.event === "delivery_receipt" && f.data.status === "sent" && f.data.client_msg_id === client_msg_id);
+    this.send("send_message", { to, content, type: "text", client_msg_id });
+    const f = await sent;
+    return { message_id: String(f.data.message_id), conversation_id: String(f.data.conversation_id), client_msg_id };
+  }
+
+  wait(match: (f: Frame) => boolean, timeout_ms = 10_000): Promise<Frame> {
+    const seen = this.frames.find(match);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeout_ms} ms; got ${this.frames.length} frames, last: ${JSON.stringify(this.frames.slice(-3))}`)), timeout_ms);
+      this.waiters.push({
+        match,
+        resolve: (f) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      });
+    });
+  }
+
+  async waitCount(match: (f: Frame) => boolean, count: number, timeout_ms = 15_000): Promise<Frame[]> {
+    const deadline = Date.now() + timeout_ms;
+    while (Date.now() < deadline) {
+      const got = this.frames.filter(match);
+      if (got.length >= count) return got;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`expected ${count} matching frames within ${timeout_ms} ms, got ${this.frames.filter(match).length}`);
+  }
+
+  messages(): Frame[] {
+    return this.frames.filter((f) => f.event === "new_message");
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.ws.readyState === WebSocket.CLOSED) return resolve();
+      this.ws.once("close", () => resolve());
+      this.ws.close();
+    });
+  }
+}
