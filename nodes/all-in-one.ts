@@ -19,8 +19,10 @@ import { SessionStoreMemory } from "../adapters/memory/session-store-memory.js";
 import { GatewayLinkMemory } from "../adapters/memory/gateway-link-memory.js";
 import { ClockSystem } from "../adapters/memory/clock-memory.js";
 import { RandomSystem } from "../adapters/memory/random-memory.js";
-import { BlobStoreMemory } from "../adapters/memory/blob-store-memory.js";
-import { PushMemory } from "../adapters/memory/push-memory.js";
+import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
+import { PushByPlatform } from "../adapters/push/push-router.js";
+import { PushWebhook } from "../adapters/push/push-webhook.js";
+import { PushWebPush } from "../adapters/push/push-web.js";
 import { Database, DirectorySqlite, LogSqlite, MessageStoreSqlite, PendingStoreSqlite } from "../adapters/sqlite/index.js";
 import { Tokens } from "./auth.js";
 import { allInOneEnv, parseEnv, type AllInOneConfig } from "./config.js";
@@ -73,7 +75,16 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   const sessions = new SessionStoreMemory(clock);
   const presence = new PresenceMemory({ clock, limits });
   const link = new GatewayLinkMemory();
-  const push: Push = providers.push ?? new PushMemory();
+  // Push: webhooks are signed with PUSH_WEBHOOK_SECRET (or the node's secret); Web Push
+  // needs VAPID keys. A platform without a provider is refused per notification.
+  const push: Push =
+    providers.push ??
+    new PushByPlatform({
+      webhook: new PushWebhook({ secret: config.PUSH_WEBHOOK_SECRET ?? secret }),
+      ...(config.VAPID_PUBLIC_KEY !== undefined && config.VAPID_PRIVATE_KEY !== undefined
+        ? { webpush: new PushWebPush({ vapid: { public_key: config.VAPID_PUBLIC_KEY, private_key: config.VAPID_PRIVATE_KEY, subject: config.VAPID_SUBJECT }, include_preview: config.PUSH_PREVIEW_CHARS > 0 }) }
+        : {}),
+    });
 
   let ready = false;
   const app = Fastify({
@@ -85,7 +96,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   let listening_url = `http://${config.HOST}:${config.PORT}`;
   const public_url = (): string => config.PUBLIC_URL ?? listening_url;
   // Signed URLs are made relative here and absolute by the API, once the port is known.
-  const blobs = new BlobStoreMemory("", secret);
+  const blobs = new BlobStoreLocal(join(config.DATA_DIR, "media"), "", secret);
 
   const gateway_id = "gw-0";
   const gateway = new GatewayHost(

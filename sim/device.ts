@@ -56,6 +56,14 @@ export class SimSocket implements ConnectionSink {
     });
   }
 
+  /** The gateway accepted the upgrade: the client hears "open" one latency later. */
+  accepted(): void {
+    this.g2c_last = this.when(this.g2c_last);
+    this.kernel.loop.schedule(this.g2c_last, () => {
+      if (!this.dead && this.g2c_open) this.device.opened(this);
+    });
+  }
+
   /** The gateway closes (after the frames it already sent). */
   close(): void {
     if (!this.g2c_open) return;
@@ -183,12 +191,6 @@ export class SimDevice {
         this.socket = socket;
         this.connection_seq++;
         if (this.connection_seq > 1) this.world.recovery("client_reconnected");
-        this.kernel.loop.after(this.kernel.latency(), () => {
-          if (this.socket !== socket || socket.dead) return;
-          this.feed({ type: "connected", now_ms: this.node.now() });
-          // Presence subscriptions belong to a connection: the screen asks again.
-          if (this.watching.size > 0) this.raw({ event: "subscribe_presence", data: { user_ids: [...this.watching] } });
-        });
         return;
       }
       case "disconnect":
@@ -253,7 +255,14 @@ export class SimDevice {
       case "observed":
         if (e.what === "duplicate_dropped") this.world.recovery("client_duplicate_dropped");
         return;
-      case "receipt_changed":
+      case "receipt_changed": {
+        // What the sender is shown. The wire is monotonic per connection (the gateway sees to
+        // it); across a reconnect a late frame may repeat an older status, which the client
+        // core drops, so the screen is what invariant 6 judges.
+        const r = e.receipt;
+        if (r.status !== "sent") this.receipts.push({ device: this.ref, conversation_id: r.conversation_id, message_id: r.message_id, user_id: r.user_id ?? null, status: e.status, at: this.now });
+        return;
+      }
       case "presence_changed":
       case "typing_seen":
         return; // Recorded from the raw frames, repeats included.
@@ -262,6 +271,14 @@ export class SimDevice {
         throw new Error(`device: unknown effect ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /** The socket opened (the gateway accepted it). */
+  opened(socket: SimSocket): void {
+    if (socket !== this.socket) return;
+    this.feed({ type: "connected", now_ms: this.node.now() });
+    // Presence subscriptions belong to a connection: the screen asks again.
+    if (this.watching.size > 0) this.raw({ event: "subscribe_presence", data: { user_ids: [...this.watching] } });
   }
 
   /** A frame arrived from the gateway. */
@@ -276,7 +293,7 @@ export class SimDevice {
   private record(frame: ServerFrame): void {
     if (frame.event === "delivery_receipt") {
       const r = frame.data;
-      this.receipts.push({ device: this.ref, conversation_id: r.conversation_id, message_id: r.message_id, user_id: r.user_id ?? null, status: r.status, at: this.now });
+      if (r.status === "sent") this.receipts.push({ device: this.ref, conversation_id: r.conversation_id, message_id: r.message_id, user_id: null, status: "sent", at: this.now });
     } else if (frame.event === "typing") {
       this.received.push({ kind: "typing", device: this.ref, conversation_id: frame.data.conversation_id, from: frame.data.from, at: this.now });
     } else if (frame.event === "presence_update") {

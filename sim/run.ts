@@ -88,7 +88,7 @@ export function runSimulation(options: SimOptions, progress: (phase: "faults" | 
   if (quiescent_at !== null) {
     // Let presence converge for one bound, then confirm nothing moved.
     loop.run(loop.now + presence_bound_ms, options.events_max);
-    if (!world.quiescent()) quiescent_at = null;
+    quiescent_at = world.quiescent() ? loop.now : null;
   }
   world.note(quiescent_at === null ? "no quiescence before the deadline" : `quiescent at ${quiescent_at} ms`);
 

@@ -144,10 +144,13 @@ export class World implements DeviceWorld {
       },
       { gateway_id: id, limits: this.limits, call_timeout_ms: 1_000, session_ttl_ms: 3 * this.limits.heartbeatIntervalMs, variant: this.options.gateway_variant },
       {
-        effect: (_connection, effect) => {
+        effect: (_connection, effect, phase) => {
           if (effect.type === "read_pending_conversation") this.recovery("gateway_conversation_read");
-          if (effect.type === "read_pending_page" && effect.after === null) this.recovery("gateway_resync");
-          if (effect.type === "send_frame" && effect.frame.event === "new_message") this.deliveredFrames++;
+          if (effect.type === "read_pending_page" && effect.after === null && phase === "live") this.recovery("gateway_resync");
+          if (effect.type === "send_frame" && effect.frame.event === "new_message") {
+            this.deliveredFrames++;
+            if (phase === "syncing") this.recovery("pending_replayed_on_connect");
+          }
         },
       },
     );
@@ -270,8 +273,12 @@ export class World implements DeviceWorld {
       slot.node.guard(() => {
         if (socket.dead) return;
         const connection = slot.host.open({ user_id: device.user_id, device_id: device.device_id, connection_id }, socket);
-        if (connection === null) socket.close();
-        else socket.connection = connection;
+        if (connection === null) {
+          socket.close();
+          return;
+        }
+        socket.connection = connection;
+        socket.accepted();
       }),
     );
     return socket;

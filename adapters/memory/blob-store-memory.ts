@@ -1,11 +1,9 @@
 /**
  * BlobStoreMemory: media bytes in process behind pre-signed, expiring URLs (tests, the
- * simulator; the embedded node serves the same URL form from a folder).
+ * simulator; the embedded node serves the same URL form from a folder, BlobStoreLocal).
  *
- * URL form: `${base_url}/media/${media_id}/upload?expires=<unix ms>&sig=<hex>` and the same
- * with `/download`. The signature is HMAC-SHA256 under `secret` over the action, the
- * media_id and the expiry, so it can neither be forged nor moved to another media_id,
- * another action or a later expiry.
+ * URL form and signature: adapters/blob/signing.ts (`${base_url}/media/${media_id}/upload?
+ * expires=<unix ms>&sig=<hex>`, HMAC-SHA256 over the action, the media_id and the expiry).
  *
  * Rules:
  * - verify answers the media_id a URL grants for `action` while now_ms < expires, else null;
@@ -18,34 +16,27 @@
  *   `declared_uploads_max` declarations wait for their bytes; the oldest are dropped first.
  * - head describes what is stored: the declared content_type and the stored byte count.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
 import type { BlobInfo, BlobStore, SignedAction } from "../../core/ports/blob-store.js";
 import { assert } from "../../core/result.js";
+import { MediaUrlSigner } from "../blob/signing.js";
 
 export type BlobStoreMemoryOptions = { readonly declared_uploads_max?: number };
 
 const DECLARED_UPLOADS_MAX_DEFAULT = 10_000;
 const CONTENT_TYPE_UNDECLARED = "application/octet-stream";
-const SIGNATURE_HEX_PATTERN = /^[0-9a-f]{64}$/;
-/** Canonical decimals only, so one expiry has one spelling. */
-const EXPIRES_PATTERN = /^(0|[1-9][0-9]{0,15})$/;
-const PATH_PATTERN = /\/media\/([^/]+)\/(upload|download)$/;
 
 type Stored = { readonly info: BlobInfo; readonly bytes: Uint8Array };
 
 export class BlobStoreMemory implements BlobStore {
-  private readonly base_url: string;
-  private readonly secret: Buffer;
+  private readonly signer: MediaUrlSigner;
   private readonly declared_uploads_max: number;
   private readonly declared = new Map<string, BlobInfo>();
   private readonly stored = new Map<string, Stored>();
 
   /** `base_url` without a trailing slash, e.g. `http://127.0.0.1:8080`; `secret` at least 32 bytes. */
   constructor(base_url: string, secret: string | Uint8Array, options: BlobStoreMemoryOptions = {}) {
-    this.base_url = base_url.replace(/\/+$/, "");
-    this.secret = typeof secret === "string" ? Buffer.from(secret, "utf8") : Buffer.from(secret);
+    this.signer = new MediaUrlSigner("BlobStoreMemory", base_url, secret);
     this.declared_uploads_max = options.declared_uploads_max ?? DECLARED_UPLOADS_MAX_DEFAULT;
-    assert(this.secret.length >= 32, "BlobStoreMemory: the secret must be at least 32 bytes");
     assert(Number.isInteger(this.declared_uploads_max) && this.declared_uploads_max > 0, "BlobStoreMemory: declared_uploads_max must be a positive integer");
   }
 
@@ -66,29 +57,8 @@ export class BlobStoreMemory implements BlobStore {
   }
 
   async verify(action: SignedAction, url: string, now_ms: number): Promise<string | null> {
-    let parsed: URL;
-    try {
-      parsed = new URL(url, "http://relative.invalid");
-    } catch {
-      return null;
-    }
-    const path = PATH_PATTERN.exec(parsed.pathname);
-    if (path === null || path[2] !== action) return null;
-    let media_id: string;
-    try {
-      media_id = decodeURIComponent(path[1] ?? "");
-    } catch {
-      return null;
-    }
-    const expires = parsed.searchParams.get("expires");
-    const sig = parsed.searchParams.get("sig");
-    if (expires === null || sig === null || !EXPIRES_PATTERN.test(expires) || !SIGNATURE_HEX_PATTERN.test(sig)) return null;
-    const expires_at_ms = Number(expires);
-    const expected = this.sign(action, media_id, expires_at_ms);
-    const given = Buffer.from(sig, "hex");
-    // Check the signature before the expiry so that timing says nothing about which failed.
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
-    return now_ms < expires_at_ms ? media_id : null;
+    const claim = this.signer.parse(url);
+    return claim === null ? null : this.signer.check(claim, action, now_ms);
   }
 
   async put(media_id: string, bytes: Uint8Array): Promise<void> {
@@ -115,13 +85,6 @@ export class BlobStoreMemory implements BlobStore {
   }
 
   private url(action: SignedAction, media_id: string, expires_at_ms: number): string {
-    assert(Number.isSafeInteger(expires_at_ms) && expires_at_ms >= 0, `BlobStoreMemory: expires_at_ms must be a non-negative integer, got ${expires_at_ms}`);
-    const sig = this.sign(action, media_id, expires_at_ms).toString("hex");
-    return `${this.base_url}/media/${encodeURIComponent(media_id)}/${action}?expires=${expires_at_ms}&sig=${sig}`;
-  }
-
-  private sign(action: SignedAction, media_id: string, expires_at_ms: number): Buffer {
-    // Newline separators cannot occur in an action or a decimal, so fields cannot run together.
-    return createHmac("sha256", this.secret).update(`${action}\n${expires_at_ms}\n${media_id}`).digest();
+    return this.signer.url(action, media_id, expires_at_ms);
   }
 }

@@ -50,10 +50,13 @@ export interface ConnectionSink {
 export type Identity = { readonly user_id: string; readonly device_id: string; readonly connection_id: string };
 
 export type GatewayHostEvents = {
-  /** Every effect of every connection, for metrics and tests. */
-  effect?(connection_id: string, effect: GatewayEffect): void;
+  /** Every effect of every connection, for metrics and tests, with the connection's phase. */
+  effect?(connection_id: string, effect: GatewayEffect, phase: GatewayState["phase"]): void;
   frame_in?(connection_id: string, text: string): void;
 };
+
+/** Watched users re-read per refresh; beyond this, pub/sub alone carries the rest. */
+const PRESENCE_REFRESH_USERS_MAX = 10_000;
 
 export class GatewayHost {
   private readonly connections = new Map<string, ConnectionHost>();
@@ -65,7 +68,30 @@ export class GatewayHost {
     readonly ports: GatewayPorts,
     readonly config: GatewayHostConfig,
     readonly events: GatewayHostEvents = {},
-  ) {}
+  ) {
+    this.scheduleRefresh();
+  }
+
+  /**
+   * Pub/sub may lose a presence transition (Redis does not queue for a subscriber that
+   * blinked), so the watched users' status is re-read every heartbeat interval and fanned
+   * out; each connection's core forwards only what changed.
+   */
+  private scheduleRefresh(): void {
+    const { clock, timers, presence } = this.ports;
+    timers.at(clock.now() + this.config.limits.heartbeatIntervalMs, () => {
+      const users = [...this.watched.keys()].slice(0, PRESENCE_REFRESH_USERS_MAX);
+      if (users.length > 0) {
+        fromPromise(() => presence.status(users))(
+          (statuses) => {
+            for (const [user_id, s] of statuses) this.fanOutPresence({ user_id, status: s.status, last_seen_ms: s.last_seen_ms });
+          },
+          () => undefined,
+        );
+      }
+      this.scheduleRefresh();
+    });
+  }
 
   get connectionCount(): number {
     return this.connections.size;
@@ -200,7 +226,7 @@ export class ConnectionHost {
   private run(effect: GatewayEffect): void {
     const { ports, config } = this.gateway;
     const { user_id, device_id, connection_id } = this.identity;
-    this.gateway.events.effect?.(connection_id, effect);
+    this.gateway.events.effect?.(connection_id, effect, this.state.phase);
     const now = (): number => ports.clock.now();
     const deadline = <T>(task: import("./task.js").Task<T>) => within(task, ports.timers, ports.clock, config.call_timeout_ms);
     switch (effect.type) {

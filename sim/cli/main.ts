@@ -71,10 +71,10 @@ async function swarm(f: CliFlags): Promise<number> {
   const started = performance.now(); // allow-nondeterminism: wall time, reported only
   const summaries: SwarmReply[] = [];
   let next = 1;
-  const worker_file = fileURLToPath(new URL("./swarm-worker.ts", import.meta.url));
+  const worker_file = fileURLToPath(new URL("./swarm-worker-entry.mjs", import.meta.url));
   await Promise.all(
     Array.from({ length: workers }, () => {
-      const w = new Worker(worker_file, { execArgv: ["--import", "tsx"], workerData: { flags: f } });
+      const w = new Worker(worker_file, { workerData: { flags: f } });
       return new Promise<void>((resolve, reject) => {
         const feed = (): void => {
           if (next > n) {
