@@ -115,6 +115,12 @@ describe("client: connection", () => {
     expect(s.reconnect_at_ms).toBe(1_000 + 22_500);
   });
 
+  it("asks again for its reconnect timer when woken early", () => {
+    const s = connected();
+    clientStep(s, { type: "connection_lost", now_ms: 0, random: 0 });
+    expect(clientStep(s, { type: "timer_fired", now_ms: 50, random: 0 })).toEqual([{ type: "set_timer", at_ms: 125 }]);
+  });
+
   it("sends a heartbeat every interval while connected", () => {
     const s = connected();
     expect(sentFrames(clientStep(s, { type: "timer_fired", now_ms: 30_000, random: 0 }))).toEqual(["heartbeat:"]);

@@ -136,7 +136,11 @@ function onTimer(state: ClientState, out: Out, now_ms: number, random: number): 
     connect(state, out);
     return;
   }
-  if (state.phase !== "connected") return;
+  if (state.phase !== "connected") {
+    // Woken early (a timer set for something else, or a clock that moved): ask again.
+    schedule(state, out);
+    return;
+  }
   if (state.heartbeat_at_ms !== null && now_ms >= state.heartbeat_at_ms) {
     out.push({ type: "send_frame", frame: { event: "heartbeat", data: {} } });
     state.heartbeat_at_ms = now_ms + state.limits.heartbeatIntervalMs;

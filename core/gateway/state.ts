@@ -4,6 +4,7 @@
 import type { Limits } from "../limits.js";
 import type { PendingCursor } from "../ports/pending-store.js";
 import type { AckRecord, Delivery } from "../model.js";
+import type { ReceiptStatus } from "../protocol/frames.js";
 import { snowflakeInit, type SnowflakeState } from "../ids/snowflake.js";
 
 export type MessageDelivery = Extract<Delivery, { kind: "message" }>;
@@ -55,7 +56,10 @@ export type GatewayState = {
   sends: Map<string, SendInFlight>;
   /** message_id -> conversation_id of what this connection delivered, oldest first (bounded). */
   delivered: Map<string, string>;
-  subscriptions: Set<string>;
+  /** Users this connection watches, and the status it last told the client (null: none yet). */
+  subscriptions: Map<string, "online" | "offline" | null>;
+  /** "message_id/user_id" -> the furthest receipt status forwarded (bounded, oldest dropped). */
+  receipts_forwarded: Map<string, ReceiptStatus>;
   tokens: number;
   tokens_at_ms: number;
   /** Consecutive rejected frames; a run this long is abuse and closes the connection. */
@@ -77,7 +81,8 @@ export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState
     streams: new Map(),
     sends: new Map(),
     delivered: new Map(),
-    subscriptions: new Set(),
+    subscriptions: new Map(),
+    receipts_forwarded: new Map(),
     tokens: config.limits.connectionFramesBurst,
     tokens_at_ms: now_ms,
     rejected_run: 0,

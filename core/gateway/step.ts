@@ -20,6 +20,7 @@
 import { unreachable } from "../result.js";
 import { directConversationId, groupConversationId } from "../ids/conversation.js";
 import { snowflakeNext } from "../ids/snowflake.js";
+import { receiptRank } from "../receipts/receipts.js";
 import { apiError, isRetryable, type ApiError } from "../protocol/errors.js";
 import type { ClientFrame, ServerFrame } from "../protocol/frames.js";
 import type { AckRecord, PendingEntry, SendRecord } from "../model.js";
@@ -176,8 +177,8 @@ function onFrame(state: GatewayState, out: Out, frame: ClientFrame, now_ms: numb
         );
         return;
       }
-      for (const u of unique) state.subscriptions.add(u);
       // Even users already watched get their current status again: the API promises an answer.
+      for (const u of new Set(frame.data.user_ids)) state.subscriptions.set(u, null);
       out.push({ type: "presence_subscribe", user_ids: [...new Set(frame.data.user_ids)] });
       return;
     }
@@ -295,6 +296,18 @@ function onDelivery(state: GatewayState, out: Out, delivery: import("../model.js
         if (stream.reading_id === null && stream.last_emitted === delivery.prev_message_id) {
           stream.last_emitted = r.message_id;
         }
+      } else if (r.user_id !== undefined) {
+        // Per recipient, a connection is only ever told a status that moves forward (routers
+        // may deliver a late `delivered` after `read`; API rule 6).
+        const key = `${r.message_id}/${r.user_id}`;
+        const before = state.receipts_forwarded.get(key);
+        if (before !== undefined && receiptRank(before) >= receiptRank(r.status)) return;
+        state.receipts_forwarded.delete(key);
+        state.receipts_forwarded.set(key, r.status);
+        if (state.receipts_forwarded.size > state.config.limits.deliveredIndexPerConnectionMax) {
+          const oldest = state.receipts_forwarded.keys().next();
+          if (!oldest.done) state.receipts_forwarded.delete(oldest.value);
+        }
       }
       out.push({ type: "send_frame", frame: { event: "delivery_receipt", data: r } });
       return;
@@ -318,7 +331,11 @@ function onDelivery(state: GatewayState, out: Out, delivery: import("../model.js
       return;
     }
     case "presence": {
+      // Only watched users, and only changes: the host also re-reads watched users now and
+      // then (pub/sub can lose a transition), and those re-reads are mostly no news.
       if (!state.subscriptions.has(delivery.user_id)) return;
+      if (state.subscriptions.get(delivery.user_id) === delivery.status) return;
+      state.subscriptions.set(delivery.user_id, delivery.status);
       const data = delivery.last_seen_ms === null
         ? { user_id: delivery.user_id, status: delivery.status }
         : { user_id: delivery.user_id, status: delivery.status, last_seen: isoFromMs(delivery.last_seen_ms) };
@@ -543,7 +560,7 @@ function close(state: GatewayState, out: Out, code: number | null, reason: strin
   if (code !== null) out.push({ type: "close_connection", code, reason });
   out.push({ type: "unregister_session" }, { type: "presence_disconnect" });
   if (state.subscriptions.size > 0) {
-    out.push({ type: "presence_unsubscribe", user_ids: [...state.subscriptions] });
+    out.push({ type: "presence_unsubscribe", user_ids: [...state.subscriptions.keys()] });
     state.subscriptions.clear();
   }
 }

@@ -33,13 +33,17 @@
  * whose clock is ahead moves the conversation's IDs ahead of wall time, nothing worse.
  *
  * Rules of this file: the floor cache is bounded (least recently used entries are dropped
- * and re-read from the store on next use, which the induction above allows).
+ * and re-read from the store on next use, which the induction above allows), and an entry is
+ * only good for the consumer-group generation that wrote it. A router that loses a partition
+ * and later gets it back must not trust what it cached before: another router may have
+ * ordered messages in between (the simulator found exactly that: two messages claimed with
+ * the same previous ID, the later one numbered lower). A new generation re-reads the floor.
  */
 import { snowflakeNext, type SnowflakeState } from "../ids/snowflake.js";
 
 export type FloorCache = {
-  /** conversation_id -> greatest message ID known in it; Map order is recency. */
-  readonly floors: Map<string, string | null>;
+  /** conversation_id -> greatest message ID known in it, and the generation that learned it; Map order is recency. */
+  readonly floors: Map<string, { floor: string | null; generation: number }>;
   readonly max_entries: number;
 };
 
@@ -47,21 +51,22 @@ export function floorCacheInit(max_entries: number): FloorCache {
   return { floors: new Map(), max_entries };
 }
 
-/** undefined: unknown here, load it from the store. */
-export function floorGet(cache: FloorCache, conversation_id: string): string | null | undefined {
-  const floor = cache.floors.get(conversation_id);
-  if (floor === undefined) return undefined;
+/** undefined: unknown here for this generation, load it from the store. */
+export function floorGet(cache: FloorCache, conversation_id: string, generation: number): string | null | undefined {
+  const entry = cache.floors.get(conversation_id);
+  if (entry === undefined || entry.generation !== generation) return undefined;
   cache.floors.delete(conversation_id);
-  cache.floors.set(conversation_id, floor);
-  return floor;
+  cache.floors.set(conversation_id, entry);
+  return entry.floor;
 }
 
-/** Raises the floor (never lowers it). */
-export function floorRaise(cache: FloorCache, conversation_id: string, message_id: string | null): void {
-  const current = cache.floors.get(conversation_id);
+/** Raises the floor (never lowers it) within a generation; a new generation starts over. */
+export function floorRaise(cache: FloorCache, conversation_id: string, message_id: string | null, generation: number): void {
+  const entry = cache.floors.get(conversation_id);
   cache.floors.delete(conversation_id);
-  const next = current === undefined || current === null ? message_id : message_id === null || message_id <= current ? current : message_id;
-  cache.floors.set(conversation_id, next);
+  const current = entry === undefined || entry.generation !== generation ? null : entry.floor;
+  const next = current === null ? message_id : message_id === null || message_id <= current ? current : message_id;
+  cache.floors.set(conversation_id, { floor: next, generation });
   if (cache.floors.size > cache.max_entries) {
     const oldest = cache.floors.keys().next();
     if (!oldest.done) cache.floors.delete(oldest.value);

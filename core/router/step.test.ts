@@ -181,6 +181,20 @@ describe("router: failures, fencing, ordering", () => {
     expect(r.queue).toEqual([]);
   });
 
+  it("does not trust a floor it cached before losing and regaining the partition", () => {
+    // Found by the simulator (seed 58): B ordered record 0, lost the partition, A ordered
+    // record 1, B got it back and ordered record 2 from its stale cache: two messages with
+    // the same previous ID, the later one numbered lower.
+    const w = world();
+    const b = freshRouter({ machine: 2 });
+    drive(w, b, consumed([send("alice", "a1", "bob", 1)], 0, 0, 1), NOW);
+    drive(w, freshRouter({ machine: 1 }), consumed([send("alice", "a1", "bob", 2)], 0, 1, 2), NOW + 60_000);
+    drive(w, b, consumed([send("alice", "a1", "bob", 3)], 0, 2, 3), NOW + 1);
+    const byOffset = [0, 1, 2].map((offset) => [...w.claims.values()].find((c) => c.position.offset === offset)!);
+    expect(byOffset[2]!.prev_message_id).toBe(byOffset[1]!.message_id);
+    expect(byOffset[2]!.message_id > byOffset[1]!.message_id).toBe(true);
+  });
+
   it("orders above the stored floor even when its clock is far behind", () => {
     const w = world();
     drive(w, freshRouter({ machine: 7 }), consumed([send("alice", "a1", "bob", 1)]), NOW + 3_600_000);

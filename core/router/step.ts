@@ -132,7 +132,7 @@ function begin(state: RouterState, out: Out, job: Job, now_ms: number): void {
     call(out, job, { type: "load_message", conversation_id: record.conversation_id, message_id: record.message_id });
     return;
   }
-  const floor = floorGet(state.floors, record.conversation_id);
+  const floor = floorGet(state.floors, record.conversation_id, job.record.generation);
   if (floor === undefined) {
     call(out, job, { type: "load_floor", conversation_id: record.conversation_id });
     return;
@@ -161,8 +161,8 @@ function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResu
   switch (result.type) {
     case "load_floor":
       out.push({ type: "observed", what: "floor_loaded" });
-      floorRaise(state.floors, record.conversation_id, result.last_message_id);
-      job.send.floor = floorGet(state.floors, record.conversation_id) ?? null;
+      floorRaise(state.floors, record.conversation_id, result.last_message_id, job.record.generation);
+      job.send.floor = floorGet(state.floors, record.conversation_id, job.record.generation) ?? null;
       loadAudience(out, job, record);
       return;
     case "load_audience":
@@ -261,7 +261,7 @@ function onClaim(
     finish(state, job);
     return;
   }
-  floorRaise(state.floors, record.conversation_id, winner.message_id);
+  floorRaise(state.floors, record.conversation_id, winner.message_id, job.record.generation);
   out.push({ type: "observed", what: winner.message_id === job.send.candidate ? "send_ordered" : "send_redelivered" });
   const message: StoredMessage = {
     message_id: winner.message_id,
