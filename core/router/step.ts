@@ -70,7 +70,12 @@ export function routerStep(state: RouterState, input: RouterInput): Out {
       return out;
     }
     case "timer_fired": {
-      if (state.retry_at_ms === null || input.now_ms < state.retry_at_ms) return out;
+      if (state.retry_at_ms === null) return out;
+      if (input.now_ms < state.retry_at_ms) {
+        // Woken early: the clock stepped back since the timer was set. Ask again.
+        out.push({ type: "set_timer", at_ms: state.retry_at_ms });
+        return out;
+      }
       state.retry_at_ms = null;
       if (state.committing) {
         state.committing = false;

@@ -69,15 +69,30 @@ export class RouterHost {
     this.state = routerInit(config);
   }
 
-  /** Joins the consumer group and starts consuming; `done` reports the join's outcome. */
-  start(done: (error: string | null) => void = () => undefined): void {
-    fromPromise(() => this.ports.log.consumer(this.config.group, this.config.member_id))(
+  /**
+   * Joins the consumer group and starts consuming. A join that fails (the log is down) is
+   * retried with backoff until it succeeds or the host stops; `done` is called once joined,
+   * and `retrying` on each failure. (The simulator found a restarted router that tried once
+   * during a broker outage and then never consumed again.)
+   */
+  start(done: (error: string | null) => void = () => undefined, retrying: (why: string) => void = () => undefined, attempt = 0): void {
+    if (this.stopped) return;
+    const { ports } = this;
+    within(fromPromise(() => ports.log.consumer(this.config.group, this.config.member_id)), ports.timers, ports.clock, this.config.call_timeout_ms)(
       (consumer) => {
+        if (this.stopped) {
+          fromPromise(() => consumer.close())(() => undefined, () => undefined);
+          return;
+        }
         this.consumer = consumer;
-        this.feed({ type: "records_polled", records: [], now_ms: this.ports.clock.now() });
+        this.feed({ type: "records_polled", records: [], now_ms: ports.clock.now() });
         done(null);
       },
-      (why) => done(why),
+      (why) => {
+        retrying(why);
+        const delay_ms = Math.min(5_000, 100 * 2 ** Math.min(attempt, 10));
+        ports.timers.at(ports.clock.now() + delay_ms, () => this.start(done, retrying, attempt + 1));
+      },
     );
   }
 
