@@ -29,9 +29,14 @@ sim: install ## run one simulated seed: make sim SEED=42 ARGS="--json --messages
 sim-swarm: install ## run seeds 1..N on worker threads with a coverage table: make sim-swarm N=1000
 	@npx tsx sim/cli/main.ts swarm --n $(N) $(ARGS)
 
-run: install ## start the all-in-one node on embedded storage, serving the web page
-	@echo "The all-in-one node is not built yet (issue: 'The all-in-one node on embedded storage')."
-	@echo "Until then, 'make test' runs the cores' unit and property tests."
-	@exit 2
+build: install ## compile every node binary to dist/ and bundle the web page into web/dist/
+	npx tsc -p tsconfig.build.json
+	node web/build.mjs
 
-.PHONY: help install typecheck test run sim sim-swarm
+bench-sim: install ## simulator speed: events/s and virtual/wall for 1k users, 100 groups, 10k messages
+	npx tsx bench/sim.bench.ts
+
+run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
+	node dist/nodes/all-in-one.js
+
+.PHONY: help install typecheck test build run sim sim-swarm bench-sim

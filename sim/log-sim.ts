@@ -120,6 +120,22 @@ export class LogState {
     return "ok";
   }
 
+  /**
+   * Records no live member of `group` has fetched yet, across partitions. Unlike the commit
+   * lag, this ignores a commit the broker lost after the records were handled (the fault
+   * "log_commit_lost": harmless until a rebalance, which then redelivers idempotently).
+   */
+  unfetched(group: string): number {
+    const g = this.group(group);
+    let n = 0;
+    for (let p = 0; p < this.partition_count; p++) {
+      let reached = g.committed[p]!;
+      for (const m of g.members.values()) if (m.assigned.includes(p)) reached = Math.max(reached, m.fetch.get(p) ?? 0);
+      n += this.partitions[p]!.length - reached;
+    }
+    return n;
+  }
+
   /** Records not yet committed by `group`, across partitions. */
   lag(group: string): number {
     const g = this.group(group);

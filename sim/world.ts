@@ -288,7 +288,12 @@ export class World implements DeviceWorld {
 
   /** Quiescence: every device connected with nothing unsent, the log consumed, nothing pending. */
   quiescent(): boolean {
-    if (this.log.lag(ROUTER_GROUP) > 0) return false;
+    if (this.log.unfetched(ROUTER_GROUP) > 0) return false;
+    for (const r of this.routers) {
+      const st = r.host?.routerState;
+      if (st === undefined || !r.node.alive) return false;
+      if (st.jobs.size > 0 || st.queues.size > 0 || st.committing) return false;
+    }
     for (const d of this.devices) {
       if (!d.connected || !d.idle) return false;
       if (this.pendingCount(d.user_id, d.device_id) > 0) return false;

@@ -51,6 +51,8 @@ export type Job = {
   /** The call in flight (re-sent on failure); null between steps. */
   call: RouterCall | null;
   attempt: number;
+  /** When a failed call is due again; null when none waits. */
+  retry_at_ms: number | null;
   send: SendJobData;
   ack: AckJobData;
 };
@@ -59,14 +61,19 @@ export type RouterState = {
   readonly config: RouterConfig;
   generator: SnowflakeState;
   readonly floors: FloorCache;
-  /** Polled records not yet handled, in log order. */
-  queue: ConsumedRecord[];
+  /**
+   * Polled records not yet handled, per partition in log order. Partitions are independent
+   * (a conversation lives in one), so each has its own job at a time: order within a
+   * partition, concurrency across partitions.
+   */
+  queues: Map<number, ConsumedRecord[]>;
   /** Per partition, the next offset to commit once the batch is done, and its generation. */
   done: Map<number, { offset: number; generation: number }>;
-  job: Job | null;
+  /** The job in progress per partition. */
+  jobs: Map<number, Job>;
   next_job: number;
-  /** A failed call waiting for its backoff to pass. */
-  retry_at_ms: number | null;
+  /** A failed commit waiting for its backoff to pass. */
+  commit_retry_at_ms: number | null;
   polling: boolean;
   committing: boolean;
   commit_attempt: number;
@@ -77,11 +84,11 @@ export function routerInit(config: RouterConfig): RouterState {
     config,
     generator: snowflakeInit(config.machine),
     floors: floorCacheInit(config.limits.routerFloorCacheConversationsMax),
-    queue: [],
+    queues: new Map(),
     done: new Map(),
-    job: null,
+    jobs: new Map(),
     next_job: 1,
-    retry_at_ms: null,
+    commit_retry_at_ms: null,
     polling: false,
     committing: false,
     commit_attempt: 0,

@@ -176,10 +176,10 @@ describe("router: failures, fencing, ordering", () => {
   it("drops what it holds when its commit is fenced", () => {
     const r = freshRouter();
     r.committing = true;
-    r.queue = consumed([send("alice", "a1", "bob", 1)]);
+    r.queues.set(0, consumed([send("alice", "a1", "bob", 1)]));
     const out = routerStep(r, { type: "effect_completed", job: 0, result: { type: "commit", outcome: "fenced" }, now_ms: NOW });
     expect(out).toContainEqual({ type: "observed", what: "commit_fenced" });
-    expect(r.queue).toEqual([]);
+    expect(r.queues.size).toBe(0);
   });
 
   it("does not trust a floor it cached before losing and regaining the partition", () => {

@@ -36,7 +36,11 @@ export function routerStep(state: RouterState, input: RouterInput): Out {
   switch (input.type) {
     case "records_polled":
       state.polling = false;
-      state.queue.push(...input.records);
+      for (const r of input.records) {
+        let queue = state.queues.get(r.partition);
+        if (queue === undefined) state.queues.set(r.partition, (queue = []));
+        queue.push(r);
+      }
       if (state.config.variant === "commit_before_persist" && input.records.length > 0) {
         // Broken on purpose: the offsets move before anything is durable.
         for (const r of input.records) state.done.set(r.partition, { offset: r.offset + 1, generation: r.generation });
@@ -46,13 +50,13 @@ export function routerStep(state: RouterState, input: RouterInput): Out {
       advance(state, out, input.now_ms);
       return out;
     case "effect_completed": {
-      const job = state.job;
       if (input.result.type === "commit") {
         onCommitted(state, out, input.result.outcome);
         advance(state, out, input.now_ms);
         return out;
       }
-      if (job === null || job.id !== input.job) return out;
+      const job = jobById(state, input.job);
+      if (job === null) return out;
       job.call = null;
       job.attempt = 0;
       onResult(state, out, job, input.result, input.now_ms);
@@ -60,28 +64,31 @@ export function routerStep(state: RouterState, input: RouterInput): Out {
       return out;
     }
     case "effect_failed": {
-      const job = state.job;
       const isCommit = state.committing && input.job === 0;
-      if (!isCommit && (job === null || job.id !== input.job)) return out;
+      const job = isCommit ? null : jobById(state, input.job);
+      if (!isCommit && job === null) return out;
       const attempt = isCommit ? ++state.commit_attempt : ++job!.attempt;
-      const delay_ms = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 16));
-      state.retry_at_ms = input.now_ms + delay_ms;
-      out.push({ type: "set_timer", at_ms: state.retry_at_ms }, { type: "observed", what: "effect_retried" });
+      const at_ms = input.now_ms + Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 16));
+      if (isCommit) state.commit_retry_at_ms = at_ms;
+      else job!.retry_at_ms = at_ms;
+      out.push({ type: "set_timer", at_ms }, { type: "observed", what: "effect_retried" });
       return out;
     }
     case "timer_fired": {
-      if (state.retry_at_ms === null) return out;
-      if (input.now_ms < state.retry_at_ms) {
-        // Woken early: the clock stepped back since the timer was set. Ask again.
-        out.push({ type: "set_timer", at_ms: state.retry_at_ms });
-        return out;
+      // Re-send what is due; anything woken early (the clock stepped back) asks again.
+      if (state.commit_retry_at_ms !== null) {
+        if (input.now_ms >= state.commit_retry_at_ms) {
+          state.commit_retry_at_ms = null;
+          state.committing = false;
+          commit(state, out);
+        } else out.push({ type: "set_timer", at_ms: state.commit_retry_at_ms });
       }
-      state.retry_at_ms = null;
-      if (state.committing) {
-        state.committing = false;
-        commit(state, out);
-      } else if (state.job !== null && state.job.call !== null) {
-        out.push({ type: "call", job: state.job.id, call: state.job.call });
+      for (const job of state.jobs.values()) {
+        if (job.retry_at_ms === null) continue;
+        if (input.now_ms >= job.retry_at_ms) {
+          job.retry_at_ms = null;
+          if (job.call !== null) out.push({ type: "call", job: job.id, call: job.call });
+        } else out.push({ type: "set_timer", at_ms: job.retry_at_ms });
       }
       return out;
     }
@@ -90,30 +97,40 @@ export function routerStep(state: RouterState, input: RouterInput): Out {
   }
 }
 
+function jobById(state: RouterState, id: number): Job | null {
+  for (const job of state.jobs.values()) if (job.id === id) return job;
+  return null;
+}
+
+/** Starts the next record of every idle partition; commits, then polls, once all are done. */
 function advance(state: RouterState, out: Out, now_ms: number): void {
-  while (state.job === null && !state.committing && state.retry_at_ms === null) {
-    const record = state.queue.shift();
-    if (record === undefined) {
-      if (state.done.size > 0) {
-        commit(state, out);
-        return;
-      }
-      if (!state.polling) {
-        state.polling = true;
-        out.push({ type: "poll", max_records: state.config.limits.routerBatchRecordsMax });
-      }
-      return;
+  if (state.committing) return;
+  for (const [partition, queue] of state.queues) {
+    while (!state.jobs.has(partition)) {
+      const record = queue.shift();
+      if (record === undefined) break;
+      const job: Job = {
+        id: state.next_job++,
+        record,
+        call: null,
+        attempt: 0,
+        retry_at_ms: null,
+        send: { floor: null, members: [], devices: {}, candidate: null, winner: null, message: null },
+        ack: { message: null },
+      };
+      state.jobs.set(partition, job);
+      begin(state, out, job, now_ms);
     }
-    const job: Job = {
-      id: state.next_job++,
-      record,
-      call: null,
-      attempt: 0,
-      send: { floor: null, members: [], devices: {}, candidate: null, winner: null, message: null },
-      ack: { message: null },
-    };
-    state.job = job;
-    begin(state, out, job, now_ms);
+    if (queue.length === 0 && !state.jobs.has(partition)) state.queues.delete(partition);
+  }
+  if (state.jobs.size > 0 || state.queues.size > 0) return;
+  if (state.done.size > 0) {
+    commit(state, out);
+    return;
+  }
+  if (!state.polling) {
+    state.polling = true;
+    out.push({ type: "poll", max_records: state.config.limits.routerBatchRecordsMax });
   }
 }
 
@@ -128,7 +145,7 @@ function finish(state: RouterState, job: Job): void {
   if (prev === undefined || prev.offset < r.offset + 1) {
     state.done.set(r.partition, { offset: r.offset + 1, generation: r.generation });
   }
-  state.job = null;
+  state.jobs.delete(r.partition);
 }
 
 function begin(state: RouterState, out: Out, job: Job, now_ms: number): void {
@@ -489,6 +506,6 @@ function onCommitted(state: RouterState, out: Out, outcome: "ok" | "fenced"): vo
   if (outcome === "fenced") {
     // Our partitions moved: what we still hold belongs to another router now.
     out.push({ type: "observed", what: "commit_fenced" });
-    state.queue = [];
+    state.queues.clear();
   }
 }
