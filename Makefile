@@ -13,8 +13,9 @@ $(NODE_MODULES_STAMP): package-lock.json
 
 install: $(NODE_MODULES_STAMP) ## install dependencies from the lockfile
 
-typecheck: install ## type-check every folder
+typecheck: install ## type-check every folder (the web page has its own DOM config)
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p web/tsconfig.json --noEmit
 
 test: install typecheck ## install, type-check and run the whole suite
 	npx vitest run

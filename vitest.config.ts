@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // replays locally with `FC_SEED=<seed> make test`.
 export default defineConfig({
   test: {
-    include: ["{core,adapters,sim,nodes,invariants,chaos,bench}/**/*.test.ts"],
+    include: ["{core,adapters,sim,nodes,invariants,chaos,bench,web}/**/*.test.ts"],
     environment: "node",
     pool: "forks",
     testTimeout: 30_000,

@@ -141,6 +141,12 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     return reply.send({ user_id: user.user_id, username: user.username });
   });
 
+  app.get<{ Params: { user_id: string } }>("/api/v1/users/:user_id", async (req, reply) => {
+    const user = await s.directory.userById(req.params.user_id);
+    if (user === null) return fail(reply, "NOT_FOUND", `No user has ID ${req.params.user_id}.`);
+    return reply.send({ user_id: user.user_id, username: user.username });
+  });
+
   app.get<{ Params: { user_id: string } }>("/api/v1/users/:user_id/presence", async (req, reply) => {
     const user = await s.directory.userById(req.params.user_id);
     if (user === null) return fail(reply, "NOT_FOUND", `No user has ID ${req.params.user_id}.`);
