@@ -17,7 +17,13 @@ typecheck: install ## type-check every folder (the web page has its own DOM conf
 	npx tsc -p tsconfig.json --noEmit
 	npx tsc -p web/tsconfig.json --noEmit
 
-test: install typecheck ## install, type-check and run the whole suite
+# The browser test drives Debian's Chromium (no browser download: the machine has no web access).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji
+
+test: install typecheck $(CHROMIUM) ## install, type-check and run the whole suite (unit, property, simulation, e2e, browser)
+	node web/build.mjs
 	npx vitest run
 
 SEED ?= 1

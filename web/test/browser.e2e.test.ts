@@ -1,0 +1,99 @@
+/**
+ * The web page in a real browser against the real all-in-one node: two people sign up in
+ * two browser contexts, open a chat, exchange messages and watch each other's ticks turn to
+ * read. Debian's Chromium driven by playwright-core (the Makefile installs it); the page and
+ * the node talk over loopback only. Saves a screenshot of each side to web/test/out/.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { allInOneEnv } from "../../nodes/config.js";
+import { startAllInOne, type AllInOne } from "../../nodes/all-in-one.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../..");
+const CHROMIUM = "/usr/bin/chromium";
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const PASSWORD = "correct-horse-1";
+
+let node: AllInOne;
+let dir: string;
+const contexts: { context: BrowserContext; profile: string }[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run 'make test' (it installs Debian's chromium) or apt-get install -y chromium`);
+  if (!existsSync(join(root, "web/dist/index.html"))) execFileSync(process.execPath, [join(root, "web/build.mjs")], { cwd: root, stdio: "inherit" });
+  dir = mkdtempSync(join(tmpdir(), "chat-browser-"));
+  node = await startAllInOne(allInOneEnv.parse({ PORT: "0", DATA_DIR: dir, LOG_LEVEL: "silent", WEB_DIR: join(root, "web/dist") }));
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of contexts) {
+    await c.context.close();
+    rmSync(c.profile, { recursive: true, force: true });
+  }
+  await node?.stop();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+async function person(): Promise<Page> {
+  const profile = mkdtempSync(join(tmpdir(), "chat-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1100, height: 720 } });
+  contexts.push({ context, profile });
+  // Only the node may be reached.
+  await context.route("**/*", (route) => (new URL(route.request().url()).hostname === "127.0.0.1" ? route.continue() : route.abort()));
+  const page = context.pages()[0] ?? (await context.newPage());
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  (page as Page & { errors: string[] }).errors = errors;
+  return page;
+}
+
+async function signUp(page: Page, username: string): Promise<void> {
+  await page.goto(`${node.url}/`);
+  await page.fill("#auth-username", username);
+  await page.fill("#auth-password", PASSWORD);
+  await page.click("button[value=signup]");
+  await page.waitForSelector(".sidebar");
+}
+
+it("two people sign up, chat, and see each other's ticks turn to read", async () => {
+  const suffix = String(Date.now() % 100_000);
+  const alice = await person();
+  const bob = await person();
+  await signUp(alice, `alice${suffix}`);
+  await signUp(bob, `bob${suffix}`);
+
+  await alice.click("button[aria-label='New chat']");
+  await alice.fill("#new-chat-username", `bob${suffix}`);
+  await alice.keyboard.press("Enter");
+  await alice.waitForSelector(`.chat-title:has-text('bob${suffix}')`);
+  await alice.fill("#composer-text", "Hi Bob, lunch at 12:30?");
+  await alice.keyboard.press("Enter");
+  const mine = alice.locator(".msg.own", { hasText: "lunch at 12:30" });
+  await mine.locator(".tick-sent, .tick-delivered, .tick-read").first().waitFor({ timeout: 10_000 });
+
+  // Bob sees the chat appear with an unread message, opens it, and answers.
+  const row = bob.locator(".chat-row", { has: bob.locator(".chat-row-title", { hasText: `alice${suffix}` }) });
+  await row.waitFor({ timeout: 10_000 });
+  await row.click();
+  await bob.waitForSelector(".msg.theirs >> text=lunch at 12:30", { timeout: 10_000 });
+  await bob.fill("#composer-text", "Yes! See you there.");
+  await bob.keyboard.press("Enter");
+
+  // Alice: her message turns read (Bob has it on screen); she sees Bob's answer, which Bob then sees read.
+  await mine.locator(".tick-read").waitFor({ timeout: 10_000 });
+  await alice.waitForSelector(".msg.theirs >> text=See you there", { timeout: 10_000 });
+  const answer = bob.locator(".msg.own", { hasText: "See you there" });
+  await answer.locator(".tick-read").waitFor({ timeout: 10_000 });
+
+  mkdirSync(join(here, "out"), { recursive: true });
+  await alice.screenshot({ path: join(here, "out", "browser-e2e-alice.png") });
+  await bob.screenshot({ path: join(here, "out", "browser-e2e-bob.png") });
+  expect((alice as Page & { errors: string[] }).errors).toEqual([]);
+  expect((bob as Page & { errors: string[] }).errors).toEqual([]);
+}, 120_000);
