@@ -57,6 +57,8 @@ export const LIMITS = {
   routerFloorCacheConversationsMax: 100_000,
   /** Records a router handles per batch. */
   routerBatchRecordsMax: 256,
+  /** Conversations a router works on at once (each with one record in progress). */
+  routerJobsMax: 64,
   /** Presence: heartbeat interval a client is told to keep, and the TTL after the last beat. */
   heartbeatIntervalMs: 30_000,
   presenceTtlMs: 60_000,
@@ -72,6 +74,8 @@ export const LIMITS = {
   clientReconnectMaxMs: 30_000,
   /** Consecutive rejected frames after which a connection is closed as abusive (1008). */
   rejectedFramesRunMax: 20,
+  /** A retry of a send already in the log is appended again only after this long without its `sent`. */
+  gatewayReappendAfterMs: 30_000,
   /** A send the router has not answered within this long is forgotten by the gateway (the client retries). */
   gatewaySendForgetMs: 120_000,
   /** Messages a client keeps for duplicate detection per conversation (beyond this, the order floor decides). */

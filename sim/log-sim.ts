@@ -81,10 +81,19 @@ export class LogState {
     if (m !== undefined) m.fetch = new Map(m.assigned.map((p) => [p, g.committed[p]!]));
   }
 
-  poll(group: string, member_id: string, max: number, now_ms: number): ConsumedRecord[] | null {
+  /**
+   * A fetch, as a Kafka consumer makes it: from the positions the consumer says it reached
+   * (`positions`, learned from the records it received, for the generation it names), else
+   * from the position the group's assignment set. The broker does not advance a position on
+   * its own: a response lost on the way back is simply fetched again.
+   */
+  poll(group: string, member_id: string, max: number, now_ms: number, positions: ReadonlyMap<number, number> = new Map(), positions_generation = -1): ConsumedRecord[] | null {
     const g = this.group(group);
     const m = g.members.get(member_id);
     if (m === undefined) return null;
+    if (positions_generation === m.generation) {
+      for (const [p, offset] of positions) if (m.assigned.includes(p)) m.fetch.set(p, offset);
+    }
     const out: ConsumedRecord[] = [];
     for (const [p, s] of m.stale) {
       if (now_ms >= s.until_ms) {
@@ -106,7 +115,6 @@ export class LogState {
         out.push({ partition: p, offset: at, key: r.key, record: r.record, generation: m.generation });
         at++;
       }
-      m.fetch.set(p, at);
     }
     return out;
   }
@@ -177,7 +185,14 @@ export class LogSim implements Log {
   }
 }
 
+/** How much longer than its wait a fetch may take before the consumer gives up on it. */
+const FETCH_SLACK_MS = 400;
+
 export class LogConsumerSim implements LogConsumer {
+  /** Where this consumer got to per partition, and under which generation (client-side, as in Kafka). */
+  private readonly positions = new Map<number, number>();
+  private positions_generation = -1;
+
   constructor(
     private readonly kernel: Kernel,
     private readonly node: SimNode,
@@ -186,23 +201,50 @@ export class LogConsumerSim implements LogConsumer {
     readonly member_id: string,
   ) {}
 
+  /**
+   * Like a Kafka client, the consumer owns its fetch timeout: a fetch that has not answered
+   * within `wait_ms + FETCH_SLACK_MS` answers the caller with nothing, and a response that
+   * comes later is dropped without moving the positions, so its records are fetched again.
+   * (Moving positions for records the caller never took lost them: the simulator found it.)
+   */
   poll(max_records: number, wait_ms: number): SyncPromise<ConsumedRecord[]> {
-    return this.kernel.call(
-      this.node,
-      "log",
-      () => {
-        const records = this.state.poll(this.group, this.member_id, max_records, this.kernel.loop.now);
-        if (records === null) throw new Error("not a member of the group");
-        return records;
-      },
-      "read",
-    ).then((records) => {
-      if (records.length > 0) return records;
-      // An empty poll waits before answering, as a real broker does.
-      const later = new SyncPromise<ConsumedRecord[]>();
-      this.kernel.loop.after(Math.min(wait_ms, 25), this.node.guard(() => later.resolve([])));
-      return later;
-    });
+    const positions = new Map(this.positions);
+    const generation = this.positions_generation;
+    const answer = new SyncPromise<ConsumedRecord[]>();
+    this.kernel.loop.after(wait_ms + FETCH_SLACK_MS, this.node.guard(() => answer.resolve([])));
+    this.kernel
+      .call(
+        this.node,
+        "log",
+        () => {
+          const records = this.state.poll(this.group, this.member_id, max_records, this.kernel.loop.now, positions, generation);
+          if (records === null) throw new Error("not a member of the group");
+          return records;
+        },
+        "read",
+      )
+      .then(
+        (records) => {
+          if (answer.isSettled) return; // Too late: the caller moved on; fetch these again.
+          const current = this.state.groups.get(this.group)?.members.get(this.member_id)?.generation ?? -1;
+          for (const r of records) {
+            if (r.generation !== current) continue; // a stale partition's records (fault model)
+            if (this.positions_generation !== r.generation) {
+              this.positions.clear();
+              this.positions_generation = r.generation;
+            }
+            this.positions.set(r.partition, r.offset + 1);
+          }
+          if (records.length > 0) {
+            answer.resolve(records);
+            return;
+          }
+          // An empty fetch waits before answering, as a real broker does.
+          this.kernel.loop.after(Math.min(wait_ms, 25), this.node.guard(() => answer.resolve([])));
+        },
+        (error: unknown) => answer.reject(error),
+      );
+    return answer;
   }
 
   commit(offsets: readonly LogPosition[], generation: number): SyncPromise<CommitOutcome> {

@@ -46,6 +46,7 @@ export function simLimits(): Limits {
     clientReconnectBaseMs: 100,
     clientReconnectMaxMs: 4_000,
     gatewaySendForgetMs: 60_000,
+    gatewayReappendAfterMs: 10_000,
     pendingPageEntriesMax: 16,
   };
 }
@@ -200,7 +201,19 @@ export class World implements DeviceWorld {
           if (what === "commit_fenced") this.recovery("router_commit_fenced");
           if (what === "effect_retried") this.recovery("router_effect_retried");
         },
+        polled: (records) => {
+          if (this.options.trace && records.length > 0) {
+            this.note(`router ${slot.member_id} polled ${records.map((r) => `${r.partition}:${r.offset}@g${r.generation}`).join(" ")}`);
+          }
+        },
         effect: (effect) => {
+          if (this.options.trace && effect.type === "call") {
+            const c = effect.call;
+            if (c.type === "load_message") this.note(`router ${slot.member_id} loads ${c.message_id} for an ack (job ${effect.job})`);
+            if (c.type === "apply_ack") this.note(`router ${slot.member_id} removes pending ${c.pending_remove.message_id} for ${c.pending_remove.device_id}`);
+            if (c.type === "persist") this.note(`router ${slot.member_id} persists ${c.message.message_id} (${c.message.content}) for ${c.pending.length} devices`);
+            if (c.type === "commit") this.note(`router ${slot.member_id} commits ${c.offsets.map((o) => `${o.partition}:${o.offset}`).join(",")} gen ${c.generation}`);
+          }
           // Crash at any step of handling a record: before a call, before a commit, mid-batch.
           if (effect.type === "call" && this.kernel.fires("router_crash", 0.002)) {
             this.note(`router ${slot.member_id} crashes before ${effect.call.type}`);

@@ -66,6 +66,12 @@ export type GatewayState = {
   rejected_run: number;
   next_read_id: number;
   draining: boolean;
+  /**
+   * Acks this connection already made durable (message_id -> furthest status), bounded:
+   * a repeated ack is not appended again, and a resync does not resend what is acked but
+   * not yet removed by a router (under load that feedback loop would flood the log).
+   */
+  acks_durable: Map<string, "delivered" | "read">;
   /** Acks whose append failed, retried with backoff (message_id -> record and schedule). */
   ack_retries: Map<string, { record: AckRecord; attempts: number; at_ms: number }>;
   /** Only the broken variant uses it: the gateway's own ID generator. */
@@ -88,6 +94,7 @@ export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState
     rejected_run: 0,
     next_read_id: 1,
     draining: false,
+    acks_durable: new Map(),
     ack_retries: new Map(),
     fake_ids: snowflakeInit(1023),
   };

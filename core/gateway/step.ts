@@ -137,6 +137,8 @@ function onFrame(state: GatewayState, out: Out, frame: ClientFrame, now_ms: numb
         );
         return;
       }
+      const durable = state.acks_durable.get(d.message_id);
+      if (durable === "read" || durable === d.status) return; // Already in the log.
       out.push({
         type: "append_to_log",
         record: {
@@ -204,6 +206,12 @@ function send(
   if (existing !== undefined && existing.phase === "appending") {
     return; // The first append's outcome answers this retry too.
   }
+  if (existing !== undefined && existing.phase === "appended" && now_ms - existing.since_ms < state.config.limits.gatewayReappendAfterMs) {
+    // Already durable and awaiting its number: appending again would only feed a backlog
+    // that is why the client timed out in the first place (a retry storm). The router's
+    // `sent` will come; only after a long silence (a lost `sent`) is it appended again.
+    return;
+  }
   if (existing === undefined && state.sends.size >= state.config.limits.sendsInFlightPerConnectionMax) {
     sendError(out, apiError("RATE_LIMITED", "Too many sends awaiting their receipt; wait for `sent` receipts and retry."), d.client_msg_id);
     return;
@@ -244,6 +252,14 @@ function onAppendCompleted(state: GatewayState, out: Out, record: SendRecord | A
     // here with backoff; the client is not involved.
     if (ok) {
       state.ack_retries.delete(record.message_id);
+      if (state.acks_durable.get(record.message_id) !== "read") {
+        state.acks_durable.delete(record.message_id);
+        state.acks_durable.set(record.message_id, record.status);
+        if (state.acks_durable.size > state.config.limits.deliveredIndexPerConnectionMax) {
+          const oldest = state.acks_durable.keys().next();
+          if (!oldest.done) state.acks_durable.delete(oldest.value);
+        }
+      }
       return;
     }
     const previous = state.ack_retries.get(record.message_id);
@@ -448,7 +464,9 @@ function onPageRead(state: GatewayState, out: Out, read_id: number, entries: rea
     const stream = streamOf(state, e.message.conversation_id);
     if (stream.reading_id !== null) continue; // That read covers this entry.
     if (resync && stream.last_emitted !== null && e.message.message_id <= stream.last_emitted) {
-      out.push({ type: "send_frame", frame: { event: "new_message", data: toNewMessage(e.message, isoFromMs) } });
+      if (!state.acks_durable.has(e.message.message_id)) {
+        out.push({ type: "send_frame", frame: { event: "new_message", data: toNewMessage(e.message, isoFromMs) } });
+      }
       continue;
     }
     emitIfNew(state, out, stream, e);

@@ -62,15 +62,16 @@ export type RouterState = {
   generator: SnowflakeState;
   readonly floors: FloorCache;
   /**
-   * Polled records not yet handled, per partition in log order. Partitions are independent
-   * (a conversation lives in one), so each has its own job at a time: order within a
-   * partition, concurrency across partitions.
+   * Polled records not yet handled, per conversation in log order. Only a conversation's
+   * own records need their log order (its messages, then the acks of them), so each
+   * conversation has at most one job at a time and conversations proceed concurrently, up
+   * to `routerJobsMax`.
    */
-  queues: Map<number, ConsumedRecord[]>;
+  queues: Map<string, ConsumedRecord[]>;
   /** Per partition, the next offset to commit once the batch is done, and its generation. */
   done: Map<number, { offset: number; generation: number }>;
-  /** The job in progress per partition. */
-  jobs: Map<number, Job>;
+  /** The job in progress per conversation. */
+  jobs: Map<string, Job>;
   next_job: number;
   /** A failed commit waiting for its backoff to pass. */
   commit_retry_at_ms: number | null;

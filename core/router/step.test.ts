@@ -176,7 +176,7 @@ describe("router: failures, fencing, ordering", () => {
   it("drops what it holds when its commit is fenced", () => {
     const r = freshRouter();
     r.committing = true;
-    r.queues.set(0, consumed([send("alice", "a1", "bob", 1)]));
+    r.queues.set("d.alice.bob", consumed([send("alice", "a1", "bob", 1)]));
     const out = routerStep(r, { type: "effect_completed", job: 0, result: { type: "commit", outcome: "fenced" }, now_ms: NOW });
     expect(out).toContainEqual({ type: "observed", what: "commit_fenced" });
     expect(r.queues.size).toBe(0);

@@ -1,7 +1,10 @@
 /**
  * The router core. Rules of this file:
  *
- * 1. Records are handled one at a time, in the order polled (log order per partition).
+ * 1. A conversation's records are handled one at a time, in log order; different
+ *    conversations proceed concurrently (bounded by routerJobsMax). Offsets are committed
+ *    only once every record of the batch is done, so concurrency never commits past work
+ *    that is still in flight.
  * 2. A send is ordered (see ordering.ts), persisted (message, then a pending entry for every
  *    device that must receive it, then each member's inbox), and only then looked up in the
  *    session store and delivered. Pending before lookup is what makes the gateway's replay
@@ -37,8 +40,9 @@ export function routerStep(state: RouterState, input: RouterInput): Out {
     case "records_polled":
       state.polling = false;
       for (const r of input.records) {
-        let queue = state.queues.get(r.partition);
-        if (queue === undefined) state.queues.set(r.partition, (queue = []));
+        const key = r.record.conversation_id;
+        let queue = state.queues.get(key);
+        if (queue === undefined) state.queues.set(key, (queue = []));
         queue.push(r);
       }
       if (state.config.variant === "commit_before_persist" && input.records.length > 0) {
@@ -75,21 +79,25 @@ export function routerStep(state: RouterState, input: RouterInput): Out {
       return out;
     }
     case "timer_fired": {
-      // Re-send what is due; anything woken early (the clock stepped back) asks again.
+      // Re-send what is due. Anything not yet due (woken early: the clock stepped back, or
+      // another retry's timer) is covered by one timer for the earliest of them — one, not
+      // one per job, or timers would multiply with every wake-up.
+      let next_ms = Number.POSITIVE_INFINITY;
       if (state.commit_retry_at_ms !== null) {
         if (input.now_ms >= state.commit_retry_at_ms) {
           state.commit_retry_at_ms = null;
           state.committing = false;
           commit(state, out);
-        } else out.push({ type: "set_timer", at_ms: state.commit_retry_at_ms });
+        } else next_ms = Math.min(next_ms, state.commit_retry_at_ms);
       }
       for (const job of state.jobs.values()) {
         if (job.retry_at_ms === null) continue;
         if (input.now_ms >= job.retry_at_ms) {
           job.retry_at_ms = null;
           if (job.call !== null) out.push({ type: "call", job: job.id, call: job.call });
-        } else out.push({ type: "set_timer", at_ms: job.retry_at_ms });
+        } else next_ms = Math.min(next_ms, job.retry_at_ms);
       }
+      if (next_ms !== Number.POSITIVE_INFINITY) out.push({ type: "set_timer", at_ms: next_ms });
       return out;
     }
     default:
@@ -102,11 +110,12 @@ function jobById(state: RouterState, id: number): Job | null {
   return null;
 }
 
-/** Starts the next record of every idle partition; commits, then polls, once all are done. */
+/** Starts the next record of every idle conversation; commits, then polls, once all are done. */
 function advance(state: RouterState, out: Out, now_ms: number): void {
   if (state.committing) return;
-  for (const [partition, queue] of state.queues) {
-    while (!state.jobs.has(partition)) {
+  for (const [key, queue] of state.queues) {
+    if (state.jobs.size >= state.config.limits.routerJobsMax) break;
+    while (!state.jobs.has(key)) {
       const record = queue.shift();
       if (record === undefined) break;
       const job: Job = {
@@ -118,10 +127,10 @@ function advance(state: RouterState, out: Out, now_ms: number): void {
         send: { floor: null, members: [], devices: {}, candidate: null, winner: null, message: null },
         ack: { message: null },
       };
-      state.jobs.set(partition, job);
+      state.jobs.set(key, job);
       begin(state, out, job, now_ms);
     }
-    if (queue.length === 0 && !state.jobs.has(partition)) state.queues.delete(partition);
+    if (queue.length === 0 && !state.jobs.has(key)) state.queues.delete(key);
   }
   if (state.jobs.size > 0 || state.queues.size > 0) return;
   if (state.done.size > 0) {
@@ -145,7 +154,7 @@ function finish(state: RouterState, job: Job): void {
   if (prev === undefined || prev.offset < r.offset + 1) {
     state.done.set(r.partition, { offset: r.offset + 1, generation: r.generation });
   }
-  state.jobs.delete(r.partition);
+  state.jobs.delete(r.record.conversation_id);
 }
 
 function begin(state: RouterState, out: Out, job: Job, now_ms: number): void {
@@ -414,8 +423,16 @@ function onAckResult(state: RouterState, out: Out, job: Job, record: AckRecord, 
     case "load_message": {
       const message = result.message;
       if (message === null) {
+        // No such message here: nothing to report to a sender. But the device says it has
+        // this message, and a device may always clear its own pending entry (it can only name
+        // itself), so do that: an entry left behind would be sent again forever.
         out.push({ type: "observed", what: "ack_ignored" });
-        finish(state, job);
+        call(out, job, {
+          type: "apply_ack",
+          pending_remove: { user_id: record.user_id, device_id: record.device_id, conversation_id: record.conversation_id, message_id: record.message_id },
+          receipt: null,
+          mark_read: null,
+        });
         return;
       }
       job.ack.message = message;

@@ -52,8 +52,10 @@ export type RouterHostEvents = {
   observed?(what: RouterObservation): void;
   /** A delivery or push that failed: best effort, the pending store still has the message. */
   delivery_failed?(gateway_id: string, reason: string): void;
-  /** A message reached the end of its pipeline (for latency metrics). */
+  /** Every effect, before it runs (metrics, the simulator's crash points and trace). */
   effect?(effect: RouterEffect): void;
+  /** Records handed to the core by a poll. */
+  polled?(records: readonly import("../../core/model.js").ConsumedRecord[]): void;
 };
 
 export class RouterHost {
@@ -155,7 +157,10 @@ export class RouterHost {
         if (consumer === null) return;
         // A poll that never answers (a lost request or response) must not stall the router.
         within(fromPromise(() => consumer.poll(effect.max_records, this.config.poll_wait_ms)), ports.timers, ports.clock, this.config.poll_wait_ms + this.config.call_timeout_ms)(
-          (records) => this.feed({ type: "records_polled", records, now_ms: ports.clock.now() }),
+          (records) => {
+            this.events.polled?.(records);
+            this.feed({ type: "records_polled", records, now_ms: ports.clock.now() });
+          },
           // A failed poll is retried after a pause, as an empty batch.
           () =>
             ports.timers.at(ports.clock.now() + this.config.poll_wait_ms, () =>

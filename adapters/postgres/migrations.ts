@@ -1,0 +1,133 @@
+/**
+ * The PostgreSQL schema of the directory (users, devices, push registrations, groups and
+ * members), as numbered migration steps, and `migratePostgres`, which applies the missing ones.
+ *
+ * Rules:
+ * - A step is never edited once released: a change is a new step at the end.
+ * - `schema_migrations` holds one row per applied step. Each step runs in its own transaction
+ *   together with its row, so a failure leaves it neither applied nor recorded (PostgreSQL DDL
+ *   is transactional). Running `migratePostgres` again applies nothing: that, not IF NOT
+ *   EXISTS in the steps, is what makes it idempotent, and a table that exists without its row
+ *   fails loudly instead of being taken as ours.
+ * - Migrators that race (two nodes starting) take a transaction-scoped advisory lock named
+ *   after the schema, then read which steps are applied; the second finds nothing to do.
+ * - Everything lands in the first schema of the connection's search_path (the tests give each
+ *   file a schema of its own this way).
+ * - IDs are text: the protocol's IDs are prefixed strings (`usr_...`, `grp_...`), not UUIDs.
+ *   Times are timestamptz, at the millisecond the ports speak in.
+ * - Referential integrity is the database's: devices, push registrations, groups and members
+ *   point at existing users (callers check `missingUsers` first; a dangling ID is a bug and the
+ *   insert fails). `added` (an identity column) keeps insertion order where readers want it.
+ * - `group_members_by_user` is the B-tree on group_members(user_id) the seed design names, for
+ *   "which groups am I in"; the primary key (group_id, user_id) serves members of a group.
+ */
+import type { Pool, PoolClient } from "pg";
+
+export type PostgresMigration = { readonly version: number; readonly name: string; readonly sql: string };
+
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+  {
+    version: 1,
+    name: "directory: users, devices, push registrations, groups, group members",
+    sql: `
+      CREATE TABLE users (
+        user_id text PRIMARY KEY,
+        username text NOT NULL UNIQUE,
+        password_hash text NOT NULL,
+        created_at timestamptz NOT NULL
+      );
+      CREATE TABLE devices (
+        user_id text NOT NULL REFERENCES users (user_id),
+        device_id text NOT NULL,
+        created_at timestamptz NOT NULL,
+        added bigint GENERATED ALWAYS AS IDENTITY,
+        PRIMARY KEY (user_id, device_id)
+      );
+      CREATE TABLE push_registrations (
+        user_id text NOT NULL REFERENCES users (user_id),
+        platform text NOT NULL CHECK (platform IN ('apns', 'fcm', 'webpush', 'webhook')),
+        token text NOT NULL,
+        added bigint GENERATED ALWAYS AS IDENTITY,
+        PRIMARY KEY (user_id, platform, token)
+      );
+      CREATE TABLE groups (
+        group_id text PRIMARY KEY,
+        name text NOT NULL,
+        creator_id text NOT NULL REFERENCES users (user_id),
+        created_at timestamptz NOT NULL
+      );
+      CREATE TABLE group_members (
+        group_id text NOT NULL REFERENCES groups (group_id) ON DELETE CASCADE,
+        user_id text NOT NULL REFERENCES users (user_id),
+        joined_at timestamptz NOT NULL DEFAULT now(),
+        added bigint GENERATED ALWAYS AS IDENTITY,
+        PRIMARY KEY (group_id, user_id)
+      );
+      CREATE INDEX group_members_by_user ON group_members (user_id);
+    `,
+  },
+];
+
+export type MigrationReport = {
+  /** Versions this call applied, in order. */
+  readonly applied: number[];
+  /** The highest version recorded once it is done. */
+  readonly version: number;
+};
+
+const CREATE_RECORDS = `
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  )`;
+const LOCK = "SELECT pg_advisory_xact_lock(hashtext('chat.schema_migrations:' || current_schema()))";
+
+/** Applies the steps of `migrations` not yet recorded, each in a transaction of its own. */
+export async function migratePostgres(pool: Pool, migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS): Promise<MigrationReport> {
+  checkOrder(migrations);
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      if (await applyIfMissing(client, migration)) applied.push(migration.version);
+    }
+    const { rows } = await client.query<{ version: number | null }>("SELECT max(version) AS version FROM schema_migrations");
+    return { applied, version: rows[0]?.version ?? 0 };
+  } catch (error) {
+    broken = true;
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** One step in one transaction, under the schema's migration lock; answers whether it ran. */
+async function applyIfMissing(client: PoolClient, migration: PostgresMigration): Promise<boolean> {
+  await client.query("BEGIN");
+  try {
+    await client.query(LOCK);
+    await client.query(CREATE_RECORDS);
+    const found = await client.query("SELECT 1 FROM schema_migrations WHERE version = $1", [migration.version]);
+    if (found.rowCount !== 0) {
+      await client.query("COMMIT");
+      return false;
+    }
+    await client.query(migration.sql);
+    await client.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [migration.version, migration.name]);
+    await client.query("COMMIT");
+    return true;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw new Error(`migratePostgres: step ${migration.version} (${migration.name}) failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function checkOrder(migrations: readonly PostgresMigration[]): void {
+  migrations.forEach((migration, index) => {
+    if (migration.version !== index + 1) {
+      throw new Error(`migratePostgres: step ${index + 1} has version ${migration.version}; versions must run 1, 2, 3, ... without gaps`);
+    }
+  });
+}

@@ -1,0 +1,35 @@
+/**
+ * Opening a Redis connection the way the Redis adapters expect it: auto-pipelining on (commands
+ * issued in the same tick share one write and one round trip), a bounded connect timeout, and a
+ * name that shows in CLIENT LIST.
+ *
+ * The adapters take a client rather than a URL, so that a node can share one command
+ * connection between SessionStoreRedis and PresenceRedis. Whoever calls `connectRedis` owns the
+ * connection and quits it; the adapters close only the connections they open themselves (the
+ * presence subscriber).
+ */
+import { Redis, type RedisOptions } from "ioredis";
+
+export type RedisConnectOptions = {
+  /** Shown by CLIENT LIST, to tell gateways (and tests) apart. */
+  readonly connection_name?: string;
+  /** Extra ioredis options; they win over the defaults below. */
+  readonly ioredis?: RedisOptions;
+};
+
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** A client for `url` (redis://host:port[/db]); it connects in the background. */
+export function connectRedis(url: string, options: RedisConnectOptions = {}): Redis {
+  return new Redis(url, {
+    enableAutoPipelining: true,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    ...(options.connection_name === undefined ? {} : { connectionName: options.connection_name }),
+    ...options.ioredis,
+  });
+}
+
+/** REDIS_URL from the environment (deploy/services.sh env), or the local test server. */
+export function redisUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  return env.REDIS_URL ?? "redis://127.0.0.1:6379";
+}

@@ -1,0 +1,7 @@
+/**
+ * The Redis adapters (production): sessions and the dedup cache, presence with pub/sub. Both
+ * take an ioredis client opened with `connectRedis` (auto-pipelining on).
+ */
+export { connectRedis, redisUrlFromEnv, type RedisConnectOptions } from "./client.js";
+export { SessionStoreRedis, type SessionStoreRedisOptions } from "./session-store-redis.js";
+export { PresenceRedis, type PresenceRedisOptions } from "./presence-redis.js";
