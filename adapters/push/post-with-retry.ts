@@ -136,7 +136,7 @@ async function postOnce(request: PostRequest, attempt: number, timeout_ms: numbe
   const signal = AbortSignal.timeout(timeout_ms);
   let response: Response;
   try {
-    response = await fetchFunction(request.url, { method: "POST", headers: request.headers(attempt), body: request.body, redirect: "manual", signal });
+    response = await fetchFunction(request.url, { method: "POST", headers: request.headers(attempt), body: typeof request.body === "string" ? request.body : new Uint8Array(request.body), redirect: "manual", signal });
   } catch (cause) {
     return { status: null, retry_after_ms: null, detail: describeFailure(cause, timeout_ms), cause };
   }
