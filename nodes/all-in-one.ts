@@ -24,7 +24,7 @@ import { PushByPlatform } from "../adapters/push/push-router.js";
 import { PushWebhook } from "../adapters/push/push-webhook.js";
 import { PushWebPush } from "../adapters/push/push-web.js";
 import { Database, DirectorySqlite, LogSqlite, MessageStoreSqlite, PendingStoreSqlite } from "../adapters/sqlite/index.js";
-import { Tokens } from "./auth.js";
+import { setPasswordHashCost, Tokens } from "./auth.js";
 import { allInOneEnv, parseEnv, type AllInOneConfig } from "./config.js";
 import { GatewayHost } from "./hosts/gateway-host.js";
 import { RouterHost } from "./hosts/router-host.js";
@@ -59,6 +59,7 @@ function secretFor(config: AllInOneConfig): string {
 
 export async function startAllInOne(config: AllInOneConfig, providers: { push?: Push } = {}): Promise<AllInOne> {
   const log = pino({ level: config.LOG_LEVEL, base: { role: "all-in-one" } });
+  setPasswordHashCost(config.PASSWORD_HASH_COST);
   mkdirSync(config.DATA_DIR, { recursive: true });
   const limits = config.TEST_LIMITS ? testLimits() : defaultLimits();
   const clock = new ClockSystem();

@@ -8,6 +8,13 @@
 import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from "node:crypto";
 
 const SCRYPT = { N: 16_384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
+
+/** scrypt's cost N for new hashes (a power of two); lower only for load tests that sign up thousands. */
+let scrypt_cost: number = SCRYPT.N;
+export function setPasswordHashCost(n: number): void {
+  if (!Number.isInteger(Math.log2(n)) || n < 1024) throw new Error(`PASSWORD_HASH_COST must be a power of two of at least 1024, got ${n}`);
+  scrypt_cost = n;
+}
 const KEY_BYTES = 32;
 
 function scrypt(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
@@ -17,8 +24,8 @@ function scrypt(password: string, salt: Buffer, options: ScryptOptions): Promise
 /** `scrypt$N$r$p$salt$hash`, all parameters kept so they can be raised later. */
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const key = await scrypt(password, salt, SCRYPT);
-  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString("base64url")}$${key.toString("base64url")}`;
+  const key = await scrypt(password, salt, { ...SCRYPT, N: scrypt_cost });
+  return `scrypt$${scrypt_cost}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString("base64url")}$${key.toString("base64url")}`;
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
