@@ -153,7 +153,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     metrics.connections.set(gateway.connectionCount);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url });
+  registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND });
   serveStatic(app, resolve(config.WEB_DIR));
 
   const ws = attachWebSocket(app.server, {

@@ -29,6 +29,9 @@ export const allInOneEnv = z.object({
   VAPID_SUBJECT: z.string().min(1).default("mailto:admin@localhost"),
   /** How long SIGTERM waits for in-flight work before exiting anyway. */
   DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  /** REST rate limit per client address and per user: burst, and sustained requests per second. */
+  REST_BURST: z.coerce.number().int().min(1).max(1_000_000).default(200),
+  REST_PER_SECOND: z.coerce.number().min(0.1).max(1_000_000).default(50),
   /** scrypt cost for new password hashes (power of two, at least 1024). Lower it only for load tests. */
   PASSWORD_HASH_COST: z.coerce.number().int().min(1024).max(1_048_576).refine((n) => Number.isInteger(Math.log2(n)), "must be a power of two").default(16_384),
   /** Use the deliberately small limits of tests (fast heartbeats and resyncs). */

@@ -32,6 +32,8 @@ export type ApiServices = {
   readonly limits: Limits;
   /** How this node is reached from clients, for pre-signed media URLs (known once listening). */
   readonly public_url: () => string;
+  readonly rest_burst: number;
+  readonly rest_per_second: number;
 };
 
 declare module "fastify" {
@@ -62,7 +64,7 @@ class RestLimiter {
 }
 
 export function registerApi(app: FastifyInstance, s: ApiServices): void {
-  const limiter = new RestLimiter(200, 50, s.clock);
+  const limiter = new RestLimiter(s.rest_burst, s.rest_per_second, s.clock);
   const open = new Set(["POST /api/v1/users", "POST /api/v1/sessions"]);
 
   app.addHook("onRequest", async (req, reply) => {
