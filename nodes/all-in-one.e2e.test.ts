@@ -233,5 +233,6 @@ describe("all-in-one: bad input", () => {
     expect(metrics).toMatch(/chat_sends_total \d+/);
     expect(metrics).toContain("chat_send_to_sent_seconds_bucket");
     expect(metrics).toContain("chat_delivery_seconds_bucket");
+    expect(metrics).toMatch(/chat_pending_entries \d+/);
   });
 });

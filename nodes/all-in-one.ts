@@ -151,6 +151,8 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   app.get("/healthz", (_req, reply) => (ready && !gateway.isDraining ? reply.send({ status: "ok" }) : reply.code(503).send({ status: gateway.isDraining ? "draining" : "starting" })));
   app.get("/metrics", async (_req, reply) => {
     metrics.connections.set(gateway.connectionCount);
+    const depth = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM pending").get();
+    if (depth !== undefined) metrics.pending_depth.set(depth.n);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND });
