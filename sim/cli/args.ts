@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { FAULT_CLASSES, type FaultClass } from "../faults.js";
 import { DEFAULT_OPTIONS, simOptions, type SimOptions } from "../options.js";
+import { SCENARIOS, SCENARIO_NAMES, type ScenarioName } from "../../chaos/scenarios.js";
 
 const faultList = z
   .string()
@@ -25,6 +26,7 @@ const flags = z.object({
   "heal-deadline": z.coerce.number().int().min(1_000).max(3_600_000).default(DEFAULT_OPTIONS.heal_deadline_ms),
   faults: faultList.optional(),
   "no-faults": faultList.optional(),
+  scenario: z.enum(SCENARIO_NAMES as [ScenarioName, ...ScenarioName[]]).optional(),
   "router-variant": z.enum(["correct", "commit_before_persist", "order_by_gateway_clock", "delete_pending_on_delivery", "dedup_cache_only"]).default("correct"),
   "gateway-variant": z.enum(["correct", "sent_before_append"]).default("correct"),
   "events-max": z.coerce.number().int().min(1_000).max(1_000_000_000).default(DEFAULT_OPTIONS.events_max),
@@ -72,7 +74,12 @@ export function toOptions(f: CliFlags): SimOptions {
     partitions: f.partitions,
     fault_ms: f.duration,
     heal_deadline_ms: f["heal-deadline"],
-    only_faults: f.faults === undefined ? null : new Set<FaultClass>(f.faults),
+    only_faults:
+      f.scenario !== undefined
+        ? new Set<FaultClass>([...SCENARIOS[f.scenario].faults, ...(f.faults ?? [])])
+        : f.faults === undefined
+          ? null
+          : new Set<FaultClass>(f.faults),
     off_faults: new Set<FaultClass>(f["no-faults"] ?? []),
     router_variant: f["router-variant"],
     gateway_variant: f["gateway-variant"],
