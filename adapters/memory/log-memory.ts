@@ -23,6 +23,7 @@
  *   quarter more between trims); older ones are dropped, and a fetch position below the
  *   first retained offset jumps to it (Kafka's retention with auto.offset.reset=earliest).
  */
+import { pollWithin } from "../log-polling.js";
 import { performance } from "node:perf_hooks";
 import type { CommitOutcome, Log, LogConsumer } from "../../core/ports/log.js";
 import { partitionOf } from "../../core/ports/log.js";
@@ -158,18 +159,15 @@ export class LogMemory implements Log {
     return { first_offset: stored.base_offset, next_offset: stored.base_offset + stored.entries.length };
   }
 
-  private async poll(member: Member, max_records: number, wait_ms: number): Promise<ConsumedRecord[]> {
-    assert(Number.isInteger(max_records) && max_records > 0, `LogMemory poll: max_records must be a positive integer, got ${max_records}`);
-    assert(Number.isFinite(wait_ms) && wait_ms >= 0, `LogMemory poll: wait_ms must be finite and >= 0, got ${wait_ms}`);
-    const deadline_ms = performance.now() + wait_ms;
-    for (;;) {
-      if (!member.live) throw new Error(`LogMemory poll: consumer '${member.member_id}' of group '${member.group}' has ended (${member.ended})`);
-      const records = this.fetch(member, max_records);
-      if (records.length > 0) return records;
-      const remaining_ms = deadline_ms - performance.now();
-      if (remaining_ms <= 0) return [];
-      await this.changed(remaining_ms);
-    }
+  private poll(member: Member, max_records: number, wait_ms: number): Promise<ConsumedRecord[]> {
+    return pollWithin(
+      "LogMemory",
+      max_records,
+      wait_ms,
+      () => (member.live ? null : `consumer '${member.member_id}' of group '${member.group}' has ended (${member.ended})`),
+      () => this.fetch(member, max_records),
+      (remaining_ms) => this.changed(remaining_ms),
+    );
   }
 
   private fetch(member: Member, max_records: number): ConsumedRecord[] {

@@ -33,6 +33,7 @@
  *   The pending store keeps its tombstones at least that long (it keeps them for good).
  * - One LogSqlite per Database: it keeps each partition's next offset in memory.
  */
+import { pollWithin } from "../log-polling.js";
 import { performance } from "node:perf_hooks";
 import type { CommitOutcome, Log, LogConsumer } from "../../core/ports/log.js";
 import { partitionOf } from "../../core/ports/log.js";
@@ -195,18 +196,15 @@ export class LogSqlite implements Log {
     return { ...this.boundsOf(partition) };
   }
 
-  private async poll(member: Member, max_records: number, wait_ms: number): Promise<ConsumedRecord[]> {
-    assert(Number.isInteger(max_records) && max_records > 0, `LogSqlite poll: max_records must be a positive integer, got ${max_records}`);
-    assert(Number.isFinite(wait_ms) && wait_ms >= 0, `LogSqlite poll: wait_ms must be finite and >= 0, got ${wait_ms}`);
-    const deadline_ms = performance.now() + wait_ms;
-    for (;;) {
-      if (!member.live) throw new Error(`LogSqlite poll: consumer '${member.member_id}' of group '${member.group}' has ended (${member.ended})`);
-      const records = this.fetch(member, max_records);
-      if (records.length > 0) return records;
-      const remaining_ms = deadline_ms - performance.now();
-      if (remaining_ms <= 0) return [];
-      await this.changed(remaining_ms);
-    }
+  private poll(member: Member, max_records: number, wait_ms: number): Promise<ConsumedRecord[]> {
+    return pollWithin(
+      "LogSqlite",
+      max_records,
+      wait_ms,
+      () => (member.live ? null : `consumer '${member.member_id}' of group '${member.group}' has ended (${member.ended})`),
+      () => this.fetch(member, max_records),
+      (remaining_ms) => this.changed(remaining_ms),
+    );
   }
 
   private fetch(member: Member, max_records: number): ConsumedRecord[] {
