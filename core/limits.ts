@@ -74,6 +74,8 @@ export const LIMITS = {
   clientReconnectMaxMs: 30_000,
   /** Consecutive rejected frames after which a connection is closed as abusive (1008). */
   rejectedFramesRunMax: 20,
+  /** Sends one gateway process has handed to the log and not yet heard back on; past it, new sends get OVERLOADED. */
+  gatewayAppendsInFlightMax: 5_000,
   /** A retry of a send already in the log is appended again only after this long without its `sent`. */
   gatewayReappendAfterMs: 30_000,
   /** A send the router has not answered within this long is forgotten by the gateway (the client retries). */

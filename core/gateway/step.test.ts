@@ -120,6 +120,14 @@ describe("gateway: sends and acks", () => {
     ]);
   });
 
+  it("answers OVERLOADED (retryable) when the host refuses an append at its bound", () => {
+    const { state } = open();
+    const [append] = gatewayStep(state, frame({ event: "send_message", data: { to: "u0", content: "hi", type: "text", client_msg_id: UUID } }));
+    if (append?.type !== "append_to_log") throw new Error("expected an append");
+    const out = gatewayStep(state, { type: "append_completed", record: append.record, ok: false, overloaded: true, now_ms: 2 });
+    expect(frames(out)).toEqual([{ event: "error", data: { code: "OVERLOADED", message: expect.any(String), retryable: true, client_msg_id: UUID } }]);
+  });
+
   it("does not append a retry while the first append is still out", () => {
     const { state } = open();
     const send: ClientFrame = { event: "send_message", data: { to: "u0", content: "hi", type: "text", client_msg_id: UUID } };

@@ -73,7 +73,7 @@ export function gatewayStep(state: GatewayState, input: GatewayInput): Out {
       rejectFrame(state, out, input.error, null);
       return out;
     case "append_completed":
-      onAppendCompleted(state, out, input.record, input.ok, input.now_ms);
+      onAppendCompleted(state, out, input.record, input.ok, input.now_ms, input.overloaded === true);
       return out;
     case "pending_page_read":
       onPageRead(state, out, input.read_id, input.entries, input.now_ms);
@@ -246,7 +246,7 @@ function send(
 /** Attempts at an ack's append before the resync (anti-entropy) is left to cover it. */
 const ACK_ATTEMPTS_MAX = 8;
 
-function onAppendCompleted(state: GatewayState, out: Out, record: SendRecord | AckRecord, ok: boolean, now_ms: number): void {
+function onAppendCompleted(state: GatewayState, out: Out, record: SendRecord | AckRecord, ok: boolean, now_ms: number, overloaded: boolean): void {
   if (record.kind === "ack") {
     // A lost ack would leave the entry pending while the client believes it acked: retry it
     // here with backoff; the client is not involved.
@@ -280,7 +280,13 @@ function onAppendCompleted(state: GatewayState, out: Out, record: SendRecord | A
     return;
   }
   state.sends.delete(record.client_msg_id);
-  sendError(out, apiError("LOG_UNAVAILABLE", "The message could not be stored; retry with the same client_msg_id."), record.client_msg_id);
+  sendError(
+    out,
+    overloaded
+      ? apiError("OVERLOADED", "The server is at capacity; retry shortly with the same client_msg_id.")
+      : apiError("LOG_UNAVAILABLE", "The message could not be stored; retry with the same client_msg_id."),
+    record.client_msg_id,
+  );
 }
 
 const MEDIA_ID = /^[A-Za-z0-9_-]{1,80}$/;

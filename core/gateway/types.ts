@@ -21,6 +21,8 @@ export type GatewayInput =
       readonly type: "append_completed";
       readonly record: SendRecord | AckRecord;
       readonly ok: boolean;
+      /** Not attempted: the host is at its bound of appends in flight (push back, retry later). */
+      readonly overloaded?: boolean;
       readonly now_ms: number;
     }
   | {

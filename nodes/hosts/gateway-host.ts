@@ -60,6 +60,8 @@ const PRESENCE_REFRESH_USERS_MAX = 10_000;
 
 export class GatewayHost {
   private readonly connections = new Map<string, ConnectionHost>();
+  /** Sends handed to the log and not yet answered, across connections (bounded: push back). */
+  appends_in_flight = 0;
   /** user_id -> connections watching it, and the port subscription behind them. */
   private readonly watched = new Map<string, { connections: Set<string>; stop: (() => void) | null }>();
   private draining = false;
@@ -235,9 +237,22 @@ export class ConnectionHost {
         return;
       case "append_to_log": {
         const record = effect.record;
+        const gateway = this.gateway;
+        if (record.kind === "send" && gateway.appends_in_flight >= config.limits.gatewayAppendsInFlightMax) {
+          // Overload: refuse new sends at once (retryable) rather than queue without bound.
+          this.feed({ type: "append_completed", record, ok: false, overloaded: true, now_ms: now() });
+          return;
+        }
+        gateway.appends_in_flight++;
         deadline(fromPromise(() => ports.log.append(record.conversation_id, record)))(
-          () => this.feed({ type: "append_completed", record, ok: true, now_ms: now() }),
-          () => this.feed({ type: "append_completed", record, ok: false, now_ms: now() }),
+          () => {
+            gateway.appends_in_flight--;
+            this.feed({ type: "append_completed", record, ok: true, now_ms: now() });
+          },
+          () => {
+            gateway.appends_in_flight--;
+            this.feed({ type: "append_completed", record, ok: false, now_ms: now() });
+          },
         );
         return;
       }
