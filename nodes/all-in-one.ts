@@ -10,7 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import Fastify, { LogController, type FastifyInstance } from "fastify";
+import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { defaultLimits, type Limits } from "../core/limits.js";
 import type { Push } from "../core/ports/push.js";
@@ -30,7 +30,7 @@ import { GatewayHost } from "./hosts/gateway-host.js";
 import { RouterHost } from "./hosts/router-host.js";
 import { timersReal } from "./hosts/timers.js";
 import { registerApi } from "./http/api.js";
-import { fail } from "./http/errors.js";
+import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
 import { attachWebSocket } from "./http/websocket.js";
 import { Metrics } from "./metrics.js";
@@ -88,12 +88,18 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     });
 
   let ready = false;
-  const app = Fastify({
-    loggerInstance: log,
-    bodyLimit: limits.bodyBytesMax,
-    logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: false,
-  }) as unknown as FastifyInstance;
+  const gatewayRef: { host: GatewayHost | null } = { host: null };
+  const app = createApp(
+    log,
+    limits,
+    metrics,
+    () => (!ready ? "starting" : gatewayRef.host?.isDraining === true ? "draining" : "ok"),
+    () => {
+      if (gatewayRef.host !== null) metrics.connections.set(gatewayRef.host.connectionCount);
+      const depth = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM pending").get();
+      if (depth !== undefined) metrics.pending_depth.set(depth.n);
+    },
+  );
   let listening_url = `http://${config.HOST}:${config.PORT}`;
   const public_url = (): string => config.PUBLIC_URL ?? listening_url;
   // Signed URLs are made relative here and absolute by the API, once the port is known.
@@ -106,6 +112,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     instrumentGateway(metrics, clock),
   );
   link.register(gateway_id, (deliveries) => gateway.receive(deliveries));
+  gatewayRef.host = gateway;
 
   const routers: RouterHost[] = [];
   for (let i = 0; i < config.ROUTERS; i++) {
@@ -133,28 +140,6 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     routers.push(router);
   }
 
-  // Content types: JSON bodies arrive as text and are decoded by the protocol's schemas;
-  // media uploads arrive as bytes.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: limits.bodyBytesMax }, (_req, body, done) => done(null, body));
-  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: limits.mediaBytesMax }, (_req, body, done) => done(null, body));
-  app.setErrorHandler((error: { code?: string; statusCode?: number; message: string }, _req, reply) => {
-    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return fail(reply, "BODY_TOO_LARGE", `The body is larger than ${limits.bodyBytesMax} bytes.`);
-    if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return fail(reply, "UNSUPPORTED_MEDIA_TYPE", "Send JSON with Content-Type: application/json.");
-    if (error.code === "FST_ERR_CTP_EMPTY_JSON_BODY") return fail(reply, "MALFORMED_JSON", "A JSON body is required.");
-    if (error.statusCode !== undefined && error.statusCode < 500) return fail(reply, "INVALID_FIELD", error.message);
-    log.error({ err: error }, "request failed");
-    return fail(reply, "INTERNAL", "Something went wrong on our side; retry.");
-  });
-  app.setNotFoundHandler((req, reply) => fail(reply, "NOT_FOUND", `No route for ${req.method} ${req.url.split("?")[0]}.`));
-
-  app.get("/healthz", (_req, reply) => (ready && !gateway.isDraining ? reply.send({ status: "ok" }) : reply.code(503).send({ status: gateway.isDraining ? "draining" : "starting" })));
-  app.get("/metrics", async (_req, reply) => {
-    metrics.connections.set(gateway.connectionCount);
-    const depth = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM pending").get();
-    if (depth !== undefined) metrics.pending_depth.set(depth.n);
-    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
   registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND });
   serveStatic(app, resolve(config.WEB_DIR));
 
