@@ -46,7 +46,16 @@ bench-sim: install ## simulator speed: events/s and virtual/wall for 1k users, 1
 bench-load: install ## open-loop load on the all-in-one node vs a bare ws relay → bench/results/load.json
 	npx tsx bench/load/run.ts
 
+cluster-up: build ## services + migrations + 2 gateways, 2 routers, 1 api on 127.0.0.1 → .cluster/endpoints.json
+	deploy/cluster.sh up
+
+cluster-smoke: ## an independent client against the running cluster, users on both gateways
+	npx tsx nodes/testing/cluster-smoke.ts
+
+cluster-down: ## stop the cluster's nodes and services
+	deploy/cluster.sh down
+
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-load
+.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-load cluster-up cluster-smoke cluster-down

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# A local production-shaped cluster on 127.0.0.1: the four services (deploy/services.sh),
+# migrations, two gateways, two routers and one api node, each a plain `node dist/nodes/<role>.js`.
+#   deploy/cluster.sh up     (after `make build`) -> .cluster/endpoints.json
+#   deploy/cluster.sh down   stops the nodes and the services; no process is left behind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=.cluster
+API_PORT=8100
+GW_PORTS=(8101 8102)
+GW_GRPC=(7101 7102)
+RT_PORTS=(8201 8202)
+
+wait_healthy() { # url what
+  local url=$1 what=$2
+  echo "waiting for $what at $url/healthz (up to 90 s)"
+  for _ in $(seq 1 180); do
+    if curl -fsS "$url/healthz" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  echo "$what did not become healthy; its log:" >&2
+  tail -n 40 "$DIR/$what.log" >&2 || true
+  return 1
+}
+
+start() { # name script env...
+  local name=$1 script=$2; shift 2
+  env "$@" setsid node "dist/nodes/$script.js" >"$DIR/$name.log" 2>&1 < /dev/null &
+  echo $! >"$DIR/$name.pid"
+}
+
+up() {
+  mkdir -p "$DIR"
+  [ -f dist/nodes/gateway.js ] || { echo "dist/ is missing: run 'make build' first" >&2; exit 1; }
+  deploy/services.sh up all
+  eval "$(deploy/services.sh env)"
+  [ -f "$DIR/secret" ] || head -c 48 /dev/urandom | base64 | tr -d '/+=\n' >"$DIR/secret"
+  local common=(SECRET="$(cat "$DIR/secret")" LOG_LEVEL=info GATEWAYS="gw-0=127.0.0.1:${GW_GRPC[0]},gw-1=127.0.0.1:${GW_GRPC[1]}")
+  env "${common[@]}" node dist/nodes/migrate.js
+  for i in 0 1; do
+    start "gw-$i" gateway "${common[@]}" GATEWAY_ID="gw-$i" PORT="${GW_PORTS[$i]}" GRPC_PORT="${GW_GRPC[$i]}"
+    start "router-$i" router "${common[@]}" ROUTER_ID="router-$i" PORT="${RT_PORTS[$i]}"
+  done
+  start api api "${common[@]}" PORT="$API_PORT" MEDIA_DIR="$DIR/media"
+  wait_healthy "http://127.0.0.1:$API_PORT" api
+  for i in 0 1; do
+    wait_healthy "http://127.0.0.1:${GW_PORTS[$i]}" "gw-$i"
+    wait_healthy "http://127.0.0.1:${RT_PORTS[$i]}" "router-$i"
+  done
+  printf '{"api": "http://127.0.0.1:%s", "gateways": ["ws://127.0.0.1:%s/ws", "ws://127.0.0.1:%s/ws"]}\n' "$API_PORT" "${GW_PORTS[0]}" "${GW_PORTS[1]}" >"$DIR/endpoints.json"
+  echo "cluster up: $(cat "$DIR/endpoints.json")"
+}
+
+down() {
+  for f in "$DIR"/*.pid; do
+    [ -e "$f" ] || continue
+    local pid; pid=$(cat "$f")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$f"
+  done
+  deploy/services.sh down all
+  echo "cluster down"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: deploy/cluster.sh up|down" >&2; exit 2 ;;
+esac

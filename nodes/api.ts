@@ -1,0 +1,53 @@
+/**
+ * `node dist/nodes/api.js`: the REST API (sign-up, sessions, history, groups, presence,
+ * media, devices) and the web page, on PORT. Media live under MEDIA_DIR behind signed URLs.
+ */
+import { resolve } from "node:path";
+import { z } from "zod";
+import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
+import { Tokens } from "./auth.js";
+import { parseEnv } from "./config.js";
+import { registerApi } from "./http/api.js";
+import { createApp } from "./http/app.js";
+import { serveStatic } from "./http/static.js";
+import { openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
+import { fatal, onSignals, role } from "./role.js";
+
+async function main(): Promise<void> {
+  const r = role("api", process.env);
+  const own = parseEnv(z.object({ MEDIA_DIR: z.string().min(1).default("./data/media"), WEB_DIR: z.string().min(1).default("web/dist"), PUBLIC_URL: z.url().optional() }), process.env);
+  if (!own.ok) throw new Error(own.message);
+  const c = productionConfig(process.env);
+  const cassandra = openCassandra(c);
+  const redis = openRedis(c);
+  const pg = openDirectory(c);
+  let listening = `http://${r.config.HOST}:${r.config.PORT}`;
+  let ready = false;
+  const app = createApp(r.log, r.limits, r.metrics, () => (ready ? "ok" : "starting"));
+  registerApi(app, {
+    directory: pg.directory,
+    messages: cassandra.messages,
+    presence: redis.presence,
+    blobs: new BlobStoreLocal(resolve(own.value.MEDIA_DIR), "", r.config.SECRET),
+    tokens: new Tokens(r.config.SECRET),
+    clock: r.clock,
+    random: r.random,
+    limits: r.limits,
+    public_url: () => own.value.PUBLIC_URL ?? listening,
+    rest_burst: 200,
+    rest_per_second: 50,
+  });
+  serveStatic(app, resolve(own.value.WEB_DIR));
+  await app.listen({ host: r.config.HOST, port: r.config.PORT });
+  const address = app.server.address();
+  listening = `http://${r.config.HOST}:${typeof address === "object" && address !== null ? address.port : r.config.PORT}`;
+  ready = true;
+  process.stdout.write(`api listening: ${listening}\n`);
+  onSignals(r, async () => {
+    await app.close();
+    await Promise.all([cassandra.close(), redis.presence.close(), pg.close()]);
+    await redis.close();
+  });
+}
+
+main().catch(fatal("api"));

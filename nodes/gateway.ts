@@ -1,0 +1,61 @@
+/**
+ * `node dist/nodes/gateway.js`: holds WebSockets. GATEWAY_ID names it, GRPC_PORT is where
+ * routers deliver to it, GATEWAYS is the address book of all gateways (for typing relays).
+ * SIGTERM drains: clients are told to reconnect elsewhere, then the process exits 0.
+ */
+import { z } from "zod";
+import { startGatewayGrpcServer } from "../adapters/grpc/gateway-server-grpc.js";
+import { Tokens } from "./auth.js";
+import { parseEnv } from "./config.js";
+import { GatewayHost } from "./hosts/gateway-host.js";
+import { createApp } from "./http/app.js";
+import { attachWebSocket } from "./http/websocket.js";
+import { instrumentGateway } from "./observe.js";
+import { gatewayLink, openCassandra, openDirectory, openLog, openRedis, productionConfig } from "./production.js";
+import { fatal, onSignals, role } from "./role.js";
+
+async function main(): Promise<void> {
+  const r = role("gateway", process.env);
+  const own = parseEnv(z.object({ GATEWAY_ID: z.string().regex(/^[A-Za-z0-9_-]+$/), GRPC_PORT: z.coerce.number().int().min(1).max(65_535) }), process.env);
+  if (!own.ok) throw new Error(own.message);
+  const c = productionConfig(process.env);
+  const log = await openLog(c);
+  const cassandra = openCassandra(c);
+  const redis = openRedis(c);
+  const pg = openDirectory(c);
+  const link = gatewayLink(c);
+  const gateway = new GatewayHost(
+    { log, pending: cassandra.pending, sessions: redis.sessions, presence: redis.presence, directory: pg.directory, link, clock: r.clock, timers: r.timers },
+    { gateway_id: own.value.GATEWAY_ID, limits: r.limits, call_timeout_ms: 5_000, session_ttl_ms: 3 * r.limits.heartbeatIntervalMs },
+    instrumentGateway(r.metrics, r.clock),
+  );
+  const grpc = await startGatewayGrpcServer({ host: r.config.HOST, port: own.value.GRPC_PORT, gateway_id: own.value.GATEWAY_ID, receive: (d) => gateway.receive(d) });
+  let ready = false;
+  const app = createApp(r.log, r.limits, r.metrics, () => (!ready ? "starting" : gateway.isDraining ? "draining" : "ok"), () => r.metrics.connections.set(gateway.connectionCount));
+  const ws = attachWebSocket(app.server, {
+    gateway,
+    tokens: new Tokens(r.config.SECRET),
+    clock: r.clock,
+    frame_bytes_max: r.limits.frameBytesMax,
+    send_buffer_bytes_max: 4 * 1024 * 1024,
+    ping_interval_ms: 30_000,
+  });
+  await app.listen({ host: r.config.HOST, port: r.config.PORT });
+  ready = true;
+  const address = app.server.address();
+  const port = typeof address === "object" && address !== null ? address.port : r.config.PORT;
+  process.stdout.write(`gateway ${own.value.GATEWAY_ID} listening: ws://${r.config.HOST}:${port}/ws grpc ${r.config.HOST}:${grpc.port}\n`);
+  onSignals(r, async () => {
+    gateway.drain();
+    await new Promise((res) => setTimeout(res, Math.min(500, r.config.DRAIN_TIMEOUT_MS)));
+    ws.close();
+    await app.close();
+    await grpc.close();
+    link.close();
+    await log.close();
+    await Promise.all([cassandra.close(), redis.presence.close(), pg.close()]);
+    await redis.close();
+  });
+}
+
+main().catch(fatal("gateway"));

@@ -1,0 +1,106 @@
+/**
+ * The production ports, from the environment: Kafka (or Redpanda) for the log, Cassandra (or
+ * ScyllaDB) for messages and pending entries, Redis for sessions and presence, PostgreSQL
+ * for the directory, gRPC between routers and gateways. Shared by the gateway, router, api
+ * and migrate binaries; each takes only what it needs.
+ */
+import { z } from "zod";
+import { LogKafka } from "../adapters/kafka/index.js";
+import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateCassandra } from "../adapters/cassandra/index.js";
+import { connectRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
+import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
+import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
+import { parseEnv } from "./config.js";
+
+export const productionEnv = z.object({
+  KAFKA_BROKERS: z.string().min(1).default("127.0.0.1:9092"),
+  LOG_TOPIC: z.string().regex(/^[A-Za-z0-9._-]+$/).default("chat-log"),
+  LOG_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(16),
+  CASSANDRA_CONTACT_POINTS: z.string().min(1).default("127.0.0.1:9042"),
+  CASSANDRA_LOCAL_DC: z.string().min(1).default("datacenter1"),
+  CASSANDRA_KEYSPACE: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/, "must be a lower-case CQL identifier").default("chat"),
+  REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
+  DATABASE_URL: z.string().min(1).default("postgres://chat:chat@127.0.0.1:5432/chat"),
+  /** The gateways' gRPC addresses: `gw-0=127.0.0.1:7101,gw-1=127.0.0.1:7102`. */
+  GATEWAYS: z
+    .string()
+    .default("")
+    .transform((s, ctx) => {
+      const map = new Map<string, string>();
+      for (const part of s.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
+        const m = /^([A-Za-z0-9_-]+)=([0-9.]+:\d+)$/.exec(part);
+        if (m === null) {
+          ctx.addIssue({ code: "custom", message: `"${part}" is not gateway_id=host:port` });
+          return z.NEVER;
+        }
+        map.set(m[1]!, m[2]!);
+      }
+      return map;
+    }),
+});
+export type ProductionConfig = z.infer<typeof productionEnv>;
+
+export function productionConfig(env: Record<string, string | undefined>): ProductionConfig {
+  const parsed = parseEnv(productionEnv, env);
+  if (!parsed.ok) {
+    process.stderr.write(`${parsed.message}\n`);
+    process.exit(2);
+  }
+  return parsed.value;
+}
+
+export async function openLog(c: ProductionConfig): Promise<LogKafka> {
+  return LogKafka.open({ brokers: c.KAFKA_BROKERS.split(","), topic: c.LOG_TOPIC, partition_count: c.LOG_PARTITIONS });
+}
+
+export function openCassandra(c: ProductionConfig) {
+  const client = cassandraClient({ contact_points: c.CASSANDRA_CONTACT_POINTS.split(","), local_datacenter: c.CASSANDRA_LOCAL_DC });
+  return {
+    client,
+    messages: new MessageStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE }),
+    pending: new PendingStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE }),
+    close: () => client.shutdown(),
+  };
+}
+
+export function openRedis(c: ProductionConfig) {
+  const redis = connectRedis(c.REDIS_URL);
+  return {
+    redis,
+    sessions: new SessionStoreRedis({ redis }),
+    presence: new PresenceRedis({ redis }),
+    close: async () => void (await redis.quit()),
+  };
+}
+
+export function openDirectory(c: ProductionConfig) {
+  const pool = connectPostgres(c.DATABASE_URL);
+  return { pool, directory: new DirectoryPostgres(pool), close: () => pool.end() };
+}
+
+export function gatewayLink(c: ProductionConfig): GatewayLinkGrpc {
+  return new GatewayLinkGrpc((gateway_id) => c.GATEWAYS.get(gateway_id) ?? null);
+}
+
+/** Schema migrations for CQL and SQL, and the log's topic; idempotent. */
+export async function migrateAll(c: ProductionConfig): Promise<string[]> {
+  const done: string[] = [];
+  const cassandra = openCassandra(c);
+  try {
+    const r = await migrateCassandra(cassandra.client, c.CASSANDRA_KEYSPACE);
+    done.push(`cassandra ${c.CASSANDRA_KEYSPACE}: ${JSON.stringify(r)}`);
+  } finally {
+    await cassandra.close();
+  }
+  const pg = openDirectory(c);
+  try {
+    const r = await migratePostgres(pg.pool);
+    done.push(`postgres: ${JSON.stringify(r)}`);
+  } finally {
+    await pg.close();
+  }
+  const log = await openLog(c);
+  done.push(`kafka topic ${c.LOG_TOPIC} with ${c.LOG_PARTITIONS} partitions`);
+  await log.close();
+  return done;
+}
