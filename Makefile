@@ -52,10 +52,16 @@ cluster-up: build ## services + migrations + 2 gateways, 2 routers, 1 api on 127
 cluster-smoke: ## an independent client against the running cluster, users on both gateways
 	npx tsx nodes/testing/cluster-smoke.ts
 
+cluster-fault: ## under steady traffic, kill -9 a gateway and a router, restart them; checkers judge the histories
+	npx tsx nodes/cluster.fault.ts
+
+bench-cluster: ## open-loop load through the running cluster → bench/results/cluster.json
+	npx tsx bench/load/cluster.ts
+
 cluster-down: ## stop the cluster's nodes and services
 	deploy/cluster.sh down
 
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-load cluster-up cluster-smoke cluster-down
+.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-load cluster-up cluster-smoke cluster-fault bench-cluster cluster-down

@@ -20,6 +20,8 @@ const users = Number(args.get("users") ?? 1000);
 const rates = (args.get("rates") ?? "1000").split(",").map(Number);
 const seconds = Number(args.get("seconds") ?? 8);
 const relay = args.has("relay");
+/** Gateways to spread WebSockets over (a cluster); the REST url's own host when absent. */
+const wsUrls = (args.get("ws") ?? url.replace(/^http/, "ws") + "/ws").split(",");
 const BODY = "x".repeat(64);
 
 type Account = { user_id: string; token: string };
@@ -34,9 +36,10 @@ async function accounts(): Promise<Account[]> {
   if (relay) return Array.from({ length: users }, (_, i) => ({ user_id: `u${i}`, token: `u${i}` }));
   const out: Account[] = [];
   const tag = Date.now().toString(36);
-  for (let i = 0; i < users; i += 50) {
+  const batchSize = Number(args.get("signup-batch") ?? 50);
+  for (let i = 0; i < users; i += batchSize) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(50, users - i) }, async (_, j) => {
+      Array.from({ length: Math.min(batchSize, users - i) }, async (_, j) => {
         const username = `load${tag}_${i + j}`;
         await post("/api/v1/users", { username, password: "load-test-password" });
         const s = await post("/api/v1/sessions", { username, password: "load-test-password" });
@@ -54,8 +57,10 @@ let sentOk = 0;
 let errors = 0;
 const sentAt = new Map<string, number>();
 
+let nextGateway = 0;
 function connect(a: Account): Promise<WebSocket> {
-  const ws = new WebSocket(`${url.replace(/^http/, "ws")}/ws?token=${encodeURIComponent(a.token)}`, { perMessageDeflate: false });
+  const gateway = wsUrls[nextGateway++ % wsUrls.length]!;
+  const ws = new WebSocket(`${gateway}?token=${encodeURIComponent(a.token)}`, { perMessageDeflate: false });
   ws.on("message", (data) => {
     const f = JSON.parse(data.toString()) as { event: string; data: Record<string, string> };
     if (f.event === "new_message") {

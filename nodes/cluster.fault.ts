@@ -1,0 +1,165 @@
+/**
+ * The fault run against the real cluster (`make cluster-up` first; `make cluster-fault`):
+ * steady 1:1 traffic from users spread over both gateways; mid-run one gateway and one
+ * router are killed with SIGKILL and restarted. Clients reconnect (to the other gateway)
+ * and retry unanswered sends with their client_msg_id, as the client core does. At the end
+ * the clients' histories go to the same invariant checkers the simulator uses.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { openSync, readFileSync } from "node:fs";
+import { checkAll } from "../invariants/index.js";
+import type { DisplayEvent, History, SendOp } from "../invariants/history.js";
+import { Socket, signUp, type Account } from "./testing/api-client.js";
+
+const DIR = ".cluster";
+const endpoints = JSON.parse(readFileSync(`${DIR}/endpoints.json`, "utf8")) as { api: string; gateways: string[] };
+const gwHttp = endpoints.gateways.map((g) => g.replace(/^ws/, "http").replace(/\/ws$/, ""));
+const t0 = Date.now();
+const now = (): number => Date.now() - t0;
+
+type Client = { account: Account; device_id: string; gateway: number; socket: Socket | null; connection: number; sends: SendOp[]; displays: DisplayEvent[]; unanswered: Map<string, { to: string; content: string; index: number }>; seen: Set<string> };
+
+async function connect(c: Client): Promise<void> {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const g = (c.gateway + attempt) % gwHttp.length;
+    try {
+      const s = await Socket.open(gwHttp[g]!, c.account.token);
+      c.socket = s;
+      c.gateway = g;
+      c.connection++;
+      const connection = c.connection;
+      s.ws.on("message", (data) => {
+        const f = JSON.parse(data.toString()) as { event: string; data: Record<string, string> };
+        if (f.event === "new_message") {
+          if (!c.seen.has(f.data.message_id!)) {
+            c.seen.add(f.data.message_id!);
+            c.displays.push({ device: { user_id: c.account.user_id, device_id: c.device_id }, conversation_id: f.data.conversation_id!, message_id: f.data.message_id!, from: f.data.from!, client_msg_id: f.data.client_msg_id!, content: f.data.content!, at: now(), connection, via: "new_message" });
+          }
+          s.send("ack", { message_id: f.data.message_id, status: "delivered", conversation_id: f.data.conversation_id });
+        } else if (f.event === "delivery_receipt" && f.data.status === "sent") {
+          const pending = c.unanswered.get(f.data.client_msg_id!);
+          if (pending === undefined) return;
+          c.unanswered.delete(f.data.client_msg_id!);
+          const op = c.sends[pending.index]!;
+          c.sends[pending.index] = { ...op, outcome: "ok", message_id: f.data.message_id!, completed_at: now() };
+          c.displays.push({ device: { user_id: c.account.user_id, device_id: c.device_id }, conversation_id: f.data.conversation_id!, message_id: f.data.message_id!, from: c.account.user_id, client_msg_id: f.data.client_msg_id!, content: pending.content, at: now(), connection, via: "own" });
+        }
+      });
+      s.ws.on("close", () => {
+        if (c.socket === s) {
+          c.socket = null;
+          setTimeout(() => void connect(c), 200);
+        }
+      });
+      // Retry everything unanswered, same client_msg_id.
+      for (const [client_msg_id, p] of c.unanswered) s.send("send_message", { to: p.to, content: p.content, type: "text", client_msg_id });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new Error(`${c.account.username} could not reconnect`);
+}
+
+function pid(name: string): number {
+  return Number(readFileSync(`${DIR}/${name}.pid`, "utf8"));
+}
+
+function restart(name: string, script: string, env: Record<string, string>): void {
+  const out = openSync(`${DIR}/${name}.log`, "a");
+  const child = spawn(process.execPath, [`dist/nodes/${script}.js`], { env: { ...process.env, ...env }, stdio: ["ignore", out, out], detached: true });
+  child.unref();
+  execFileSync("bash", ["-c", `echo ${child.pid} > ${DIR}/${name}.pid`]);
+}
+
+async function main(): Promise<void> {
+  const tag = Date.now().toString(36);
+  const accounts = await Promise.all(Array.from({ length: 6 }, (_, i) => signUp(endpoints.api, `fault${tag}_${i}`)));
+  const clients: Client[] = accounts.map((account, i) => ({ account, device_id: account.device_id, gateway: i % 2, socket: null, connection: 0, sends: [], displays: [], unanswered: new Map(), seen: new Set() }));
+  for (const c of clients) await connect(c);
+  const secret = readFileSync(`${DIR}/secret`, "utf8").trim();
+  const common = { SECRET: secret, LOG_LEVEL: "info", GATEWAYS: "gw-0=127.0.0.1:7101,gw-1=127.0.0.1:7102", ...Object.fromEntries(execFileSync("deploy/services.sh", ["env"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith("export ")).map((l) => l.slice(7).split("=")).map(([k, ...v]) => [k!, v.join("=").replace(/^"|"$/g, "")])) };
+  const TOTAL_MS = 12_000;
+  let n = 0;
+  const sender = setInterval(() => {
+    for (const [i, c] of clients.entries()) {
+      // Sender FIFO per conversation: one unanswered send per client at a time.
+      if (c.socket === null || c.unanswered.size > 0) continue;
+      const to = clients[(i + 1) % clients.length]!.account.user_id;
+      const client_msg_id = randomUUID();
+      const content = `n${n++}`;
+      c.unanswered.set(client_msg_id, { to, content, index: c.sends.length });
+      const pair = [c.account.user_id, to].sort();
+      c.sends.push({ device: { user_id: c.account.user_id, device_id: c.device_id }, conversation_id: `d.${pair[0]}.${pair[1]}`, client_msg_id, content, invoked_at: now(), outcome: "info", message_id: null, completed_at: null });
+      c.socket.send("send_message", { to, content, type: "text", client_msg_id });
+    }
+  }, 20);
+  setTimeout(() => {
+    process.stdout.write(`t=${now()} ms: kill -9 gw-1 and router-0\n`);
+    process.kill(pid("gw-1"), "SIGKILL");
+    process.kill(pid("router-0"), "SIGKILL");
+  }, 3_000);
+  setTimeout(() => {
+    process.stdout.write(`t=${now()} ms: restart gw-1 and router-0\n`);
+    restart("gw-1", "gateway", { ...common, GATEWAY_ID: "gw-1", PORT: "8102", GRPC_PORT: "7102" });
+    restart("router-0", "router", { ...common, ROUTER_ID: "router-0", PORT: "8201" });
+  }, 6_000);
+  await new Promise((r) => setTimeout(r, TOTAL_MS));
+  clearInterval(sender);
+  // Heal: wait until every send is answered and every message reached its recipient.
+  const healed_at = now();
+  const deadline = Date.now() + 60_000;
+  const okIds = (): string[] => clients.flatMap((c) => c.sends.filter((s) => s.outcome === "ok").map((s) => s.message_id!));
+  while (Date.now() < deadline) {
+    const unanswered = clients.reduce((k, c) => k + c.unanswered.size, 0);
+    const missing = okIds().filter((id) => !clients.some((c) => c.displays.some((d) => d.via === "new_message" && d.message_id === id)));
+    if (unanswered === 0 && missing.length === 0) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const quiescent_at = now();
+  const conversations = [...new Set(clients.flatMap((c) => c.sends.map((s) => s.conversation_id)))];
+  const history: Record<string, string[]> = {};
+  for (const conv of conversations) {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await clients[0]!.account.rest.call("GET", `/api/v1/conversations/${conv}/messages?limit=100${cursor === null ? "" : `&before=${cursor}`}`);
+      if (page.status !== 200) {
+        // Only members may read; use a member's account.
+        const member = clients.find((c) => conv.includes(c.account.user_id))!;
+        const p2 = await member.account.rest.call("GET", `/api/v1/conversations/${conv}/messages?limit=100${cursor === null ? "" : `&before=${cursor}`}`);
+        ids.push(...p2.json.messages.map((m: { message_id: string }) => m.message_id));
+        cursor = p2.json.next_cursor;
+      } else {
+        ids.push(...page.json.messages.map((m: { message_id: string }) => m.message_id));
+        cursor = page.json.next_cursor;
+      }
+    } while (cursor !== null);
+    history[conv] = ids.reverse();
+  }
+  const h: History = {
+    devices: clients.map((c) => ({ user_id: c.account.user_id, device_id: c.device_id })),
+    memberships: conversations.flatMap((conv) => conv.split(".").slice(1).map((user_id) => ({ conversation_id: conv, user_id, joined_at: null, left_at: null }))),
+    sends: clients.flatMap((c) => c.sends),
+    displays: clients.flatMap((c) => c.displays),
+    receipts: [],
+    acks: [],
+    received: [],
+    final: { quiescent: true, quiescent_at, healed_at, history, pending: [], connected: clients.filter((c) => c.socket !== null).map((c) => ({ user_id: c.account.user_id, device_id: c.device_id })) },
+    delivery_bound_ms: 60_000,
+    presence_bound_ms: 60_000,
+  };
+  const violations = checkAll(h);
+  const ok = h.sends.filter((s) => s.outcome === "ok").length;
+  process.stdout.write(`${h.sends.length} sends (${ok} ok), ${h.displays.filter((d) => d.via === "new_message").length} deliveries, healed in ${quiescent_at - healed_at} ms\n`);
+  for (const v of violations.slice(0, 10)) process.stdout.write(`  [${v.invariant} ${v.name}] ${v.message}\n`);
+  process.stdout.write(violations.length === 0 ? "10 invariants hold: 1 passed, 0 failed\n" : `${violations.length} violations: 0 passed, 1 failed\n`);
+  for (const c of clients) await c.socket?.close();
+  process.exit(violations.length === 0 ? 0 : 1);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});
