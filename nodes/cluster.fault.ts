@@ -8,15 +8,20 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { openSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { checkAll } from "../invariants/index.js";
-import type { DisplayEvent, History, SendOp } from "../invariants/history.js";
+import type { DisplayEvent, History, SendOp, Violation } from "../invariants/history.js";
 import { Socket, signUp, type Account } from "./testing/api-client.js";
+import type { Endpoints } from "./testing/cluster-smoke.js";
 
 const DIR = ".cluster";
-const endpoints = JSON.parse(readFileSync(`${DIR}/endpoints.json`, "utf8")) as { api: string; gateways: string[] };
-const gwHttp = endpoints.gateways.map((g) => g.replace(/^ws/, "http").replace(/\/ws$/, ""));
+let gwHttp: string[] = [];
 const t0 = Date.now();
 const now = (): number => Date.now() - t0;
+
+/** How the run kills and restarts one gateway and one router. */
+export type FaultControl = { kill(): void; restart(): void };
+export type FaultReport = { sends: number; ok: number; deliveries: number; healed_ms: number; violations: Violation[] };
 
 type Client = { account: Account; device_id: string; gateway: number; socket: Socket | null; connection: number; sends: SendOp[]; displays: DisplayEvent[]; unanswered: Map<string, { to: string; content: string; index: number }>; seen: Set<string> };
 
@@ -73,13 +78,12 @@ function restart(name: string, script: string, env: Record<string, string>): voi
   execFileSync("bash", ["-c", `echo ${child.pid} > ${DIR}/${name}.pid`]);
 }
 
-async function main(): Promise<void> {
+export async function runClusterFault(endpoints: Endpoints, control: FaultControl, say: (line: string) => void = (l) => void process.stdout.write(`${l}\n`)): Promise<FaultReport> {
+  gwHttp = endpoints.gateways.map((g) => g.replace(/^ws/, "http").replace(/\/ws$/, ""));
   const tag = Date.now().toString(36);
   const accounts = await Promise.all(Array.from({ length: 6 }, (_, i) => signUp(endpoints.api, `fault${tag}_${i}`)));
   const clients: Client[] = accounts.map((account, i) => ({ account, device_id: account.device_id, gateway: i % 2, socket: null, connection: 0, sends: [], displays: [], unanswered: new Map(), seen: new Set() }));
   for (const c of clients) await connect(c);
-  const secret = readFileSync(`${DIR}/secret`, "utf8").trim();
-  const common = { SECRET: secret, LOG_LEVEL: "info", GATEWAYS: "gw-0=127.0.0.1:7101,gw-1=127.0.0.1:7102", ...Object.fromEntries(execFileSync("deploy/services.sh", ["env"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith("export ")).map((l) => l.slice(7).split("=")).map(([k, ...v]) => [k!, v.join("=").replace(/^"|"$/g, "")])) };
   const TOTAL_MS = 12_000;
   let n = 0;
   const sender = setInterval(() => {
@@ -96,14 +100,12 @@ async function main(): Promise<void> {
     }
   }, 20);
   setTimeout(() => {
-    process.stdout.write(`t=${now()} ms: kill -9 gw-1 and router-0\n`);
-    process.kill(pid("gw-1"), "SIGKILL");
-    process.kill(pid("router-0"), "SIGKILL");
+    say(`t=${now()} ms: kill -9 a gateway and a router`);
+    control.kill();
   }, 3_000);
   setTimeout(() => {
-    process.stdout.write(`t=${now()} ms: restart gw-1 and router-0\n`);
-    restart("gw-1", "gateway", { ...common, GATEWAY_ID: "gw-1", PORT: "8102", GRPC_PORT: "7102" });
-    restart("router-0", "router", { ...common, ROUTER_ID: "router-0", PORT: "8201" });
+    say(`t=${now()} ms: restart them`);
+    control.restart();
   }, 6_000);
   await new Promise((r) => setTimeout(r, TOTAL_MS));
   clearInterval(sender);
@@ -152,14 +154,46 @@ async function main(): Promise<void> {
   };
   const violations = checkAll(h);
   const ok = h.sends.filter((s) => s.outcome === "ok").length;
-  process.stdout.write(`${h.sends.length} sends (${ok} ok), ${h.displays.filter((d) => d.via === "new_message").length} deliveries, healed in ${quiescent_at - healed_at} ms\n`);
-  for (const v of violations.slice(0, 10)) process.stdout.write(`  [${v.invariant} ${v.name}] ${v.message}\n`);
-  process.stdout.write(violations.length === 0 ? "10 invariants hold: 1 passed, 0 failed\n" : `${violations.length} violations: 0 passed, 1 failed\n`);
-  for (const c of clients) await c.socket?.close();
-  process.exit(violations.length === 0 ? 0 : 1);
+  const deliveries = h.displays.filter((d) => d.via === "new_message").length;
+  say(`${h.sends.length} sends (${ok} ok), ${deliveries} deliveries, healed in ${quiescent_at - healed_at} ms`);
+  for (const c of clients) {
+    const s = c.socket;
+    c.socket = null;
+    await s?.close();
+  }
+  return { sends: h.sends.length, ok, deliveries, healed_ms: quiescent_at - healed_at, violations };
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+/** As a program against `make cluster-up`: kills and restarts gw-1 and router-0 by their pidfiles. */
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const endpoints = JSON.parse(readFileSync(`${DIR}/endpoints.json`, "utf8")) as Endpoints;
+  const secret = readFileSync(`${DIR}/secret`, "utf8").trim();
+  const services = Object.fromEntries(
+    execFileSync("deploy/services.sh", ["env"], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.startsWith("export "))
+      .map((l) => l.slice(7).split("="))
+      .map(([k, ...v]) => [k!, v.join("=").replace(/^"|"$/g, "")]),
+  );
+  const common = { SECRET: secret, LOG_LEVEL: "info", GATEWAYS: "gw-0=127.0.0.1:7101,gw-1=127.0.0.1:7102", ...services };
+  runClusterFault(endpoints, {
+    kill: () => {
+      process.kill(pid("gw-1"), "SIGKILL");
+      process.kill(pid("router-0"), "SIGKILL");
+    },
+    restart: () => {
+      restart("gw-1", "gateway", { ...common, GATEWAY_ID: "gw-1", PORT: "8102", GRPC_PORT: "7102" });
+      restart("router-0", "router", { ...common, ROUTER_ID: "router-0", PORT: "8201" });
+    },
+  }).then(
+    (r) => {
+      for (const v of r.violations.slice(0, 10)) process.stdout.write(`  [${v.invariant} ${v.name}] ${v.message}\n`);
+      process.stdout.write(r.violations.length === 0 ? "10 invariants hold: 1 passed, 0 failed\n" : `${r.violations.length} violations: 0 passed, 1 failed\n`);
+      process.exit(r.violations.length === 0 ? 0 : 1);
+    },
+    (e: unknown) => {
+      process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -6,18 +6,20 @@
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Socket, signUp } from "./api-client.js";
 
-const endpoints = JSON.parse(readFileSync(".cluster/endpoints.json", "utf8")) as { api: string; gateways: string[] };
-const wsBase = (i: number): string => endpoints.gateways[i % endpoints.gateways.length]!.replace(/^ws/, "http").replace(/\/ws$/, "");
-let checks = 0;
-function check(what: string, ok: boolean): void {
-  checks++;
-  if (!ok) throw new Error(`FAILED: ${what}`);
-  process.stdout.write(`ok  ${what}\n`);
-}
+export type Endpoints = { api: string; gateways: string[] };
 
-async function main(): Promise<void> {
+/** Runs the smoke scenarios; resolves with the number of checks, rejects on the first failure. */
+export async function runClusterSmoke(endpoints: Endpoints, say: (line: string) => void = (l) => void process.stdout.write(`${l}\n`)): Promise<number> {
+  const wsBase = (i: number): string => endpoints.gateways[i % endpoints.gateways.length]!.replace(/^ws/, "http").replace(/\/ws$/, "");
+  let checks = 0;
+  const check = (what: string, ok: boolean): void => {
+    checks++;
+    if (!ok) throw new Error(`FAILED: ${what}`);
+    say(`ok  ${what}`);
+  };
   const tag = Date.now().toString(36);
   const [alice, bob, carol] = await Promise.all(["alice", "bob", "carol"].map((n) => signUp(endpoints.api, `${n}${tag}`)));
   const a = await Socket.open(wsBase(0), alice!.token);
@@ -46,11 +48,19 @@ async function main(): Promise<void> {
   const history = await bob!.rest.call("GET", `/api/v1/conversations/${sent.conversation_id}/messages`);
   check("history on the api node shows the message once", history.json.messages.filter((m: { message_id: string }) => m.message_id === sent.message_id).length === 1);
   await Promise.all([a.close(), b.close(), c2.close()]);
-  process.stdout.write(`${checks} passed, 0 failed\n`);
-  process.exit(0);
+  return checks;
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
-});
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const endpoints = JSON.parse(readFileSync(".cluster/endpoints.json", "utf8")) as Endpoints;
+  runClusterSmoke(endpoints).then(
+    (checks) => {
+      process.stdout.write(`${checks} passed, 0 failed\n`);
+      process.exit(0);
+    },
+    (e: unknown) => {
+      process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
