@@ -1,27 +1,23 @@
 /**
  * End-to-end over real HTTP and WebSocket against an all-in-one node started by the test,
- * driven by a client written from docs/API.md alone (nodes/testing/api-client.ts).
+ * driven by a client written from docs/API.md alone (nodes/testing/e2e-suite.ts), plus what
+ * is particular to this node (its /healthz and /metrics).
  */
-import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { allInOneEnv } from "./config.js";
 import { startAllInOne, type AllInOne } from "./all-in-one.js";
-import { Rest, Socket, signUp, type Account } from "./testing/api-client.js";
+import { registerE2E } from "./testing/e2e-suite.js";
 
 let node: AllInOne;
 let dir: string;
-let base: string;
-let n = 0;
-const name = (prefix: string): string => `${prefix}${Date.now() % 100000}${n++}`;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "chat-e2e-"));
   const config = allInOneEnv.parse({ PORT: "0", DATA_DIR: dir, LOG_LEVEL: "silent", WEB_DIR: join(dir, "no-web"), TEST_LIMITS: "1" });
   node = await startAllInOne(config);
-  base = node.url;
 });
 
 afterAll(async () => {
@@ -29,207 +25,13 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function pair(): Promise<[Account, Account]> {
-  return [await signUp(base, name("al")), await signUp(base, name("bo"))];
-}
+registerE2E("all-in-one", () => ({ api: node.url, gateways: [node.url] }));
 
-describe("all-in-one: messaging", () => {
-  it("delivers a 1:1 message with sent, delivered and read receipts", async () => {
-    const [alice, bob] = await pair();
-    const a = await Socket.open(base, alice.token);
-    const b = await Socket.open(base, bob.token);
-    const sent = await a.sendText(bob.user_id, "hello bob");
-    const got = await b.wait((f) => f.event === "new_message" && f.data.message_id === sent.message_id);
-    expect(got.data).toMatchObject({ from: alice.user_id, content: "hello bob", type: "text", conversation_id: sent.conversation_id, client_msg_id: sent.client_msg_id });
-    b.send("ack", { message_id: sent.message_id, status: "delivered" });
-    await a.wait((f) => f.event === "delivery_receipt" && f.data.message_id === sent.message_id && f.data.status === "delivered" && f.data.user_id === bob.user_id);
-    b.send("ack", { message_id: sent.message_id, status: "read" });
-    await a.wait((f) => f.event === "delivery_receipt" && f.data.message_id === sent.message_id && f.data.status === "read");
-    const statuses = a.frames.filter((f) => f.event === "delivery_receipt" && f.data.message_id === sent.message_id).map((f) => f.data.status);
-    expect(statuses).toEqual(["sent", "delivered", "read"]);
-    await Promise.all([a.close(), b.close()]);
-  });
-
-  it("answers a retry with the same message_id and shows it once", async () => {
-    const [alice, bob] = await pair();
-    const a = await Socket.open(base, alice.token);
-    const b = await Socket.open(base, bob.token);
-    const id = randomUUID();
-    const first = await a.sendText(bob.user_id, "once", id);
-    const second = await a.sendText(bob.user_id, "once", id);
-    expect(second.message_id).toBe(first.message_id);
-    await b.wait((f) => f.event === "new_message" && f.data.message_id === first.message_id);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(b.messages().filter((f) => f.data.client_msg_id === id)).toHaveLength(1);
-    await Promise.all([a.close(), b.close()]);
-  });
-
-  it("gives an offline recipient all 100 messages, in order, when it connects", async () => {
-    const [alice, bob] = await pair();
-    const a = await Socket.open(base, alice.token);
-    const ids: string[] = [];
-    for (let i = 0; i < 100; i++) ids.push((await a.sendText(bob.user_id, `m${i}`)).message_id);
-    expect([...ids].sort()).toEqual(ids);
-    const b = await Socket.open(base, bob.token);
-    const got = await b.waitCount((f) => f.event === "new_message", 100);
-    expect(got.map((f) => f.data.message_id)).toEqual(ids);
-    expect(got.map((f) => f.data.content)).toEqual(ids.map((_, i) => `m${i}`));
-    await Promise.all([a.close(), b.close()]);
-  });
-
-  it("pages 120 messages of history by cursor with no gap and no repeat", async () => {
-    const [alice, bob] = await pair();
-    const a = await Socket.open(base, alice.token);
-    const ids: string[] = [];
-    for (let i = 0; i < 120; i++) ids.push((await a.sendText(bob.user_id, `h${i}`)).message_id);
-    const conversation_id = (await a.sendText(bob.user_id, "last")).conversation_id;
-    const seen: string[] = [];
-    let cursor: string | null = null;
-    for (let page = 0; page < 10; page++) {
-      const q: string = cursor === null ? "?limit=50" : `?limit=50&before=${cursor}`;
-      const r = await bob.rest.call("GET", `/api/v1/conversations/${conversation_id}/messages${q}`);
-      expect(r.status).toBe(200);
-      seen.push(...r.json.messages.map((m: { message_id: string }) => m.message_id));
-      cursor = r.json.next_cursor;
-      if (cursor === null) break;
-    }
-    expect(seen.length).toBe(121);
-    expect(new Set(seen).size).toBe(121);
-    expect([...seen].reverse().slice(0, 120)).toEqual(ids);
-    const inbox = await bob.rest.call("GET", "/api/v1/conversations");
-    expect(inbox.json.conversations[0]).toMatchObject({ conversation_id, kind: "direct", other_user_id: alice.user_id, unread_count: 121, last_message_preview: "last" });
-    await a.close();
-  });
-
-  it("fans a group message out to every member and refuses a non-member", async () => {
-    const [alice, bob] = await pair();
-    const carol = await signUp(base, name("ca"));
-    const mallory = await signUp(base, name("ma"));
-    const g = await alice.rest.call("POST", "/api/v1/groups", { name: "team", member_ids: [bob.user_id, carol.user_id, bob.user_id] });
-    expect(g.status).toBe(201);
-    const group_id = g.json.group_id;
-    const info = await bob.rest.call("GET", `/api/v1/groups/${group_id}`);
-    expect(info.json.member_ids.sort()).toEqual([alice.user_id, bob.user_id, carol.user_id].sort());
-    expect((await mallory.rest.call("GET", `/api/v1/groups/${group_id}`)).status).toBe(403);
-    const [a, b, c, m] = await Promise.all([alice, bob, carol, mallory].map((u) => Socket.open(base, u.token)));
-    const client_msg_id = randomUUID();
-    a!.send("send_group_message", { group_id, content: "hi team", type: "text", client_msg_id });
-    const sent = await a!.wait((f) => f.event === "delivery_receipt" && f.data.client_msg_id === client_msg_id);
-    for (const s of [b!, c!]) await s.wait((f) => f.event === "new_message" && f.data.message_id === sent.data.message_id && f.data.group_id === group_id);
-    const bad = randomUUID();
-    m!.send("send_group_message", { group_id, content: "let me in", type: "text", client_msg_id: bad });
-    const refused = await m!.wait((f) => f.event === "error" && f.data.client_msg_id === bad);
-    expect(refused.data).toMatchObject({ code: "NOT_A_MEMBER", retryable: false });
-    const history = await mallory.rest.call("GET", `/api/v1/conversations/g.${group_id}/messages`);
-    expect(history.status).toBe(403);
-    expect(m!.messages()).toHaveLength(0);
-    await Promise.all([a, b, c, m].map((s) => s!.close()));
-  });
-});
-
-describe("all-in-one: presence, typing, media", () => {
-  it("reports presence to subscribers and relays typing", async () => {
-    const [alice, bob] = await pair();
-    const a = await Socket.open(base, alice.token);
-    a.send("subscribe_presence", { user_ids: [bob.user_id] });
-    await a.wait((f) => f.event === "presence_update" && f.data.user_id === bob.user_id && f.data.status === "offline");
-    const b = await Socket.open(base, bob.token);
-    await a.wait((f) => f.event === "presence_update" && f.data.user_id === bob.user_id && f.data.status === "online");
-    expect((await alice.rest.call("GET", `/api/v1/users/${bob.user_id}/presence`)).json.status).toBe("online");
-    b.send("typing", { to: alice.user_id });
-    await a.wait((f) => f.event === "typing" && f.data.from === bob.user_id);
-    await b.close();
-    await a.wait((f, ) => f.event === "presence_update" && f.data.user_id === bob.user_id && f.data.status === "offline" && typeof f.data.last_seen === "string" && a.frames.filter((x) => x.event === "presence_update").length >= 3);
-    await a.close();
-  });
-
-  it("uploads and downloads media through pre-signed URLs, for members only", async () => {
-    const [alice, bob] = await pair();
-    const eve = await signUp(base, name("ev"));
-    const bytes = Buffer.from("\x89PNG fake image bytes");
-    const created = await alice.rest.call("POST", "/api/v1/media", { content_type: "image/png", size: bytes.length, filename: "cat.png" });
-    expect(created.status).toBe(201);
-    const put = await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/png" }, body: bytes });
-    expect(put.status).toBe(201);
-    const again = await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/png" }, body: bytes });
-    expect(again.status).toBeGreaterThanOrEqual(400);
-    const a = await Socket.open(base, alice.token);
-    const client_msg_id = randomUUID();
-    a.send("send_message", { to: bob.user_id, content: created.json.media_id, type: "image", client_msg_id });
-    const sent = await a.wait((f) => f.event === "delivery_receipt" && f.data.client_msg_id === client_msg_id);
-    const conv = String(sent.data.conversation_id);
-    const got = await bob.rest.call("GET", `/api/v1/media/${created.json.media_id}?conversation_id=${conv}`);
-    expect(got.status).toBe(200);
-    expect(got.json).toMatchObject({ content_type: "image/png", size: bytes.length });
-    const download = await fetch(got.json.download_url);
-    expect(Buffer.from(await download.arrayBuffer())).toEqual(bytes);
-    expect((await eve.rest.call("GET", `/api/v1/media/${created.json.media_id}?conversation_id=${conv}`)).status).toBe(403);
-    const forged = String(got.json.download_url).replace(/sig=([0-9a-f])/, (_m, c: string) => `sig=${c === "0" ? "1" : "0"}`);
-    expect((await fetch(forged)).status).toBe(403);
-    await a.close();
-  });
-});
-
-describe("all-in-one: bad input", () => {
-  it("answers bad frames with errors and keeps the connection usable", async () => {
-    const [alice, bob] = await pair();
-    const a = await Socket.open(base, alice.token);
-    a.raw("not json");
-    await a.wait((f) => f.event === "error" && f.data.code === "MALFORMED_JSON");
-    a.send("send_message", { to: bob.user_id, content: "x", type: "text", client_msg_id: "nope" });
-    const e = await a.wait((f) => f.event === "error" && f.data.code === "INVALID_FIELD");
-    expect(String(e.data.message)).toContain("data.client_msg_id");
-    a.send("no_such_event", {});
-    await a.wait((f) => f.event === "error" && f.data.code === "UNKNOWN_EVENT");
-    const ok = await a.sendText(bob.user_id, "still here");
-    expect(ok.message_id).toMatch(/^\d{19}$/);
-    expect(a.closed).toBeNull();
-    await a.close();
-  });
-
-  it("closes a socket that sends an oversized frame, with 1009", async () => {
-    const [alice] = await pair();
-    const a = await Socket.open(base, alice.token);
-    a.raw("x".repeat(70_000));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(a.closed?.code).toBe(1009);
-  });
-
-  it("refuses a bad token at the upgrade with 401", async () => {
-    await expect(Socket.open(base, "v1.forged.token")).rejects.toThrow(/401/);
-  });
-
-  it("answers bad REST bodies with the contract's error shape and changes nothing", async () => {
-    const r = new Rest(base);
-    const cases: [string, string, unknown, number, string][] = [
-      ["POST", "/api/v1/users", "{not json", 400, "MALFORMED_JSON"],
-      ["POST", "/api/v1/users", { username: "x", password: "password123" }, 400, "INVALID_FIELD"],
-      ["POST", "/api/v1/users", { username: "valid_name" }, 400, "MISSING_FIELD"],
-      ["POST", "/api/v1/sessions", { username: "nobody_here", password: "password123" }, 401, "BAD_CREDENTIALS"],
-      ["GET", "/api/v1/conversations", undefined, 401, "UNAUTHENTICATED"],
-      ["GET", "/api/v1/nope", undefined, 404, "NOT_FOUND"],
-    ];
-    for (const [method, path, body, status, code] of cases) {
-      const res = await r.call(method, path, body);
-      expect(res.status, `${method} ${path}`).toBe(status);
-      expect(res.json.error.code).toBe(code);
-      expect(typeof res.json.error.message).toBe("string");
-    }
-    const big = await r.call("POST", "/api/v1/users", JSON.stringify({ username: "big_one", password: "p".repeat(300_000) }));
-    expect(big.status).toBe(413);
-    const [alice] = await pair();
-    const huge = await alice.rest.call("POST", "/api/v1/groups", { name: "big", member_ids: Array.from({ length: 500 }, (_, i) => `u${i}`) });
-    expect(huge.json.error.code).toBe("GROUP_TOO_LARGE");
-    const unknown = await alice.rest.call("POST", "/api/v1/groups", { name: "x", member_ids: ["unone"] });
-    expect(unknown.json.error.code).toBe("UNKNOWN_USER");
-    const taken = await r.call("POST", "/api/v1/users", { username: alice.username, password: "password123" });
-    expect(taken.json.error.code).toBe("USERNAME_TAKEN");
-  });
-
+describe("all-in-one: operations", () => {
   it("serves /healthz and Prometheus /metrics", async () => {
-    const health = await fetch(`${base}/healthz`);
+    const health = await fetch(`${node.url}/healthz`);
     expect(await health.json()).toEqual({ status: "ok" });
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`${node.url}/metrics`)).text();
     expect(metrics).toMatch(/chat_sends_total \d+/);
     expect(metrics).toContain("chat_send_to_sent_seconds_bucket");
     expect(metrics).toContain("chat_delivery_seconds_bucket");

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureService } from "../adapters/contract/services.js";
 import { runClusterFault } from "./cluster.fault.js";
 import { runClusterSmoke, type Endpoints } from "./testing/cluster-smoke.js";
+import { registerE2E } from "./testing/e2e-suite.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const run = randomBytes(4).toString("hex");
@@ -84,6 +85,9 @@ afterAll(async () => {
   for (const c of children.values()) if (c.exitCode === null) c.kill("SIGKILL");
   rmSync(media, { recursive: true, force: true });
 });
+
+// The all-in-one node's end-to-end scenarios, users alternating between the two gateways.
+registerE2E("cluster", () => ({ api: endpoints.api, gateways: endpoints.gateways.map((g) => g.replace(/^ws/, "http").replace(/\/ws$/, "")) }));
 
 it("smoke: messages, receipts, retries, groups and offline replay across two gateways", async () => {
   const lines: string[] = [];
