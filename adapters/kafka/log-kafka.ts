@@ -103,6 +103,9 @@ const explicitPartitioner: ICustomPartitioner = () => ({ message }) => {
 
 type Resolved = Required<Omit<LogKafkaOptions, "logger">> & { readonly logger: KafkaLogSink | undefined };
 
+/** Attempts at creating or checking the topic while the broker's metadata catches up. */
+const TOPIC_SETUP_ATTEMPTS_MAX = 20;
+
 export class LogKafka implements Log {
   readonly partition_count: number;
   readonly topic: string;
@@ -123,7 +126,18 @@ export class LogKafka implements Log {
     const admin = kafka.admin({ retry });
     try {
       await admin.connect();
-      await ensureTopic(admin, resolved);
+      // A topic just created may not be in every metadata answer yet ("This server does not
+      // host this topic-partition"): seen on a cold, busy broker. Retry that one, bounded.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await ensureTopic(admin, resolved);
+          break;
+        } catch (error) {
+          const text = describeError(error);
+          if (attempt >= TOPIC_SETUP_ATTEMPTS_MAX || !/does not host this topic-partition|UNKNOWN_TOPIC_OR_PARTITION|LEADER_NOT_AVAILABLE/.test(text)) throw error;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
     } catch (error) {
       if (error instanceof LogKafkaError) throw error;
       throw new LogKafkaError("LOG_KAFKA_UNREACHABLE", `could not reach Kafka at ${resolved.brokers.join(",")} to set up topic '${resolved.topic}': ${describeError(error)}`, error);
