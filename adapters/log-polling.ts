@@ -26,3 +26,24 @@ export async function pollWithin<T>(
     await changed(remaining_ms);
   }
 }
+
+/** Polls waiting for an append: `changed(ms)` resolves on the next `wake()` or after `ms`. */
+export class AppendWaiters {
+  private readonly waiting = new Set<() => void>();
+
+  changed(wait_ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, wait_ms);
+      this.waiting.add(done);
+    });
+  }
+
+  wake(): void {
+    for (const done of [...this.waiting]) done();
+  }
+}

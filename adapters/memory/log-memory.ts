@@ -23,7 +23,7 @@
  *   quarter more between trims); older ones are dropped, and a fetch position below the
  *   first retained offset jumps to it (Kafka's retention with auto.offset.reset=earliest).
  */
-import { pollWithin } from "../log-polling.js";
+import { AppendWaiters, pollWithin } from "../log-polling.js";
 import { performance } from "node:perf_hooks";
 import type { CommitOutcome, Log, LogConsumer } from "../../core/ports/log.js";
 import { partitionOf } from "../../core/ports/log.js";
@@ -78,8 +78,8 @@ export class LogMemory implements Log {
   private readonly retained_records_per_partition_max: number;
   private readonly partitions: Partition[];
   private readonly groups = new Map<string, Group>();
-  /** Resolvers of polls waiting for a change; each removes itself when it runs. */
-  private readonly wakers = new Set<() => void>();
+  /** Polls waiting for an append (see log-polling.ts). */
+  private readonly waiters = new AppendWaiters();
   private closed = false;
 
   constructor(options: LogMemoryOptions = {}) {
@@ -259,18 +259,10 @@ export class LogMemory implements Log {
   }
 
   private changed(wait_ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, wait_ms);
-      this.wakers.add(done);
-    });
+    return this.waiters.changed(wait_ms);
   }
 
   private wake(): void {
-    for (const done of [...this.wakers]) done();
+    this.waiters.wake();
   }
 }

@@ -33,7 +33,7 @@
  *   The pending store keeps its tombstones at least that long (it keeps them for good).
  * - One LogSqlite per Database: it keeps each partition's next offset in memory.
  */
-import { pollWithin } from "../log-polling.js";
+import { AppendWaiters, pollWithin } from "../log-polling.js";
 import { performance } from "node:perf_hooks";
 import type { CommitOutcome, Log, LogConsumer } from "../../core/ports/log.js";
 import { partitionOf } from "../../core/ports/log.js";
@@ -77,7 +77,7 @@ export class LogSqlite implements Log {
   private readonly retained_records_per_partition_max: number;
   private readonly bounds: Bounds[];
   private readonly groups = new Map<string, Group>();
-  private readonly wakers = new Set<() => void>();
+  private readonly waiters = new AppendWaiters();
   private closed = false;
 
   private readonly insert_record: Statement<[number, number, string, string]>;
@@ -349,18 +349,10 @@ export class LogSqlite implements Log {
   }
 
   private changed(wait_ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, wait_ms);
-      this.wakers.add(done);
-    });
+    return this.waiters.changed(wait_ms);
   }
 
   private wake(): void {
-    for (const done of [...this.wakers]) done();
+    this.waiters.wake();
   }
 }
