@@ -23,7 +23,7 @@ const now = (): number => Date.now() - t0;
 export type FaultControl = { kill(): void; restart(): void };
 export type FaultReport = { sends: number; ok: number; deliveries: number; healed_ms: number; violations: Violation[] };
 
-type Client = { account: Account; device_id: string; gateway: number; socket: Socket | null; connection: number; sends: SendOp[]; displays: DisplayEvent[]; unanswered: Map<string, { to: string; content: string; index: number }>; seen: Set<string> };
+type Client = { account: Account; device_id: string; gateway: number; socket: Socket | null; connection: number; sends: SendOp[]; displays: DisplayEvent[]; unanswered: Map<string, { to: string; content: string; index: number }>; seen: Set<string>; timeline: string[] };
 
 async function connect(c: Client): Promise<void> {
   for (let attempt = 0; attempt < 40; attempt++) {
@@ -34,8 +34,9 @@ async function connect(c: Client): Promise<void> {
       c.gateway = g;
       c.connection++;
       const connection = c.connection;
-      s.ws.on("message", (data) => {
-        const f = JSON.parse(data.toString()) as { event: string; data: Record<string, string> };
+      c.timeline.push(`t=${now()} connection ${connection} on gw-${g}`);
+      s.onFrame((frame) => {
+        const f = frame as { event: string; data: Record<string, string> };
         if (f.event === "new_message") {
           if (!c.seen.has(f.data.message_id!)) {
             c.seen.add(f.data.message_id!);
@@ -53,6 +54,7 @@ async function connect(c: Client): Promise<void> {
       });
       s.ws.on("close", () => {
         if (c.socket === s) {
+          c.timeline.push(`t=${now()} connection ${connection} closed`);
           c.socket = null;
           setTimeout(() => void connect(c), 200);
         }
@@ -82,7 +84,7 @@ export async function runClusterFault(endpoints: Endpoints, control: FaultContro
   gwHttp = endpoints.gateways.map((g) => g.replace(/^ws/, "http").replace(/\/ws$/, ""));
   const tag = Date.now().toString(36);
   const accounts = await Promise.all(Array.from({ length: 6 }, (_, i) => signUp(endpoints.api, `fault${tag}_${i}`)));
-  const clients: Client[] = accounts.map((account, i) => ({ account, device_id: account.device_id, gateway: i % 2, socket: null, connection: 0, sends: [], displays: [], unanswered: new Map(), seen: new Set() }));
+  const clients: Client[] = accounts.map((account, i) => ({ account, device_id: account.device_id, gateway: i % 2, socket: null, connection: 0, sends: [], displays: [], unanswered: new Map(), seen: new Set(), timeline: [] }));
   for (const c of clients) await connect(c);
   const TOTAL_MS = 12_000;
   let n = 0;
@@ -153,6 +155,7 @@ export async function runClusterFault(endpoints: Endpoints, control: FaultContro
     presence_bound_ms: 60_000,
   };
   const violations = checkAll(h);
+  if (violations.length > 0) explain(clients, history, say);
   const ok = h.sends.filter((s) => s.outcome === "ok").length;
   const deliveries = h.displays.filter((d) => d.via === "new_message").length;
   say(`${h.sends.length} sends (${ok} ok), ${deliveries} deliveries, healed in ${quiescent_at - healed_at} ms`);
@@ -162,6 +165,20 @@ export async function runClusterFault(endpoints: Endpoints, control: FaultContro
     await s?.close();
   }
   return { sends: h.sends.length, ok, deliveries, healed_ms: quiescent_at - healed_at, violations };
+}
+
+/** On a failed run: what each undelivered message went through, and each client's connections. */
+function explain(clients: Client[], history: Record<string, string[]>, say: (line: string) => void): void {
+  for (const c of clients) {
+    for (const s of c.sends) {
+      if (s.outcome !== "ok") continue;
+      const recipient = clients.find((r) => r !== c && s.conversation_id.includes(r.account.user_id))!;
+      if (recipient.seen.has(s.message_id!)) continue;
+      const stored = history[s.conversation_id]?.includes(s.message_id!) === true;
+      say(`  undelivered ${s.content} ${s.message_id} ${c.account.username} -> ${recipient.account.username}: invoked t=${s.invoked_at}, sent t=${s.completed_at}, in history: ${stored}`);
+    }
+  }
+  for (const c of clients) say(`  ${c.account.username}: ${c.timeline.join("; ")}`);
 }
 
 /** As a program against `make cluster-up`: kills and restarts gw-1 and router-0 by their pidfiles. */

@@ -15,9 +15,12 @@ import { fatal, onSignals, role } from "./role.js";
 
 async function main(): Promise<void> {
   const r = role("router", process.env);
-  const own = parseEnv(z.object({ ROUTER_ID: z.string().regex(/^[A-Za-z0-9_-]+$/), ROUTER_WORKERS: z.coerce.number().int().min(1).max(64).default(2), PUSH_PREVIEW_CHARS: z.coerce.number().int().min(0).max(200).default(0) }), process.env);
+  const own = parseEnv(z.object({ ROUTER_ID: z.string().regex(/^[A-Za-z0-9_-]+$/), ROUTER_WORKERS: z.coerce.number().int().min(1).max(64).default(2), PUSH_PREVIEW_CHARS: z.coerce.number().int().min(0).max(200).default(0), ROUTER_GROUP: z.string().regex(/^[A-Za-z0-9._-]+$/).max(200).optional() }), process.env);
   if (!own.ok) throw new Error(own.message);
   const c = productionConfig(process.env);
+  // One consumer group per topic by default: two clusters sharing a broker (a test run beside
+  // `make cluster-up`) must not split each other's partitions among members that never read them.
+  const group = own.value.ROUTER_GROUP ?? `routers.${c.LOG_TOPIC}`;
   const log = await openLog(c);
   const cassandra = openCassandra(c);
   const redis = openRedis(c);
@@ -35,7 +38,7 @@ async function main(): Promise<void> {
           limits: r.limits,
           push_preview_chars: own.value.PUSH_PREVIEW_CHARS,
           variant: "correct",
-          group: "routers",
+          group,
           member_id: `${own.value.ROUTER_ID}-${i}-${randomBytes(4).toString("hex")}`,
           call_timeout_ms: 10_000,
           poll_wait_ms: 500,

@@ -54,12 +54,14 @@ export async function signIn(base: string, username: string, password = "correct
 export class Socket {
   readonly frames: Frame[] = [];
   private waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  private readonly listeners: ((f: Frame) => void)[] = [];
   closed: { code: number; reason: string } | null = null;
 
   private constructor(readonly ws: WebSocket) {
     ws.on("message", (data) => {
       const frame = JSON.parse(data.toString()) as Frame;
       this.frames.push(frame);
+      for (const l of this.listeners) l(frame);
       this.waiters = this.waiters.filter((w) => {
         if (!w.match(frame)) return true;
         w.resolve(frame);
@@ -76,6 +78,17 @@ export class Socket {
       ws.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
       ws.once("error", reject);
     });
+  }
+
+  /**
+   * Every frame, those already received first. Use this, not `ws.on("message")` after
+   * `await Socket.open(...)`: frames that arrive with the upgrade response are emitted
+   * before an awaiting caller resumes, and a late listener never sees them. (The cluster
+   * fault run lost a reconnect's pending replay that way under load.)
+   */
+  onFrame(listener: (f: Frame) => void): void {
+    for (const f of this.frames) listener(f);
+    this.listeners.push(listener);
   }
 
   send(event: string, data: unknown): void {
