@@ -6,79 +6,24 @@
  *
  *   make bench-load [RATES=500,1000,2000,4000,8000 USERS=1000 SECONDS=8]
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { drive, relayBaseline, root, start, withBaseline } from "./harness.js";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const USERS = Number(process.env.USERS ?? 1000);
 const RATES = process.env.RATES ?? "500,1000,2000,4000,8000";
 const SECONDS = Number(process.env.SECONDS ?? 8);
 
-function start(script: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, script)], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((ok, no) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /open (http:\/\/[0-9.:]+)/.exec(out);
-      if (m) ok({ child, url: m[1]! });
-    });
-    child.once("exit", (code) => no(new Error(`${script} exited ${code}: ${out}`)));
-  });
-}
-
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) : NaN;
-}
-
-type Step = { offered_per_s: number; sent: number; sent_ok: number; delivered: number; delivered_per_s: number; p50_ms: number; p99_ms: number; lost_in_window: number; errors: number };
-
-async function drive(url: string, pid: number, relay: boolean): Promise<{ steps: Step[]; rss_before_kib: number; rss_idle_kib: number }> {
-  const gen = spawn(process.execPath, ["--import", "tsx", join(root, "bench/load/generator.ts"), "--url", url, "--users", String(USERS), "--rates", RATES, "--seconds", String(SECONDS), ...(relay ? ["--relay"] : [])], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const steps: Step[] = [];
-  let rss_before_kib = NaN;
-  let rss_idle_kib = NaN;
-  let buffer = "";
-  gen.stdout!.on("data", (d: Buffer) => {
-    buffer += d.toString();
-    let i: number;
-    while ((i = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, i);
-      buffer = buffer.slice(i + 1);
-      const msg = JSON.parse(line) as { phase: string } & Step;
-      if (msg.phase === "accounts") rss_before_kib = rssKiB(pid);
-      if (msg.phase === "idle") rss_idle_kib = rssKiB(pid);
-      if (msg.phase === "step") {
-        steps.push(msg);
-        console.log(`${relay ? "relay" : "node "} offered ${msg.offered_per_s}/s: delivered ${msg.delivered_per_s}/s, p50 ${msg.p50_ms} ms, p99 ${msg.p99_ms} ms, not delivered in window ${msg.lost_in_window}, errors ${msg.errors}`);
-      }
-    }
-  });
-  await new Promise((r) => gen.once("exit", r));
-  return { steps, rss_before_kib, rss_idle_kib };
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "chat-load-"));
   const node = await start("nodes/all-in-one.ts", { PORT: "0", DATA_DIR: dir, LOG_LEVEL: "warn", WEB_DIR: join(dir, "none"), PASSWORD_HASH_COST: "1024", REST_BURST: "100000", REST_PER_SECOND: "100000" });
-  const ours = await drive(node.url, node.child.pid!, false);
+  const ours = await drive("node", ["--url", node.url, "--users", String(USERS), "--rates", RATES, "--seconds", String(SECONDS)], node.child.pid ?? null);
   node.child.kill("SIGTERM");
   await new Promise((r) => node.child.once("exit", r));
-  const relay = await start("bench/load/relay.ts", { PORT: "0" });
-  const base = await drive(relay.url, relay.child.pid!, true);
-  relay.child.kill("SIGTERM");
+  const base = await relayBaseline(USERS, RATES, SECONDS);
   rmSync(dir, { recursive: true, force: true });
-  const rows = ours.steps.map((s) => {
-    const b = base.steps.find((x) => x.offered_per_s === s.offered_per_s);
-    return { ...s, relay_delivered_per_s: b?.delivered_per_s ?? null, relay_p99_ms: b?.p99_ms ?? null, ratio_to_relay: b ? Number((s.delivered_per_s / Math.max(1, b.delivered_per_s)).toFixed(3)) : null };
-  });
+  const rows = withBaseline(ours.steps, base.steps);
   const result = {
     bench: "load",
     at: new Date().toISOString(),

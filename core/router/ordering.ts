@@ -17,7 +17,9 @@
  * sender FIFO whatever the clocks say.
  *
  * Why it survives rebalances and stale routers. Every router handles a partition's records
- * in offset order, and a record's ID is whatever the first claim for it said. By induction
+ * in offset order and without gaps within a consumer-group generation (records of an older
+ * generation than one it has seen are dropped, never handled after a gap; see step.ts), and
+ * a record's ID is whatever the first claim for it said. By induction
  * over a conversation's records: when a router claims record n anew, it has already learned
  * the winning ID of record n-1, either by handling n-1 itself in this run (its claim answered
  * the winner) or, if n-1 lies before the committed offset it started from, from the store,

@@ -68,16 +68,41 @@ export type RouterState = {
    * to `routerJobsMax`.
    */
   queues: Map<string, ConsumedRecord[]>;
-  /** Per partition, the next offset to commit once the batch is done, and its generation. */
-  done: Map<number, { offset: number; generation: number }>;
+  /** Records in `queues`, all conversations together (polling pauses while it is at the batch size). */
+  queued: number;
+  /**
+   * The newest consumer-group generation seen in a polled record (or one past a fenced
+   * commit's). Only its records are handled; older ones are dropped, since a rebalance
+   * restarts fetching at the committed offsets, so they come again or go to the new owner.
+   */
+  generation: number;
+  /** Per partition of `generation`: what was polled and not yet finished, and what may be committed. */
+  partitions: Map<number, PartitionProgress>;
   /** The job in progress per conversation. */
   jobs: Map<string, Job>;
   next_job: number;
+  /** The offsets the commit in flight carries (they become `committed` when it succeeds). */
+  commit_in_flight: readonly { partition: number; offset: number }[];
+  commit_generation: number;
+  /** When the last commit was sent, and the timer waiting for the next one to be due. */
+  last_commit_ms: number;
+  commit_due_at_ms: number | null;
   /** A failed commit waiting for its backoff to pass. */
   commit_retry_at_ms: number | null;
   polling: boolean;
   committing: boolean;
   commit_attempt: number;
+};
+
+export type PartitionProgress = {
+  /** Offsets polled and not yet finished, ascending (a partition is polled in offset order). */
+  outstanding: number[];
+  /** Offsets finished out of order, waiting for the ones before them. */
+  finished: Set<number>;
+  /** Next offset to read once everything before it is done (the commit), null before any. */
+  committable: number | null;
+  /** The last committable offset a commit succeeded with, or is carrying now. */
+  committed: number | null;
 };
 
 export function routerInit(config: RouterConfig): RouterState {
@@ -86,9 +111,15 @@ export function routerInit(config: RouterConfig): RouterState {
     generator: snowflakeInit(config.machine),
     floors: floorCacheInit(config.limits.routerFloorCacheConversationsMax),
     queues: new Map(),
-    done: new Map(),
+    queued: 0,
+    generation: -1,
+    partitions: new Map(),
     jobs: new Map(),
     next_job: 1,
+    commit_in_flight: [],
+    commit_generation: -1,
+    last_commit_ms: Number.NEGATIVE_INFINITY,
+    commit_due_at_ms: null,
     commit_retry_at_ms: null,
     polling: false,
     committing: false,

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { AckRecord, Delivery, SendRecord } from "../model.js";
-import { routerStep } from "./index.js";
+import { routerStep, type RouterEffect, type RouterInput } from "./index.js";
 import { consumed, drive, execute, freshRouter, worldInit, type World } from "./test-support.js";
 
 const seed = Number(process.env.FC_SEED ?? 20261128);
@@ -174,12 +174,67 @@ describe("router: failures, fencing, ordering", () => {
   });
 
   it("drops what it holds when its commit is fenced", () => {
+    const w = world();
     const r = freshRouter();
-    r.committing = true;
-    r.queues.set("d.alice.bob", consumed([send("alice", "a1", "bob", 1)]));
-    const out = routerStep(r, { type: "effect_completed", job: 0, result: { type: "commit", outcome: "fenced" }, now_ms: NOW });
-    expect(out).toContainEqual({ type: "observed", what: "commit_fenced" });
+    // alice's record is handled to the end and its commit is left in flight; meanwhile the
+    // next poll brings two of carol's records (the second waits behind the first).
+    let commit: RouterEffect | undefined;
+    const inputs: RouterInput[] = [{ type: "records_polled", records: consumed([send("alice", "a1", "bob", 1)]), now_ms: NOW }];
+    while (inputs.length > 0) {
+      for (const e of routerStep(r, inputs.shift()!)) {
+        if (e.type !== "call") continue;
+        if (e.call.type === "commit") commit = e;
+        else inputs.push({ type: "effect_completed", job: e.job, result: execute(w, e.call), now_ms: NOW });
+      }
+    }
+    expect(commit).toMatchObject({ call: { type: "commit", offsets: [{ partition: 0, offset: 1 }], generation: 1 } });
+    routerStep(r, { type: "records_polled", records: consumed([send("carol", "c1", "dave", 2), send("carol", "c2", "dave", 3)], 0, 1), now_ms: NOW });
+    expect(r.queued).toBe(1);
+    const fenced = routerStep(r, { type: "effect_completed", job: 0, result: { type: "commit", outcome: "fenced" }, now_ms: NOW });
+    expect(fenced).toContainEqual({ type: "observed", what: "commit_fenced" });
     expect(r.queues.size).toBe(0);
+    expect(r.queued).toBe(0);
+    expect(r.partitions.size).toBe(0);
+    // carol's first record, already in flight, finishes; nothing of the old generation is committed.
+    const job = [...r.jobs.values()][0]!;
+    expect(routerStep(r, { type: "effect_completed", job: job.id, result: execute(w, job.call!), now_ms: NOW }).some((e) => e.type === "call" && e.call.type === "commit")).toBe(false);
+  });
+
+  it("never handles a record of an older generation once a newer one was polled", () => {
+    // Seed 227: a stale fetch stream (generation 11) went on after generation 12 had dropped
+    // its queued records; handling what it brought next skipped records of the partition
+    // and won claims numbered below the ones the owner later gave the skipped records.
+    const r = freshRouter();
+    routerStep(r, { type: "records_polled", records: consumed([send("alice", "a1", "bob", 1), send("alice", "a2", "bob", 2)], 0, 0, 11), now_ms: NOW });
+    expect(r.queued).toBe(1); // a1 in flight, a2 queued
+    routerStep(r, { type: "records_polled", records: consumed([send("carol", "c1", "dave", 3)], 1, 0, 12), now_ms: NOW });
+    expect(r.queued).toBe(0); // a2 (generation 11) dropped; c1 started
+    const late = routerStep(r, { type: "records_polled", records: consumed([send("alice", "a3", "bob", 3)], 0, 2, 11), now_ms: NOW });
+    expect(late.filter((e) => e.type === "call")).toEqual([]);
+    expect(r.queued).toBe(0);
+    expect([...r.jobs.keys()].sort()).toEqual(["d.alice.bob", "d.carol.dave"]);
+  });
+
+  it("commits a partition up to its first record still in flight, while the next batch is polled", () => {
+    const w = world();
+    const r = freshRouter();
+    const first = routerStep(r, { type: "records_polled", records: consumed([send("alice", "a1", "bob", 1), send("carol", "c1", "dave", 2)]), now_ms: NOW });
+    // The next batch is asked for at once, while both records are in flight.
+    expect(first).toContainEqual({ type: "poll", max_records: r.config.limits.routerBatchRecordsMax });
+    // Finish carol's record (offset 1) first: nothing may be committed while alice's (offset 0) is in flight.
+    const carolJob = r.jobs.get("d.carol.dave")!.id;
+    const aliceJob = r.jobs.get("d.alice.bob")!.id;
+    const runJob = (id: number): RouterEffect[] => {
+      const out: RouterEffect[] = [];
+      for (let job = [...r.jobs.values()].find((j) => j.id === id); job !== undefined && job.call !== null; job = [...r.jobs.values()].find((j) => j.id === id)) {
+        out.push(...routerStep(r, { type: "effect_completed", job: id, result: execute(w, job.call), now_ms: NOW }));
+      }
+      return out;
+    };
+    const afterCarol = runJob(carolJob);
+    expect(afterCarol.some((e) => e.type === "call" && e.call.type === "commit")).toBe(false);
+    const afterAlice = runJob(aliceJob);
+    expect(afterAlice).toContainEqual({ type: "call", job: 0, call: { type: "commit", offsets: [{ partition: 0, offset: 2 }], generation: 1 } });
   });
 
   it("does not trust a floor it cached before losing and regaining the partition", () => {
