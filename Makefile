@@ -46,6 +46,12 @@ bench-sim: install ## simulator speed: events/s and virtual/wall for 1k users, 1
 bench-load: install ## open-loop load on the all-in-one node vs a bare ws relay → bench/results/load.json
 	npx tsx bench/load/run.ts
 
+services-up: ## install (first time) and start Redis, PostgreSQL, Kafka and Cassandra on 127.0.0.1
+	deploy/services.sh up all
+
+services-down: ## stop every service deploy/services.sh started
+	deploy/services.sh down all
+
 cluster-up: build ## services + migrations + 2 gateways, 2 routers, 1 api on 127.0.0.1 → .cluster/endpoints.json
 	deploy/cluster.sh up
 
@@ -64,4 +70,4 @@ cluster-down: ## stop the cluster's nodes and services
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-load cluster-up cluster-smoke cluster-fault bench-cluster cluster-down
+.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-load services-up services-down cluster-up cluster-smoke cluster-fault bench-cluster cluster-down

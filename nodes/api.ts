@@ -3,19 +3,18 @@
  * media, devices) and the web page, on PORT. Media live under MEDIA_DIR behind signed URLs.
  */
 import { resolve } from "node:path";
-import { z } from "zod";
 import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
 import { Tokens } from "./auth.js";
 import { parseEnv } from "./config.js";
 import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
-import { openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
+import { apiEnv, openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 
 async function main(): Promise<void> {
   const r = role("api", process.env);
-  const own = parseEnv(z.object({ MEDIA_DIR: z.string().min(1).default("./data/media"), WEB_DIR: z.string().min(1).default("web/dist"), PUBLIC_URL: z.url().optional() }), process.env);
+  const own = parseEnv(apiEnv, process.env);
   if (!own.ok) throw new Error(own.message);
   const c = productionConfig(process.env);
   const cassandra = openCassandra(c);

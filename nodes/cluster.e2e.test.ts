@@ -16,7 +16,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { ensureService } from "../adapters/contract/services.js";
-import { runClusterFault } from "./cluster.fault.js";
+import { killAndRestart, runClusterFault } from "./cluster.fault.js";
 import { runClusterSmoke, type Endpoints } from "./testing/cluster-smoke.js";
 import { registerE2E } from "./testing/e2e-suite.js";
 
@@ -114,16 +114,16 @@ it("kill -9 of a gateway and a router under traffic: the checkers find no violat
   const lines: string[] = [];
   const report = await runClusterFault(
     endpoints,
-    {
-      kill: () => {
+    killAndRestart(
+      () => {
         children.get("gw-1")?.kill("SIGKILL");
         children.get("router-0")?.kill("SIGKILL");
       },
-      restart: () => {
+      () => {
         void startGateway(1);
         void startRouter(0);
       },
-    },
+    ),
     (l) => lines.push(l),
   );
   console.log(`cluster fault run: ${report.sends} sends, ${report.ok} ok, ${report.deliveries} deliveries, healed in ${report.healed_ms} ms`);

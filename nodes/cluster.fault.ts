@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { openSync, readFileSync } from "node:fs";
+import { openSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { checkAll } from "../invariants/index.js";
 import type { DisplayEvent, History, SendOp, Violation } from "../invariants/history.js";
@@ -19,8 +19,28 @@ let gwHttp: string[] = [];
 const t0 = Date.now();
 const now = (): number => Date.now() - t0;
 
-/** How the run kills and restarts one gateway and one router. */
-export type FaultControl = { kill(): void; restart(): void };
+/**
+ * What the run does to the cluster while traffic flows: actions at set times, then traffic
+ * stops at `traffic_ms` and the run heals (every send answered, every message delivered, or
+ * `heal_ms` passes) before the checkers judge the histories.
+ */
+export type FaultPlan = {
+  readonly traffic_ms: number;
+  readonly heal_ms: number;
+  readonly actions: readonly { readonly at_ms: number; readonly label: string; run(): void | Promise<void> }[];
+};
+
+/** The classic run: kill -9 one gateway and one router at 3 s, restart them at 6 s, traffic for 12 s. */
+export function killAndRestart(kill: () => void, restart: () => void): FaultPlan {
+  return {
+    traffic_ms: 12_000,
+    heal_ms: 60_000,
+    actions: [
+      { at_ms: 3_000, label: "kill -9 a gateway and a router", run: kill },
+      { at_ms: 6_000, label: "restart them", run: restart },
+    ],
+  };
+}
 export type FaultReport = { sends: number; ok: number; deliveries: number; healed_ms: number; violations: Violation[] };
 
 type Client = { account: Account; device_id: string; gateway: number; socket: Socket | null; connection: number; sends: SendOp[]; displays: DisplayEvent[]; unanswered: Map<string, { to: string; content: string; index: number }>; seen: Set<string>; timeline: string[] };
@@ -69,24 +89,64 @@ async function connect(c: Client): Promise<void> {
   throw new Error(`${c.account.username} could not reconnect`);
 }
 
-function pid(name: string): number {
-  return Number(readFileSync(`${DIR}/${name}.pid`, "utf8"));
+/**
+ * The nodes of `make cluster-up` (deploy/cluster.sh), by name: signal them through their
+ * pidfiles and start them again with the same ports and environment.
+ */
+export function clusterNodes() {
+  const secret = readFileSync(`${DIR}/secret`, "utf8").trim();
+  const services = Object.fromEntries(
+    execFileSync("deploy/services.sh", ["env"], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.startsWith("export "))
+      .map((l) => l.slice(7).split("="))
+      .map(([k, ...v]) => [k!, v.join("=").replace(/^"|"$/g, "")]),
+  );
+  const common = { SECRET: secret, LOG_LEVEL: "info", GATEWAYS: "gw-0=127.0.0.1:7101,gw-1=127.0.0.1:7102", ...services };
+  // The same ports as deploy/cluster.sh gives them.
+  const roles: Record<string, { script: string; env: Record<string, string> }> = {
+    "gw-0": { script: "gateway", env: { GATEWAY_ID: "gw-0", PORT: "8101", GRPC_PORT: "7101" } },
+    "gw-1": { script: "gateway", env: { GATEWAY_ID: "gw-1", PORT: "8102", GRPC_PORT: "7102" } },
+    "router-0": { script: "router", env: { ROUTER_ID: "router-0", PORT: "8201" } },
+    "router-1": { script: "router", env: { ROUTER_ID: "router-1", PORT: "8202" } },
+  };
+  const pid = (name: string): number => Number(readFileSync(`${DIR}/${name}.pid`, "utf8"));
+  const alive = (name: string): boolean => {
+    try {
+      process.kill(pid(name), 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    signal(name: string, signal: NodeJS.Signals): void {
+      process.kill(pid(name), signal);
+    },
+    /** Resolves once the node's process is gone (bounded: then SIGKILL). */
+    async exited(name: string, within_ms = 20_000): Promise<void> {
+      const deadline = Date.now() + within_ms;
+      while (alive(name) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (alive(name)) process.kill(pid(name), "SIGKILL");
+      while (alive(name)) await new Promise((r) => setTimeout(r, 50));
+    },
+    restart(name: string): void {
+      const role = roles[name];
+      if (role === undefined) throw new Error(`no cluster node ${name}`);
+      const out = openSync(`${DIR}/${name}.log`, "a");
+      const child = spawn(process.execPath, [`dist/nodes/${role.script}.js`], { env: { ...process.env, ...common, ...role.env }, stdio: ["ignore", out, out], detached: true });
+      child.unref();
+      writeFileSync(`${DIR}/${name}.pid`, String(child.pid));
+    },
+  };
 }
 
-function restart(name: string, script: string, env: Record<string, string>): void {
-  const out = openSync(`${DIR}/${name}.log`, "a");
-  const child = spawn(process.execPath, [`dist/nodes/${script}.js`], { env: { ...process.env, ...env }, stdio: ["ignore", out, out], detached: true });
-  child.unref();
-  execFileSync("bash", ["-c", `echo ${child.pid} > ${DIR}/${name}.pid`]);
-}
-
-export async function runClusterFault(endpoints: Endpoints, control: FaultControl, say: (line: string) => void = (l) => void process.stdout.write(`${l}\n`)): Promise<FaultReport> {
+export async function runClusterFault(endpoints: Endpoints, plan: FaultPlan, say: (line: string) => void = (l) => void process.stdout.write(`${l}\n`)): Promise<FaultReport> {
   gwHttp = endpoints.gateways.map((g) => g.replace(/^ws/, "http").replace(/\/ws$/, ""));
   const tag = Date.now().toString(36);
   const accounts = await Promise.all(Array.from({ length: 6 }, (_, i) => signUp(endpoints.api, `fault${tag}_${i}`)));
   const clients: Client[] = accounts.map((account, i) => ({ account, device_id: account.device_id, gateway: i % 2, socket: null, connection: 0, sends: [], displays: [], unanswered: new Map(), seen: new Set(), timeline: [] }));
   for (const c of clients) await connect(c);
-  const TOTAL_MS = 12_000;
   let n = 0;
   const sender = setInterval(() => {
     for (const [i, c] of clients.entries()) {
@@ -101,19 +161,30 @@ export async function runClusterFault(endpoints: Endpoints, control: FaultContro
       c.socket.send("send_message", { to, content, type: "text", client_msg_id });
     }
   }, 20);
-  setTimeout(() => {
-    say(`t=${now()} ms: kill -9 a gateway and a router`);
-    control.kill();
-  }, 3_000);
-  setTimeout(() => {
-    say(`t=${now()} ms: restart them`);
-    control.restart();
-  }, 6_000);
-  await new Promise((r) => setTimeout(r, TOTAL_MS));
+  const actions = plan.actions.map(
+    (a) =>
+      new Promise<void>((done) =>
+        setTimeout(() => {
+          say(`t=${now()} ms: ${a.label}`);
+          Promise.resolve()
+            .then(() => a.run())
+            .then(
+              () => done(),
+              (e: unknown) => {
+                say(`t=${now()} ms: ${a.label} failed: ${e instanceof Error ? e.message : String(e)}`);
+                done();
+              },
+            );
+        }, a.at_ms),
+      ),
+  );
+  await new Promise((r) => setTimeout(r, plan.traffic_ms));
   clearInterval(sender);
+  // Actions still running (a broker restart) finish before healing is timed.
+  await Promise.all(actions);
   // Heal: wait until every send is answered and every message reached its recipient.
   const healed_at = now();
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + plan.heal_ms;
   const okIds = (): string[] => clients.flatMap((c) => c.sends.filter((s) => s.outcome === "ok").map((s) => s.message_id!));
   while (Date.now() < deadline) {
     const unanswered = clients.reduce((k, c) => k + c.unanswered.size, 0);
@@ -151,8 +222,8 @@ export async function runClusterFault(endpoints: Endpoints, control: FaultContro
     acks: [],
     received: [],
     final: { quiescent: true, quiescent_at, healed_at, history, pending: [], connected: clients.filter((c) => c.socket !== null).map((c) => ({ user_id: c.account.user_id, device_id: c.device_id })) },
-    delivery_bound_ms: 60_000,
-    presence_bound_ms: 60_000,
+    delivery_bound_ms: plan.heal_ms,
+    presence_bound_ms: plan.heal_ms,
   };
   const violations = checkAll(h);
   if (violations.length > 0) explain(clients, history, say);
@@ -184,25 +255,20 @@ function explain(clients: Client[], history: Record<string, string[]>, say: (lin
 /** As a program against `make cluster-up`: kills and restarts gw-1 and router-0 by their pidfiles. */
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const endpoints = JSON.parse(readFileSync(`${DIR}/endpoints.json`, "utf8")) as Endpoints;
-  const secret = readFileSync(`${DIR}/secret`, "utf8").trim();
-  const services = Object.fromEntries(
-    execFileSync("deploy/services.sh", ["env"], { encoding: "utf8" })
-      .split("\n")
-      .filter((l) => l.startsWith("export "))
-      .map((l) => l.slice(7).split("="))
-      .map(([k, ...v]) => [k!, v.join("=").replace(/^"|"$/g, "")]),
-  );
-  const common = { SECRET: secret, LOG_LEVEL: "info", GATEWAYS: "gw-0=127.0.0.1:7101,gw-1=127.0.0.1:7102", ...services };
-  runClusterFault(endpoints, {
-    kill: () => {
-      process.kill(pid("gw-1"), "SIGKILL");
-      process.kill(pid("router-0"), "SIGKILL");
-    },
-    restart: () => {
-      restart("gw-1", "gateway", { ...common, GATEWAY_ID: "gw-1", PORT: "8102", GRPC_PORT: "7102" });
-      restart("router-0", "router", { ...common, ROUTER_ID: "router-0", PORT: "8201" });
-    },
-  }).then(
+  const nodes = clusterNodes();
+  runClusterFault(
+    endpoints,
+    killAndRestart(
+      () => {
+        nodes.signal("gw-1", "SIGKILL");
+        nodes.signal("router-0", "SIGKILL");
+      },
+      () => {
+        nodes.restart("gw-1");
+        nodes.restart("router-0");
+      },
+    ),
+  ).then(
     (r) => {
       for (const v of r.violations.slice(0, 10)) process.stdout.write(`  [${v.invariant} ${v.name}] ${v.message}\n`);
       process.stdout.write(r.violations.length === 0 ? "10 invariants hold: 1 passed, 0 failed\n" : `${r.violations.length} violations: 0 passed, 1 failed\n`);

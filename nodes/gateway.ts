@@ -3,7 +3,6 @@
  * routers deliver to it, GATEWAYS is the address book of all gateways (for typing relays).
  * SIGTERM drains: clients are told to reconnect elsewhere, then the process exits 0.
  */
-import { z } from "zod";
 import { startGatewayGrpcServer } from "../adapters/grpc/gateway-server-grpc.js";
 import { Tokens } from "./auth.js";
 import { parseEnv } from "./config.js";
@@ -11,12 +10,12 @@ import { GatewayHost } from "./hosts/gateway-host.js";
 import { createApp } from "./http/app.js";
 import { attachWebSocket } from "./http/websocket.js";
 import { instrumentGateway } from "./observe.js";
-import { gatewayLink, openCassandra, openDirectory, openLog, openRedis, productionConfig } from "./production.js";
+import { gatewayEnv, gatewayLink, openCassandra, openDirectory, openLog, openRedis, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 
 async function main(): Promise<void> {
   const r = role("gateway", process.env);
-  const own = parseEnv(z.object({ GATEWAY_ID: z.string().regex(/^[A-Za-z0-9_-]+$/), GRPC_PORT: z.coerce.number().int().min(1).max(65_535) }), process.env);
+  const own = parseEnv(gatewayEnv, process.env);
   if (!own.ok) throw new Error(own.message);
   const c = productionConfig(process.env);
   const log = await openLog(c);

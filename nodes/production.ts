@@ -19,6 +19,9 @@ export const productionEnv = z.object({
   CASSANDRA_CONTACT_POINTS: z.string().min(1).default("127.0.0.1:9042"),
   CASSANDRA_LOCAL_DC: z.string().min(1).default("datacenter1"),
   CASSANDRA_KEYSPACE: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/, "must be a lower-case CQL identifier").default("chat"),
+  /** Consistency of ordinary reads and writes, and of the Paxos phase of the dedup claims. */
+  CASSANDRA_CONSISTENCY: z.enum(["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "EACH_QUORUM", "ALL"]).default("LOCAL_QUORUM"),
+  CASSANDRA_SERIAL_CONSISTENCY: z.enum(["SERIAL", "LOCAL_SERIAL"]).default("SERIAL"),
   REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
   DATABASE_URL: z.string().min(1).default("postgres://chat:chat@127.0.0.1:5432/chat"),
   /** The gateways' gRPC addresses: `gw-0=127.0.0.1:7101,gw-1=127.0.0.1:7102`. */
@@ -40,6 +43,31 @@ export const productionEnv = z.object({
 });
 export type ProductionConfig = z.infer<typeof productionEnv>;
 
+const nodeId = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, _ or -").max(64);
+
+/** The gateway's own variables (besides roleEnv and productionEnv). */
+export const gatewayEnv = z.object({ GATEWAY_ID: nodeId, GRPC_PORT: z.coerce.number().int().min(1).max(65_535) });
+
+/** The router's own variables. */
+export const routerEnv = z.object({
+  ROUTER_ID: nodeId,
+  ROUTER_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
+  PUSH_PREVIEW_CHARS: z.coerce.number().int().min(0).max(200).default(0),
+  ROUTER_GROUP: z.string().regex(/^[A-Za-z0-9._-]+$/).max(200).optional(),
+});
+
+/**
+ * One consumer group per topic by default: two clusters sharing a broker (a test run beside
+ * `make cluster-up`) must not split each other's partitions among members that never read
+ * them (kafkajs assigns every subscribed topic's partitions over all members of a group).
+ */
+export function routerGroup(own: z.infer<typeof routerEnv>, c: ProductionConfig): string {
+  return own.ROUTER_GROUP ?? `routers.${c.LOG_TOPIC}`;
+}
+
+/** The api node's own variables. */
+export const apiEnv = z.object({ MEDIA_DIR: z.string().min(1).default("./data/media"), WEB_DIR: z.string().min(1).default("web/dist"), PUBLIC_URL: z.url().optional() });
+
 export function productionConfig(env: Record<string, string | undefined>): ProductionConfig {
   const parsed = parseEnv(productionEnv, env);
   if (!parsed.ok) {
@@ -57,8 +85,8 @@ export function openCassandra(c: ProductionConfig) {
   const client = cassandraClient({ contact_points: c.CASSANDRA_CONTACT_POINTS.split(","), local_datacenter: c.CASSANDRA_LOCAL_DC });
   return {
     client,
-    messages: new MessageStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE }),
-    pending: new PendingStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE }),
+    messages: new MessageStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE, consistency: c.CASSANDRA_CONSISTENCY, serial_consistency: c.CASSANDRA_SERIAL_CONSISTENCY }),
+    pending: new PendingStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE, consistency: c.CASSANDRA_CONSISTENCY }),
     close: () => client.shutdown(),
   };
 }

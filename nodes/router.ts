@@ -4,23 +4,20 @@
  * /healthz and /metrics on PORT. SIGTERM stops consuming (uncommitted work is redelivered).
  */
 import { randomBytes } from "node:crypto";
-import { z } from "zod";
 import { PushByPlatform } from "../adapters/push/push-router.js";
 import { PushWebhook } from "../adapters/push/push-webhook.js";
 import { parseEnv } from "./config.js";
 import { RouterHost } from "./hosts/router-host.js";
 import { createApp } from "./http/app.js";
-import { gatewayLink, openCassandra, openDirectory, openLog, openRedis, productionConfig } from "./production.js";
+import { gatewayLink, openCassandra, openDirectory, openLog, openRedis, productionConfig, routerEnv, routerGroup } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 
 async function main(): Promise<void> {
   const r = role("router", process.env);
-  const own = parseEnv(z.object({ ROUTER_ID: z.string().regex(/^[A-Za-z0-9_-]+$/), ROUTER_WORKERS: z.coerce.number().int().min(1).max(64).default(2), PUSH_PREVIEW_CHARS: z.coerce.number().int().min(0).max(200).default(0), ROUTER_GROUP: z.string().regex(/^[A-Za-z0-9._-]+$/).max(200).optional() }), process.env);
+  const own = parseEnv(routerEnv, process.env);
   if (!own.ok) throw new Error(own.message);
   const c = productionConfig(process.env);
-  // One consumer group per topic by default: two clusters sharing a broker (a test run beside
-  // `make cluster-up`) must not split each other's partitions among members that never read them.
-  const group = own.value.ROUTER_GROUP ?? `routers.${c.LOG_TOPIC}`;
+  const group = routerGroup(own.value, c);
   const log = await openLog(c);
   const cassandra = openCassandra(c);
   const redis = openRedis(c);

@@ -1,0 +1,75 @@
+/**
+ * The production roles' environment: every variable is validated at start, and a bad one
+ * is refused with a sentence that names it (the binaries print it and exit 2).
+ */
+import { describe, expect, it } from "vitest";
+import { parseEnv } from "./config.js";
+import { apiEnv, gatewayEnv, productionEnv, routerEnv, routerGroup } from "./production.js";
+import { roleEnv } from "./role.js";
+
+const SECRET = "s".repeat(32);
+
+describe("production configuration", () => {
+  it("fills every default of the shared variables", () => {
+    const c = parseEnv(productionEnv, {});
+    expect(c.ok).toBe(true);
+    if (!c.ok) return;
+    expect(c.value.KAFKA_BROKERS).toBe("127.0.0.1:9092");
+    expect(c.value.LOG_TOPIC).toBe("chat-log");
+    expect(c.value.CASSANDRA_CONSISTENCY).toBe("LOCAL_QUORUM");
+    expect(c.value.CASSANDRA_SERIAL_CONSISTENCY).toBe("SERIAL");
+    expect(c.value.GATEWAYS.size).toBe(0);
+  });
+
+  it("parses the gateway map", () => {
+    const c = parseEnv(productionEnv, { GATEWAYS: "gw-0=127.0.0.1:7101, gw-1=127.0.0.1:7102" });
+    expect(c.ok && [...c.value.GATEWAYS]).toEqual([
+      ["gw-0", "127.0.0.1:7101"],
+      ["gw-1", "127.0.0.1:7102"],
+    ]);
+  });
+
+  it.each([
+    [{ GATEWAYS: "gw-0:7101" }, "GATEWAYS", "gateway_id=host:port"],
+    [{ LOG_PARTITIONS: "0" }, "LOG_PARTITIONS", ">="],
+    [{ LOG_TOPIC: "chat log" }, "LOG_TOPIC", ""],
+    [{ CASSANDRA_KEYSPACE: "Chat" }, "CASSANDRA_KEYSPACE", "lower-case CQL identifier"],
+    [{ CASSANDRA_CONSISTENCY: "TWO_AND_A_HALF" }, "CASSANDRA_CONSISTENCY", "LOCAL_QUORUM"],
+    [{ CASSANDRA_SERIAL_CONSISTENCY: "QUORUM" }, "CASSANDRA_SERIAL_CONSISTENCY", "SERIAL"],
+  ])("refuses %j, naming %s", (env, name, hint) => {
+    const c = parseEnv(productionEnv, env);
+    expect(c.ok).toBe(false);
+    if (c.ok) return;
+    expect(c.message).toContain(`${name}:`);
+    expect(c.message).toContain(hint);
+  });
+
+  it("needs a shared SECRET of at least 32 characters on every role", () => {
+    const c = parseEnv(roleEnv, { SECRET: "short" });
+    expect(!c.ok && c.message).toContain("SECRET: must be at least 32 characters");
+    expect(parseEnv(roleEnv, { SECRET }).ok).toBe(true);
+  });
+
+  it("needs a gateway ID and a gRPC port on a gateway", () => {
+    const missing = parseEnv(gatewayEnv, {});
+    expect(!missing.ok && missing.message).toMatch(/GATEWAY_ID: .*GRPC_PORT: /);
+    const bad = parseEnv(gatewayEnv, { GATEWAY_ID: "gw 1", GRPC_PORT: "70000" });
+    expect(!bad.ok && bad.message).toMatch(/GATEWAY_ID: must be letters, digits, _ or -.*GRPC_PORT: /);
+    expect(parseEnv(gatewayEnv, { GATEWAY_ID: "gw-1", GRPC_PORT: "7102" }).ok).toBe(true);
+  });
+
+  it("gives routers a consumer group of their topic's own unless ROUTER_GROUP says", () => {
+    const c = parseEnv(productionEnv, { LOG_TOPIC: "chat-log-e2e-1" });
+    const own = parseEnv(routerEnv, { ROUTER_ID: "router-0" });
+    if (!c.ok || !own.ok) throw new Error("valid configuration refused");
+    expect(routerGroup(own.value, c.value)).toBe("routers.chat-log-e2e-1");
+    const named = parseEnv(routerEnv, { ROUTER_ID: "router-0", ROUTER_GROUP: "blue" });
+    expect(named.ok && routerGroup(named.value, c.value)).toBe("blue");
+    expect(parseEnv(routerEnv, { ROUTER_ID: "router-0", ROUTER_WORKERS: "0" }).ok).toBe(false);
+  });
+
+  it("refuses an api PUBLIC_URL that is not a URL", () => {
+    const c = parseEnv(apiEnv, { PUBLIC_URL: "chat.example" });
+    expect(!c.ok && c.message).toContain("PUBLIC_URL:");
+  });
+});
