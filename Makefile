@@ -61,6 +61,10 @@ cluster-smoke: ## an independent client against the running cluster, users on bo
 cluster-fault: ## under steady traffic, kill -9 a gateway and a router, restart them; checkers judge the histories
 	npx tsx nodes/cluster.fault.ts
 
+SCENARIO ?= router-failover
+chaos-cluster: ## real faults of a chaos scenario into the running cluster, judged by the checkers: make chaos-cluster SCENARIO=gateway-churn SEED=3
+	npx tsx chaos/cluster.ts --scenario $(SCENARIO) --seed $(SEED) $(ARGS)
+
 bench-cluster: ## open-loop load through the running cluster → bench/results/cluster.json
 	npx tsx bench/load/cluster.ts
 
@@ -70,4 +74,4 @@ cluster-down: ## stop the cluster's nodes and services
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-load services-up services-down cluster-up cluster-smoke cluster-fault bench-cluster cluster-down
+.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   if (!own.ok) throw new Error(own.message);
   const c = productionConfig(process.env);
   const cassandra = openCassandra(c);
-  const redis = openRedis(c);
+  const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
   let listening = `http://${r.config.HOST}:${r.config.PORT}`;
   let ready = false;

@@ -43,7 +43,16 @@ export function killAndRestart(kill: () => void, restart: () => void): FaultPlan
 }
 export type FaultReport = { sends: number; ok: number; deliveries: number; healed_ms: number; violations: Violation[] };
 
-type Client = { account: Account; device_id: string; gateway: number; socket: Socket | null; connection: number; sends: SendOp[]; displays: DisplayEvent[]; unanswered: Map<string, { to: string; content: string; index: number }>; seen: Set<string>; timeline: string[] };
+type Unanswered = { to: string; content: string; index: number; last_sent_ms: number };
+type Client = { account: Account; device_id: string; gateway: number; socket: Socket | null; connection: number; sends: SendOp[]; displays: DisplayEvent[]; unanswered: Map<string, Unanswered>; seen: Set<string>; timeline: string[] };
+
+/** Like the client core: an unanswered send is sent again, with the same client_msg_id, after this long. */
+const RESEND_AFTER_MS = 3_000;
+
+function resend(c: Client, client_msg_id: string, p: Unanswered): void {
+  p.last_sent_ms = Date.now();
+  c.socket?.send("send_message", { to: p.to, content: p.content, type: "text", client_msg_id });
+}
 
 async function connect(c: Client): Promise<void> {
   for (let attempt = 0; attempt < 40; attempt++) {
@@ -70,6 +79,10 @@ async function connect(c: Client): Promise<void> {
           const op = c.sends[pending.index]!;
           c.sends[pending.index] = { ...op, outcome: "ok", message_id: f.data.message_id!, completed_at: now() };
           c.displays.push({ device: { user_id: c.account.user_id, device_id: c.device_id }, conversation_id: f.data.conversation_id!, message_id: f.data.message_id!, from: c.account.user_id, client_msg_id: f.data.client_msg_id!, content: pending.content, at: now(), connection, via: "own" });
+        } else if (f.event === "error" && String(f.data.retryable) === "true" && f.data.client_msg_id !== undefined) {
+          // LOG_UNAVAILABLE, OVERLOADED: the same send again shortly (the broker may be restarting).
+          const pending = c.unanswered.get(f.data.client_msg_id);
+          if (pending !== undefined) pending.last_sent_ms = Date.now() - RESEND_AFTER_MS + 500;
         }
       });
       s.ws.on("close", () => {
@@ -80,7 +93,7 @@ async function connect(c: Client): Promise<void> {
         }
       });
       // Retry everything unanswered, same client_msg_id.
-      for (const [client_msg_id, p] of c.unanswered) s.send("send_message", { to: p.to, content: p.content, type: "text", client_msg_id });
+      for (const [client_msg_id, p] of c.unanswered) resend(c, client_msg_id, p);
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 250));
@@ -148,6 +161,10 @@ export async function runClusterFault(endpoints: Endpoints, plan: FaultPlan, say
   const clients: Client[] = accounts.map((account, i) => ({ account, device_id: account.device_id, gateway: i % 2, socket: null, connection: 0, sends: [], displays: [], unanswered: new Map(), seen: new Set(), timeline: [] }));
   for (const c of clients) await connect(c);
   let n = 0;
+  // Until the end of healing: unanswered sends go again (an error frame, or a lost `sent`).
+  const retrier = setInterval(() => {
+    for (const c of clients) for (const [client_msg_id, p] of c.unanswered) if (Date.now() - p.last_sent_ms >= RESEND_AFTER_MS) resend(c, client_msg_id, p);
+  }, 250);
   const sender = setInterval(() => {
     for (const [i, c] of clients.entries()) {
       // Sender FIFO per conversation: one unanswered send per client at a time.
@@ -155,7 +172,7 @@ export async function runClusterFault(endpoints: Endpoints, plan: FaultPlan, say
       const to = clients[(i + 1) % clients.length]!.account.user_id;
       const client_msg_id = randomUUID();
       const content = `n${n++}`;
-      c.unanswered.set(client_msg_id, { to, content, index: c.sends.length });
+      c.unanswered.set(client_msg_id, { to, content, index: c.sends.length, last_sent_ms: Date.now() });
       const pair = [c.account.user_id, to].sort();
       c.sends.push({ device: { user_id: c.account.user_id, device_id: c.device_id }, conversation_id: `d.${pair[0]}.${pair[1]}`, client_msg_id, content, invoked_at: now(), outcome: "info", message_id: null, completed_at: null });
       c.socket.send("send_message", { to, content, type: "text", client_msg_id });
@@ -192,6 +209,7 @@ export async function runClusterFault(endpoints: Endpoints, plan: FaultPlan, say
     if (unanswered === 0 && missing.length === 0) break;
     await new Promise((r) => setTimeout(r, 250));
   }
+  clearInterval(retrier);
   const quiescent_at = now();
   const conversations = [...new Set(clients.flatMap((c) => c.sends.map((s) => s.conversation_id)))];
   const history: Record<string, string[]> = {};

@@ -18,9 +18,9 @@ async function main(): Promise<void> {
   const own = parseEnv(gatewayEnv, process.env);
   if (!own.ok) throw new Error(own.message);
   const c = productionConfig(process.env);
-  const log = await openLog(c);
+  const log = await openLog(c, r.log);
   const cassandra = openCassandra(c);
-  const redis = openRedis(c);
+  const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
   const link = gatewayLink(c);
   const gateway = new GatewayHost(

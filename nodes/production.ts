@@ -5,7 +5,7 @@
  * and migrate binaries; each takes only what it needs.
  */
 import { z } from "zod";
-import { LogKafka } from "../adapters/kafka/index.js";
+import { LogKafka, type KafkaLogSink } from "../adapters/kafka/index.js";
 import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateCassandra } from "../adapters/cassandra/index.js";
 import { connectRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
@@ -77,8 +77,9 @@ export function productionConfig(env: Record<string, string | undefined>): Produ
   return parsed.value;
 }
 
-export async function openLog(c: ProductionConfig): Promise<LogKafka> {
-  return LogKafka.open({ brokers: c.KAFKA_BROKERS.split(","), topic: c.LOG_TOPIC, partition_count: c.LOG_PARTITIONS });
+/** `logger` hears kafkajs's warnings and errors and the consumers' joins and losses (pino fits). */
+export async function openLog(c: ProductionConfig, logger?: KafkaLogSink): Promise<LogKafka> {
+  return LogKafka.open({ brokers: c.KAFKA_BROKERS.split(","), topic: c.LOG_TOPIC, partition_count: c.LOG_PARTITIONS, ...(logger === undefined ? {} : { logger, log_level: "warn" as const }) });
 }
 
 export function openCassandra(c: ProductionConfig) {
@@ -91,8 +92,9 @@ export function openCassandra(c: ProductionConfig) {
   };
 }
 
-export function openRedis(c: ProductionConfig) {
-  const redis = connectRedis(c.REDIS_URL);
+/** `warn` hears of the first error of each Redis outage (calls fail meanwhile and are retried). */
+export function openRedis(c: ProductionConfig, warn: (error: unknown) => void = () => undefined) {
+  const redis = connectRedis(c.REDIS_URL, { on_error: warn });
   return {
     redis,
     sessions: new SessionStoreRedis({ redis }),

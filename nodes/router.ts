@@ -18,9 +18,9 @@ async function main(): Promise<void> {
   if (!own.ok) throw new Error(own.message);
   const c = productionConfig(process.env);
   const group = routerGroup(own.value, c);
-  const log = await openLog(c);
+  const log = await openLog(c, r.log);
   const cassandra = openCassandra(c);
-  const redis = openRedis(c);
+  const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
   const link = gatewayLink(c);
   const push = new PushByPlatform({ webhook: new PushWebhook({ secret: r.config.SECRET }) });

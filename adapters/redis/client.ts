@@ -11,6 +11,8 @@
 import { Redis, type RedisOptions } from "ioredis";
 
 export type RedisConnectOptions = {
+  /** Told of the first error of each outage (the connection retries by itself). */
+  readonly on_error?: (error: unknown) => void;
   /** Shown by CLIENT LIST, to tell gateways (and tests) apart. */
   readonly connection_name?: string;
   /** Extra ioredis options; they win over the defaults below. */
@@ -21,12 +23,22 @@ const CONNECT_TIMEOUT_MS = 5_000;
 
 /** A client for `url` (redis://host:port[/db]); it connects in the background. */
 export function connectRedis(url: string, options: RedisConnectOptions = {}): Redis {
-  return new Redis(url, {
+  const redis = new Redis(url, {
     enableAutoPipelining: true,
     connectTimeout: CONNECT_TIMEOUT_MS,
     ...(options.connection_name === undefined ? {} : { connectionName: options.connection_name }),
     ...options.ioredis,
   });
+  // ioredis prints "Unhandled error event" with a stack for every failed reconnect attempt
+  // when nobody listens; commands still fail (and callers retry), so report once per outage.
+  let down = false;
+  redis.on("error", (error: unknown) => {
+    if (down) return;
+    down = true;
+    options.on_error?.(error);
+  });
+  redis.on("ready", () => (down = false));
+  return redis;
 }
 
 /** REDIS_URL from the environment (deploy/services.sh env), or the local test server. */

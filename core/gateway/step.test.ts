@@ -52,6 +52,24 @@ describe("gateway: opening", () => {
     expect(out.some((e) => e.type === "close_connection")).toBe(true);
     expect(state.phase).toBe("closed");
   });
+
+  it("keeps its session registered on its own timer while live, client heartbeats or not", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    expect(state.phase).toBe("live");
+    const at = state.config.limits.heartbeatIntervalMs;
+    const out = gatewayStep(state, { type: "timer_fired", now_ms: at });
+    expect(out).toContainEqual({ type: "register_session" });
+    expect(out).toContainEqual({ type: "set_timer", at_ms: at * 2 });
+  });
+
+  it("stays open when a refresh of a live session fails (the next interval retries)", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    const out = gatewayStep(state, { type: "session_registered", ok: false, now_ms: 2 });
+    expect(out).toEqual([]);
+    expect(state.phase).toBe("live");
+  });
 });
 
 describe("gateway: the seam between pending and live", () => {

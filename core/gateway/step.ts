@@ -46,6 +46,12 @@ export function gatewayStep(state: GatewayState, input: GatewayInput): Out {
       return out;
     case "session_registered":
       if (!input.ok) {
+        // A refresh that failed (heartbeat or timer) leaves the connection up: its entry may
+        // still be there, the next interval tries again, and meanwhile anything routed to
+        // this device waits in the pending store for the resync. Closing would only turn a
+        // session-store outage into a reconnect storm. Without a first registration, though,
+        // the connection cannot go live.
+        if (state.phase !== "opening") return out;
         sendError(out, apiError("OVERLOADED", "The session service is unavailable; reconnect shortly."));
         close(state, out, CLOSE_INTERNAL, "session service unavailable");
         return out;
@@ -536,6 +542,11 @@ function onTimer(state: GatewayState, out: Out, now_ms: number): void {
   for (const [id, s] of state.sends) {
     if (now_ms - s.since_ms >= state.config.limits.gatewaySendForgetMs) state.sends.delete(id);
   }
+  // The session lives while the connection does, whether or not the client heartbeats: a
+  // session store that lost its keys (a Redis restart) is repaired within one interval, and
+  // routers find this connection again (a real-cluster chaos run found messages waiting for
+  // the next resync after a Redis restart, from clients that did not heartbeat).
+  if (state.phase === "live") out.push({ type: "register_session" });
   maybeResync(state, out, now_ms);
   out.push({ type: "set_timer", at_ms: now_ms + state.config.limits.heartbeatIntervalMs });
 }

@@ -80,7 +80,11 @@ export class RouterHost {
   start(done: (error: string | null) => void = () => undefined, retrying: (why: string) => void = () => undefined, attempt = 0): void {
     if (this.stopped) return;
     const { ports } = this;
-    within(fromPromise(() => ports.log.consumer(this.config.group, this.config.member_id)), ports.timers, ports.clock, this.config.call_timeout_ms)(
+    // A join that answers after its deadline made a live consumer anyway: it must be closed,
+    // or it keeps its partitions (kafkajs heartbeats for it) with nobody polling them. A
+    // real-cluster chaos run (broker restart) found six partitions stalled that way.
+    const release = (consumer: LogConsumer): void => fromPromise(() => consumer.close())(() => undefined, () => undefined);
+    within(fromPromise(() => ports.log.consumer(this.config.group, this.config.member_id)), ports.timers, ports.clock, this.config.call_timeout_ms, release)(
       (consumer) => {
         if (this.stopped) {
           fromPromise(() => consumer.close())(() => undefined, () => undefined);

@@ -67,7 +67,7 @@ export function ofValue<T>(value: T): Task<T> {
  * Runs a task with a deadline; exactly one of ok and fail is called, fail("timeout") when
  * the deadline passes first (the work may still have applied: callers retry idempotently).
  */
-export function within<T>(task: Task<T>, timers: Timers, clock: Clock, timeout_ms: number): Task<T> {
+export function within<T>(task: Task<T>, timers: Timers, clock: Clock, timeout_ms: number, late?: (value: T) => void): Task<T> {
   return (ok, fail) => {
     let done = false;
     const timer = timers.at(clock.now() + timeout_ms, () => {
@@ -77,7 +77,12 @@ export function within<T>(task: Task<T>, timers: Timers, clock: Clock, timeout_m
     });
     task(
       (value) => {
-        if (done) return;
+        if (done) {
+          // Succeeded after its caller gave up: whatever it made (a connection, a consumer
+          // holding partitions) is handed to `late` to be released, not leaked.
+          late?.(value);
+          return;
+        }
         done = true;
         timer.cancel();
         ok(value);
