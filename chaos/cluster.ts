@@ -62,43 +62,40 @@ function inject(fault: RealFault, pick: () => number): { label: string; run(): P
   const nodes = clusterNodes();
   const which = (prefix: string): string => `${prefix}-${Math.floor(pick() * 2)}`;
   const down_ms = 2_000 + Math.floor(pick() * 4_000);
+  /** Signal a node, wait for it to be gone, leave it down a while, start it again. */
+  const bounce = (name: string, signal: NodeJS.Signals, label: string) => ({
+    label: `${label}, restart it after ${down_ms} ms`,
+    run: () =>
+      serially(name, async () => {
+        nodes.signal(name, signal);
+        await nodes.exited(name);
+        await sleep(down_ms);
+        nodes.restart(name);
+      }),
+  });
+  /** Stop a service with its deploy/ script and start it again. */
+  const restartService = (service: "kafka" | "redis", label: string) => ({
+    label,
+    run: () =>
+      serially(service, async () => {
+        await run(`deploy/services/${service}.sh`, ["down"], { timeout: 120_000 });
+        await run(`deploy/services/${service}.sh`, ["up"], { timeout: 180_000 });
+      }),
+  });
   switch (fault) {
     case "gateway_kill":
     case "router_kill": {
       const name = which(fault === "gateway_kill" ? "gw" : "router");
-      return {
-        label: `kill -9 ${name}, restart it after ${down_ms} ms`,
-        run: () =>
-          serially(name, async () => {
-            nodes.signal(name, "SIGKILL");
-            await nodes.exited(name);
-            await sleep(down_ms);
-            nodes.restart(name);
-          }),
-      };
+      return bounce(name, "SIGKILL", `kill -9 ${name}`);
     }
     case "gateway_drain": {
       const name = which("gw");
-      return {
-        label: `SIGTERM ${name} (drain), restart it after ${down_ms} ms`,
-        run: () =>
-          serially(name, async () => {
-            nodes.signal(name, "SIGTERM");
-            await nodes.exited(name);
-            await sleep(down_ms);
-            nodes.restart(name);
-          }),
-      };
+      return bounce(name, "SIGTERM", `SIGTERM ${name} (drain)`);
     }
     case "broker_restart":
-      return {
-        label: "restart the Kafka broker",
-        run: () =>
-          serially("kafka", async () => {
-            await run("deploy/services/kafka.sh", ["down"], { timeout: 120_000 });
-            await run("deploy/services/kafka.sh", ["up"], { timeout: 180_000 });
-          }),
-      };
+      return restartService("kafka", "restart the Kafka broker");
+    case "redis_restart":
+      return restartService("redis", "restart Redis (every key lost)");
     case "store_pause": {
       const pid = Number(readFileSync(`${process.env.CHAT_SERVICES_DIR ?? ".services"}/cassandra/cassandra.pid`, "utf8"));
       return {
@@ -120,15 +117,6 @@ function inject(fault: RealFault, pick: () => number): { label: string; run(): P
           }),
       };
     }
-    case "redis_restart":
-      return {
-        label: "restart Redis (every key lost)",
-        run: () =>
-          serially("redis", async () => {
-            await run("deploy/services/redis.sh", ["down"], { timeout: 60_000 });
-            await run("deploy/services/redis.sh", ["up"], { timeout: 60_000 });
-          }),
-      };
     default: {
       const never: never = fault;
       throw new Error(`unknown real fault ${String(never)}`);
