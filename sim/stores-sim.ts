@@ -218,13 +218,16 @@ export class SessionStoreSim implements SessionStore {
     readonly s: SessionState,
   ) {}
 
-  register(entry: SessionEntry, ttl_ms: number): SyncPromise<void> {
+  register(entry: SessionEntry, ttl_ms: number): SyncPromise<boolean> {
     return this.call(() => {
       // Keys that expire early or late.
       const skew = this.kernel.fires("session_ttl_skew", 0.05) ? (this.kernel.svc.float() < 0.5 ? 0.2 : 3) : 1;
       let conns = this.s.entries.get(entry.user_id);
       if (conns === undefined) this.s.entries.set(entry.user_id, (conns = new Map()));
+      const before = conns.get(entry.connection_id);
+      const missing = before === undefined || before.expires_at <= this.kernel.loop.now;
       conns.set(entry.connection_id, { entry, expires_at: this.kernel.loop.now + ttl_ms * skew });
+      return missing;
     });
   }
   unregister(user_id: string, connection_id: string): SyncPromise<void> {

@@ -99,6 +99,23 @@ export function describeSessionStoreContract(
     );
 
     it(
+      "answers whether a register found the connection's entry missing: created, refreshed, gone again",
+      async () => {
+        const alice = unique("alice");
+        const a1 = entry(alice);
+        const a2 = entry(alice);
+        expect(await store().register(a1, TTL_MS)).toBe(true);
+        expect(await store().register(a1, TTL_MS)).toBe(false);
+        expect(await store().register(a2, TTL_MS)).toBe(true); // another connection of the same user
+        await store().unregister(alice, a1.connection_id);
+        expect(await store().register(a1, TTL_MS)).toBe(true);
+        await h().advance(TTL_MS + 1_000);
+        expect(await store().register(a1, TTL_MS)).toBe(true); // it had expired
+      },
+      timeout,
+    );
+
+    it(
       "removes exactly one connection on unregister, and accepts removing an absent one",
       async () => {
         const alice = unique("alice");

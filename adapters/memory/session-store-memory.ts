@@ -45,7 +45,7 @@ export class SessionStoreMemory implements SessionStore {
     assert(Number.isInteger(this.sweep_every_writes) && this.sweep_every_writes > 0, "SessionStoreMemory: sweep_every_writes must be a positive integer");
   }
 
-  async register(entry: SessionEntry, ttl_ms: number): Promise<void> {
+  async register(entry: SessionEntry, ttl_ms: number): Promise<boolean> {
     this.assertOpen("register");
     assert(Number.isFinite(ttl_ms) && ttl_ms > 0, `SessionStoreMemory.register: ttl_ms must be positive, got ${ttl_ms}`);
     let connections = this.sessions.get(entry.user_id);
@@ -53,8 +53,11 @@ export class SessionStoreMemory implements SessionStore {
       connections = new Map();
       this.sessions.set(entry.user_id, connections);
     }
+    const before = connections.get(entry.connection_id);
+    const missing = before === undefined || before.expires_at_ms <= this.clock.now();
     connections.set(entry.connection_id, { value: { ...entry }, expires_at_ms: this.clock.now() + ttl_ms });
     this.wrote();
+    return missing;
   }
 
   async unregister(user_id: string, connection_id: string): Promise<void> {

@@ -34,15 +34,22 @@ export type SessionStoreRedisOptions = {
 
 const PREFIX_DEFAULT = "chat:";
 
-/** KEYS[1] the user's session hash; ARGV connection_id, entry JSON, ttl_ms. Answers expires_at_ms. */
+/**
+ * KEYS[1] the user's session hash; ARGV connection_id, entry JSON, ttl_ms. Answers 1 when
+ * the connection had no live entry before (created), 0 when it was refreshed.
+ */
 const REGISTER_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local expires = now + tonumber(ARGV[3])
 local keep_until = expires
+local created = 1
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
-  if fields[i] ~= ARGV[1] then
+  if fields[i] == ARGV[1] then
+    local at = tonumber(string.match(fields[i + 1], '^(%d+)|'))
+    if at ~= nil and at > now then created = 0 end
+  else
     local at = tonumber(string.match(fields[i + 1], '^(%d+)|'))
     if at == nil or at <= now then
       redis.call('HDEL', KEYS[1], fields[i])
@@ -53,11 +60,11 @@ for i = 1, #fields, 2 do
 end
 redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', expires) .. '|' .. ARGV[2])
 redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', keep_until))
-return string.format('%.0f', expires)
+return created
 `;
 
 type SessionCommands = {
-  sessionRegister(key: string, connection_id: string, entry: string, ttl_ms: number): Promise<string>;
+  sessionRegister(key: string, connection_id: string, entry: string, ttl_ms: number): Promise<number>;
 };
 
 type StoredEntry = { readonly device_id: string; readonly gateway_id: string };
@@ -84,11 +91,11 @@ export class SessionStoreRedis implements SessionStore {
     return `${this.prefix}cache:${key}`;
   }
 
-  async register(entry: SessionEntry, ttl_ms: number): Promise<void> {
+  async register(entry: SessionEntry, ttl_ms: number): Promise<boolean> {
     this.assertOpen("register");
     assert(Number.isFinite(ttl_ms) && ttl_ms > 0, `SessionStoreRedis.register: ttl_ms must be positive, got ${ttl_ms}`);
     const stored: StoredEntry = { device_id: entry.device_id, gateway_id: entry.gateway_id };
-    await this.redis.sessionRegister(this.sessionKey(entry.user_id), entry.connection_id, JSON.stringify(stored), Math.ceil(ttl_ms));
+    return (await this.redis.sessionRegister(this.sessionKey(entry.user_id), entry.connection_id, JSON.stringify(stored), Math.ceil(ttl_ms))) === 1;
   }
 
   async unregister(user_id: string, connection_id: string): Promise<void> {

@@ -63,6 +63,16 @@ describe("gateway: opening", () => {
     expect(out).toContainEqual({ type: "set_timer", at_ms: at * 2 });
   });
 
+  it("resyncs at once when a refresh finds its session entry was missing", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    expect(gatewayStep(state, { type: "session_registered", ok: true, missing: false, now_ms: 2 })).toEqual([]);
+    const out = gatewayStep(state, { type: "session_registered", ok: true, missing: true, now_ms: 3 });
+    expect(out).toEqual([{ type: "read_pending_page", read_id: 2, after: null, limit: state.config.limits.pendingPageEntriesMax }]);
+    // A scan already under way is not started twice.
+    expect(gatewayStep(state, { type: "session_registered", ok: true, missing: true, now_ms: 4 })).toEqual([]);
+  });
+
   it("stays open when a refresh of a live session fails (the next interval retries)", () => {
     const { state } = open();
     gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });

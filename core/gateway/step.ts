@@ -59,6 +59,11 @@ export function gatewayStep(state: GatewayState, input: GatewayInput): Out {
       if (state.phase === "opening") {
         state.phase = "syncing";
         startScan(state, out, input.now_ms);
+      } else if (state.phase === "live" && input.missing === true && state.scan === null) {
+        // Our entry was gone (expired, or the store lost its keys): routers could not find
+        // this device meanwhile, so what they routed to it sits in the pending store. Resync
+        // now rather than at the next interval.
+        startScan(state, out, input.now_ms);
       }
       return out;
     case "frame_received":

@@ -15,7 +15,8 @@ export type GatewayInput =
   /** The host decoded a frame; bad frames arrive as frame_rejected instead. */
   | { readonly type: "frame_received"; readonly frame: ClientFrame; readonly now_ms: number }
   | { readonly type: "frame_rejected"; readonly error: ApiError; readonly now_ms: number }
-  | { readonly type: "session_registered"; readonly ok: boolean; readonly now_ms: number }
+  /** `missing`: the store had no live entry for this connection before (created, not refreshed). */
+  | { readonly type: "session_registered"; readonly ok: boolean; readonly missing?: boolean; readonly now_ms: number }
   /** The log answered an append_to_log (ok: durable; not ok: failed or timed out). */
   | {
       readonly type: "append_completed";

@@ -258,7 +258,7 @@ export class ConnectionHost {
       }
       case "register_session":
         deadline(fromPromise(() => ports.sessions.register({ user_id, device_id, gateway_id: config.gateway_id, connection_id }, config.session_ttl_ms)))(
-          () => this.feed({ type: "session_registered", ok: true, now_ms: now() }),
+          (missing) => this.feed({ type: "session_registered", ok: true, missing, now_ms: now() }),
           () => this.feed({ type: "session_registered", ok: false, now_ms: now() }),
         );
         return;
