@@ -47,7 +47,11 @@ function start(name: string, script: string, extra: Record<string, string>): Pro
   let out = "";
   const keep = (d: Buffer): void => {
     out += d.toString();
-    appendFileSync(join(logs, `${name}.log`), d);
+    try {
+      appendFileSync(join(logs, `${name}.log`), d);
+    } catch {
+      // The run is over and its logs were removed; a last line of output is not worth a failure.
+    }
   };
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
@@ -91,7 +95,17 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  for (const c of children.values()) if (c.exitCode === null) c.kill("SIGKILL");
+  // Wait for each node's pipes to close, so no late output is written after the logs go.
+  await Promise.all(
+    [...children.values()].map(
+      (c) =>
+        new Promise<void>((done) => {
+          if (c.exitCode !== null || c.signalCode !== null) return done();
+          c.once("close", () => done());
+          c.kill("SIGKILL");
+        }),
+    ),
+  );
   rmSync(media, { recursive: true, force: true });
   if (failed) console.log(`cluster node logs kept in ${logs}`);
   else rmSync(logs, { recursive: true, force: true });
