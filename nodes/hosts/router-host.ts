@@ -159,12 +159,20 @@ export class RouterHost {
       case "poll": {
         const consumer = this.consumer;
         if (consumer === null) return;
-        // A poll that never answers (a lost request or response) must not stall the router.
-        within(fromPromise(() => consumer.poll(effect.max_records, this.config.poll_wait_ms)), ports.timers, ports.clock, this.config.poll_wait_ms + this.config.call_timeout_ms)(
-          (records) => {
-            this.events.polled?.(records);
-            this.feed({ type: "records_polled", records, now_ms: ports.clock.now() });
-          },
+        const take = (records: readonly import("../../core/model.js").ConsumedRecord[]): void => {
+          this.events.polled?.(records);
+          this.feed({ type: "records_polled", records, now_ms: ports.clock.now() });
+        };
+        // A poll that never answers (a lost request or response) must not stall the router:
+        // past its deadline the router polls again. But one that answers late has taken its
+        // records from the consumer (LogKafka's buffer), and the polls after it continue past
+        // them: dropping them would skip records, and later commits would pass over them.
+        // So they are handled anyway, in the order the polls answered, which is offset order
+        // (a poll takes what the consumer holds when it answers); a repeat is harmless.
+        within(fromPromise(() => consumer.poll(effect.max_records, this.config.poll_wait_ms)), ports.timers, ports.clock, this.config.poll_wait_ms + this.config.call_timeout_ms, (records) => {
+          if (records.length > 0 && this.consumer === consumer) take(records);
+        })(
+          take,
           // A failed poll is retried after a pause, as an empty batch.
           () =>
             ports.timers.at(ports.clock.now() + this.config.poll_wait_ms, () =>
