@@ -55,6 +55,8 @@ export type GatewayHostEvents = {
   frame_in?(connection_id: string, text: string): void;
 };
 
+type Watched = { connections: Set<string>; stop: (() => void) | null; ready: boolean; waiting: (() => void)[] };
+
 /** Watched users re-read per refresh; beyond this, pub/sub alone carries the rest. */
 const PRESENCE_REFRESH_USERS_MAX = 10_000;
 
@@ -62,8 +64,11 @@ export class GatewayHost {
   private readonly connections = new Map<string, ConnectionHost>();
   /** Sends handed to the log and not yet answered, across connections (bounded: push back). */
   appends_in_flight = 0;
-  /** user_id -> connections watching it, and the port subscription behind them. */
-  private readonly watched = new Map<string, { connections: Set<string>; stop: (() => void) | null }>();
+  /**
+   * user_id -> connections watching it, and the port subscription behind them. `ready` once
+   * the subscription is in place (or failed); `waiting` runs then.
+   */
+  private readonly watched = new Map<string, Watched>();
   private draining = false;
 
   constructor(
@@ -132,25 +137,46 @@ export class GatewayHost {
     this.connections.delete(connection_id);
   }
 
-  watch(connection_id: string, user_ids: readonly string[]): void {
+  /**
+   * Watches `user_ids` for `connection_id`; `ready` runs once every one of them has its
+   * port subscription in place. A status read must wait for that: read first, and a
+   * transition published between the read and the subscription is lost (pub/sub does not
+   * queue), leaving the watcher with a stale status until the next refresh. The cluster
+   * test caught it: "offline" answered, bob's "online" published before alice's gateway had
+   * subscribed, and alice saw nothing for 30 s.
+   */
+  watch(connection_id: string, user_ids: readonly string[], ready: () => void = () => undefined): void {
     const { presence } = this.ports;
+    let outstanding = user_ids.length + 1;
+    const one = (): void => {
+      if (--outstanding === 0) ready();
+    };
     for (const user_id of user_ids) {
       let entry = this.watched.get(user_id);
       if (entry === undefined) {
-        const fresh: { connections: Set<string>; stop: (() => void) | null } = { connections: new Set(), stop: null };
+        const fresh: Watched = { connections: new Set(), stop: null, ready: false, waiting: [] };
         entry = fresh;
         this.watched.set(user_id, fresh);
+        const settle = (): void => {
+          fresh.ready = true;
+          for (const run of fresh.waiting.splice(0)) run();
+        };
         fromPromise(() => presence.subscribe(user_id, (change) => this.fanOutPresence(change)))(
           (stop) => {
             // Unwatched while subscribing: stop at once.
             if (this.watched.get(user_id) !== fresh) fromPromise(stop)(() => undefined, () => undefined);
             else fresh.stop = () => fromPromise(stop)(() => undefined, () => undefined);
+            settle();
           },
-          () => undefined,
+          // A failed subscription still answers the status read; refreshes carry the rest.
+          settle,
         );
       }
       entry.connections.add(connection_id);
+      if (entry.ready) one();
+      else entry.waiting.push(one);
     }
+    one();
   }
 
   unwatch(connection_id: string, user_ids: readonly string[]): void {
@@ -288,16 +314,18 @@ export class ConnectionHost {
         fromPromise(() => ports.presence.disconnect(user_id, connection_id))(() => undefined, () => undefined);
         return;
       case "presence_subscribe": {
-        this.gateway.watch(connection_id, effect.user_ids);
-        fromPromise(() => ports.presence.status(effect.user_ids))(
-          (statuses) =>
-            this.gateway.receive(
-              effect.user_ids.map((u) => {
-                const s = statuses.get(u) ?? { status: "offline" as const, last_seen_ms: null };
-                return { kind: "presence" as const, connection_id, user_id: u, status: s.status, last_seen_ms: s.last_seen_ms };
-              }),
-            ),
-          () => undefined,
+        // Subscribe first, then read: see GatewayHost.watch.
+        this.gateway.watch(connection_id, effect.user_ids, () =>
+          fromPromise(() => ports.presence.status(effect.user_ids))(
+            (statuses) =>
+              this.gateway.receive(
+                effect.user_ids.map((u) => {
+                  const s = statuses.get(u) ?? { status: "offline" as const, last_seen_ms: null };
+                  return { kind: "presence" as const, connection_id, user_id: u, status: s.status, last_seen_ms: s.last_seen_ms };
+                }),
+              ),
+            () => undefined,
+          ),
         );
         return;
       }
