@@ -1,0 +1,71 @@
+/**
+ * The gateway host's presence fan-out: a watched user's status is read only once the port
+ * subscription is in place. Read first, and a transition published between the read and
+ * the subscription is lost (pub/sub does not queue): the cluster test saw "offline", then
+ * nothing for 30 s, while bob was online.
+ */
+import { expect, it } from "vitest";
+import { ClockSystem } from "../../adapters/memory/clock-memory.js";
+import { DirectoryMemory } from "../../adapters/memory/directory-memory.js";
+import { GatewayLinkMemory } from "../../adapters/memory/gateway-link-memory.js";
+import { LogMemory } from "../../adapters/memory/log-memory.js";
+import { PendingStoreMemory } from "../../adapters/memory/pending-store-memory.js";
+import { SessionStoreMemory } from "../../adapters/memory/session-store-memory.js";
+import { defaultLimits } from "../../core/limits.js";
+import type { Presence, PresenceListener, PresenceState } from "../../core/ports/presence.js";
+import { GatewayHost } from "./gateway-host.js";
+import { timersReal } from "./timers.js";
+
+/** A presence port whose subscribe completes only when the test says; it records the order of calls. */
+function slowPresence() {
+  const calls: string[] = [];
+  let finish: (() => void) | null = null;
+  let listener: PresenceListener | null = null;
+  const presence: Presence = {
+    heartbeat: async () => undefined,
+    disconnect: async () => undefined,
+    status: async (user_ids) => {
+      calls.push(`status ${user_ids.join(",")}`);
+      return new Map<string, PresenceState>(user_ids.map((u) => [u, { status: "online", last_seen_ms: null }]));
+    },
+    subscribe: (user_id, l) => {
+      calls.push(`subscribe ${user_id}`);
+      listener = l;
+      return new Promise((resolve) => {
+        finish = () => {
+          calls.push(`subscribed ${user_id}`);
+          resolve(async () => undefined);
+        };
+      });
+    },
+    close: async () => undefined,
+  };
+  return { presence, calls, subscribed: () => finish?.(), publish: (status: "online" | "offline") => listener?.({ user_id: "bob", status, last_seen_ms: null }) };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 10));
+
+it("reads a watched user's status only after its subscription is in place", async () => {
+  const clock = new ClockSystem();
+  const p = slowPresence();
+  const host = new GatewayHost(
+    { log: new LogMemory(), pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: p.presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), clock, timers: timersReal(clock) },
+    { gateway_id: "gw-0", limits: defaultLimits(), call_timeout_ms: 5_000, session_ttl_ms: 90_000 },
+  );
+  const sent: string[] = [];
+  const connection = host.open({ user_id: "alice", device_id: "d1", connection_id: "c1" }, { send: (t) => sent.push(t), close: () => undefined });
+  await tick();
+  connection!.text(JSON.stringify({ event: "subscribe_presence", data: { user_ids: ["bob"] } }));
+  await tick();
+  expect(p.calls).toEqual(["subscribe bob"]); // no status read yet
+  p.subscribed();
+  await tick();
+  expect(p.calls).toEqual(["subscribe bob", "subscribed bob", "status bob"]);
+  const updates = sent.map((t) => JSON.parse(t) as { event: string; data: { status?: string } }).filter((f) => f.event === "presence_update");
+  expect(updates.map((f) => f.data.status)).toEqual(["online"]);
+  // A transition after the subscription reaches the watcher through the listener.
+  p.publish("offline");
+  await tick();
+  expect(sent.map((t) => JSON.parse(t) as { event: string; data: { status?: string } }).filter((f) => f.event === "presence_update").map((f) => f.data.status)).toEqual(["online", "offline"]);
+  connection!.closed();
+});
