@@ -6,17 +6,14 @@
  * Rules: a test that needs Cassandra never skips; if the server cannot be started, setup
  * fails with the script's own output, which says what it waited for and shows the server log.
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createConnection } from "node:net";
-import { fileURLToPath } from "node:url";
 import type { Client } from "cassandra-driver";
+import { ensureService } from "../contract/services.js";
 import { cassandraClient, cassandraConfigFromEnv } from "./client.js";
 import { migrateCassandra } from "./migrations.js";
 
 const HOST = "127.0.0.1";
 const PORT = 9042;
-const SERVICES_SCRIPT = fileURLToPath(new URL("../../deploy/services.sh", import.meta.url));
 /** The script's own readiness wait is 180 s; a first run also fetches the jars from Maven Central. */
 const SERVICES_UP_TIMEOUT_MS = 360_000;
 /** How long a fresh node may refuse CQL sessions after its port opened. */
@@ -26,31 +23,9 @@ export const CASSANDRA_SETUP_TIMEOUT_MS = SERVICES_UP_TIMEOUT_MS + CONNECT_RETRY
 /** Per-test timeout for suites against the real server. */
 export const CASSANDRA_TEST_TIMEOUT_MS = 60_000;
 
-function portOpen(host: string, port: number, timeout_ms = 1_000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    const done = (open: boolean): void => {
-      socket.destroy();
-      resolve(open);
-    };
-    socket.setTimeout(timeout_ms, () => done(false));
-    socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
-  });
-}
-
 /** Makes sure Cassandra listens on 127.0.0.1:9042, starting it if not; throws with the script's output. */
-export async function ensureCassandra(): Promise<void> {
-  if (await portOpen(HOST, PORT)) return;
-  try {
-    execFileSync(SERVICES_SCRIPT, ["up", "cassandra"], { encoding: "utf8", stdio: "pipe", timeout: SERVICES_UP_TIMEOUT_MS });
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string; message?: string };
-    throw new Error(
-      `Cassandra is needed on ${HOST}:${PORT} and '${SERVICES_SCRIPT} up cassandra' failed: ${e.message ?? String(error)}\n--- stdout\n${e.stdout ?? ""}\n--- stderr\n${e.stderr ?? ""}`,
-    );
-  }
-  if (!(await portOpen(HOST, PORT))) throw new Error(`'${SERVICES_SCRIPT} up cassandra' succeeded but ${HOST}:${PORT} is still closed`);
+export function ensureCassandra(): Promise<void> {
+  return ensureService("cassandra", PORT, SERVICES_UP_TIMEOUT_MS);
 }
 
 export type TestKeyspace = {

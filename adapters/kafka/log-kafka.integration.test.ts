@@ -9,15 +9,13 @@
  * script's output and says how to start one. Nothing here skips. Each LogKafka gets its own topic
  * (`chat-log-test-<random>`), deleted again at cleanup.
  */
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { connect } from "node:net";
-import { fileURLToPath } from "node:url";
 import { Kafka, logLevel, type Admin } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConsumedRecord, LogPosition, SendRecord } from "../../core/model.js";
 import { partitionOf } from "../../core/ports/log.js";
 import { describeLogContract } from "../contract/log.contract.js";
+import { ensureService, portOpen } from "../contract/services.js";
 import { LogKafka, PRODUCER_SETTINGS, type LogKafkaOptions } from "./index.js";
 import type { LogKafkaConsumer } from "./log-kafka-consumer.js";
 
@@ -26,25 +24,12 @@ const BROKERS = (process.env.KAFKA_BROKERS ?? DEFAULT_BROKER)
   .split(",")
   .map((broker) => broker.trim())
   .filter((broker) => broker.length > 0);
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const HINT = "start it with `deploy/services.sh up kafka` (Kafka 4.1.2, KRaft, on 127.0.0.1:9092)";
 const PARTITIONS = 4;
 /** Kafka rebalances take a heartbeat or two (1 s each here); a loaded 2-core box needs more. */
 const SETTLE_MS = 30_000;
 const TEST_TIMEOUT_MS = 60_000;
 const SERVICES_UP_TIMEOUT_MS = 300_000;
-
-const portOpen = (host: string, port: number, timeout_ms: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (open: boolean): void => {
-      socket.destroy();
-      resolve(open);
-    };
-    socket.setTimeout(timeout_ms, () => done(false));
-    socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
-  });
 
 const hostPort = (broker: string): { host: string; port: number } => {
   const at = broker.lastIndexOf(":");
@@ -56,18 +41,14 @@ let broker_missing: Error | null = null;
 
 const ensureBroker = async (): Promise<Error | null> => {
   const { host, port } = hostPort(BROKERS[0] ?? DEFAULT_BROKER);
-  if (await portOpen(host, port, 2_000)) return null;
+  if (await portOpen(port, host)) return null;
   if (BROKERS.join(",") !== DEFAULT_BROKER) return new Error(`No Kafka broker answers at ${BROKERS.join(",")} (KAFKA_BROKERS); ${HINT}`);
   try {
-    execFileSync(`${REPO}deploy/services.sh`, ["up", "kafka"], { cwd: REPO, timeout: SERVICES_UP_TIMEOUT_MS, encoding: "utf8", stdio: "pipe" });
+    await ensureService("kafka", port, SERVICES_UP_TIMEOUT_MS);
+    return null;
   } catch (error) {
-    const failed = error as { stdout?: string; stderr?: string; message: string };
-    return new Error(
-      `No Kafka broker answered on ${DEFAULT_BROKER}, and 'deploy/services.sh up kafka' failed (${failed.message}):\n${failed.stdout ?? ""}${failed.stderr ?? ""}\n${HINT}`,
-    );
+    return new Error(`No Kafka broker answered on ${DEFAULT_BROKER}: ${(error as Error).message}\n${HINT}`);
   }
-  if (!(await portOpen(host, port, 2_000))) return new Error(`'deploy/services.sh up kafka' returned, yet nothing answers on ${DEFAULT_BROKER}; ${HINT}`);
-  return null;
 };
 
 beforeAll(async () => {
