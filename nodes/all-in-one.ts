@@ -68,7 +68,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   const secret = secretFor(config);
   const tokens = new Tokens(secret);
   const metrics = new Metrics();
-  const db = Database.open(join(config.DATA_DIR, "chat.sqlite3"));
+  const db = Database.open(join(config.DATA_DIR, "chat.sqlite3"), { commit_window_ms: config.COMMIT_WINDOW_MS });
   const logPort = new LogSqlite(db, { partition_count: config.LOG_PARTITIONS });
   const messages = new MessageStoreSqlite(db);
   const pending = new PendingStoreSqlite(db);

@@ -19,6 +19,11 @@ export const allInOneEnv = z.object({
   /** Where the built web page is; the node serves it at /. */
   WEB_DIR: z.string().min(1).default("web/dist"),
   LOG_PARTITIONS: z.coerce.number().int().min(1).max(256).default(8),
+  /**
+   * Group commit: SQLite commits at least this many ms apart under load (0: every loop turn).
+   * Larger windows write fewer WAL pages per message and add up to one window per durable step.
+   */
+  COMMIT_WINDOW_MS: z.coerce.number().min(0).max(100).default(2),
   /** In-process router workers (members of one consumer group). */
   ROUTERS: z.coerce.number().int().min(1).max(64).default(4),
   /** Characters of message text a push notification may carry (0: none). */

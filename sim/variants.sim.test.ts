@@ -11,6 +11,7 @@ const variants: [string, Partial<SimOptions>][] = [
   ["router orders by the gateway's clock", { router_variant: "order_by_gateway_clock" }],
   ["router deletes pending entries on delivery, before the ack", { router_variant: "delete_pending_on_delivery" }],
   ["router deduplicates only in the expiring cache", { router_variant: "dedup_cache_only" }],
+  ["router host persists concurrently but moves on before pending and inboxes are written", { router_variant: "persist_without_waiting" }],
   ["gateway answers sent before the log append is acknowledged", { gateway_variant: "sent_before_append" }],
 ];
 

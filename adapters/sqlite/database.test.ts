@@ -116,6 +116,46 @@ describe("Database", () => {
     }
   });
 
+  it("commits at once when idle, and at most once per commit_window_ms while writes keep coming", async () => {
+    const temp = tempDatabase({ commit_window_ms: 60 });
+    try {
+      const store = new MessageStoreSqlite(temp.database);
+      const t0 = performance.now();
+      await store.putMessage(message(0)); // idle: the first commit does not wait for a window
+      const first_ms = performance.now() - t0;
+      expect(first_ms).toBeLessThan(60);
+      // Ten writes on ten later loop turns, all inside the window that the first commit opened:
+      // they wait for it and share one transaction (committing every turn would make ten).
+      const writes: Promise<void>[] = [];
+      for (let n = 1; n <= 10; n++) {
+        writes.push(store.putMessage(message(n)));
+        await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(writes);
+      const waited_ms = performance.now() - t0;
+      expect(waited_ms).toBeGreaterThanOrEqual(55);
+      const stats = temp.database.stats();
+      expect(stats.transactions_committed).toBe(2);
+      expect(count(temp.database, "messages")).toBe(11);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it("flushes a full batch without waiting for the window", async () => {
+    const temp = tempDatabase({ commit_window_ms: 10_000, batch_writes_max: 50 });
+    try {
+      const store = new MessageStoreSqlite(temp.database);
+      await store.putMessage(message(0));
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: 100 }, (_, n) => store.putMessage(message(n + 1))));
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      expect(count(temp.database, "messages")).toBe(101);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
   it("resolves a write only once another connection can read it", async () => {
     const temp = tempDatabase();
     const other = new BetterSqlite3(temp.path, { readonly: true });

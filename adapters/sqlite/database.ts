@@ -74,7 +74,7 @@ export class Database {
       db.close();
       throw error;
     }
-    return new Database(path, db, synchronous, { batch_writes_max: options.batch_writes_max, queued_writes_max: options.queued_writes_max });
+    return new Database(path, db, synchronous, { batch_writes_max: options.batch_writes_max, queued_writes_max: options.queued_writes_max, commit_window_ms: options.commit_window_ms });
   }
 
   /** A prepared statement for `sql`, prepared once per database. */

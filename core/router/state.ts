@@ -21,7 +21,12 @@ export type RouterVariant =
   /** Removes a device's pending entry as soon as a live delivery is handed to its gateway. */
   | "delete_pending_on_delivery"
   /** Deduplicates only in the short-lived session cache, not the durable claim. */
-  | "dedup_cache_only";
+  | "dedup_cache_only"
+  /**
+   * The host's concurrent persist moves on once the message row is written, without waiting
+   * for the pending entries and inboxes (their failures go unnoticed).
+   */
+  | "persist_without_waiting";
 
 export type RouterConfig = {
   readonly router_id: string;
