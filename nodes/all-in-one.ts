@@ -68,7 +68,11 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   const secret = secretFor(config);
   const tokens = new Tokens(secret);
   const metrics = new Metrics();
-  const db = Database.open(join(config.DATA_DIR, "chat.sqlite3"), { commit_window_ms: config.COMMIT_WINDOW_MS });
+  const db = Database.open(join(config.DATA_DIR, "chat.sqlite3"), {
+    commit_window_ms: config.COMMIT_WINDOW_MS,
+    checkpoint: config.CHECKPOINT_INTERVAL_MS === 0 ? "inline" : { interval_ms: config.CHECKPOINT_INTERVAL_MS },
+    checkpoint_failed: (why) => log.error({ why }, "the checkpoint thread failed; checkpoints run inline from now on"),
+  });
   const logPort = new LogSqlite(db, { partition_count: config.LOG_PARTITIONS });
   const messages = new MessageStoreSqlite(db);
   const pending = new PendingStoreSqlite(db);
@@ -173,7 +177,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
       await Promise.all([logPort.close(), messages.close(), pending.close(), directory.close()]);
       await presence.close();
       await sessions.close();
-      db.close();
+      await db.close();
     })();
     return stopping;
   };

@@ -24,6 +24,8 @@ export const allInOneEnv = z.object({
    * Larger windows write fewer WAL pages per message and add up to one window per durable step.
    */
   COMMIT_WINDOW_MS: z.coerce.number().min(0).max(100).default(2),
+  /** WAL checkpoints on a worker thread this often (ms); 0 runs them inline, on the event loop. */
+  CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(100),
   /** In-process router workers (members of one consumer group). */
   ROUTERS: z.coerce.number().int().min(1).max(64).default(4),
   /** Characters of message text a push notification may carry (0: none). */

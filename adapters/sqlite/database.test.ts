@@ -1,4 +1,5 @@
 import BetterSqlite3 from "better-sqlite3";
+import { existsSync, statSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Database } from "./database.js";
 import { MIGRATIONS, type Migration } from "./migrations.js";
@@ -273,6 +274,54 @@ describe("Database", () => {
       await store.putMessage(evil);
       expect(await store.getMessage(evil.conversation_id, evil.message_id)).toEqual(evil);
       expect(count(temp.database, "messages")).toBe(1);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+});
+
+describe("Database with checkpoints on a thread", () => {
+  it("checkpoints off the event loop, and the WAL restarts under steady writes", async () => {
+    const temp = tempDatabase({ checkpoint: { interval_ms: 10, wal_restart_bytes: 1024 * 1024 }, commit_window_ms: 0 });
+    try {
+      const store = new MessageStoreSqlite(temp.database);
+      const walBytes = (): number => (existsSync(`${temp.path}-wal`) ? statSync(`${temp.path}-wal`).size : 0);
+      // Steady writes, never a pause in which a checkpoint on another connection could find
+      // the WAL fully copied by itself, until the node's connection restarted it (bounded).
+      let n = 0;
+      const until = performance.now() + 20_000;
+      while (performance.now() < until) {
+        await Promise.all(Array.from({ length: 20 }, () => store.putMessage({ ...message(n++), content: "x".repeat(4_000) })));
+        if ((await temp.database.checkpointStats())!.wal_restarts > 0 && n >= 2_000) break;
+      }
+      const stats = (await temp.database.checkpointStats())!;
+      expect(stats.checkpoints).toBeGreaterThan(0);
+      expect(stats.frames_copied).toBeGreaterThan(0);
+      expect(stats.wal_restarts).toBeGreaterThan(0);
+      // The node's connection never checkpoints by itself (autocheckpoint is off) ...
+      expect(temp.database.prepare<[], { wal_autocheckpoint: number }>("PRAGMA wal_autocheckpoint").get()?.wal_autocheckpoint).toBe(0);
+      // ... and yet the next write finds the WAL restarted and truncated to the limit: over
+      // 8 MB went through it, and without a restart the file would hold all of it.
+      await store.putMessage(message(n++));
+      expect(walBytes()).toBeLessThanOrEqual(4 * 1024 * 1024);
+      expect(count(temp.database, "messages")).toBe(n);
+    } finally {
+      await temp.cleanup();
+    }
+  }, 30_000);
+
+  it("keeps every committed write when the file is reopened after close", async () => {
+    const temp = tempDatabase({ checkpoint: { interval_ms: 5 } });
+    try {
+      const store = new MessageStoreSqlite(temp.database);
+      await Promise.all(Array.from({ length: 500 }, (_, n) => store.putMessage(message(n))));
+      await temp.database.close();
+      const again = Database.open(temp.path);
+      try {
+        expect(count(again, "messages")).toBe(500);
+      } finally {
+        await again.close();
+      }
     } finally {
       await temp.cleanup();
     }

@@ -28,6 +28,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { assert } from "../../core/result.js";
+import { Checkpointer, type CheckpointStats } from "./checkpointer.js";
 import { MIGRATIONS, type Migration } from "./migrations.js";
 import { WriteBatcher, type WriteBatcherOptions, type WriteBatcherStats } from "./write-batcher.js";
 
@@ -40,7 +41,21 @@ export type DatabaseOptions = WriteBatcherOptions & {
   readonly busy_timeout_ms?: number;
   /** The migration steps to apply; the real schema unless a test passes its own. */
   readonly migrations?: readonly Migration[];
+  /**
+   * Where WAL checkpoints run: "inline" (SQLite's default, inside the COMMIT that fills the
+   * WAL, on the event loop) or on a worker thread every `interval_ms` (checkpointer.ts).
+   */
+  readonly checkpoint?: "inline" | { readonly interval_ms: number; /** 64 MiB by default. */ readonly wal_restart_bytes?: number };
+  /** Told once if the checkpoint thread fails (checkpoints then run inline again). */
+  readonly checkpoint_failed?: (why: string) => void;
 };
+
+/**
+ * With checkpoints on a thread: a WAL of more frames than this is restarted by the node's own
+ * connection (checkpointer.ts), and a larger WAL file is truncated to this when it restarts.
+ */
+const JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+const WAL_AUTOCHECKPOINT_PAGES_DEFAULT = 1_000;
 
 const BUSY_TIMEOUT_MS_DEFAULT = 5_000;
 
@@ -50,13 +65,40 @@ export class Database {
   private readonly db: BetterSqlite3.Database;
   private readonly batcher: WriteBatcher;
   private readonly statements = new Map<string, BetterSqlite3.Statement<unknown[], unknown>>();
+  private readonly checkpointer: Checkpointer | null;
+  /** PASSIVE checkpoints the node's own connection ran so that the WAL could restart. */
+  private wal_restarts = 0;
   private open = true;
 
-  private constructor(path: string, db: BetterSqlite3.Database, synchronous: Synchronous, options: WriteBatcherOptions) {
+  private constructor(path: string, db: BetterSqlite3.Database, synchronous: Synchronous, options: DatabaseOptions) {
     this.path = path;
     this.db = db;
     this.synchronous = synchronous;
-    this.batcher = new WriteBatcher(db, options);
+    this.batcher = new WriteBatcher(db, { batch_writes_max: options.batch_writes_max, queued_writes_max: options.queued_writes_max, commit_window_ms: options.commit_window_ms });
+    const checkpoint = options.checkpoint ?? "inline";
+    if (checkpoint === "inline" || path === ":memory:") {
+      this.checkpointer = null;
+    } else {
+      db.pragma("wal_autocheckpoint = 0");
+      const restart_bytes = checkpoint.wal_restart_bytes ?? JOURNAL_SIZE_LIMIT_BYTES;
+      db.pragma(`journal_size_limit = ${restart_bytes}`);
+      this.checkpointer = new Checkpointer({
+        path,
+        interval_ms: checkpoint.interval_ms,
+        restart_frames: Math.ceil(restart_bytes / (db.pragma("page_size", { simple: true }) as number)),
+        wal_large: () => {
+          // Between batches (this runs as its own task, never inside one): see checkpointer.ts.
+          if (this.open && !this.batcher.busy) {
+            db.pragma("wal_checkpoint(PASSIVE)");
+            this.wal_restarts++;
+          }
+        },
+        failed: (why) => {
+          if (this.open) db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES_DEFAULT}`);
+          options.checkpoint_failed?.(why);
+        },
+      });
+    }
   }
 
   /** Opens (creating if needed) the file at `path`, sets the pragmas and migrates it. */
@@ -74,7 +116,7 @@ export class Database {
       db.close();
       throw error;
     }
-    return new Database(path, db, synchronous, { batch_writes_max: options.batch_writes_max, queued_writes_max: options.queued_writes_max, commit_window_ms: options.commit_window_ms });
+    return new Database(path, db, synchronous, options);
   }
 
   /** A prepared statement for `sql`, prepared once per database. */
@@ -110,6 +152,12 @@ export class Database {
     return this.batcher.stats();
   }
 
+  /** The checkpoint thread's counters; null when checkpoints run inline. */
+  async checkpointStats(): Promise<(CheckpointStats & { readonly wal_restarts: number }) | null> {
+    if (this.checkpointer === null) return null;
+    return { ...(await this.checkpointer.stats()), wal_restarts: this.wal_restarts };
+  }
+
   /** The highest migration step applied to the file. */
   schemaVersion(): number {
     return schemaVersionOf(this.db);
@@ -125,6 +173,7 @@ export class Database {
     await this.batcher.close();
     if (!this.open) return;
     this.open = false;
+    await this.checkpointer?.stop();
     this.statements.clear();
     this.db.close();
   }
