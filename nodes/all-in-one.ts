@@ -57,7 +57,32 @@ function secretFor(config: AllInOneConfig): string {
   return secret;
 }
 
-export async function startAllInOne(config: AllInOneConfig, providers: { push?: Push } = {}): Promise<AllInOne> {
+/**
+ * The node without its HTTP edge: storage, the gateway host and the router workers, wired as
+ * the node runs them. startAllInOne puts the HTTP API and the WebSocket edge in front of it;
+ * bench/pipeline drives it directly, to measure the hot path without sockets.
+ */
+export type Embedded = {
+  readonly db: Database;
+  readonly log: pino.Logger;
+  readonly limits: Limits;
+  readonly clock: ClockSystem;
+  readonly metrics: Metrics;
+  readonly secret: string;
+  readonly directory: DirectorySqlite;
+  readonly messages: MessageStoreSqlite;
+  readonly presence: PresenceMemory;
+  readonly gateway: GatewayHost;
+  readonly routers: readonly RouterHost[];
+  /** Joins every router to the consumer group; resolves once all have joined. */
+  startRouters(): Promise<void>;
+  /** Drains the gateway (clients are told to reconnect) and stops the routers after a bounded wait. */
+  drain(drain_ms: number): Promise<void>;
+  /** Closes storage, once drained. */
+  close(): Promise<void>;
+};
+
+export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Push } = {}): Embedded {
   const log = pino({ level: config.LOG_LEVEL, base: { role: "all-in-one" } });
   setPasswordHashCost(config.PASSWORD_HASH_COST);
   mkdirSync(config.DATA_DIR, { recursive: true });
@@ -91,24 +116,6 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
         : {}),
     });
 
-  let ready = false;
-  const gatewayRef: { host: GatewayHost | null } = { host: null };
-  const app = createApp(
-    log,
-    limits,
-    metrics,
-    () => (!ready ? "starting" : gatewayRef.host?.isDraining === true ? "draining" : "ok"),
-    () => {
-      if (gatewayRef.host !== null) metrics.connections.set(gatewayRef.host.connectionCount);
-      const depth = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM pending").get();
-      if (depth !== undefined) metrics.pending_depth.set(depth.n);
-    },
-  );
-  let listening_url = `http://${config.HOST}:${config.PORT}`;
-  const public_url = (): string => config.PUBLIC_URL ?? listening_url;
-  // Signed URLs are made relative here and absolute by the API, once the port is known.
-  const blobs = new BlobStoreLocal(join(config.DATA_DIR, "media"), "", secret);
-
   const gateway_id = "gw-0";
   const gateway = new GatewayHost(
     { log: logPort, pending, sessions, presence, directory, link, clock, timers },
@@ -116,7 +123,6 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     instrumentGateway(metrics, clock),
   );
   link.register(gateway_id, (deliveries) => gateway.receive(deliveries));
-  gatewayRef.host = gateway;
 
   const routers: RouterHost[] = [];
   for (let i = 0; i < config.ROUTERS; i++) {
@@ -144,6 +150,56 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     routers.push(router);
   }
 
+  return {
+    db,
+    log,
+    limits,
+    clock,
+    metrics,
+    secret,
+    directory,
+    messages,
+    presence,
+    gateway,
+    routers,
+    startRouters: () => Promise.all(routers.map((r) => new Promise<void>((ok, no) => r.start((e) => (e === null ? ok() : no(new Error(e))))))).then(() => undefined),
+    async drain(drain_ms) {
+      gateway.drain();
+      // Let routers finish what they hold, bounded.
+      await new Promise((r) => setTimeout(r, drain_ms));
+      await Promise.all(routers.map((r) => new Promise<void>((ok) => r.stop(ok))));
+    },
+    async close() {
+      await Promise.all([logPort.close(), messages.close(), pending.close(), directory.close()]);
+      await presence.close();
+      await sessions.close();
+      await db.close();
+    },
+  };
+}
+
+export async function startAllInOne(config: AllInOneConfig, providers: { push?: Push } = {}): Promise<AllInOne> {
+  const core = assembleEmbedded(config, providers);
+  const { db, log, limits, clock, metrics, secret, directory, messages, presence, gateway } = core;
+  const random = new RandomSystem();
+  const tokens = new Tokens(secret);
+  let ready = false;
+  const app = createApp(
+    log,
+    limits,
+    metrics,
+    () => (!ready ? "starting" : gateway.isDraining ? "draining" : "ok"),
+    () => {
+      metrics.connections.set(gateway.connectionCount);
+      const depth = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM pending").get();
+      if (depth !== undefined) metrics.pending_depth.set(depth.n);
+    },
+  );
+  let listening_url = `http://${config.HOST}:${config.PORT}`;
+  const public_url = (): string => config.PUBLIC_URL ?? listening_url;
+  // Signed URLs are made relative here and absolute by the API, once the port is known.
+  const blobs = new BlobStoreLocal(join(config.DATA_DIR, "media"), "", secret);
+
   registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND });
   serveStatic(app, resolve(config.WEB_DIR));
 
@@ -156,7 +212,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     ping_interval_ms: 30_000,
   });
 
-  await Promise.all(routers.map((r) => new Promise<void>((ok, no) => r.start((e) => (e === null ? ok() : no(new Error(e)))))));
+  await core.startRouters();
   await app.listen({ host: config.HOST, port: config.PORT });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.PORT;
@@ -168,16 +224,10 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      gateway.drain();
-      // Let routers finish what they hold, bounded.
-      await new Promise((r) => setTimeout(r, Math.min(config.DRAIN_TIMEOUT_MS, 500)));
-      await Promise.all(routers.map((r) => new Promise<void>((ok) => r.stop(ok))));
+      await core.drain(Math.min(config.DRAIN_TIMEOUT_MS, 500));
       ws.close();
       await app.close();
-      await Promise.all([logPort.close(), messages.close(), pending.close(), directory.close()]);
-      await presence.close();
-      await sessions.close();
-      await db.close();
+      await core.close();
     })();
     return stopping;
   };

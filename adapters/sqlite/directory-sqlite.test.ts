@@ -16,6 +16,41 @@ describeDirectoryContract("DirectorySqlite", async () => {
 });
 
 describe("DirectorySqlite", () => {
+  it("answers from its cache only what the file says: devices and members read, changed, read again", async () => {
+    const temp = tempDatabase();
+    try {
+      const directory = new DirectorySqlite(temp.database);
+      await directory.createUser({ user_id: "u", username: "u", password_hash: "-", created_at_ms: 1 });
+      expect(await directory.missingUsers(["u", "nobody"])).toEqual(["nobody"]);
+      expect(await directory.missingUsers(["u", "nobody"])).toEqual(["nobody"]);
+      await directory.addDevice("u", "d1", 1);
+      expect(await directory.devices("u")).toEqual(["d1"]);
+      await directory.addDevice("u", "d2", 2);
+      expect(await directory.devices("u")).toEqual(["d1", "d2"]);
+      // A caller changing the answer it got cannot change the next one.
+      (await directory.devices("u")).push("forged");
+      expect(await directory.devices("u")).toEqual(["d1", "d2"]);
+
+      await directory.createGroup({ group_id: "g", name: "g", creator_id: "c", created_at_ms: 1 }, ["a"]);
+      expect(await directory.members("g")).toEqual(["c", "a"]);
+      expect(await directory.isMember("g", "b")).toBe(false);
+      expect(await directory.addMembers("g", ["b"], 10)).toBe("ok");
+      expect(await directory.isMember("g", "b")).toBe(true);
+      expect(await directory.members("g")).toEqual(["c", "a", "b"]);
+      expect(await directory.removeMember("g", "a")).toBe(true);
+      expect(await directory.isMember("g", "a")).toBe(false);
+      expect(await directory.members("g")).toEqual(["c", "b"]);
+      await directory.createGroup({ group_id: "g", name: "g", creator_id: "c", created_at_ms: 1 }, ["d"]);
+      expect(await directory.members("g")).toEqual(["c", "b", "d"]);
+      // The same answers from a fresh adapter, which has only the file.
+      const fresh = new DirectorySqlite(temp.database);
+      expect(await fresh.devices("u")).toEqual(["d1", "d2"]);
+      expect(await fresh.members("g")).toEqual(["c", "b", "d"]);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
   it("orders devices by created_at_ms even when added out of order, and keeps the first of a repeat", async () => {
     const temp = tempDatabase();
     try {

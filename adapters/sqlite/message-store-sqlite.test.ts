@@ -42,6 +42,24 @@ function plan(database: Database, sql: string, ...params: unknown[]): string {
 }
 
 describe("MessageStoreSqlite", () => {
+  it("answers getMessage for a just-written message as the file does, and a second put changes neither", async () => {
+    const temp = tempDatabase();
+    try {
+      const store = new MessageStoreSqlite(temp.database);
+      await store.putMessage(message("0000000000000000001", "first"));
+      await store.putMessage(message("0000000000000000001", "second"));
+      const got = await store.getMessage("d.a.b", "0000000000000000001");
+      expect(got?.content).toBe("first");
+      // The caller's copy is its own.
+      (got as { content: string }).content = "changed";
+      expect((await store.getMessage("d.a.b", "0000000000000000001"))?.content).toBe("first");
+      expect(await new MessageStoreSqlite(temp.database).getMessage("d.a.b", "0000000000000000001")).toEqual(await store.getMessage("d.a.b", "0000000000000000001"));
+      expect(await store.getMessage("d.a.b", "0000000000000000002")).toBeNull();
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
   it("keeps the first write of a message when a second one differs", async () => {
     const temp = tempDatabase();
     try {

@@ -18,7 +18,11 @@
  *   rank, then a SELECT of the stored one, in the same transaction.
  * - touchInbox replaces a (user, conversation) entry only with a greater last_message_id, and
  *   markRead a watermark only with a greater message_id (conditional upserts).
- * - Reads run directly and see exactly the committed writes.
+ * - Reads run directly and see exactly the committed writes. getMessage answers the newest
+ *   RECENT_MESSAGES_MAX messages this store inserted from memory (the router loads the
+ *   message of every ack, nearly always one just written): a message row never changes once
+ *   inserted, and the cache entry is made inside the write that inserted it (SQL first), so
+ *   it answers exactly what a SELECT would.
  * - close() stops this adapter (later calls reject) after its queued writes commit; the
  *   Database belongs to whoever opened it.
  */
@@ -69,8 +73,12 @@ const MESSAGE_COLUMNS = "conversation_id, message_id, sender_id, sender_device_i
 const CLAIM_COLUMNS = 'sender_id, client_msg_id, message_id, conversation_id, prev_message_id, "partition" AS partition, "offset" AS offset';
 const INBOX_COLUMNS = "user_id, conversation_id, kind, other_user_id, group_id, last_message_id, last_message_at_ms, last_message_preview";
 
+const RECENT_MESSAGES_MAX = 20_000;
+
 export class MessageStoreSqlite implements MessageStore {
   private closed = false;
+  /** `${conversation_id} ${message_id}` -> the message, oldest first (see the header). */
+  private readonly recent = new Map<string, StoredMessage>();
   private readonly insert_message: Statement<[MessageRow]>;
   private readonly select_message: Statement<[string, string], MessageRow>;
   private readonly history_all: Statement<[string, number], MessageRow>;
@@ -148,12 +156,16 @@ export class MessageStoreSqlite implements MessageStore {
       prev_message_id: message.prev_message_id,
     };
     await this.database.write(() => {
-      this.insert_message.run(row);
+      if (this.insert_message.run(row).changes === 0) return;
+      if (this.recent.size >= RECENT_MESSAGES_MAX) this.recent.delete(this.recent.keys().next().value!);
+      this.recent.set(`${row.conversation_id} ${row.message_id}`, messageOf(row));
     });
   }
 
   async getMessage(conversation_id: string, message_id: string): Promise<StoredMessage | null> {
     this.assertOpen("getMessage");
+    const cached = this.recent.get(`${conversation_id} ${message_id}`);
+    if (cached !== undefined) return { ...cached };
     const row = this.select_message.get(conversation_id, message_id);
     return row === undefined ? null : messageOf(row);
   }
