@@ -36,6 +36,8 @@ import { attachWebSocket } from "./http/websocket.js";
 import { Metrics } from "./metrics.js";
 import { instrumentGateway } from "./observe.js";
 
+const ROUTER_GROUP = "routers";
+
 export type AllInOne = {
   readonly url: string;
   readonly app: FastifyInstance;
@@ -119,7 +121,13 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
   const gateway_id = "gw-0";
   const gateway = new GatewayHost(
     { log: logPort, pending, sessions, presence, directory, link, clock, timers },
-    { gateway_id, limits, call_timeout_ms: 5_000, session_ttl_ms: 3 * limits.heartbeatIntervalMs },
+    {
+      gateway_id,
+      limits,
+      call_timeout_ms: 5_000,
+      session_ttl_ms: 3 * limits.heartbeatIntervalMs,
+      ...(config.SEND_BACKLOG_MAX > 0 ? { admission: { backlog: () => logPort.backlog(ROUTER_GROUP), backlog_max: config.SEND_BACKLOG_MAX } } : {}),
+    },
     instrumentGateway(metrics, clock),
   );
   link.register(gateway_id, (deliveries) => gateway.receive(deliveries));
@@ -134,7 +142,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
         limits,
         push_preview_chars: config.PUSH_PREVIEW_CHARS,
         variant: "correct",
-        group: "routers",
+        group: ROUTER_GROUP,
         member_id: `router-${i}-${randomBytes(4).toString("hex")}`,
         call_timeout_ms: 10_000,
         poll_wait_ms: 500,

@@ -26,6 +26,12 @@ export const allInOneEnv = z.object({
   COMMIT_WINDOW_MS: z.coerce.number().min(0).max(100).default(2),
   /** WAL checkpoints on a worker thread this often (ms); 0 runs them inline, on the event loop. */
   CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(100),
+  /**
+   * Admission: while this many log records wait in front of the routers, new sends are
+   * refused with a retryable OVERLOADED (0 turns it off). About 0.3 s of work at this box's
+   * throughput, so accepted messages stay fast under overload.
+   */
+  SEND_BACKLOG_MAX: z.coerce.number().int().min(0).max(10_000_000).default(2_000),
   /** In-process router workers (members of one consumer group). */
   ROUTERS: z.coerce.number().int().min(1).max(64).default(4),
   /** Characters of message text a push notification may carry (0: none). */

@@ -54,6 +54,31 @@ const record = (key: string, n: number): SendRecord => ({
 const rowsOf = (database: Database, sql: string): unknown[] => database.prepare<[]>(sql).all();
 
 describe("LogSqlite", () => {
+  it("counts as backlog the records appended that no consumer of the group has been handed", async () => {
+    const temp = tempDatabase();
+    try {
+      const log = new LogSqlite(temp.database, { partition_count: 4 });
+      expect(log.backlog("routers")).toBe(0);
+      await Promise.all(Array.from({ length: 40 }, (_, n) => log.append(`k${n % 7}`, record(`k${n % 7}`, n))));
+      // No group yet: everything waits.
+      expect(log.backlog("routers")).toBe(40);
+      const consumer = await log.consumer("routers", "m1");
+      expect(log.backlog("routers")).toBe(40);
+      const got = await consumer.poll(15, 0);
+      expect(got.length).toBe(15);
+      expect(log.backlog("routers")).toBe(25);
+      // Handed records stay handed while uncommitted; another group still has them all.
+      expect(log.backlog("others")).toBe(40);
+      let rest = 0;
+      for (let i = 0; i < 10 && rest < 25; i++) rest += (await consumer.poll(100, 0)).length;
+      expect(rest).toBe(25);
+      expect(log.backlog("routers")).toBe(0);
+      await log.close();
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
   it("places keys with core's partitionOf and gives offsets 0, 1, 2, ... per partition", async () => {
     const temp = tempDatabase();
     try {

@@ -191,6 +191,29 @@ export class LogSqlite implements Log {
     return { generation: state.generation, member_ids: [...state.members.keys()].sort(), committed: new Map(state.committed) };
   }
 
+  /**
+   * Records appended that no consumer of `group` has been handed yet (all partitions): the
+   * queue in front of the routers. The all-in-one node admits new sends by it (admission
+   * driven by the real backlog: nodes/hosts/gateway-host.ts). A partition no live member owns
+   * counts from its committed offset.
+   */
+  backlog(group: string): number {
+    const state = this.groups.get(group);
+    let waiting = 0;
+    for (let partition = 0; partition < this.partition_count; partition++) {
+      const bounds = this.boundsOf(partition);
+      let from = state?.committed.get(partition) ?? 0;
+      if (state !== undefined) {
+        for (const member of state.members.values()) {
+          const fetched = member.fetch_offsets.get(partition);
+          if (fetched !== undefined) from = Math.max(from, fetched);
+        }
+      }
+      waiting += Math.max(0, bounds.next_offset - Math.max(from, bounds.first_offset));
+    }
+    return waiting;
+  }
+
   /** The first offset still kept in `partition` and the offset its next append gets. */
   partitionBounds(partition: number): { readonly first_offset: number; readonly next_offset: number } {
     return { ...this.boundsOf(partition) };

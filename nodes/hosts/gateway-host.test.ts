@@ -69,3 +69,43 @@ it("reads a watched user's status only after its subscription is in place", asyn
   expect(sent.map((t) => JSON.parse(t) as { event: string; data: { status?: string } }).filter((f) => f.event === "presence_update").map((f) => f.data.status)).toEqual(["online", "offline"]);
   connection!.closed();
 });
+
+it("refuses sends with a retryable OVERLOADED while the backlog is full, and still takes acks", async () => {
+  const clock = new ClockSystem();
+  const log = new LogMemory();
+  let backlog = 0;
+  const host = new GatewayHost(
+    { log, pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: slowPresence().presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), clock, timers: timersReal(clock) },
+    { gateway_id: "gw-0", limits: defaultLimits(), call_timeout_ms: 5_000, session_ttl_ms: 90_000, admission: { backlog: () => backlog, backlog_max: 100 } },
+  );
+  const sent: string[] = [];
+  const connection = host.open({ user_id: "alice", device_id: "d1", connection_id: "c1" }, { send: (t) => sent.push(t), close: () => undefined });
+  await tick();
+  const appended = async (): Promise<number> => {
+    const consumer = await log.consumer(`probe-${Math.random()}`, "m");
+    let n = 0;
+    for (;;) {
+      const got = await consumer.poll(1_000, 0);
+      if (got.length === 0) break;
+      n += got.length;
+    }
+    await consumer.close();
+    return n;
+  };
+  const send = (n: number): void =>
+    connection!.text(JSON.stringify({ event: "send_message", data: { to: "bob", content: "hi", type: "text", client_msg_id: `00000000-0000-4000-8000-${String(n).padStart(12, "0")}` } }));
+  backlog = 100;
+  send(1);
+  await tick();
+  const errors = sent.map((t) => JSON.parse(t) as { event: string; data: { code?: string; retryable?: boolean } }).filter((f) => f.event === "error");
+  expect(errors.map((f) => [f.data.code, f.data.retryable])).toEqual([["OVERLOADED", true]]);
+  expect(await appended()).toBe(0);
+  connection!.text(JSON.stringify({ event: "ack", data: { message_id: "0000000000000000001", status: "delivered", conversation_id: "d.alice.bob" } }));
+  await tick();
+  expect(await appended()).toBe(1);
+  backlog = 99;
+  send(2);
+  await tick();
+  expect(await appended()).toBe(2);
+  connection!.closed();
+});

@@ -39,6 +39,12 @@ export type GatewayHostConfig = {
   readonly call_timeout_ms: number;
   /** Sessions live this long after the last heartbeat (a crashed gateway's entries lapse). */
   readonly session_ttl_ms: number;
+  /**
+   * Admission by the real backlog: while `backlog()` (records waiting in front of the
+   * routers) is at or above `backlog_max`, new sends are refused with a retryable OVERLOADED
+   * before anything is appended. Acks are always admitted: they drain the backlog.
+   */
+  readonly admission?: { readonly backlog: () => number; readonly backlog_max: number };
 };
 
 /** The socket as a host sees it. */
@@ -264,7 +270,11 @@ export class ConnectionHost {
       case "append_to_log": {
         const record = effect.record;
         const gateway = this.gateway;
-        if (record.kind === "send" && gateway.appends_in_flight >= config.limits.gatewayAppendsInFlightMax) {
+        if (
+          record.kind === "send" &&
+          (gateway.appends_in_flight >= config.limits.gatewayAppendsInFlightMax ||
+            (config.admission !== undefined && config.admission.backlog() >= config.admission.backlog_max))
+        ) {
           // Overload: refuse new sends at once (retryable) rather than queue without bound.
           this.feed({ type: "append_completed", record, ok: false, overloaded: true, now_ms: now() });
           return;
