@@ -43,6 +43,9 @@ build: install ## compile every node binary to dist/ and bundle the web page int
 bench-sim: install ## simulator speed: events/s and virtual/wall for 1k users, 100 groups, 10k messages
 	npx tsx bench/sim.bench.ts
 
+bench-pipeline: install ## the node's hot path without sockets: CPU, commits and writes per message → bench/results/pipeline.json
+	npx tsx bench/pipeline.bench.ts
+
 bench-load: install ## open-loop load on the all-in-one node vs a bare ws relay → bench/results/load.json
 	npx tsx bench/load/run.ts
 
@@ -74,4 +77,4 @@ cluster-down: ## stop the cluster's nodes and services
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
+.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-pipeline bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
