@@ -13,6 +13,7 @@ import { join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { defaultLimits, type Limits } from "../core/limits.js";
+import type { ConsumedRecord } from "../core/model.js";
 import type { Push } from "../core/ports/push.js";
 import { PresenceMemory } from "../adapters/memory/presence-memory.js";
 import { SessionStoreMemory } from "../adapters/memory/session-store-memory.js";
@@ -118,6 +119,20 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
         : {}),
     });
 
+  // How long the sends a router's last poll found had waited since their gateway accepted
+  // them, per router; an empty poll means that router has caught up (0). Sends accepted
+  // before this process started (read again after a crash) count from the start: replaying
+  // them is real work in front of new sends, but their age is not.
+  const started_ms = clock.now();
+  const lag_by_router = new Map<number, number>();
+  const routingLagMs = (): number => Math.max(0, ...lag_by_router.values());
+  const observePoll = (router: number, records: readonly ConsumedRecord[]): void => {
+    const now = clock.now();
+    let lag = 0;
+    for (const r of records) if (r.record.kind === "send") lag = Math.max(lag, now - Math.max(started_ms, r.record.accepted_at_ms));
+    lag_by_router.set(router, lag);
+  };
+
   const gateway_id = "gw-0";
   const gateway = new GatewayHost(
     { log: logPort, pending, sessions, presence, directory, link, clock, timers },
@@ -126,7 +141,11 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
       limits,
       call_timeout_ms: 5_000,
       session_ttl_ms: 3 * limits.heartbeatIntervalMs,
-      ...(config.SEND_BACKLOG_MAX > 0 ? { admission: { backlog: () => logPort.backlog(ROUTER_GROUP), backlog_max: config.SEND_BACKLOG_MAX } } : {}),
+      admission: {
+        overloaded: () =>
+          (config.SEND_BACKLOG_MAX > 0 && logPort.backlog(ROUTER_GROUP) >= config.SEND_BACKLOG_MAX) ||
+          (config.SEND_LAG_MAX_MS > 0 && routingLagMs() >= config.SEND_LAG_MAX_MS),
+      },
     },
     instrumentGateway(metrics, clock),
   );
@@ -148,6 +167,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
         poll_wait_ms: 500,
       },
       {
+        polled: (records) => observePoll(i, records),
         observed: (what) => metrics.router.inc({ what }),
         delivery_failed: (target, reason) => {
           metrics.delivery_failures.inc();

@@ -32,6 +32,12 @@ export const allInOneEnv = z.object({
    * throughput, so accepted messages stay fast under overload.
    */
   SEND_BACKLOG_MAX: z.coerce.number().int().min(0).max(10_000_000).default(2_000),
+  /**
+   * Admission too: while a router's last poll found sends that had waited this long (ms) since
+   * the gateway accepted them, new sends are refused with OVERLOADED (0 turns it off). This
+   * one holds whatever the machine's speed; the count above is the hard bound.
+   */
+  SEND_LAG_MAX_MS: z.coerce.number().int().min(0).max(600_000).default(250),
   /** In-process router workers (members of one consumer group). */
   ROUTERS: z.coerce.number().int().min(1).max(64).default(4),
   /** Characters of message text a push notification may carry (0: none). */

@@ -76,7 +76,7 @@ it("refuses sends with a retryable OVERLOADED while the backlog is full, and sti
   let backlog = 0;
   const host = new GatewayHost(
     { log, pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: slowPresence().presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), clock, timers: timersReal(clock) },
-    { gateway_id: "gw-0", limits: defaultLimits(), call_timeout_ms: 5_000, session_ttl_ms: 90_000, admission: { backlog: () => backlog, backlog_max: 100 } },
+    { gateway_id: "gw-0", limits: defaultLimits(), call_timeout_ms: 5_000, session_ttl_ms: 90_000, admission: { overloaded: () => backlog >= 100 } },
   );
   const sent: string[] = [];
   const connection = host.open({ user_id: "alice", device_id: "d1", connection_id: "c1" }, { send: (t) => sent.push(t), close: () => undefined });

@@ -40,11 +40,11 @@ export type GatewayHostConfig = {
   /** Sessions live this long after the last heartbeat (a crashed gateway's entries lapse). */
   readonly session_ttl_ms: number;
   /**
-   * Admission by the real backlog: while `backlog()` (records waiting in front of the
-   * routers) is at or above `backlog_max`, new sends are refused with a retryable OVERLOADED
-   * before anything is appended. Acks are always admitted: they drain the backlog.
+   * Admission by the real backlog: while `overloaded()` answers true (the node's measure of
+   * the work waiting in front of its routers), new sends are refused with a retryable
+   * OVERLOADED before anything is appended. Acks are always admitted: they drain the backlog.
    */
-  readonly admission?: { readonly backlog: () => number; readonly backlog_max: number };
+  readonly admission?: { readonly overloaded: () => boolean };
 };
 
 /** The socket as a host sees it. */
@@ -273,7 +273,7 @@ export class ConnectionHost {
         if (
           record.kind === "send" &&
           (gateway.appends_in_flight >= config.limits.gatewayAppendsInFlightMax ||
-            (config.admission !== undefined && config.admission.backlog() >= config.admission.backlog_max))
+            config.admission?.overloaded() === true)
         ) {
           // Overload: refuse new sends at once (retryable) rather than queue without bound.
           this.feed({ type: "append_completed", record, ok: false, overloaded: true, now_ms: now() });
