@@ -46,6 +46,12 @@ bench-sim: install ## simulator speed: events/s and virtual/wall for 1k users, 1
 bench-pipeline: install ## the node's hot path without sockets: CPU, commits and writes per message → bench/results/pipeline.json
 	npx tsx bench/pipeline.bench.ts
 
+profile: install ## where a message's time goes: the node under a fixed load with --cpu-prof → bench/results/profile/summary.md (PROFILE_RATE, PROFILE_USERS, PROFILE_SECONDS)
+	npx tsx bench/profile/run.ts
+
+profile-clinic: install ## clinic doctor + flame on the node under the same load → bench/results/profile/clinic.md (installs clinic apart, in bench/profile/clinic/)
+	npx tsx bench/profile/clinic.ts
+
 bench-load: install ## open-loop load on the all-in-one node vs a bare ws relay → bench/results/load.json
 	npx tsx bench/load/run.ts
 
@@ -77,4 +83,4 @@ cluster-down: ## stop the cluster's nodes and services
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-pipeline bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
+.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-pipeline profile profile-clinic bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
