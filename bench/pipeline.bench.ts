@@ -4,7 +4,7 @@
  * (500 sender -> receiver pairs, 64-byte bodies, every new_message acked) at fixed offered
  * rates. Without the network and a generator process sharing the CPU, it says how much CPU a
  * message costs the node itself and where it goes (SQLite transactions and WAL bytes per
- * message, CPU per message), repeatably on a noisy machine.
+ * message, bytes written per message, CPU per message), repeatably on a noisy machine.
  *
  * CPU is process.cpuUsage(): every thread of the process, so the checkpoint thread counts.
  * The baseline, measured in the same run, is the same driver against a stub gateway that
@@ -13,7 +13,7 @@
  *
  *   make bench-pipeline [RATES=2000,4000,8000 SECONDS=5]  -> bench/results/pipeline.json
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,7 +30,7 @@ const BODY = "x".repeat(64);
 type Conn = { text(t: string): void };
 type Target = {
   open(user: number, sink: ConnectionSink): Conn;
-  stats(): { transactions: number; writes: number; wal_bytes: number };
+  stats(): { transactions: number; writes: number; written_bytes: number };
   close(): Promise<void>;
 };
 
@@ -45,8 +45,15 @@ type StepResult = {
   cpu_us_per_msg: number;
   transactions_per_msg: number;
   writes_per_msg: number;
-  wal_kib_per_msg: number;
+  /** Bytes this process handed to write(2) and pwrite(2): the WAL and the checkpoints' copies. */
+  written_kib_per_msg: number;
 };
+
+/** `wchar` of /proc/self/io: every byte this process (all its threads) wrote. */
+function bytesWritten(): number {
+  const m = /wchar:\s+(\d+)/.exec(readFileSync("/proc/self/io", "utf8"));
+  return m === null ? 0 : Number(m[1]);
+}
 
 const idOf = (n: number): string => `u${String(n).padStart(6, "0")}`;
 const percentile = (sorted: number[], p: number): number => (sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
@@ -128,7 +135,7 @@ async function drive(target: Target, label: string): Promise<StepResult[]> {
       cpu_us_per_msg: Math.round((cpu.user + cpu.system) / Math.max(1, delivered)),
       transactions_per_msg: Number(((s1.transactions - s0.transactions) / Math.max(1, delivered)).toFixed(3)),
       writes_per_msg: Number(((s1.writes - s0.writes) / Math.max(1, delivered)).toFixed(2)),
-      wal_kib_per_msg: Number((Math.max(0, s1.wal_bytes - s0.wal_bytes) / 1024 / Math.max(1, delivered)).toFixed(2)),
+      written_kib_per_msg: Number(((s1.written_bytes - s0.written_bytes) / 1024 / Math.max(1, delivered)).toFixed(2)),
     };
     if (warmup) {
       console.log(`${label.padEnd(5)} warm-up at ${rate}/s: delivered ${delivered}`);
@@ -136,7 +143,7 @@ async function drive(target: Target, label: string): Promise<StepResult[]> {
     }
     results.push(row);
     console.log(
-      `${label.padEnd(5)} offered ${rate}/s: delivered ${row.delivered_per_s}/s p50 ${row.p50_ms} ms p99 ${row.p99_ms} ms undelivered ${row.undelivered} errors ${errors} | CPU ${row.cpu_us_per_msg} us/msg, ${row.transactions_per_msg} commits/msg, ${row.writes_per_msg} writes/msg`,
+      `${label.padEnd(5)} offered ${rate}/s: delivered ${row.delivered_per_s}/s p50 ${row.p50_ms} ms p99 ${row.p99_ms} ms undelivered ${row.undelivered} errors ${errors} | CPU ${row.cpu_us_per_msg} us/msg, ${row.transactions_per_msg} commits/msg, ${row.writes_per_msg} writes/msg, ${row.written_kib_per_msg} KiB written/msg`,
     );
   }
   return results;
@@ -155,9 +162,6 @@ async function nodeTarget(dir: string): Promise<Target> {
       await core.directory.addDevice(idOf(i), `${idOf(i)}-d`, now);
     }),
   );
-  const wal = join(dir, "chat.sqlite3-wal");
-  let wal_written = 0;
-  let wal_last = 0;
   return {
     open: (i, sink) => {
       const c = core.gateway.open({ user_id: idOf(i), device_id: `${idOf(i)}-d`, connection_id: `c${i}` }, sink);
@@ -166,11 +170,7 @@ async function nodeTarget(dir: string): Promise<Target> {
     },
     stats: () => {
       const s = core.db.stats();
-      // The WAL restarts now and then; count growth only (a lower bound across a restart).
-      const size = existsSync(wal) ? statSync(wal).size : 0;
-      wal_written += Math.max(0, size - wal_last);
-      wal_last = size;
-      return { transactions: s.transactions_committed, writes: s.writes_committed, wal_bytes: wal_written };
+      return { transactions: s.transactions_committed, writes: s.writes_committed, written_bytes: bytesWritten() };
     },
     close: async () => {
       if (process.env.PIPELINE_METRICS === "1") {
@@ -203,7 +203,7 @@ function stubTarget(): Target {
         },
       };
     },
-    stats: () => ({ transactions: 0, writes: 0, wal_bytes: 0 }),
+    stats: () => ({ transactions: 0, writes: 0, written_bytes: bytesWritten() }),
     close: async () => undefined,
   };
 }

@@ -145,4 +145,25 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX group_members_by_user ON group_members (user_id);
     `,
   },
+  {
+    version: 2,
+    name: "pending tombstones keyed by message ID first",
+    // Every ack writes a tombstone. Keyed (user, device, conversation, message) with a second
+    // index by message ID, each ack dirtied two B-tree pages, one of them at a random place
+    // (a page per user); keyed by message ID first (Snowflake IDs grow with time), tombstones
+    // append at the tail of one B-tree, and the trim by message ID is a range of that key.
+    sql: `
+      CREATE TABLE pending_tombstones_by_id (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        PRIMARY KEY (message_id, user_id, device_id, conversation_id)
+      ) WITHOUT ROWID;
+      INSERT INTO pending_tombstones_by_id (user_id, device_id, conversation_id, message_id)
+        SELECT user_id, device_id, conversation_id, message_id FROM pending_tombstones;
+      DROP TABLE pending_tombstones;
+      ALTER TABLE pending_tombstones_by_id RENAME TO pending_tombstones;
+    `,
+  },
 ];

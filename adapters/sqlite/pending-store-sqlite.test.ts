@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { describePendingStoreContract } from "../contract/pending-store.contract.js";
 import { Database } from "./database.js";
+import { MIGRATIONS } from "./migrations.js";
 import { PendingStoreSqlite } from "./pending-store-sqlite.js";
 import { tempDatabase, type TempDatabase } from "./test-support.js";
 import type { PendingEntry, StoredMessage } from "../../core/model.js";
@@ -156,6 +157,43 @@ describe("PendingStoreSqlite", () => {
       expect(count).toMatch(/SEARCH pending USING PRIMARY KEY \(user_id=\? AND device_id=\?\)/);
       for (const p of [list, count]) expect(p).not.toMatch(/TEMP B-TREE|SCAN/);
     }));
+
+  it("keeps tombstones across migration 2, which keys them by message ID first; put and trim search that key", async () => {
+    const temp = tempDatabase({ migrations: MIGRATIONS.slice(0, 1) });
+    try {
+      const old = new PendingStoreSqlite(temp.database);
+      await old.put([entry("c1", 1), entry("c1", 2)]);
+      await old.remove("u", "d", "c1", id(1));
+      await old.remove("u", "d", "c1", id(7));
+      await old.close();
+      await temp.database.close();
+      const db = Database.open(temp.path);
+      try {
+        const store = new PendingStoreSqlite(db);
+        // The removed entries stay removed: a stale put cannot bring them back.
+        await store.put([entry("c1", 1), entry("c1", 7), entry("c1", 3)]);
+        expect(keys(await store.list("u", "d", null, 10))).toEqual([key("c1", 2), key("c1", 3)]);
+        const plan = (sql: string, ...params: unknown[]): string =>
+          db
+            .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
+            .all(...params)
+            .map((row) => row.detail)
+            .join(" | ");
+        expect(plan("SELECT 1 FROM pending_tombstones WHERE user_id = ? AND device_id = ? AND conversation_id = ? AND message_id = ?", "u", "d", "c", id(1))).toMatch(
+          /SEARCH pending_tombstones USING PRIMARY KEY \(message_id=\? AND user_id=\? AND device_id=\? AND conversation_id=\?\)/,
+        );
+        expect(plan("DELETE FROM pending_tombstones WHERE message_id < ?", id(3))).toMatch(/SEARCH pending_tombstones USING PRIMARY KEY \(message_id<\?\)/);
+        // One B-tree: the old second index is gone.
+        expect(db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE tbl_name = 'pending_tombstones' AND type = 'index'").all()).toEqual([]);
+        expect(await store.forgetTombstonesBefore(id(3))).toBe(1);
+        await store.close();
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await temp.cleanup();
+    }
+  });
 
   it("rejects a negative limit and every call once closed", async () => {
     const temp = tempDatabase();

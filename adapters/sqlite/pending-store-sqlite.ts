@@ -18,7 +18,9 @@
  *   message ID its log can still redeliver, so tombstones live at least as long as the log
  *   keeps records. Without a call they are kept for good (four short strings per ack).
  * - The primary key (user_id, device_id, conversation_id, message_id) is the read order: a
- *   list is a range scan after the cursor, a count a scan of one device's range.
+ *   list is a range scan after the cursor, a count a scan of one device's range. Tombstones
+ *   are keyed by message_id first (migration 2): they append at the tail of their B-tree,
+ *   one shared page per batch instead of a page per user.
  * - Entries come back as stored: the message is parsed from the JSON written by put.
  * - close() stops this adapter after its queued writes commit; the Database is the opener's.
  */
