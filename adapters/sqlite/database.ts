@@ -148,6 +148,14 @@ export class Database {
     return this.db.transaction(work).immediate();
   }
 
+  /**
+   * False once a commit failed: the adapters' in-memory state may hold writes the file does
+   * not, so nothing may be served from it any more (the node must restart).
+   */
+  get healthy(): boolean {
+    return this.batcher.healthy;
+  }
+
   /** Resolves once every write requested so far has committed or failed. */
   flush(): Promise<void> {
     return this.batcher.flush();

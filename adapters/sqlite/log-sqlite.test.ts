@@ -54,6 +54,53 @@ const record = (key: string, n: number): SendRecord => ({
 const rowsOf = (database: Database, sql: string): unknown[] => database.prepare<[]>(sql).all();
 
 describe("LogSqlite", () => {
+  it("hands out records written before a reopen (from the file) and after it (from memory) in one order", async () => {
+    const temp = tempDatabase();
+    try {
+      const first = new LogSqlite(temp.database, { partition_count: 1 });
+      await Promise.all(Array.from({ length: 10 }, (_, n) => first.append("k", record("k", n))));
+      await first.close();
+      await temp.database.close();
+      const db = Database.open(temp.path);
+      try {
+        const log = new LogSqlite(db, { partition_count: 1 });
+        const consumer = await log.consumer("g", "m");
+        const got: string[] = [];
+        // Before anything new is appended: memory holds nothing of the file yet.
+        for (const r of await consumer.poll(4, 0)) got.push(r.record.kind === "send" ? r.record.content : "?");
+        expect(got).toEqual(["m0", "m1", "m2", "m3"]);
+        await Promise.all(Array.from({ length: 5 }, (_, n) => log.append("k", record("k", 10 + n))));
+        for (let i = 0; i < 20 && got.length < 15; i++) {
+          for (const r of await consumer.poll(4, 0)) got.push(r.record.kind === "send" ? r.record.content : "?");
+        }
+        expect(got).toEqual(Array.from({ length: 15 }, (_, n) => `m${n}`));
+        await log.close();
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it("serves nothing from memory once a commit failed", async () => {
+    const temp = tempDatabase();
+    try {
+      const log = new LogSqlite(temp.database, { partition_count: 1 });
+      await log.append("k", record("k", 0));
+      const consumer = await log.consumer("g", "m");
+      expect((await consumer.poll(10, 0)).length).toBe(1);
+      // A COMMIT that fails: the batcher stops, and the record of that batch may not be in
+      // the file, so it must not be handed out from memory either.
+      const raw = (temp.database as unknown as { batcher: { commit: { run(): void } } }).batcher;
+      raw.commit = { run: () => { throw new Error("disk I/O error"); } };
+      await expect(log.append("k", record("k", 1))).rejects.toThrow(/COMMIT failed/);
+      expect(await consumer.poll(10, 0)).toEqual([]);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
   it("counts as backlog the records appended that no consumer of the group has been handed", async () => {
     const temp = tempDatabase();
     try {

@@ -32,6 +32,13 @@
  *   quarter more between trims); a fetch position below the first kept offset moves up to it.
  *   The pending store keeps its tombstones at least that long (it keeps them for good).
  * - One LogSqlite per Database: it keeps each partition's next offset in memory.
+ * - A fetch of the newest records is served from memory: each partition keeps the JSON of
+ *   its last RECENT_RECORDS_MAX appends, pushed inside the batched write that inserted them
+ *   (SQL first), so it holds exactly what the file holds once that write committed (no read
+ *   runs between a batch's work and its COMMIT). Once a commit failed (Database.healthy is
+ *   false) nothing more is served from memory. Routers read records right after they are
+ *   appended, so nearly every fetch is a hit; the SELECT per poll took 10% of the node's busy
+ *   time at 1,500 msg/s (make profile).
  */
 import { AppendWaiters, pollWithin } from "../log-polling.js";
 import { performance } from "node:perf_hooks";
@@ -48,6 +55,10 @@ export type LogSqliteOptions = {
 
 const PARTITION_COUNT_DEFAULT = 8;
 const RETAINED_RECORDS_PER_PARTITION_MAX_DEFAULT = 1_000_000;
+const RECENT_RECORDS_MAX = 4_096;
+
+/** The newest appends of one partition: offsets first_offset, first_offset + 1, ... */
+type Recent = { first_offset: number; items: { key: string; json: string }[] };
 
 type Member = {
   readonly group: string;
@@ -78,6 +89,7 @@ export class LogSqlite implements Log {
   private readonly bounds: Bounds[];
   private readonly groups = new Map<string, Group>();
   private readonly waiters = new AppendWaiters();
+  private readonly recent: Recent[];
   private closed = false;
 
   private readonly insert_record: Statement<[number, number, string, string]>;
@@ -116,6 +128,7 @@ export class LogSqlite implements Log {
       'INSERT INTO log_committed (group_id, "partition", next_offset) VALUES (?, ?, ?) ON CONFLICT (group_id, "partition") DO UPDATE SET next_offset = excluded.next_offset',
     );
 
+    this.recent = Array.from({ length: this.partition_count }, () => ({ first_offset: 0, items: [] }));
     this.bounds = database.writeNow(() => {
       this.checkPartitionCount();
       // The members registered by an earlier process died with it.
@@ -135,6 +148,7 @@ export class LogSqlite implements Log {
       this.insert_record.run(partition, offset, key, json);
       this.trim(partition, bounds, offset + 1);
       bounds.next_offset = offset + 1;
+      this.remember(partition, offset, key, json);
       this.wake();
       return { partition, offset };
     });
@@ -239,7 +253,7 @@ export class LogSqlite implements Log {
       const bounds = this.boundsOf(partition);
       const from = Math.max(member.fetch_offsets.get(partition) ?? 0, bounds.first_offset);
       if (from >= bounds.next_offset) continue;
-      const rows = this.select_records.all(partition, from, max_records - records.length);
+      const rows = this.fromMemory(partition, from, max_records - records.length) ?? this.select_records.all(partition, from, max_records - records.length);
       let next = from;
       for (const row of rows) {
         assert(row.offset >= next, "LogSqlite fetch: offsets come back ascending");
@@ -369,6 +383,32 @@ export class LogSqlite implements Log {
     const bounds = this.bounds[partition];
     assert(bounds !== undefined, `LogSqlite: partition ${partition} is outside [0, ${this.partition_count})`);
     return bounds;
+  }
+
+  private remember(partition: number, offset: number, key: string, json: string): void {
+    const recent = this.recent[partition]!;
+    if (recent.first_offset + recent.items.length !== offset) {
+      // Not contiguous with what is kept (the first append after opening the file).
+      recent.first_offset = offset;
+      recent.items = [];
+    }
+    recent.items.push({ key, json });
+    if (recent.items.length > 2 * RECENT_RECORDS_MAX) {
+      recent.items.splice(0, RECENT_RECORDS_MAX);
+      recent.first_offset += RECENT_RECORDS_MAX;
+    }
+  }
+
+  /** Rows from `from` on, if memory holds all of them (see the header); null sends the fetch to SQL. */
+  private fromMemory(partition: number, from: number, limit: number): RecordRow[] | null {
+    const recent = this.recent[partition]!;
+    if (from < recent.first_offset || from >= recent.first_offset + recent.items.length || !this.database.healthy) return null;
+    const rows: RecordRow[] = [];
+    for (let offset = from; offset < recent.first_offset + recent.items.length && rows.length < limit; offset++) {
+      const item = recent.items[offset - recent.first_offset]!;
+      rows.push({ offset, key: item.key, record: item.json });
+    }
+    return rows;
   }
 
   private changed(wait_ms: number): Promise<void> {

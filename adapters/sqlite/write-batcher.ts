@@ -145,6 +145,11 @@ export class WriteBatcher {
     this.closed = true;
   }
 
+  /** False once a BEGIN or COMMIT failed (fail-stop): in-memory state may then be ahead of the file. */
+  get healthy(): boolean {
+    return this.failure === null;
+  }
+
   /** True while a batch is running: a synchronous transaction of its own would nest in it. */
   get busy(): boolean {
     return this.flushing;
