@@ -52,6 +52,9 @@ profile: install ## where a message's time goes: the node under a fixed load wit
 profile-clinic: install ## clinic doctor + flame on the node under the same load → bench/results/profile/clinic.md (installs clinic apart, in bench/profile/clinic/)
 	npx tsx bench/profile/clinic.ts
 
+bench-density: install ## connection density: RSS per idle connection at 20k in one process (node vs bare ws vs raw net), heap attribution, 100k over 6 processes → bench/results/density.json
+	npx tsx bench/density/run.ts
+
 bench-load: install ## open-loop load on the all-in-one node vs a bare ws relay → bench/results/load.json
 	npx tsx bench/load/run.ts
 
@@ -83,4 +86,4 @@ cluster-down: ## stop the cluster's nodes and services
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-pipeline profile profile-clinic bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
+.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-pipeline profile profile-clinic bench-density bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
