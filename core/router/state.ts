@@ -52,6 +52,8 @@ export type AckJobData = { message: StoredMessage | null };
 
 export type Job = {
   readonly id: number;
+  /** Its key in `jobs`: the conversation for a send, the conversation and job ID for an ack. */
+  readonly key: string;
   readonly record: ConsumedRecord;
   /** The call in flight (re-sent on failure); null between steps. */
   call: RouterCall | null;
@@ -68,9 +70,14 @@ export type RouterState = {
   readonly floors: FloorCache;
   /**
    * Polled records not yet handled, per conversation in log order. Only a conversation's
-   * own records need their log order (its messages, then the acks of them), so each
-   * conversation has at most one job at a time and conversations proceed concurrently, up
-   * to `routerJobsMax`.
+   * own records need their log order (its messages, then the acks of them). A record starts
+   * only after every record before it in its conversation has started; a send starts only
+   * when nothing of its conversation is running, and an ack only when no send of its
+   * conversation is running. Acks of one conversation run side by side: their effects are
+   * idempotent and commute (a pending removal, receipts that merge by max, read marks that
+   * only rise). A 500-member group's message brings 499 acks; handled one at a time they
+   * took seconds and held the group's next message behind them. Conversations proceed
+   * concurrently; all jobs together stay within `routerJobsMax`.
    */
   queues: Map<string, ConsumedRecord[]>;
   /** Records in `queues`, all conversations together (polling pauses while it is at the batch size). */
@@ -83,8 +90,10 @@ export type RouterState = {
   generation: number;
   /** Per partition of `generation`: what was polled and not yet finished, and what may be committed. */
   partitions: Map<number, PartitionProgress>;
-  /** The job in progress per conversation. */
+  /** The jobs in progress (see `Job.key`). */
   jobs: Map<string, Job>;
+  /** Per conversation: its jobs in progress, and whether one of them is a send. */
+  running: Map<string, { jobs: number; send: boolean }>;
   next_job: number;
   /** The offsets the commit in flight carries (they become `committed` when it succeeds). */
   commit_in_flight: readonly { partition: number; offset: number }[];
@@ -120,6 +129,7 @@ export function routerInit(config: RouterConfig): RouterState {
     generation: -1,
     partitions: new Map(),
     jobs: new Map(),
+    running: new Map(),
     next_job: 1,
     commit_in_flight: [],
     commit_generation: -1,

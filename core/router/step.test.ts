@@ -215,6 +215,43 @@ describe("router: failures, fencing, ordering", () => {
     expect([...r.jobs.keys()].sort()).toEqual(["d.alice.bob", "d.carol.dave"]);
   });
 
+  it("runs the acks of one conversation side by side, after the send before them and before the send after them", () => {
+    const w = world();
+    const r = freshRouter();
+    drive(w, r, consumed([groupSend("alice", "a1", 1)]));
+    const [message] = [...w.messages.values()];
+    const id = message!.message_id;
+    // Three acks of the group message, then the group's next message, in one poll.
+    const records = consumed(
+      [ack("bob", "b1", "g.g1", id, "delivered"), ack("carol", "c1", "g.g1", id, "delivered"), ack("alice", "a2", "g.g1", id, "delivered"), groupSend("alice", "a1", 2)],
+      0,
+      1,
+    );
+    const out = routerStep(r, { type: "records_polled", records, now_ms: NOW });
+    // All three acks started at once (one call each); the send waits for them.
+    const started = out.filter((e): e is Extract<RouterEffect, { type: "call" }> => e.type === "call" && e.call.type !== "commit");
+    expect(started.map((e) => e.call.type)).toEqual(["load_message", "load_message", "load_message"]);
+    expect(r.jobs.size).toBe(3);
+    expect(r.queued).toBe(1);
+    // Finish two of them: the send still waits for the third.
+    const finishJob = (job: number): RouterEffect[] => {
+      const effects: RouterEffect[] = [];
+      for (let j = [...r.jobs.values()].find((x) => x.id === job); j !== undefined && j.call !== null; j = [...r.jobs.values()].find((x) => x.id === job)) {
+        effects.push(...routerStep(r, { type: "effect_completed", job, result: execute(w, j.call), now_ms: NOW }));
+      }
+      return effects;
+    };
+    const [first, second, third] = started.map((e) => e.job);
+    finishJob(first!);
+    finishJob(second!);
+    expect(r.queued).toBe(1);
+    expect([...r.jobs.values()].map((j) => j.record.record.kind)).toEqual(["ack"]);
+    const afterLast = finishJob(third!);
+    // The send starts only once no ack of its conversation runs; an ack never runs beside a send.
+    expect(afterLast.some((e) => e.type === "call" && (e.call.type === "load_audience" || e.call.type === "load_floor"))).toBe(true);
+    expect([...r.jobs.values()].map((j) => j.record.record.kind)).toEqual(["send"]);
+  });
+
   it("commits a partition up to its first record still in flight, while the next batch is polled", () => {
     const w = world();
     const r = freshRouter();

@@ -135,14 +135,21 @@ function jobById(state: RouterState, id: number): Job | null {
  * records wait.
  */
 function advance(state: RouterState, out: Out, now_ms: number): void {
-  for (const [key, queue] of state.queues) {
+  for (const [conversation, queue] of state.queues) {
     if (state.jobs.size >= state.config.limits.routerJobsMax) break;
-    while (!state.jobs.has(key)) {
-      const record = queue.shift();
+    while (state.jobs.size < state.config.limits.routerJobsMax) {
+      const record = queue[0];
       if (record === undefined) break;
+      const running = state.running.get(conversation);
+      const send = record.record.kind === "send";
+      // See RouterState.queues: a send runs alone in its conversation; acks run beside acks.
+      if (running !== undefined && (send || running.send)) break;
+      queue.shift();
       state.queued--;
+      const id = state.next_job++;
       const job: Job = {
-        id: state.next_job++,
+        id,
+        key: send ? conversation : `${conversation}\u0000${id}`,
         record,
         call: null,
         attempt: 0,
@@ -150,10 +157,12 @@ function advance(state: RouterState, out: Out, now_ms: number): void {
         send: { floor: null, members: [], devices: {}, candidate: null, winner: null, message: null },
         ack: { message: null },
       };
-      state.jobs.set(key, job);
+      state.jobs.set(job.key, job);
+      if (running === undefined) state.running.set(conversation, { jobs: 1, send });
+      else running.jobs++;
       begin(state, out, job, now_ms);
     }
-    if (queue.length === 0 && !state.jobs.has(key)) state.queues.delete(key);
+    if (queue.length === 0) state.queues.delete(conversation);
   }
   maybeCommit(state, out, now_ms);
   if (!state.polling && state.queued < state.config.limits.routerBatchRecordsMax) {
@@ -209,7 +218,9 @@ function call(out: Out, job: Job, c: RouterCall): void {
 function finish(state: RouterState, job: Job): void {
   const r = job.record;
   if (r.generation === state.generation && state.config.variant !== "commit_before_persist") finishOffset(state, r.partition, r.offset);
-  state.jobs.delete(r.record.conversation_id);
+  if (!state.jobs.delete(job.key)) return;
+  const running = state.running.get(r.record.conversation_id);
+  if (running !== undefined && --running.jobs === 0) state.running.delete(r.record.conversation_id);
 }
 
 function begin(state: RouterState, out: Out, job: Job, now_ms: number): void {
