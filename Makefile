@@ -43,6 +43,9 @@ build: install ## compile every node binary to dist/ and bundle the web page int
 bench-sim: install ## simulator speed: events/s and virtual/wall for 1k users, 100 groups, 10k messages
 	npx tsx bench/sim.bench.ts
 
+bench-peer: install ## the node vs ejabberd 23.01 vs a bare ws relay, same generator and ladder, then 2x overload → bench/results/peer.json, peer.svg (installs ejabberd from Debian if missing)
+	npx tsx bench/peer/run.ts
+
 bench-pipeline: install ## the node's hot path without sockets: CPU, commits and writes per message → bench/results/pipeline.json
 	npx tsx bench/pipeline.bench.ts
 
@@ -86,4 +89,4 @@ cluster-down: ## stop the cluster's nodes and services
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-pipeline profile profile-clinic bench-density bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
+.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-peer bench-pipeline profile profile-clinic bench-density bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
