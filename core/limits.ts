@@ -57,8 +57,13 @@ export const LIMITS = {
   routerFloorCacheConversationsMax: 100_000,
   /** Records a router handles per batch. */
   routerBatchRecordsMax: 256,
-  /** Conversations a router works on at once (each with one record in progress). */
-  routerJobsMax: 64,
+  /**
+   * Records a router works on at once (a conversation's send alone, its acks side by side).
+   * Each waits mostly for a group commit or a store round trip, so concurrency is what fills
+   * a commit: at 64 the all-in-one node's four routers sat at their limit with hundreds of
+   * records queued while the CPU was not saturated (2,000 msg/s, p99 1.2 s, sends refused).
+   */
+  routerJobsMax: 256,
   /**
    * A router commits its finished offsets at most this often. Each commit is a write to the
    * log's offsets topic; committing after every record loaded the broker of a 2-core cluster
