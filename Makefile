@@ -55,6 +55,9 @@ profile: install ## where a message's time goes: the node under a fixed load wit
 profile-clinic: install ## clinic doctor + flame on the node under the same load → bench/results/profile/clinic.md (installs clinic apart, in bench/profile/clinic/)
 	npx tsx bench/profile/clinic.ts
 
+bench-fanout: install ## 500-member group fan-out: send → last member's new_message, node vs a bare group relay → bench/results/fanout.{json,svg,md}
+	npx tsx bench/fanout/run.ts
+
 bench-density: install ## connection density: RSS per idle connection at 20k in one process (node vs bare ws vs raw net), heap attribution, 100k over 6 processes → bench/results/density.json
 	npx tsx bench/density/run.ts
 
@@ -89,4 +92,4 @@ cluster-down: ## stop the cluster's nodes and services
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-peer bench-pipeline profile profile-clinic bench-density bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
+.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-peer bench-pipeline profile profile-clinic bench-fanout bench-density bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
