@@ -38,6 +38,12 @@ export const allInOneEnv = z.object({
    * one holds whatever the machine's speed; the count above is the hard bound.
    */
   SEND_LAG_MAX_MS: z.coerce.number().int().min(0).max(600_000).default(250),
+  /**
+   * Admission too: while the event loop is busier than this share of its time (smoothed over
+   * about half a second), new sends are refused with OVERLOADED (0 turns it off). A saturated loop reads frames slower
+   * than they come, and what waits in socket buffers is invisible to the two bounds above.
+   */
+  SEND_ELU_MAX: z.coerce.number().min(0).max(1).default(0.95),
   /** In-process router workers (members of one consumer group). */
   ROUTERS: z.coerce.number().int().min(1).max(64).default(4),
   /** Characters of message text a push notification may carry (0: none). */

@@ -291,13 +291,22 @@ function onAppendCompleted(state: GatewayState, out: Out, record: SendRecord | A
     return;
   }
   state.sends.delete(record.client_msg_id);
-  sendError(
-    out,
-    overloaded
-      ? apiError("OVERLOADED", "The server is at capacity; retry shortly with the same client_msg_id.")
-      : apiError("LOG_UNAVAILABLE", "The message could not be stored; retry with the same client_msg_id."),
-    record.client_msg_id,
-  );
+  if (overloaded) {
+    out.push({ type: "send_frame", frame: overloadedSendFrame(record.client_msg_id) });
+    return;
+  }
+  sendError(out, apiError("LOG_UNAVAILABLE", "The message could not be stored; retry with the same client_msg_id."), record.client_msg_id);
+}
+
+/**
+ * The answer to a send refused because the node is at capacity. Hosts that refuse sends
+ * before decoding them (nodes/hosts/gateway-host.ts, under overload) answer this same frame.
+ */
+export function overloadedSendFrame(client_msg_id: string): ServerFrame & { event: "error" } {
+  return {
+    event: "error",
+    data: { code: "OVERLOADED", message: "The server is at capacity; retry shortly with the same client_msg_id.", retryable: isRetryable("OVERLOADED"), client_msg_id },
+  };
 }
 
 const MEDIA_ID = /^[A-Za-z0-9_-]{1,80}$/;

@@ -13,7 +13,8 @@ import { PendingStoreMemory } from "../../adapters/memory/pending-store-memory.j
 import { SessionStoreMemory } from "../../adapters/memory/session-store-memory.js";
 import { defaultLimits } from "../../core/limits.js";
 import type { Presence, PresenceListener, PresenceState } from "../../core/ports/presence.js";
-import { GatewayHost } from "./gateway-host.js";
+import { GatewayHost, refusableSend } from "./gateway-host.js";
+import { overloadedSendFrame } from "../../core/gateway/index.js";
 import { timersReal } from "./timers.js";
 
 /** A presence port whose subscribe completes only when the test says; it records the order of calls. */
@@ -108,4 +109,19 @@ it("refuses sends with a retryable OVERLOADED while the backlog is full, and sti
   await tick();
   expect(await appended()).toBe(2);
   connection!.closed();
+});
+
+it("refuses under overload without decoding only well-formed sends; everything else takes the normal path", () => {
+  const id = "00000000-0000-4000-8000-000000000001";
+  expect(refusableSend(JSON.stringify({ event: "send_message", data: { to: "bob", content: "hi", type: "text", client_msg_id: id } }))).toBe(id);
+  expect(refusableSend(JSON.stringify({ event: "send_group_message", data: { group_id: "g", content: "hi", type: "text", client_msg_id: id } }))).toBe(id);
+  expect(refusableSend(JSON.stringify({ event: "ack", data: { message_id: "1", status: "delivered", conversation_id: "d.a.b" } }))).toBeNull();
+  expect(refusableSend(JSON.stringify({ event: "send_message", data: { client_msg_id: "not-a-uuid" } }))).toBeNull();
+  expect(refusableSend('{"event":"send_message","data":')).toBeNull();
+  expect(refusableSend(JSON.stringify({ event: "typing", data: { text: '"send_message"' } }))).toBeNull();
+  // The answer is the very frame the core gives a send whose append was refused.
+  expect(overloadedSendFrame(id)).toEqual({
+    event: "error",
+    data: { code: "OVERLOADED", message: "The server is at capacity; retry shortly with the same client_msg_id.", retryable: true, client_msg_id: id },
+  });
 });

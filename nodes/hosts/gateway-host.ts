@@ -16,7 +16,7 @@ import type { PendingStore } from "../../core/ports/pending-store.js";
 import type { Presence, PresenceChange } from "../../core/ports/presence.js";
 import type { SessionStore } from "../../core/ports/session-store.js";
 import { decodeClientFrame, encodeFrame } from "../../core/protocol/decode.js";
-import { gatewayInit, gatewayStep, type GatewayEffect, type GatewayInput, type GatewayState } from "../../core/gateway/index.js";
+import { gatewayInit, gatewayStep, overloadedSendFrame, type GatewayEffect, type GatewayInput, type GatewayState } from "../../core/gateway/index.js";
 import { all, chain, fromPromise, map, ofValue, within } from "./task.js";
 import type { Timers } from "./timers.js";
 
@@ -241,6 +241,16 @@ export class ConnectionHost {
   /** A text frame from the socket. Bad input never throws: it becomes frame_rejected. */
   text(text: string): void {
     this.gateway.events.frame_in?.(this.identity.connection_id, text);
+    const refused = this.gateway.config.admission?.overloaded() === true ? refusableSend(text) : null;
+    if (refused !== null) {
+      // Overloaded: answer a send at once, before validating it or running the core (the
+      // same frame the core answers when an append is refused; no state changes). Refusing
+      // must cost far less than accepting, or the excess eats the CPU the accepted need:
+      // the side-by-side run at 2x the sustainable rate delivered 77% of the peak when
+      // every refusal went through the full decode and the core.
+      this.sink.send(encodeFrame(overloadedSendFrame(refused)));
+      return;
+    }
     const now_ms = this.gateway.ports.clock.now();
     const decoded = decodeClientFrame(text, this.gateway.config.limits.frameBytesMax);
     this.feed(decoded.ok ? { type: "frame_received", frame: decoded.value, now_ms } : { type: "frame_rejected", error: decoded.error, now_ms });
@@ -394,4 +404,25 @@ export class ConnectionHost {
       () => undefined,
     );
   }
+}
+
+const CLIENT_MSG_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The client_msg_id of a send frame that may be refused without decoding it fully; null for
+ * anything else (acks, other frames, malformed text), which takes the normal path.
+ */
+export function refusableSend(text: string): string | null {
+  if (!text.includes('"send_message"') && !text.includes('"send_group_message"')) return null;
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof frame !== "object" || frame === null) return null;
+  const { event, data } = frame as { event?: unknown; data?: unknown };
+  if (event !== "send_message" && event !== "send_group_message") return null;
+  const id = typeof data === "object" && data !== null ? (data as { client_msg_id?: unknown }).client_msg_id : undefined;
+  return typeof id === "string" && CLIENT_MSG_ID.test(id) ? id : null;
 }
