@@ -18,7 +18,7 @@
  *                                           (PROFILE_NAME renames it; node settings such as
  *                                           COMMIT_WINDOW_MS pass through from the environment)
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -208,23 +208,9 @@ async function ladder(label: "node" | "relay", url: string, pid: number, rates: 
   }
 }
 
-/** harness.start with node flags before the script (--cpu-prof is refused in NODE_OPTIONS). */
-function startWith(script: string, env: Record<string, string>, nodeFlags: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
-  if (nodeFlags.length === 0) return start(script, env);
-  const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", join(root, script)], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((ok, no) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /open (http:\/\/[0-9.:]+)/.exec(out);
-      if (m) ok({ child, url: m[1]! });
-    });
-    child.once("exit", (code) => no(new Error(`${script} exited ${code}: ${out}`)));
-  });
-}
 
 async function withServer<T>(script: string, env: Record<string, string>, fn: (url: string, pid: number) => Promise<T>, nodeFlags: readonly string[] = []): Promise<T> {
-  const server = await startWith(script, env, nodeFlags);
+  const server = await start(script, env, nodeFlags);
   children.add(server.child);
   try {
     return await fn(server.url, server.child.pid!);

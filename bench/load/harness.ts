@@ -50,9 +50,12 @@ export type Row = Step & { relay_delivered_per_s: number | null; relay_p50_ms: n
 /** The pids that make up a server right now (its process tree, or a user's processes). */
 export type Procs = () => number[];
 
-/** Starts `script` under tsx and resolves once it prints `open http://...`. */
-export function start(script: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, script)], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+/**
+ * Starts `script` under tsx and resolves once it prints `open http://...`. `node_flags` go
+ * before the script (--cpu-prof is refused in NODE_OPTIONS).
+ */
+export function start(script: string, env: Record<string, string>, node_flags: readonly string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [...node_flags, "--import", "tsx", join(root, script)], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((ok, no) => {
     let out = "";
     child.stdout!.on("data", (d: Buffer) => {
