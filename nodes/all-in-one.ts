@@ -138,12 +138,15 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
   // smoothed over about half a second: one long commit or GC pause makes a single 100 ms
   // window look saturated, and refusing on that cost a third of the sends at 2,000 msg/s.
   const loop = { busy: 0, last: performance.eventLoopUtilization() };
-  const sampler = setInterval(() => {
-    const now = performance.eventLoopUtilization();
-    loop.busy = 0.8 * loop.busy + 0.2 * performance.eventLoopUtilization(now, loop.last).utilization;
-    loop.last = now;
-  }, 100);
-  sampler.unref();
+  const sampler =
+    config.SEND_ELU_MAX > 0
+      ? setInterval(() => {
+          const now = performance.eventLoopUtilization();
+          loop.busy = 0.8 * loop.busy + 0.2 * performance.eventLoopUtilization(now, loop.last).utilization;
+          loop.last = now;
+        }, 100)
+      : null;
+  sampler?.unref();
 
   const gateway_id = "gw-0";
   const gateway = new GatewayHost(
@@ -211,7 +214,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
       await Promise.all(routers.map((r) => new Promise<void>((ok) => r.stop(ok))));
     },
     async close() {
-      clearInterval(sampler);
+      if (sampler !== null) clearInterval(sampler);
       await Promise.all([logPort.close(), messages.close(), pending.close(), directory.close()]);
       await presence.close();
       await sessions.close();

@@ -45,8 +45,6 @@ export type WriteBatcherOptions = {
   readonly queued_writes_max?: number;
   /** Commits are at least this far apart (ms); 0 commits every loop turn. */
   readonly commit_window_ms?: number;
-  /** The clock the window is measured on (tests pass their own). */
-  readonly now_ms?: () => number;
 };
 
 export const BATCH_WRITES_MAX_DEFAULT = 1_000;
@@ -83,7 +81,6 @@ export class WriteBatcher {
   private readonly batch_writes_max: number;
   private readonly queued_writes_max: number;
   private readonly commit_window_ms: number;
-  private readonly now_ms: () => number;
   private last_commit_ms = Number.NEGATIVE_INFINITY;
   private window_timer: ReturnType<typeof setTimeout> | null = null;
   private readonly begin: BetterSqlite3.Statement<[]>;
@@ -108,7 +105,6 @@ export class WriteBatcher {
     this.batch_writes_max = options.batch_writes_max ?? BATCH_WRITES_MAX_DEFAULT;
     this.queued_writes_max = options.queued_writes_max ?? QUEUED_WRITES_MAX_DEFAULT;
     this.commit_window_ms = options.commit_window_ms ?? COMMIT_WINDOW_MS_DEFAULT;
-    this.now_ms = options.now_ms ?? (() => performance.now());
     assert(Number.isFinite(this.commit_window_ms) && this.commit_window_ms >= 0, "WriteBatcher: commit_window_ms must be a number >= 0");
     assert(Number.isInteger(this.batch_writes_max) && this.batch_writes_max > 0, "WriteBatcher: batch_writes_max must be a positive integer");
     assert(Number.isInteger(this.queued_writes_max) && this.queued_writes_max > 0, "WriteBatcher: queued_writes_max must be a positive integer");
@@ -177,7 +173,7 @@ export class WriteBatcher {
       this.window_timer = null;
       this.flushOnce();
     };
-    const wait_ms = this.last_commit_ms + this.commit_window_ms - this.now_ms();
+    const wait_ms = this.last_commit_ms + this.commit_window_ms - performance.now();
     if (wait_ms <= 0 || full) setImmediate(run);
     else this.window_timer = setTimeout(run, Math.ceil(wait_ms));
   }
@@ -190,7 +186,7 @@ export class WriteBatcher {
       this.runBatch(batch);
     } finally {
       this.flushing = false;
-      this.last_commit_ms = this.now_ms();
+      this.last_commit_ms = performance.now();
     }
     if (this.queue.length > 0) this.schedule();
   }
