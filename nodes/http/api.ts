@@ -15,6 +15,7 @@ import type { Directory } from "../../core/ports/directory.js";
 import type { MessageStore } from "../../core/ports/message-store.js";
 import type { Presence } from "../../core/ports/presence.js";
 import { decodeBody, decodeWith } from "../../core/protocol/decode.js";
+import { MEDIA_CONTENT_SECURITY_POLICY, mediaServing, mediaTypeAllowed } from "../../core/protocol/media-types.js";
 import type { ReceiptStatus } from "../../core/protocol/frames.js";
 import * as rest from "../../core/protocol/rest.js";
 import { receiptRank } from "../../core/receipts/receipts.js";
@@ -313,6 +314,9 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     const b = body(rest.createMediaBody, req, reply);
     if (b === null) return reply;
     if (b.size > s.limits.mediaBytesMax) return fail(reply, "MEDIA_TOO_LARGE", `Media may be at most ${s.limits.mediaBytesMax} bytes.`);
+    if (!mediaTypeAllowed(b.content_type)) {
+      return fail(reply, "UNSUPPORTED_MEDIA_TYPE", `Media of type ${b.content_type} are not accepted; send the file as application/octet-stream.`);
+    }
     const media_id = s.tokens.mediaId(me(req).user_id);
     const expires_at_ms = s.clock.now() + s.limits.mediaUrlTtlMs;
     const path = await s.blobs.presignUpload({ media_id, content_type: b.content_type.toLowerCase(), size: b.size }, expires_at_ms);
@@ -361,7 +365,16 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     const info = await s.blobs.head(req.params.media_id);
     const bytes = await s.blobs.get(req.params.media_id);
     if (info === null || bytes === null) return fail(reply, "NOT_FOUND", "No such media.");
-    return reply.type(info.content_type).header("x-content-type-options", "nosniff").header("content-disposition", "inline").send(Buffer.from(bytes));
+    // Served from this origin, so never as anything a browser would run (core/protocol/media-types.ts).
+    const serving = mediaServing(info.content_type);
+    return reply
+      .type(serving.content_type)
+      .header("x-content-type-options", "nosniff")
+      .header("content-disposition", serving.disposition)
+      .header("content-security-policy", MEDIA_CONTENT_SECURITY_POLICY)
+      .header("cross-origin-resource-policy", "same-origin")
+      .header("cache-control", "private, max-age=600")
+      .send(Buffer.from(bytes));
   });
 }
 

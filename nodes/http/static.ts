@@ -20,6 +20,14 @@ const TYPES: Record<string, string> = {
   ".webmanifest": "application/manifest+json",
 };
 
+/**
+ * The page's policy, sent as a header (a meta tag cannot say frame-ancestors): scripts only
+ * from this origin, no plugins, no framing. Media and uploads may live on the store's origin
+ * (S3 in production), hence http(s) for images, media and connections.
+ */
+export const PAGE_CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data: http: https:; media-src 'self' blob: http: https:; connect-src 'self' ws: wss: http: https:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 export function serveStatic(app: FastifyInstance, folder: string): void {
   const root = resolve(folder);
   const send = async (path: string, reply: import("fastify").FastifyReply): Promise<unknown> => {
@@ -29,6 +37,7 @@ export function serveStatic(app: FastifyInstance, folder: string): void {
       const info = await stat(file);
       if (!info.isFile()) return fail(reply, "NOT_FOUND", "No such file.");
       const body = await readFile(file);
+      if (extname(file) === ".html") reply.header("content-security-policy", PAGE_CONTENT_SECURITY_POLICY).header("x-frame-options", "DENY");
       return reply
         .type(TYPES[extname(file)] ?? "application/octet-stream")
         .header("cache-control", extname(file) === ".html" ? "no-cache" : "public, max-age=300")

@@ -15,6 +15,7 @@ import { directConversationId, directPeer, groupConversationId, parseConversatio
 import { LIMITS } from "../../core/limits.js";
 import { msFromIso } from "../../core/model.js";
 import type { MessageType, NewMessageData } from "../../core/protocol/frames.js";
+import { mediaTypeToDeclare } from "../../core/protocol/media-types.js";
 import { inboxApplyPage, inboxEmpty, inboxEnsure, inboxMarkRead, inboxNoteMessage, inboxTotalUnread, type Inbox } from "./model/inbox.js";
 import { receiptBookEmpty, receiptRecord, type ReceiptBook, type TickAudience } from "./model/ticks.js";
 import {
@@ -472,7 +473,8 @@ export class App {
 
   private async upload(pending: PendingSend): Promise<void> {
     const file = pending.file!;
-    const content_type = file.type !== "" ? file.type : "application/octet-stream";
+    // The server refuses active types (SVG, HTML): such a file goes as plain bytes.
+    const content_type = mediaTypeToDeclare(file.type);
     try {
       const created = await this.api.createMedia(content_type, file.size, file.name.slice(0, LIMITS.mediaFilenameCharsMax) || "file");
       await uploadBytes(created.upload_url, file, content_type, (fraction) => {
