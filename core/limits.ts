@@ -36,6 +36,18 @@ export const LIMITS = {
   idCharsMax: 80,
   /** Characters of a device push token. */
   deviceTokenCharsMax: 4096,
+  /**
+   * A request's headers must arrive within this long (a half-open upgrade included), and the
+   * whole request within the next; past either it is answered 408 and closed.
+   */
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  /**
+   * Uploads whose bodies are being read at once, per node and per client address: each holds
+   * up to its declared size in memory until stored, so these bound what uploads can pin.
+   */
+  uploadsInFlightMax: 8,
+  uploadsInFlightPerAddressMax: 2,
   /** Largest media upload. */
   mediaBytesMax: 25 * 1024 * 1024,
   /** How long a pre-signed media URL stays valid. */

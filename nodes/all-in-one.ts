@@ -27,7 +27,7 @@ import { PushWebhook } from "../adapters/push/push-webhook.js";
 import { PushWebPush } from "../adapters/push/push-web.js";
 import { Database, DirectorySqlite, LogSqlite, MessageStoreSqlite, PendingStoreSqlite } from "../adapters/sqlite/index.js";
 import { setPasswordHashCost, Tokens } from "./auth.js";
-import { allInOneEnv, parseEnv, type AllInOneConfig } from "./config.js";
+import { allInOneEnv, parseEnv, withEdgeBounds, type AllInOneConfig } from "./config.js";
 import { GatewayHost } from "./hosts/gateway-host.js";
 import { RouterHost } from "./hosts/router-host.js";
 import { timersReal } from "./hosts/timers.js";
@@ -90,7 +90,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
   const log = pino({ level: config.LOG_LEVEL, base: { role: "all-in-one" } });
   setPasswordHashCost(config.PASSWORD_HASH_COST);
   mkdirSync(config.DATA_DIR, { recursive: true });
-  const limits = config.TEST_LIMITS ? testLimits() : defaultLimits();
+  const limits = withEdgeBounds(config.TEST_LIMITS ? testLimits() : defaultLimits(), config);
   const clock = new ClockSystem();
   const random = new RandomSystem();
   const timers = timersReal(clock);

@@ -7,7 +7,24 @@ import { z } from "zod";
 const port = z.coerce.number().int().min(0).max(65_535);
 const bool = z.enum(["0", "1", "true", "false"]).transform((v) => v === "1" || v === "true");
 
+/**
+ * What every node with an HTTP edge reads about its edge's bounds (docs/OPERATIONS.md).
+ * Spread into each role's schema.
+ */
+export const edgeEnv = {
+  /** A request's headers must arrive within this long (also a half-open WebSocket upgrade): 408 after. */
+  HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /** The whole request (headers and body, a media upload included) must arrive within this long: 408 after. */
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+};
+
+/** The node's limits with the edge's bounds from its environment. */
+export function withEdgeBounds<L extends { headersTimeoutMs: number; requestTimeoutMs: number }>(limits: L, env: { HEADERS_TIMEOUT_MS: number; REQUEST_TIMEOUT_MS: number }): L {
+  return { ...limits, headersTimeoutMs: env.HEADERS_TIMEOUT_MS, requestTimeoutMs: Math.max(env.REQUEST_TIMEOUT_MS, env.HEADERS_TIMEOUT_MS) };
+}
+
 export const allInOneEnv = z.object({
+  ...edgeEnv,
   HOST: z.string().min(1).default("127.0.0.1"),
   PORT: port.default(8080),
   DATA_DIR: z.string().min(1).default("./data"),

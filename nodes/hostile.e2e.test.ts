@@ -22,7 +22,7 @@ beforeAll(async () => {
   const web = join(dir, "web");
   mkdirSync(web);
   writeFileSync(join(web, "index.html"), "<!doctype html><title>chat</title>");
-  const config = allInOneEnv.parse({ PORT: "0", DATA_DIR: dir, LOG_LEVEL: "silent", WEB_DIR: web, TEST_LIMITS: "1" });
+  const config = allInOneEnv.parse({ PORT: "0", DATA_DIR: dir, LOG_LEVEL: "silent", WEB_DIR: web, TEST_LIMITS: "1", HEADERS_TIMEOUT_MS: "1500", REQUEST_TIMEOUT_MS: "2500" });
   node = await startAllInOne(config);
 });
 
@@ -106,5 +106,67 @@ describe("finding 1: media are served safely", () => {
     expect(csp).toContain("script-src 'self'");
     expect(csp).toContain("object-src 'none'");
     expect(csp).toContain("frame-ancestors 'none'");
+  });
+});
+
+describe("finding 2: every request is bounded before work", () => {
+  const MiB = 1024 * 1024;
+
+  it("refuses an upload with a bad signature before reading its body", async () => {
+    const head = `PUT /media/mAAAA_bbbb/upload?expires=99999999999999&sig=${"0".repeat(64)} HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${20 * MiB}\r\n\r\n`;
+    const answer = await rawRequest(node.url, head, Buffer.alloc(1024), 3_000);
+    expect(answer.status).toBe(403);
+    expect(answer.ms).toBeLessThan(2_000);
+    expect(answer.text).toContain('"code":"FORBIDDEN"');
+  });
+
+  it("refuses an upload declared larger than its declaration before reading it, and streams at most the declared size", async () => {
+    const alice = await signUp(node.url, name("al"));
+    const created = await alice.rest.call("POST", "/api/v1/media", { content_type: "image/png", size: 1000, filename: "x.png" });
+    expect(created.status).toBe(201);
+    const path = String(created.json.upload_url).replace(node.url, "");
+    const big = await rawRequest(node.url, `PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${20 * MiB}\r\n\r\n`, Buffer.alloc(1024), 3_000);
+    expect(big.status).toBe(413);
+    expect(big.ms).toBeLessThan(2_000);
+    expect(big.text).toContain('"code":"MEDIA_TOO_LARGE"');
+    const chunked = await rawRequest(node.url, `PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n`, Buffer.from(`800\r\n${"x".repeat(0x800)}\r\n`), 3_000);
+    expect(chunked.status).toBe(413);
+  });
+
+  it("answers a JSON route sent another content type 415, and a big JSON body 413, without reading it", async () => {
+    for (const [type, status, code] of [["text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"], ["application/json", 413, "BODY_TOO_LARGE"]] as const) {
+      const head = `POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${20 * MiB}\r\n\r\n`;
+      const answer = await rawRequest(node.url, head, Buffer.alloc(1024), 3_000);
+      expect({ type, status: answer.status }).toEqual({ type, status });
+      expect(answer.ms).toBeLessThan(2_000);
+      expect(answer.text).toContain(`"code":"${code}"`);
+    }
+  });
+
+  it("times out a request whose body never comes, and an upgrade whose headers never end", async () => {
+    const slow = await rawRequest(node.url, `POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n`, Buffer.from("{"), 8_000);
+    expect(slow.status).toBe(408);
+    expect(slow.ms).toBeLessThan(6_000);
+    expect(slow.text).toContain('"code":"REQUEST_TIMEOUT"');
+    const half = await rawRequest(node.url, `GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n`, Buffer.alloc(0), 8_000);
+    expect(half.status).toBe(408);
+    expect(half.ms).toBeLessThan(6_000);
+  });
+
+  it("rate limits the upload route by address", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 260; i++) {
+      const res = await fetch(`${node.url}/media/mAAAA_bbbb/upload?expires=1&sig=${"0".repeat(64)}`, { method: "PUT", body: "x" });
+      statuses.push(res.status);
+      await res.arrayBuffer();
+    }
+    expect(statuses).toContain(429);
+    await new Promise((r) => setTimeout(r, 4_500)); // The address's bucket refills for the tests after this one.
+  });
+
+  it("answers headers that are too large in the contract's shape", async () => {
+    const answer = await rawRequest(node.url, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(64 * 1024)}\r\n\r\n`, Buffer.alloc(0), 3_000);
+    expect(answer.status).toBe(431);
+    expect(answer.text).toContain('"code":"HEADERS_TOO_LARGE"');
   });
 });

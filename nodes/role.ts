@@ -7,11 +7,12 @@ import { z } from "zod";
 import { ClockSystem } from "../adapters/memory/clock-memory.js";
 import { RandomSystem } from "../adapters/memory/random-memory.js";
 import { defaultLimits, type Limits } from "../core/limits.js";
-import { parseEnv } from "./config.js";
+import { edgeEnv, parseEnv, withEdgeBounds } from "./config.js";
 import { timersReal, type Timers } from "./hosts/timers.js";
 import { Metrics } from "./metrics.js";
 
 export const roleEnv = z.object({
+  ...edgeEnv,
   HOST: z.string().min(1).default("127.0.0.1"),
   PORT: z.coerce.number().int().min(0).max(65_535).default(0),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -37,7 +38,7 @@ export function role(name: string, env: Record<string, string | undefined>): Rol
     clock,
     random: new RandomSystem(),
     timers: timersReal(clock),
-    limits: defaultLimits(),
+    limits: withEdgeBounds(defaultLimits(), parsed.value),
   };
 }
 

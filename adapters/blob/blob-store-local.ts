@@ -95,6 +95,11 @@ export class BlobStoreLocal implements BlobStore {
     return declared === null ? null : this.signer.check(claim, action, now_ms, binding(declared));
   }
 
+  async uploadSize(media_id: string): Promise<number | null> {
+    if (!MEDIA_ID_PATTERN.test(media_id) || (await this.head(media_id)) !== null) return null;
+    return (await this.declaration(media_id))?.size ?? null;
+  }
+
   async put(media_id: string, bytes: Uint8Array): Promise<void> {
     if (!MEDIA_ID_PATTERN.test(media_id)) throw new Error(`BlobStoreLocal.put: '${media_id}' is not a media_id this store names files after`);
     if (this.uploading.has(media_id)) throw new Error(`BlobStoreLocal.put: media '${media_id}' is being stored; an upload URL accepts one PUT`);

@@ -193,7 +193,10 @@ export function describeBlobStoreContract(name: string, factory: () => Promise<B
         await blobs().presignUpload(declared, NOW_MS + TTL_MS);
         expect(await blobs().head(declared.media_id)).toBeNull();
         expect(await blobs().get(declared.media_id)).toBeNull();
+        expect(await blobs().uploadSize(declared.media_id)).toBe(bytes.length);
+        expect(await blobs().uploadSize(mediaId())).toBeNull();
         await blobs().put(declared.media_id, bytes);
+        expect(await blobs().uploadSize(declared.media_id)).toBeNull();
         expect(await blobs().head(declared.media_id)).toEqual(declared);
         const got = await blobs().get(declared.media_id);
         expect(got === null ? null : Array.from(got)).toEqual(Array.from(bytes));

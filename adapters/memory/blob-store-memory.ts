@@ -61,6 +61,11 @@ export class BlobStoreMemory implements BlobStore {
     return claim === null ? null : this.signer.check(claim, action, now_ms);
   }
 
+  async uploadSize(media_id: string): Promise<number | null> {
+    if (this.stored.has(media_id)) return null;
+    return this.declared.get(media_id)?.size ?? null;
+  }
+
   async put(media_id: string, bytes: Uint8Array): Promise<void> {
     if (this.stored.has(media_id)) {
       throw new Error(`BlobStoreMemory.put: media '${media_id}' is already stored; an upload URL accepts one PUT`);

@@ -17,6 +17,11 @@ export interface BlobStore {
   presignDownload(media_id: string, expires_at_ms: number): Promise<string>;
   /** Checks the signed query of a URL; answers the media_id it grants, or null. */
   verify(action: SignedAction, url: string, now_ms: number): Promise<string | null>;
+  /**
+   * The declared size of an upload not yet stored, or null when there is none: the host reads
+   * at most this many bytes of a PUT body (and refuses a larger Content-Length unread).
+   */
+  uploadSize(media_id: string): Promise<number | null>;
   put(media_id: string, bytes: Uint8Array): Promise<void>;
   get(media_id: string): Promise<Uint8Array | null>;
   head(media_id: string): Promise<BlobInfo | null>;

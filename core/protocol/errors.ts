@@ -11,10 +11,15 @@ export const ERROR_CODES = {
   MISSING_FIELD: 400,
   INVALID_FIELD: 400,
   FIELD_TOO_LONG: 400,
+  /** Not even HTTP: a request line or header the server could not parse. */
+  MALFORMED_REQUEST: 400,
+  /** The request (headers, or headers and body) did not arrive within the node's timeout. */
+  REQUEST_TIMEOUT: 408,
   FRAME_TOO_LARGE: 413,
   BODY_TOO_LARGE: 413,
   MEDIA_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  HEADERS_TOO_LARGE: 431,
   GROUP_TOO_LARGE: 422,
   UNKNOWN_USER: 422,
   UNKNOWN_MEDIA: 422,

@@ -69,6 +69,11 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
   const open = new Set(["POST /api/v1/users", "POST /api/v1/sessions"]);
 
   app.addHook("onRequest", async (req, reply) => {
+    if (req.url.startsWith("/media/")) {
+      // The pre-signed URLs need no token, so only the address bounds them.
+      if (!limiter.take(req.ip)) return fail(reply.header("connection", "close"), "RATE_LIMITED", "Too many requests; retry in a moment.");
+      return;
+    }
     if (!req.url.startsWith("/api/")) return;
     if (req.routeOptions.url === undefined) return; // No such route: the 404 handler answers.
     const route = `${req.method} ${req.url.split("?")[0]}`;
@@ -346,18 +351,7 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
   });
 
   // The pre-signed URLs themselves: no token, the signature is the permission.
-  app.put<{ Params: { media_id: string } }>("/media/:media_id/upload", async (req, reply) => {
-    const granted = await s.blobs.verify("upload", req.url, s.clock.now());
-    if (granted !== req.params.media_id) return fail(reply, "FORBIDDEN", "The upload URL is invalid or has expired.");
-    const bytes = Buffer.isBuffer(req.body) ? req.body : typeof req.body === "string" ? Buffer.from(req.body) : null;
-    if (bytes === null) return fail(reply, "INVALID_FIELD", "The upload body is missing.");
-    try {
-      await s.blobs.put(req.params.media_id, new Uint8Array(bytes));
-    } catch (error) {
-      return fail(reply, "INVALID_FIELD", error instanceof Error ? error.message : "The upload was refused.");
-    }
-    return reply.code(201).send({ media_id: req.params.media_id, size: bytes.length });
-  });
+  registerUpload(app, s);
 
   app.get<{ Params: { media_id: string } }>("/media/:media_id/download", async (req, reply) => {
     const granted = await s.blobs.verify("download", req.url, s.clock.now());
@@ -375,6 +369,74 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
       .header("cross-origin-resource-policy", "same-origin")
       .header("cache-control", "private, max-age=600")
       .send(Buffer.from(bytes));
+  });
+}
+
+/**
+ * `PUT /media/{id}/upload`: everything is checked before a byte of the body is read (the
+ * signature, a Content-Length within the declared size, the bound on uploads in flight), and
+ * the body is then streamed with the declared size as its cap. A refusal closes the
+ * connection, so the unread body is never read. It lives in its own scope, the only one
+ * whose bodies are not JSON.
+ */
+function registerUpload(app: FastifyInstance, s: ApiServices): void {
+  let in_flight = 0;
+  const by_address = new Map<string, number>();
+  const refuse = (reply: FastifyReply, code: import("../../core/protocol/errors.js").ErrorCode, message: string): FastifyReply =>
+    fail(reply.header("connection", "close"), code, message);
+
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
+    scope.put<{ Params: { media_id: string } }>(
+      "/media/:media_id/upload",
+      {
+        onRequest: async (req, reply) => {
+          const granted = await s.blobs.verify("upload", req.url, s.clock.now());
+          if (granted === null || granted !== req.params.media_id) return refuse(reply, "FORBIDDEN", "The upload URL is invalid or has expired.");
+          const declared = await s.blobs.uploadSize(granted);
+          if (declared === null) return refuse(reply, "FORBIDDEN", "The upload URL was used already or its declaration is gone.");
+          const length = req.headers["content-length"];
+          if (length !== undefined && Number(length) > declared) {
+            return refuse(reply, "MEDIA_TOO_LARGE", `The body is ${length} bytes; this upload was declared as ${declared}.`);
+          }
+          const mine = by_address.get(req.ip) ?? 0;
+          if (mine >= s.limits.uploadsInFlightPerAddressMax) {
+            return refuse(reply, "RATE_LIMITED", `At most ${s.limits.uploadsInFlightPerAddressMax} uploads at once from one address; retry when one finishes.`);
+          }
+          if (in_flight >= s.limits.uploadsInFlightMax) return refuse(reply, "OVERLOADED", "Too many uploads in progress; retry shortly.");
+          in_flight++;
+          by_address.set(req.ip, mine + 1);
+          reply.raw.once("close", () => {
+            in_flight--;
+            const left = (by_address.get(req.ip) ?? 1) - 1;
+            if (left <= 0) by_address.delete(req.ip);
+            else by_address.set(req.ip, left);
+          });
+          (req as FastifyRequest & { declared_size?: number }).declared_size = declared;
+        },
+      },
+      async (req, reply) => {
+        const declared = (req as FastifyRequest & { declared_size?: number }).declared_size ?? 0;
+        const body = req.body as AsyncIterable<Buffer> | undefined;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        if (body !== undefined && body !== null && typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function") {
+          for await (const chunk of body) {
+            size += chunk.length;
+            if (size > declared) return refuse(reply, "MEDIA_TOO_LARGE", `The body is larger than the ${declared} bytes this upload was declared as.`);
+            chunks.push(chunk);
+          }
+        }
+        if (size === 0) return fail(reply, "INVALID_FIELD", "The upload body is missing.");
+        try {
+          await s.blobs.put(req.params.media_id, new Uint8Array(Buffer.concat(chunks, size)));
+        } catch {
+          return fail(reply, "FORBIDDEN", "The upload URL was used already or its declaration is gone.");
+        }
+        return reply.code(201).send({ media_id: req.params.media_id, size });
+      },
+    );
   });
 }
 
