@@ -54,11 +54,32 @@ export const LIMITS = {
   mediaUrlTtlMs: 15 * 60 * 1000,
   /** Characters of a media filename. */
   mediaFilenameCharsMax: 255,
-  /** Rate limit per connection: burst and sustained (API.md: 500 burst, 50/s sustained). */
+  /**
+   * Rate limit per connection: burst and sustained (API.md: 500 burst, 50/s sustained). `ack`
+   * frames never count against it (a client must ack a replay of any size as it arrives).
+   */
   connectionFramesBurst: 500,
   connectionFramesPerSecond: 50,
-  /** Sends a connection may have appended-but-unanswered at once before it is pushed back. */
-  sendsInFlightPerConnectionMax: 256,
+  /**
+   * Sends a connection may have appended-but-unanswered at once before it is pushed back. At
+   * least the burst, so that a burst the contract allows is never refused by this bound.
+   */
+  sendsInFlightPerConnectionMax: 1_000,
+  /**
+   * Replay pacing: once this many `new_message` frames sent on a connection are not yet acked,
+   * the gateway reads no further page of pending messages until acks bring it below half,
+   * or `replayAckWaitMs` passes (a client that does not ack still gets everything, slowly).
+   * It keeps a backlog of any size from filling the socket's buffer (a 1013 close) or
+   * outrunning the ack index below.
+   */
+  replayUnackedMax: 1_000,
+  replayAckWaitMs: 5_000,
+  /** `typing` is forwarded at most once per this long per connection and conversation (API.md). */
+  typingIntervalMs: 3_000,
+  /** Conversations whose last forwarded `typing` a connection remembers (oldest forgotten). */
+  typingConversationsPerConnectionMax: 1_000,
+  /** `typing` in groups with more members than this is not forwarded at all (API.md). */
+  typingGroupMembersMax: 100,
   /** Messages the gateway remembers per connection to map an ack to its conversation. */
   deliveredIndexPerConnectionMax: 4096,
   /** Pending entries read per page when a device connects or resyncs. */

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { allInOneEnv } from "./config.js";
 import { startAllInOne, type AllInOne } from "./all-in-one.js";
-import { signUp, type Account } from "./testing/api-client.js";
+import { randomUUID } from "node:crypto";
+import { Socket, signUp, type Account, type Frame } from "./testing/api-client.js";
 
 let node: AllInOne;
 let dir: string;
@@ -22,7 +23,9 @@ beforeAll(async () => {
   const web = join(dir, "web");
   mkdirSync(web);
   writeFileSync(join(web, "index.html"), "<!doctype html><title>chat</title>");
-  const config = allInOneEnv.parse({ PORT: "0", DATA_DIR: dir, LOG_LEVEL: "silent", WEB_DIR: web, TEST_LIMITS: "1", HEADERS_TIMEOUT_MS: "1500", REQUEST_TIMEOUT_MS: "2500" });
+  const config = allInOneEnv.parse({ PORT: "0", DATA_DIR: dir, LOG_LEVEL: "silent", WEB_DIR: web, TEST_LIMITS: "1", HEADERS_TIMEOUT_MS: "1500", REQUEST_TIMEOUT_MS: "2500", SEND_LAG_MAX_MS: "0" });
+  // SEND_LAG_MAX_MS off: building finding 4's backlog of 10,000 is faster without admission's
+  // push-back on a busy box; admission is not what these tests are about.
   node = await startAllInOne(config);
 });
 
@@ -169,4 +172,80 @@ describe("finding 2: every request is bounded before work", () => {
     expect(answer.status).toBe(431);
     expect(answer.text).toContain('"code":"HEADERS_TOO_LARGE"');
   });
+});
+
+/**
+ * Sends `count` text messages to `to` as fast as the contract allows: bursts of at most 500
+ * frames, a retryable error answered by sending again after a pause. Resolves once every one
+ * has its `sent`.
+ */
+async function sendMany(socket: Socket, to: string, count: number): Promise<void> {
+  const waiting = new Map<string, string>();
+  const retry: string[] = [];
+  let sent = 0;
+  socket.onFrame((f: Frame) => {
+    const id = String(f.data.client_msg_id ?? "");
+    if (f.event === "delivery_receipt" && f.data.status === "sent" && waiting.delete(id)) sent++;
+    if (f.event === "error" && f.data.retryable === true && waiting.has(id)) retry.push(id);
+  });
+  for (let i = 0; i < count; i++) waiting.set(randomUUID(), `m${i}`);
+  const queue = [...waiting.keys()];
+  const deadline = Date.now() + 120_000;
+  // The contract's bucket, mirrored: 500 deep, 50 per second (less a margin for clock skew).
+  let tokens = 500;
+  let at = Date.now();
+  while (sent < count) {
+    if (Date.now() > deadline) throw new Error(`sendMany: ${sent} of ${count} sent before the deadline`);
+    if (socket.closed !== null) throw new Error(`sendMany: closed ${JSON.stringify(socket.closed)}`);
+    tokens = Math.min(500, tokens + ((Date.now() - at) * 45) / 1000);
+    at = Date.now();
+    for (const id of queue.splice(0, Math.floor(tokens))) {
+      tokens -= 1;
+      socket.send("send_message", { to, content: waiting.get(id), type: "text", client_msg_id: id });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    queue.push(...retry.splice(0));
+  }
+}
+
+describe("finding 6: the contract's burst of 500 is honoured", () => {
+  it("accepts 500 send_message frames sent at once on a fresh connection without RATE_LIMITED", async () => {
+    const alice = await signUp(node.url, name("al"));
+    const bob = await signUp(node.url, name("bo"));
+    const a = await Socket.open(node.url, alice.token);
+    const ids = Array.from({ length: 500 }, () => randomUUID());
+    for (const id of ids) a.send("send_message", { to: bob.user_id, content: "burst", type: "text", client_msg_id: id });
+    const answered = (f: Frame): boolean => (f.event === "delivery_receipt" && f.data.status === "sent") || f.event === "error";
+    await a.waitCount(answered, 500, 60_000);
+    const errors = a.frames.filter((f) => f.event === "error");
+    expect(errors.filter((f) => f.data.code === "RATE_LIMITED")).toEqual([]);
+    // Only a documented, retryable push-back may refuse part of a burst.
+    expect(errors.filter((f) => f.data.code !== "OVERLOADED")).toEqual([]);
+    expect(a.closed).toBeNull();
+    await a.close();
+  }, 90_000);
+});
+
+describe("finding 4: a client that acks a backlog is never disconnected", () => {
+  it("drains a backlog of 10,000 messages on one connection that acks each, without an error or a close", async () => {
+    const bob = await signUp(node.url, name("bo"));
+    const senders = await Promise.all(Array.from({ length: 20 }, () => signUp(node.url, name("se"))));
+    const sockets = await Promise.all(senders.map((s) => Socket.open(node.url, s.token)));
+    await Promise.all(sockets.map((socket) => sendMany(socket, bob.user_id, 500)));
+    await Promise.all(sockets.map((socket) => socket.close()));
+
+    const b = await Socket.open(node.url, bob.token);
+    const seen = new Set<string>();
+    b.onFrame((f) => {
+      if (f.event !== "new_message") return;
+      seen.add(String(f.data.message_id));
+      b.send("ack", { message_id: f.data.message_id, status: "delivered" });
+    });
+    const deadline = Date.now() + 90_000;
+    while (seen.size < 10_000 && b.closed === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(b.closed).toBeNull();
+    expect(b.frames.filter((f) => f.event === "error").slice(0, 3)).toEqual([]);
+    expect(seen.size).toBe(10_000);
+    await b.close();
+  }, 240_000);
 });

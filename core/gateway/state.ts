@@ -74,9 +74,30 @@ export type GatewayState = {
   acks_durable: Map<string, "delivered" | "read">;
   /** Acks whose append failed, retried with backoff (message_id -> record and schedule). */
   ack_retries: Map<string, { record: AckRecord; attempts: number; at_ms: number }>;
+  /**
+   * `new_message` frames sent and not yet acked, oldest first (bounded by
+   * deliveredIndexPerConnectionMax): replay reads further pages only while few are.
+   */
+  unacked: Set<string>;
+  /** Page reads held back until acks come (replay pacing), and since when. */
+  deferred_reads: DeferredRead[];
+  deferred_since_ms: number | null;
+  /** Conversation key -> when `typing` was last forwarded from this connection (bounded). */
+  typing_sent: Map<string, number>;
   /** Only the broken variant uses it: the gateway's own ID generator. */
   fake_ids: SnowflakeState;
 };
+
+/** A read of pending entries whose effect waits for acks (see `unacked`). */
+export type DeferredRead =
+  | { readonly type: "read_pending_page"; readonly read_id: number; readonly after: PendingCursor | null; readonly limit: number }
+  | {
+      readonly type: "read_pending_conversation";
+      readonly read_id: number;
+      readonly conversation_id: string;
+      readonly after_message_id: string | null;
+      readonly limit: number;
+    };
 
 export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState {
   return {
@@ -96,6 +117,10 @@ export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState
     draining: false,
     acks_durable: new Map(),
     ack_retries: new Map(),
+    unacked: new Set(),
+    deferred_reads: [],
+    deferred_since_ms: null,
+    typing_sent: new Map(),
     fake_ids: snowflakeInit(1023),
   };
 }

@@ -247,3 +247,48 @@ describe("gateway: bad input, limits and closing", () => {
     expect(later.map((e) => e.type)).toContain("read_pending_page");
   });
 });
+
+describe("gateway: what a client is obliged to send never gets it closed (issue 14)", () => {
+  it("takes no token for an ack: a client acks a replay of any size at any speed", () => {
+    const { state } = open({ connectionFramesBurst: 5, rejectedFramesRunMax: 3 });
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    for (let i = 0; i < 100; i++) {
+      const out = gatewayStep(state, {
+        type: "frame_received",
+        frame: { event: "ack", data: { message_id: mid(i + 1), status: "delivered", conversation_id: CONV } },
+        now_ms: 2,
+      });
+      expect(frames(out).filter((f) => f.event === "error")).toEqual([]);
+    }
+    expect(state.phase).toBe("live");
+  });
+
+  it("reads no further page of a backlog while too many frames are unacked, and goes on when acks come", () => {
+    const { state } = open({ pendingPageEntriesMax: 2, replayUnackedMax: 2 });
+    const first = gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [entry(1, null), entry(2, 1)], now_ms: 1 });
+    expect(emittedIds(first)).toEqual([mid(1), mid(2)]);
+    expect(first.some((e) => e.type === "read_pending_page")).toBe(false);
+    expect(first).toContainEqual({ type: "set_timer", at_ms: 1 + state.config.limits.replayAckWaitMs });
+    const ack = (n: number) =>
+      gatewayStep(state, { type: "frame_received", frame: { event: "ack", data: { message_id: mid(n), status: "delivered" } }, now_ms: 2 });
+    expect(ack(1)).toContainEqual({ type: "read_pending_page", read_id: 2, after: { conversation_id: CONV, message_id: mid(2) }, limit: 2 });
+  });
+
+  it("goes on without acks after replayAckWaitMs (a client that does not ack still gets everything)", () => {
+    const { state } = open({ pendingPageEntriesMax: 2, replayUnackedMax: 2 });
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [entry(1, null), entry(2, 1)], now_ms: 1 });
+    const out = gatewayStep(state, { type: "timer_fired", now_ms: 1 + state.config.limits.replayAckWaitMs });
+    expect(out.some((e) => e.type === "read_pending_page")).toBe(true);
+  });
+
+  it("forwards typing at most once per typingIntervalMs per conversation", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    const typing = (to: string, now_ms: number) =>
+      gatewayStep(state, { type: "frame_received", frame: { event: "typing", data: { to } }, now_ms }).filter((e) => e.type === "relay_typing").length;
+    expect(typing("u2", 10)).toBe(1);
+    expect(typing("u2", 10 + state.config.limits.typingIntervalMs - 1)).toBe(0);
+    expect(typing("u3", 20)).toBe(1);
+    expect(typing("u2", 10 + state.config.limits.typingIntervalMs)).toBe(1);
+  });
+});

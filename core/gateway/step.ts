@@ -15,7 +15,11 @@
  *    a retryable error; the client retries with the same client_msg_id.
  * 3. Bad input gets an `error` frame and the connection stays usable; a run of
  *    `rejectedFramesRunMax` rejected frames, or a frame over the size limit, closes it.
+ *    Nothing a client is obliged to send counts against the frame limit: `ack` frames are
+ *    free, so a client can ack a replay of any size as fast as it arrives.
  * 4. Every map here is bounded by a limit in core/limits.ts.
+ * 5. Replay is paced by acks: with `replayUnackedMax` frames unacked, further pages of pending
+ *    entries are read only once acks bring that below half, or `replayAckWaitMs` later.
  */
 import { unreachable } from "../result.js";
 import { directConversationId, groupConversationId } from "../ids/conversation.js";
@@ -26,7 +30,7 @@ import type { ClientFrame, ServerFrame } from "../protocol/frames.js";
 import type { AckRecord, PendingEntry, SendRecord } from "../model.js";
 import { isoFromMs, toNewMessage } from "../model.js";
 import type { GatewayEffect, GatewayInput } from "./types.js";
-import type { ConversationStream, GatewayState, MessageDelivery } from "./state.js";
+import type { ConversationStream, DeferredRead, GatewayState, MessageDelivery } from "./state.js";
 
 export const CLOSE_POLICY = 1008;
 export const CLOSE_TOO_BIG = 1009;
@@ -67,7 +71,7 @@ export function gatewayStep(state: GatewayState, input: GatewayInput): Out {
       }
       return out;
     case "frame_received":
-      if (!takeToken(state, input.now_ms)) {
+      if (input.frame.event !== "ack" && !takeToken(state, input.now_ms)) {
         rejectFrame(state, out, apiError("RATE_LIMITED", "Too many frames; slow down and retry."), frameClientMsgId(input.frame));
         return out;
       }
@@ -90,7 +94,7 @@ export function gatewayStep(state: GatewayState, input: GatewayInput): Out {
       onPageRead(state, out, input.read_id, input.entries, input.now_ms);
       return out;
     case "pending_conversation_read":
-      onConversationRead(state, out, input.read_id, input.conversation_id, input.entries);
+      onConversationRead(state, out, input.read_id, input.conversation_id, input.entries, input.now_ms);
       return out;
     case "delivery_received":
       onDelivery(state, out, input.delivery);
@@ -140,6 +144,9 @@ function onFrame(state: GatewayState, out: Out, frame: ClientFrame, now_ms: numb
     }
     case "ack": {
       const d = frame.data;
+      if (state.unacked.delete(d.message_id) && state.deferred_reads.length > 0 && state.unacked.size <= state.config.limits.replayUnackedMax / 2) {
+        resumeReads(state, out);
+      }
       const conversation_id = d.conversation_id ?? state.delivered.get(d.message_id);
       if (conversation_id === undefined) {
         sendError(
@@ -166,9 +173,9 @@ function onFrame(state: GatewayState, out: Out, frame: ClientFrame, now_ms: numb
     case "typing": {
       const d = frame.data;
       if (d.to !== undefined) {
-        if (d.to !== config.user_id) out.push({ type: "relay_typing", target: { kind: "direct", to: d.to } });
+        if (d.to !== config.user_id && typingDue(state, `u:${d.to}`, now_ms)) out.push({ type: "relay_typing", target: { kind: "direct", to: d.to } });
       } else if (d.group_id !== undefined) {
-        out.push({ type: "relay_typing", target: { kind: "group", group_id: d.group_id } });
+        if (typingDue(state, `g:${d.group_id}`, now_ms)) out.push({ type: "relay_typing", target: { kind: "group", group_id: d.group_id } });
       }
       return;
     }
@@ -417,17 +424,53 @@ function offer(state: GatewayState, out: Out, delivery: MessageDelivery): void {
   stream.held.push({ delivery, covered: true });
 }
 
-function startConversationRead(state: GatewayState, out: Out, conversation_id: string, stream: ConversationStream): void {
+/** `paced_at_ms`: a further page of a read (wait for acks if many are missing), not a first read. */
+function startConversationRead(state: GatewayState, out: Out, conversation_id: string, stream: ConversationStream, paced_at_ms: number | null = null): void {
   const read_id = state.next_read_id++;
   stream.reading_id = read_id;
   for (const h of stream.held) h.covered = true;
-  out.push({
-    type: "read_pending_conversation",
+  const read = {
+    type: "read_pending_conversation" as const,
     read_id,
     conversation_id,
     after_message_id: stream.last_emitted,
     limit: state.config.limits.pendingPageEntriesMax,
-  });
+  };
+  if (paced_at_ms === null) out.push(read);
+  else readWhenAcked(state, out, read, paced_at_ms);
+}
+
+// ---- replay pacing ----------------------------------------------------------------------
+
+/** Issues `read` now, or holds it until acks come (rule 5); a timer bounds the wait. */
+function readWhenAcked(state: GatewayState, out: Out, read: DeferredRead, now_ms: number): void {
+  if (state.unacked.size < state.config.limits.replayUnackedMax) {
+    out.push(read);
+    return;
+  }
+  state.deferred_reads.push(read);
+  if (state.deferred_since_ms === null) {
+    state.deferred_since_ms = now_ms;
+    out.push({ type: "set_timer", at_ms: now_ms + state.config.limits.replayAckWaitMs });
+  }
+}
+
+function resumeReads(state: GatewayState, out: Out): void {
+  for (const read of state.deferred_reads.splice(0)) out.push(read);
+  state.deferred_since_ms = null;
+}
+
+/** Whether `typing` for this conversation may be forwarded now (API.md: once per 3 s). */
+function typingDue(state: GatewayState, key: string, now_ms: number): boolean {
+  const last = state.typing_sent.get(key);
+  if (last !== undefined && now_ms - last < state.config.limits.typingIntervalMs) return false;
+  state.typing_sent.delete(key);
+  state.typing_sent.set(key, now_ms);
+  if (state.typing_sent.size > state.config.limits.typingConversationsPerConnectionMax) {
+    const oldest = state.typing_sent.keys().next();
+    if (!oldest.done) state.typing_sent.delete(oldest.value);
+  }
+  return true;
 }
 
 function onConversationRead(
@@ -436,6 +479,7 @@ function onConversationRead(
   read_id: number,
   conversation_id: string,
   entries: readonly PendingEntry[] | null,
+  now_ms: number,
 ): void {
   const stream = state.streams.get(conversation_id);
   if (stream === undefined || stream.reading_id !== read_id) return;
@@ -446,7 +490,7 @@ function onConversationRead(
   }
   for (const e of entries) emitIfNew(state, out, stream, e);
   if (entries.length >= state.config.limits.pendingPageEntriesMax) {
-    startConversationRead(state, out, conversation_id, stream); // More pages.
+    startConversationRead(state, out, conversation_id, stream, now_ms); // More pages, paced by acks.
     return;
   }
   stream.reading_id = null;
@@ -502,7 +546,7 @@ function onPageRead(state: GatewayState, out: Out, read_id: number, entries: rea
     const next = state.next_read_id++;
     const after = { conversation_id: last.message.conversation_id, message_id: last.message.message_id };
     state.scan = { read_id: next, after };
-    out.push({ type: "read_pending_page", read_id: next, after, limit: state.config.limits.pendingPageEntriesMax });
+    readWhenAcked(state, out, { type: "read_pending_page", read_id: next, after, limit: state.config.limits.pendingPageEntriesMax }, now_ms);
     return;
   }
   state.scan = null;
@@ -532,6 +576,11 @@ function emit(
   const data = "sender_id" in message ? toNewMessage(message, isoFromMs) : message;
   stream.last_emitted = data.message_id;
   remember(state, data.message_id, data.conversation_id);
+  state.unacked.add(data.message_id);
+  if (state.unacked.size > state.config.limits.deliveredIndexPerConnectionMax) {
+    const oldest = state.unacked.values().next();
+    if (!oldest.done) state.unacked.delete(oldest.value);
+  }
   out.push({ type: "send_frame", frame: { event: "new_message", data } });
 }
 
@@ -547,6 +596,10 @@ function remember(state: GatewayState, message_id: string, conversation_id: stri
 // ---- timers, limits, errors, closing ----------------------------------------------------
 
 function onTimer(state: GatewayState, out: Out, now_ms: number): void {
+  if (state.deferred_since_ms !== null && now_ms - state.deferred_since_ms >= state.config.limits.replayAckWaitMs) {
+    // The client is not acking (or its acks are lost): go on, at one page per wait.
+    resumeReads(state, out);
+  }
   for (const retry of state.ack_retries.values()) {
     if (retry.at_ms <= now_ms) {
       retry.at_ms = Number.POSITIVE_INFINITY; // in flight; its outcome reschedules it

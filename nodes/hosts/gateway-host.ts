@@ -382,7 +382,12 @@ export class ConnectionHost {
       target.kind === "direct"
         ? ofValue<string[]>([target.to])
         : chain(fromPromise(() => ports.directory.isMember(target.group_id, user_id)), (member) =>
-            member ? map(fromPromise(() => ports.directory.members(target.group_id)), (m) => m.filter((u) => u !== user_id)) : ofValue<string[]>([]),
+            member
+              ? map(fromPromise(() => ports.directory.members(target.group_id)), (m) =>
+                  // API.md: not at all in groups above typingGroupMembersMax (a fan-out per keystroke).
+                  m.length > this.gateway.config.limits.typingGroupMembersMax ? [] : m.filter((u) => u !== user_id),
+                )
+              : ofValue<string[]>([]),
           );
     const conversation_id = target.kind === "direct" ? directConversationId(user_id, target.to) : groupConversationId(target.group_id);
     const group_id = target.kind === "group" ? target.group_id : null;
