@@ -34,6 +34,11 @@ export const LIMITS = {
   passwordCharsMax: 256,
   /** Opaque IDs (users, groups, media, conversations) are at most this long. */
   idCharsMax: 80,
+  /**
+   * Push registrations per user. Each message to an offline user is pushed to every one (each
+   * with up to 4 attempts), so this bounds the requests one message can cause per recipient.
+   */
+  pushTargetsPerUserMax: 10,
   /** Characters of a device push token. */
   deviceTokenCharsMax: 4096,
   /**

@@ -114,9 +114,9 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
   const push: Push =
     providers.push ??
     new PushByPlatform({
-      webhook: new PushWebhook({ secret: config.PUSH_WEBHOOK_SECRET ?? secret }),
+      webhook: new PushWebhook({ secret: config.PUSH_WEBHOOK_SECRET ?? secret, private_targets_allowed: config.PUSH_PRIVATE_TARGETS_ALLOWED }),
       ...(config.VAPID_PUBLIC_KEY !== undefined && config.VAPID_PRIVATE_KEY !== undefined
-        ? { webpush: new PushWebPush({ vapid: { public_key: config.VAPID_PUBLIC_KEY, private_key: config.VAPID_PRIVATE_KEY, subject: config.VAPID_SUBJECT }, include_preview: config.PUSH_PREVIEW_CHARS > 0 }) }
+        ? { webpush: new PushWebPush({ vapid: { public_key: config.VAPID_PUBLIC_KEY, private_key: config.VAPID_PRIVATE_KEY, subject: config.VAPID_SUBJECT }, include_preview: config.PUSH_PREVIEW_CHARS > 0, private_targets_allowed: config.PUSH_PRIVATE_TARGETS_ALLOWED }) }
         : {}),
     });
 

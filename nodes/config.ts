@@ -18,6 +18,19 @@ export const edgeEnv = {
   REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
 };
 
+/**
+ * Push targets (webhook URLs, Web Push endpoints) are user input: private, loopback and
+ * link-local addresses are refused where the socket connects, unless named here.
+ */
+export const pushTargetsEnv = {
+  /** Comma-separated CIDRs push may reach although private (`10.0.0.0/8,fd00::/8`); none by default. */
+  PUSH_PRIVATE_TARGETS_ALLOWED: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((c) => c.trim()).filter((c) => c !== ""))
+    .refine((cidrs) => cidrs.every((c) => /^[0-9a-fA-F.:]+\/\d{1,3}$/.test(c)), "must be comma-separated CIDRs such as 10.0.0.0/8"),
+};
+
 /** The node's limits with the edge's bounds from its environment. */
 export function withEdgeBounds<L extends { headersTimeoutMs: number; requestTimeoutMs: number }>(limits: L, env: { HEADERS_TIMEOUT_MS: number; REQUEST_TIMEOUT_MS: number }): L {
   return { ...limits, headersTimeoutMs: env.HEADERS_TIMEOUT_MS, requestTimeoutMs: Math.max(env.REQUEST_TIMEOUT_MS, env.HEADERS_TIMEOUT_MS) };
@@ -25,6 +38,7 @@ export function withEdgeBounds<L extends { headersTimeoutMs: number; requestTime
 
 export const allInOneEnv = z.object({
   ...edgeEnv,
+  ...pushTargetsEnv,
   HOST: z.string().min(1).default("127.0.0.1"),
   PORT: port.default(8080),
   DATA_DIR: z.string().min(1).default("./data"),

@@ -249,3 +249,56 @@ describe("finding 4: a client that acks a backlog is never disconnected", () => 
     await b.close();
   }, 240_000);
 });
+
+/** An HTTP receiver on loopback that records every request it gets. */
+async function receiver(): Promise<{ url: string; hits: { path: string; headers: Record<string, unknown>; body: string }[]; close(): Promise<void> }> {
+  const { createServer } = await import("node:http");
+  const hits: { path: string; headers: Record<string, unknown>; body: string }[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      hits.push({ path: req.url ?? "", headers: req.headers, body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const address = server.address() as import("node:net").AddressInfo;
+  return { url: `http://127.0.0.1:${address.port}`, hits, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+describe("finding 3: push targets cannot reach the node's own network", () => {
+  it("never posts a webhook to a loopback address (by IP or by name) unless an operator allows it", async () => {
+    const hook = await receiver();
+    try {
+      const alice = await signUp(node.url, name("al"));
+      const bob = await signUp(node.url, name("bo"));
+      const port = new URL(hook.url).port;
+      for (const token of [`${hook.url}/by-ip`, `http://localhost:${port}/by-name`, `http://[::ffff:127.0.0.1]:${port}/mapped`]) {
+        const registered = await bob.rest.call("POST", "/api/v1/devices", { platform: "webhook", token });
+        expect([201, 422]).toContain(registered.status);
+      }
+      const a = await Socket.open(node.url, alice.token);
+      await a.sendText(bob.user_id, "are you there?");
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(hook.hits).toEqual([]);
+      await a.close();
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it("caps push registrations per user, so one message cannot fan out into hundreds of requests", async () => {
+    const bob = await signUp(node.url, name("bo"));
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      statuses.push((await bob.rest.call("POST", "/api/v1/devices", { platform: "webhook", token: `https://push.example/${i}` })).status);
+    }
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(201));
+    const refused = await bob.rest.call("POST", "/api/v1/devices", { platform: "webhook", token: "https://push.example/eleven" });
+    expect(refused.status).toBe(422);
+    expect(refused.json.error.code).toBe("TOO_MANY_DEVICES");
+    // Registering one already there again is not a new registration.
+    expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "webhook", token: "https://push.example/3" })).status).toBe(201);
+  });
+});

@@ -10,7 +10,7 @@ import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateC
 import { connectRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
-import { parseEnv } from "./config.js";
+import { parseEnv, pushTargetsEnv } from "./config.js";
 
 export const productionEnv = z.object({
   KAFKA_BROKERS: z.string().min(1).default("127.0.0.1:9092"),
@@ -54,6 +54,7 @@ export const routerEnv = z.object({
   ROUTER_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
   PUSH_PREVIEW_CHARS: z.coerce.number().int().min(0).max(200).default(0),
   ROUTER_GROUP: z.string().regex(/^[A-Za-z0-9._-]+$/).max(200).optional(),
+  ...pushTargetsEnv,
 });
 
 /**

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
   const link = gatewayLink(c);
-  const push = new PushByPlatform({ webhook: new PushWebhook({ secret: r.config.SECRET }) });
+  const push = new PushByPlatform({ webhook: new PushWebhook({ secret: r.config.SECRET, private_targets_allowed: own.value.PUSH_PRIVATE_TARGETS_ALLOWED }) });
   const routers: RouterHost[] = [];
   for (let i = 0; i < own.value.ROUTER_WORKERS; i++) {
     routers.push(

@@ -13,6 +13,7 @@
  *   deadline ends the retries at once.
  * - Redirects are not followed: a push URL is registered as is, and a 3xx is a refusal.
  * - At most `RESPONSE_DETAIL_BYTES_MAX` bytes of an answer are read, for the error message.
+ * - A target refused by guardedFetch (a private address) is not retried.
  */
 import { setTimeout as sleepReal } from "node:timers/promises";
 import type { Clock, Random } from "../../core/ports/clock.js";
@@ -20,6 +21,7 @@ import { assert } from "../../core/result.js";
 import { ClockSystem } from "../memory/clock-memory.js";
 import { RandomSystem } from "../memory/random-memory.js";
 import { PushError, PushTargetGone } from "./errors.js";
+import { BlockedAddressError } from "./guarded-fetch.js";
 
 export type RetryPolicy = {
   /** Requests sent at most, the first included. */
@@ -98,6 +100,8 @@ export async function postWithRetry(request: PostRequest, policy: RetryPolicy, t
     const answer = await postOnce(request, attempt, timeout_ms, time.clock, fetchFunction);
     const outcome: PostOutcome = { status: answer.status, attempts: attempt, detail: answer.detail, cause: answer.cause };
     if (answer.status !== null && answer.status >= 200 && answer.status < 300) return outcome;
+    // A refused address stays refused: no retry, the provider reports it as an invalid target.
+    if (answer.cause instanceof BlockedAddressError) return outcome;
     if (!isRetryable(answer.status) || attempt >= policy.attempts_max) return outcome;
     const pause_ms = Math.max(backoff(policy, attempt, time.random), answer.retry_after_ms ?? 0);
     if (time.clock.now() + pause_ms >= deadline_ms) return outcome;

@@ -6,6 +6,9 @@ import { PushTargetGone } from "./errors.js";
 import { generateVapidKeys, parseWebPushSubscription, PushWebPush, webPushPayload, WEB_PUSH_PAYLOAD_BYTES_MAX, type PushWebPushOptions, type VapidConfig } from "./push-web.js";
 import { manualTime, Receiver, type ReceivedRequest } from "./test-support.js";
 
+/** The receivers here listen on loopback, which push refuses unless an operator allows it. */
+const LOOPBACK = ["127.0.0.0/8"];
+
 /** A browser's side of a subscription: its ECDH key pair and auth secret (RFC 8291). */
 type Client = { readonly ecdh: ECDH; readonly auth: Buffer; readonly target: PushTarget };
 
@@ -84,7 +87,7 @@ describePushContract("PushWebPush", async () => {
   const rejecting = client(receiver.script("/push/refused", { status: 400, body: "bad request" }));
   const clients = new Map([accepting, rejecting].map((c) => [c.target.token, c]));
   return {
-    push: new PushWebPush({ vapid: vapidConfig(), http_endpoints_allowed: true, time: manualTime() }),
+    push: new PushWebPush({ vapid: vapidConfig(), http_endpoints_allowed: true, time: manualTime(), private_targets_allowed: LOOPBACK }),
     accepting_target: accepting.target,
     rejecting_target: rejecting.target,
     received: async (target) => {
@@ -110,7 +113,7 @@ describe("PushWebPush", () => {
 
   const provider = (options: Partial<PushWebPushOptions> = {}) => {
     const time = manualTime();
-    return { time, push: new PushWebPush({ vapid, http_endpoints_allowed: true, time, ...options }) };
+    return { time, push: new PushWebPush({ vapid, http_endpoints_allowed: true, time, private_targets_allowed: LOOPBACK, ...options }) };
   };
   const only = (requests: ReceivedRequest[]): ReceivedRequest => {
     expect(requests).toHaveLength(1);

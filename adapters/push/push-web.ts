@@ -28,6 +28,7 @@ import type { PushNotification, PushTarget } from "../../core/model.js";
 import type { Push } from "../../core/ports/push.js";
 import { assert, err, ok, type Result } from "../../core/result.js";
 import { PushError } from "./errors.js";
+import { addressPolicy, guardedFetch } from "./guarded-fetch.js";
 import { acceptedOrThrow, postWithRetry, PUSH_TIME_SYSTEM, retryPolicy, type FetchFunction, type PushTime, type RetryPolicy } from "./post-with-retry.js";
 
 export type VapidKeys = { readonly public_key: string; readonly private_key: string };
@@ -55,6 +56,11 @@ export type PushWebPushOptions = {
   readonly retry?: Partial<RetryPolicy>;
   readonly time?: PushTime;
   readonly fetch?: FetchFunction;
+  /**
+   * Private, loopback and link-local addresses (CIDRs) endpoints may reach anyway; none by
+   * default (adapters/push/guarded-fetch.ts). Ignored when `fetch` is given.
+   */
+  readonly private_targets_allowed?: readonly string[];
 };
 
 /** A checked browser PushSubscription. */
@@ -103,7 +109,7 @@ export class PushWebPush implements Push {
     this.endpoint_allowed = options.endpoint_allowed ?? (() => true);
     this.policy = retryPolicy(options.retry, "PushWebPush");
     this.time = options.time ?? PUSH_TIME_SYSTEM;
-    this.fetch = options.fetch ?? globalThis.fetch;
+    this.fetch = options.fetch ?? guardedFetch(addressPolicy(options.private_targets_allowed));
     if (!Number.isSafeInteger(this.ttl_seconds) || this.ttl_seconds < 0) throw new Error(`PushWebPush: ttl_seconds must be a non-negative integer, got ${this.ttl_seconds}`);
     if (!Number.isSafeInteger(this.payload_bytes_max) || this.payload_bytes_max < 1 || this.payload_bytes_max > WEB_PUSH_PAYLOAD_BYTES_MAX) {
       throw new Error(`PushWebPush: payload_bytes_max must be an integer in 1..${WEB_PUSH_PAYLOAD_BYTES_MAX}, got ${this.payload_bytes_max}`);

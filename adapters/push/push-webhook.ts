@@ -16,6 +16,8 @@
  *   PUSH_UNAVAILABLE when the retries ran out. It never throws synchronously.
  * - A target of another platform, or a token that is no http(s) URL (or one with
  *   credentials, or one `url_allowed` refuses), is rejected before any request.
+ * - A target on a private, loopback or link-local address is never called (checked where the
+ *   socket connects), unless `private_targets_allowed` names it: PUSH_TARGET_INVALID.
  * - Messages name the URL's origin only: a webhook path is often a secret of its own.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
@@ -23,6 +25,7 @@ import type { PushNotification, PushTarget } from "../../core/model.js";
 import type { Push } from "../../core/ports/push.js";
 import { err, ok, type Result } from "../../core/result.js";
 import { PushError } from "./errors.js";
+import { addressPolicy, BlockedAddressError, guardedFetch } from "./guarded-fetch.js";
 import { acceptedOrThrow, postWithRetry, PUSH_TIME_SYSTEM, retryPolicy, type FetchFunction, type PushTime, type RetryPolicy } from "./post-with-retry.js";
 
 export type PushWebhookOptions = {
@@ -36,6 +39,12 @@ export type PushWebhookOptions = {
    * users may register webhooks should refuse its own internal addresses here.
    */
   readonly url_allowed?: (url: URL) => boolean;
+  /**
+   * Private, loopback and link-local addresses (CIDRs) that webhooks may reach anyway; none by
+   * default. Checked on the resolved address at connect time (adapters/push/guarded-fetch.ts).
+   * Ignored when `fetch` is given.
+   */
+  readonly private_targets_allowed?: readonly string[];
 };
 
 export const WEBHOOK_SECRET_BYTES_MIN = 32;
@@ -58,7 +67,7 @@ export class PushWebhook implements Push {
     if (this.secret.length < WEBHOOK_SECRET_BYTES_MIN) throw new Error(`PushWebhook: the secret must be at least ${WEBHOOK_SECRET_BYTES_MIN} bytes`);
     this.policy = retryPolicy(options.retry, "PushWebhook");
     this.time = options.time ?? PUSH_TIME_SYSTEM;
-    this.fetch = options.fetch ?? globalThis.fetch;
+    this.fetch = options.fetch ?? guardedFetch(addressPolicy(options.private_targets_allowed));
     this.url_allowed = options.url_allowed ?? (() => true);
   }
 
@@ -87,6 +96,7 @@ export class PushWebhook implements Push {
       this.time,
       this.fetch,
     );
+    if (outcome.cause instanceof BlockedAddressError) throw new PushError("PUSH_TARGET_INVALID", `${OWNER}: ${url.origin} resolves to a private address; not called`);
     acceptedOrThrow(outcome, OWNER, url.origin, GONE_STATUSES);
   }
 }

@@ -146,7 +146,8 @@ export class RouterHost {
       case "push":
         chain(
           fromPromise(() => ports.directory.pushTargets(effect.user_id)),
-          (targets) => all(targets.map((t) => fromPromise(() => ports.push.notify(t, effect.notification)))),
+          // The newest few only: registrations are capped at the API, and this holds for rows from before the cap.
+          (targets) => all(targets.slice(-this.config.limits.pushTargetsPerUserMax).map((t) => fromPromise(() => ports.push.notify(t, effect.notification)))),
         )(
           () => undefined,
           (why) => this.events.delivery_failed?.(`push:${effect.user_id}`, why),

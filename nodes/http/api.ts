@@ -176,7 +176,13 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
         return fail(reply, "INVALID_FIELD", "token must be a PushSubscription as JSON ({endpoint, keys: {p256dh, auth}}) for webpush.");
       }
     }
-    await s.directory.registerPush(me(req).user_id, { platform: b.platform, token: b.token });
+    const user_id = me(req).user_id;
+    const existing = await s.directory.pushTargets(user_id);
+    const again = existing.some((t) => t.platform === b.platform && t.token === b.token);
+    if (!again && existing.length >= s.limits.pushTargetsPerUserMax) {
+      return fail(reply, "TOO_MANY_DEVICES", `A user may register at most ${s.limits.pushTargetsPerUserMax} push targets.`);
+    }
+    await s.directory.registerPush(user_id, { platform: b.platform, token: b.token });
     return reply.code(201).send({ platform: b.platform });
   });
 
