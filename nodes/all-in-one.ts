@@ -27,6 +27,7 @@ import { PushWebhook } from "../adapters/push/push-webhook.js";
 import { PushWebPush } from "../adapters/push/push-web.js";
 import { Database, DirectorySqlite, LogSqlite, MessageStoreSqlite, PendingStoreSqlite } from "../adapters/sqlite/index.js";
 import { setPasswordHashCost, Tokens } from "./auth.js";
+import { deriveKey } from "./keys.js";
 import { allInOneEnv, parseEnv, withEdgeBounds, type AllInOneConfig } from "./config.js";
 import { GatewayHost } from "./hosts/gateway-host.js";
 import { RouterHost } from "./hosts/router-host.js";
@@ -109,12 +110,12 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
   const sessions = new SessionStoreMemory(clock);
   const presence = new PresenceMemory({ clock, limits });
   const link = new GatewayLinkMemory();
-  // Push: webhooks are signed with PUSH_WEBHOOK_SECRET (or the node's secret); Web Push
+  // Push: webhooks are signed with PUSH_WEBHOOK_SECRET (or a key derived for that alone); Web Push
   // needs VAPID keys. A platform without a provider is refused per notification.
   const push: Push =
     providers.push ??
     new PushByPlatform({
-      webhook: new PushWebhook({ secret: config.PUSH_WEBHOOK_SECRET ?? secret, private_targets_allowed: config.PUSH_PRIVATE_TARGETS_ALLOWED }),
+      webhook: new PushWebhook({ secret: config.PUSH_WEBHOOK_SECRET ?? deriveKey(secret, "webhook-signing"), private_targets_allowed: config.PUSH_PRIVATE_TARGETS_ALLOWED }),
       ...(config.VAPID_PUBLIC_KEY !== undefined && config.VAPID_PRIVATE_KEY !== undefined
         ? { webpush: new PushWebPush({ vapid: { public_key: config.VAPID_PUBLIC_KEY, private_key: config.VAPID_PRIVATE_KEY, subject: config.VAPID_SUBJECT }, include_preview: config.PUSH_PREVIEW_CHARS > 0, private_targets_allowed: config.PUSH_PRIVATE_TARGETS_ALLOWED }) }
         : {}),
@@ -243,7 +244,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   let listening_url = `http://${config.HOST}:${config.PORT}`;
   const public_url = (): string => config.PUBLIC_URL ?? listening_url;
   // Signed URLs are made relative here and absolute by the API, once the port is known.
-  const blobs = new BlobStoreLocal(join(config.DATA_DIR, "media"), "", secret);
+  const blobs = new BlobStoreLocal(join(config.DATA_DIR, "media"), "", deriveKey(secret, "media-urls"));
 
   registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND });
   serveStatic(app, resolve(config.WEB_DIR));

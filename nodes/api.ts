@@ -5,6 +5,7 @@
 import { resolve } from "node:path";
 import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
 import { Tokens } from "./auth.js";
+import { deriveKey } from "./keys.js";
 import { parseEnv } from "./config.js";
 import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
     directory: pg.directory,
     messages: cassandra.messages,
     presence: redis.presence,
-    blobs: new BlobStoreLocal(resolve(own.value.MEDIA_DIR), "", r.config.SECRET),
+    blobs: new BlobStoreLocal(resolve(own.value.MEDIA_DIR), "", deriveKey(r.config.SECRET, "media-urls")),
     tokens: new Tokens(r.config.SECRET),
     clock: r.clock,
     random: r.random,

@@ -1,11 +1,14 @@
 /**
  * Passwords and tokens. Passwords are hashed with scrypt (salted, memory-hard, from
  * node:crypto) and compared in constant time. Tokens are `v1.<payload>.<mac>`: a base64url
- * JSON payload {u: user, d: device, e: expiry ms} and an HMAC-SHA256 of it under the node's
- * secret, so they cannot be forged or altered and they expire; verifying one needs no
- * store. (Revocation before expiry is out of scope here; see docs/API.md.)
+ * JSON payload {u: user, d: device, e: expiry ms} and an HMAC-SHA256 of it under the token
+ * key (nodes/keys.ts: derived from the node's secret for tokens alone), so they cannot be
+ * forged or altered and they expire; verifying one needs no store. Media IDs prove their
+ * uploader with a key of their own. (Revocation before expiry is out of scope here; see
+ * docs/API.md.)
  */
 import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from "node:crypto";
+import { deriveKey } from "./keys.js";
 
 const SCRYPT = { N: 16_384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
 
@@ -42,10 +45,17 @@ export type TokenClaims = { readonly user_id: string; readonly device_id: string
 export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; code: "UNAUTHENTICATED" | "TOKEN_EXPIRED"; message: string };
 
 export class Tokens {
-  constructor(private readonly secret: string) {}
+  private readonly token_key: Buffer;
+  private readonly media_key: Buffer;
+
+  /** `secret`: the node's SECRET; the keys for tokens and media IDs are derived from it. */
+  constructor(secret: string | Uint8Array) {
+    this.token_key = deriveKey(secret, "tokens");
+    this.media_key = deriveKey(secret, "media-ids");
+  }
 
   private mac(payload: string): Buffer {
-    return createHmac("sha256", this.secret).update(`v1.${payload}`).digest();
+    return createHmac("sha256", this.token_key).update(`v1.${payload}`).digest();
   }
 
   issue(claims: TokenClaims): string {
@@ -89,6 +99,6 @@ export class Tokens {
   }
 
   private mediaMac(uploader_id: string, random: string): string {
-    return createHmac("sha256", this.secret).update(`media.${uploader_id}.${random}`).digest("base64url").slice(0, 16).replace(/[^A-Za-z0-9]/g, "x");
+    return createHmac("sha256", this.media_key).update(`media.${uploader_id}.${random}`).digest("base64url").slice(0, 16).replace(/[^A-Za-z0-9]/g, "x");
   }
 }

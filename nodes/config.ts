@@ -83,7 +83,8 @@ export const allInOneEnv = z.object({
   ROUTERS: z.coerce.number().int().min(1).max(64).default(4),
   /** Characters of message text a push notification may carry (0: none). */
   PUSH_PREVIEW_CHARS: z.coerce.number().int().min(0).max(200).default(0),
-  PUSH_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** The key webhook receivers verify with; derived from SECRET for that purpose alone when unset (nodes/keys.ts). */
+  PUSH_WEBHOOK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   VAPID_PUBLIC_KEY: z.string().min(1).optional(),
   VAPID_PRIVATE_KEY: z.string().min(1).optional(),
   VAPID_SUBJECT: z.string().min(1).default("mailto:admin@localhost"),

@@ -55,6 +55,8 @@ export const routerEnv = z.object({
   PUSH_PREVIEW_CHARS: z.coerce.number().int().min(0).max(200).default(0),
   ROUTER_GROUP: z.string().regex(/^[A-Za-z0-9._-]+$/).max(200).optional(),
   ...pushTargetsEnv,
+  /** The key webhook receivers verify with (at least 32 characters); derived from SECRET when unset. */
+  PUSH_WEBHOOK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
 });
 
 /**
