@@ -66,6 +66,14 @@ export const LIMITS = {
   connectionFramesBurst: 500,
   connectionFramesPerSecond: 50,
   /**
+   * WebSocket connections one user may hold on one gateway at once (every device and tab);
+   * past it the upgrade is refused with 429. Each connection receives every message, so this
+   * also bounds how many copies one send becomes.
+   */
+  connectionsPerUserMax: 32,
+  /** WebSocket connections from one client address per gateway (0: no cap); NATs share one. */
+  connectionsPerAddressMax: 2_000,
+  /**
    * Sends a connection may have appended-but-unanswered at once before it is pushed back. At
    * least the burst, so that a burst the contract allows is never refused by this bound.
    */

@@ -256,6 +256,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     frame_bytes_max: limits.frameBytesMax,
     send_buffer_bytes_max: 4 * 1024 * 1024,
     ping_interval_ms: 30_000,
+    connections_per_address_max: config.CONNECTIONS_PER_ADDRESS_MAX,
   });
 
   await core.startRouters();

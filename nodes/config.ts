@@ -36,9 +36,15 @@ export function withEdgeBounds<L extends { headersTimeoutMs: number; requestTime
   return { ...limits, headersTimeoutMs: env.HEADERS_TIMEOUT_MS, requestTimeoutMs: Math.max(env.REQUEST_TIMEOUT_MS, env.HEADERS_TIMEOUT_MS) };
 }
 
+/** WebSocket connections from one client address (0: no cap); raise it for clients behind one NAT. */
+export const connectionsPerAddressEnv = {
+  CONNECTIONS_PER_ADDRESS_MAX: z.coerce.number().int().min(0).max(10_000_000).default(2_000),
+};
+
 export const allInOneEnv = z.object({
   ...edgeEnv,
   ...pushTargetsEnv,
+  ...connectionsPerAddressEnv,
   HOST: z.string().min(1).default("127.0.0.1"),
   PORT: port.default(8080),
   DATA_DIR: z.string().min(1).default("./data"),

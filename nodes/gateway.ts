@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     frame_bytes_max: r.limits.frameBytesMax,
     send_buffer_bytes_max: 4 * 1024 * 1024,
     ping_interval_ms: 30_000,
+    connections_per_address_max: own.value.CONNECTIONS_PER_ADDRESS_MAX,
   });
   await app.listen({ host: r.config.HOST, port: r.config.PORT });
   ready = true;

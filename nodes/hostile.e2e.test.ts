@@ -302,3 +302,37 @@ describe("finding 3: push targets cannot reach the node's own network", () => {
     expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "webhook", token: "https://push.example/3" })).status).toBe(201);
   });
 });
+
+describe("finding 7: caps per user and per address", () => {
+  it("refuses a user's WebSocket connections past the cap at the upgrade, with 429", async () => {
+    const alice = await signUp(node.url, name("al"));
+    const sockets: Socket[] = [];
+    let refused: string | null = null;
+    for (let i = 0; i < 40 && refused === null; i++) {
+      try {
+        sockets.push(await Socket.open(node.url, alice.token));
+      } catch (error) {
+        refused = String(error);
+      }
+    }
+    expect(sockets.length).toBe(32);
+    expect(refused).toContain("429");
+    // One closes: a new one is admitted again.
+    await sockets.pop()!.close();
+    await new Promise((r) => setTimeout(r, 100));
+    sockets.push(await Socket.open(node.url, alice.token));
+    await Promise.all(sockets.map((s) => s.close()));
+  });
+});
+
+describe("finding 8: smaller holes", () => {
+  it("sends the close frame with its code before the socket goes (1009 for a frame too large, not 1006)", async () => {
+    const alice = await signUp(node.url, name("al"));
+    const a = await Socket.open(node.url, alice.token);
+    // Still writing when the server refuses it: a terminate then cut the close frame off.
+    a.raw("x".repeat(8 * 1024 * 1024));
+    const deadline = Date.now() + 5_000;
+    while (a.closed === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(a.closed?.code).toBe(1009);
+  });
+});

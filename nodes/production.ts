@@ -10,7 +10,7 @@ import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateC
 import { connectRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
-import { parseEnv, pushTargetsEnv } from "./config.js";
+import { connectionsPerAddressEnv, parseEnv, pushTargetsEnv } from "./config.js";
 
 export const productionEnv = z.object({
   KAFKA_BROKERS: z.string().min(1).default("127.0.0.1:9092"),
@@ -46,7 +46,7 @@ export type ProductionConfig = z.infer<typeof productionEnv>;
 const nodeId = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, _ or -").max(64);
 
 /** The gateway's own variables (besides roleEnv and productionEnv). */
-export const gatewayEnv = z.object({ GATEWAY_ID: nodeId, GRPC_PORT: z.coerce.number().int().min(1).max(65_535) });
+export const gatewayEnv = z.object({ GATEWAY_ID: nodeId, GRPC_PORT: z.coerce.number().int().min(1).max(65_535), ...connectionsPerAddressEnv });
 
 /** The router's own variables. */
 export const routerEnv = z.object({

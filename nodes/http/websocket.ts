@@ -11,6 +11,7 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { Clock } from "../../core/ports/clock.js";
 import { errorBody, apiError } from "../../core/protocol/errors.js";
+import { LIMITS } from "../../core/limits.js";
 import type { GatewayHost } from "../hosts/gateway-host.js";
 import type { Tokens } from "../auth.js";
 
@@ -22,11 +23,15 @@ export type WebSocketOptions = {
   /** A socket with more than this many bytes queued is too slow and is closed (1013). */
   readonly send_buffer_bytes_max: number;
   readonly ping_interval_ms: number;
+  /** Connections one user may hold at once here; past it the upgrade is refused with 429. */
+  readonly connections_per_user_max?: number;
+  /** Connections from one address (0: no cap); past it the upgrade is refused with 429. */
+  readonly connections_per_address_max?: number;
   readonly on_open?: () => void;
   readonly on_close?: () => void;
 };
 
-function refuse(socket: Duplex, status: number, reason: string, code: "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "NOT_FOUND" | "DRAINING", message: string): void {
+function refuse(socket: Duplex, status: number, reason: string, code: "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "NOT_FOUND" | "DRAINING" | "RATE_LIMITED", message: string): void {
   const body = JSON.stringify(errorBody(apiError(code, message)));
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
@@ -34,6 +39,15 @@ function refuse(socket: Duplex, status: number, reason: string, code: "UNAUTHENT
 export function attachWebSocket(server: Server, options: WebSocketOptions): { close(): void; count(): number } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.frame_bytes_max, perMessageDeflate: false });
   const alive = new WeakMap<WebSocket, boolean>();
+  const per_user = new Map<string, number>();
+  const per_address = new Map<string, number>();
+  const user_max = options.connections_per_user_max ?? LIMITS.connectionsPerUserMax;
+  const address_max = options.connections_per_address_max ?? LIMITS.connectionsPerAddressMax;
+  const count = (map: Map<string, number>, key: string, delta: number): void => {
+    const n = (map.get(key) ?? 0) + delta;
+    if (n <= 0) map.delete(key);
+    else map.set(key, n);
+  };
 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? "/", "http://localhost");
@@ -52,6 +66,26 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): { cl
       refuse(socket, 503, "Service Unavailable", "DRAINING", "This gateway is draining; connect to another.");
       return;
     }
+    const user_id = check.claims.user_id;
+    const address = req.socket.remoteAddress ?? "unknown";
+    if ((per_user.get(user_id) ?? 0) >= user_max) {
+      refuse(socket, 429, "Too Many Requests", "RATE_LIMITED", `A user may hold at most ${user_max} connections at once; close one first.`);
+      return;
+    }
+    if (address_max > 0 && (per_address.get(address) ?? 0) >= address_max) {
+      refuse(socket, 429, "Too Many Requests", "RATE_LIMITED", `At most ${address_max} connections from one address; close one first.`);
+      return;
+    }
+    // Counted from here, so that upgrades in progress count too; uncounted once the socket closes.
+    count(per_user, user_id, 1);
+    count(per_address, address, 1);
+    let counted = true;
+    socket.once("close", () => {
+      if (!counted) return;
+      counted = false;
+      count(per_user, user_id, -1);
+      count(per_address, address, -1);
+    });
     wss.handleUpgrade(req, socket, head, (ws) => {
       const connection_id = `c${randomBytes(9).toString("base64url")}`;
       alive.set(ws, true);
@@ -86,7 +120,14 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): { cl
         connection.closed();
         options.on_close?.();
       });
-      ws.on("error", () => ws.terminate());
+      // An error (a frame over maxPayload: 1009, invalid UTF-8: 1007, ...) has already had ws
+      // start its close handshake with the right code; terminating at once cut that frame off
+      // and clients saw 1006. Give the close frame a moment to go out, then make sure.
+      ws.on("error", () => {
+        const timer = setTimeout(() => ws.terminate(), 1_000);
+        timer.unref();
+        ws.once("close", () => clearTimeout(timer));
+      });
     });
   });
 
