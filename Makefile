@@ -26,6 +26,12 @@ test: install typecheck $(CHROMIUM) ## install, type-check and run the whole sui
 	node web/build.mjs
 	npx vitest run
 
+fuzz: install ## hostile input at scale: FUZZ_FRAMES (200000) WebSocket frames, FUZZ_REQUESTS (20000) REST requests, one seed (FUZZ_SEED replays); 0 crashes, 0 5xx, contract-shaped errors
+	npx tsx nodes/fuzz/main.ts
+
+soak: install ## bounded soak (SOAK_SECONDS, default 3600; SOAK_SHORT=1 for 60 s): honest load + fuzz trickle, RSS / event-loop delay / delivery over time → bench/results/soak.{json,svg}
+	npx tsx nodes/fuzz/soak.ts
+
 SEED ?= 1
 N ?= 1000
 ARGS ?=
