@@ -9,7 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
@@ -63,6 +63,17 @@ function secretFor(config: AllInOneConfig): string {
 }
 
 /**
+ * The database holds password hashes and every message: readable by its owner only. SQLite
+ * gives its -wal and -shm files the main file's mode, so creating that file 0600 before
+ * SQLite does covers them; files left by an older version are tightened too.
+ */
+function ownerOnly(path: string): string {
+  closeSync(openSync(path, "a", 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
+  return path;
+}
+
+/**
  * The node without its HTTP edge: storage, the gateway host and the router workers, wired as
  * the node runs them. startAllInOne puts the HTTP API and the WebSocket edge in front of it;
  * bench/pipeline drives it directly, to measure the hot path without sockets.
@@ -90,7 +101,7 @@ export type Embedded = {
 export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Push } = {}): Embedded {
   const log = pino({ level: config.LOG_LEVEL, base: { role: "all-in-one" } });
   setPasswordHashCost(config.PASSWORD_HASH_COST);
-  mkdirSync(config.DATA_DIR, { recursive: true });
+  mkdirSync(config.DATA_DIR, { recursive: true, mode: 0o700 });
   const limits = withEdgeBounds(config.TEST_LIMITS ? testLimits() : defaultLimits(), config);
   const clock = new ClockSystem();
   const random = new RandomSystem();
@@ -98,7 +109,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
   const secret = secretFor(config);
   const tokens = new Tokens(secret);
   const metrics = new Metrics();
-  const db = Database.open(join(config.DATA_DIR, "chat.sqlite3"), {
+  const db = Database.open(ownerOnly(join(config.DATA_DIR, "chat.sqlite3")), {
     commit_window_ms: config.COMMIT_WINDOW_MS,
     checkpoint: config.CHECKPOINT_INTERVAL_MS === 0 ? "inline" : { interval_ms: config.CHECKPOINT_INTERVAL_MS },
     checkpoint_failed: (why) => log.error({ why }, "the checkpoint thread failed; checkpoints run inline from now on"),

@@ -40,6 +40,14 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
+/** Far above any token this node issues (~200 characters); longer is not one of ours. */
+const TOKEN_CHARS_MAX = 1_024;
+
+/** Whether `text` is unpadded base64url that re-encodes to itself (canonical). */
+function canonicalBase64url(text: string): boolean {
+  return /^[A-Za-z0-9_-]+$/.test(text) && Buffer.from(text, "base64url").toString("base64url") === text;
+}
+
 export type TokenClaims = { readonly user_id: string; readonly device_id: string; readonly expires_at_ms: number };
 
 export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; code: "UNAUTHENTICATED" | "TOKEN_EXPIRED"; message: string };
@@ -66,7 +74,11 @@ export class Tokens {
   verify(token: string | undefined | null, now_ms: number): TokenCheck {
     if (token === undefined || token === null || token === "") return { ok: false, code: "UNAUTHENTICATED", message: "A bearer token is required." };
     const parts = token.split(".");
-    if (parts.length !== 3 || parts[0] !== "v1") return { ok: false, code: "UNAUTHENTICATED", message: "The token is malformed." };
+    if (token.length > TOKEN_CHARS_MAX || parts.length !== 3 || parts[0] !== "v1" || !canonicalBase64url(parts[1]!) || !canonicalBase64url(parts[2]!)) {
+      // One spelling per token: no trailing characters, no padding, no spare bits set in the
+      // last character (they would decode to the same bytes and pass the MAC check).
+      return { ok: false, code: "UNAUTHENTICATED", message: "The token is malformed." };
+    }
     const payload = parts[1]!;
     const given = Buffer.from(parts[2]!, "base64url");
     const expected = this.mac(payload);

@@ -335,4 +335,54 @@ describe("finding 8: smaller holes", () => {
     while (a.closed === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(a.closed?.code).toBe(1009);
   });
+
+  it("accepts a token only in its one canonical spelling", async () => {
+    const alice = await signUp(node.url, name("al"));
+    const ok = await fetch(`${node.url}/api/v1/users/${alice.user_id}`, { headers: { authorization: `Bearer ${alice.token}` } });
+    expect(ok.status).toBe(200);
+    const [v, payload, mac] = alice.token.split(".") as [string, string, string];
+    // The last base64url character of a 32-byte MAC carries 2 spare bits: flip them.
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const last = alphabet.indexOf(mac.at(-1)!);
+    const spare = `${mac.slice(0, -1)}${alphabet[(last & ~3) | ((last + 1) & 3)]}`;
+    for (const token of [`${alice.token}A`, `${alice.token}=`, `${v}.${payload}.${spare}`, `${v}.${payload}=.${mac}`]) {
+      const res = await fetch(`${node.url}/api/v1/users/${alice.user_id}`, { headers: { authorization: `Bearer ${token}` } });
+      expect({ token, status: res.status }).toEqual({ token, status: 401 });
+    }
+  });
+
+  it("throttles sign-in per account, so a flood of wrong passwords neither works nor slows another user's sign-in", async () => {
+    const victim = await signUp(node.url, name("vi"));
+    const other = name("ot");
+    await signUp(node.url, other);
+    const attempt = (username: string, password: string, local?: string): Promise<{ status: number; ms: number }> =>
+      new Promise((ok, no) => {
+        const started = Date.now();
+        const body = JSON.stringify({ username, password });
+        const url = new URL(`${node.url}/api/v1/sessions`);
+        import("node:http").then(({ request }) => {
+          const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: "POST", localAddress: local, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+            res.resume();
+            res.on("end", () => ok({ status: res.statusCode ?? 0, ms: Date.now() - started }));
+          });
+          req.on("error", no);
+          req.end(body);
+        }, no);
+      });
+    const flood = Array.from({ length: 48 }, () => attempt(victim.username, "wrong password!!"));
+    await new Promise((r) => setTimeout(r, 20));
+    const real = await attempt(other, "correct horse battery", "127.0.0.2");
+    const outcomes = await Promise.all(flood);
+    expect(real.status).toBe(200);
+    expect(real.ms).toBeLessThan(1_000);
+    expect(outcomes.filter((o) => o.status === 429).length).toBeGreaterThan(40);
+    expect(outcomes.filter((o) => o.status === 200)).toEqual([]);
+  });
+
+  it("keeps the database file readable by its owner only", async () => {
+    const { statSync, readdirSync } = await import("node:fs");
+    const files = readdirSync(dir).filter((f) => f.startsWith("chat.sqlite3"));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect({ f, mode: (statSync(join(dir, f)).mode & 0o777).toString(8) }).toEqual({ f, mode: "600" });
+  });
 });

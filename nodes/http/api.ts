@@ -21,6 +21,7 @@ import * as rest from "../../core/protocol/rest.js";
 import { receiptRank } from "../../core/receipts/receipts.js";
 import { hashPassword, verifyPassword, type TokenClaims, type Tokens } from "../auth.js";
 import { fail, failWith } from "./errors.js";
+import { SignInGuard } from "./sign-in-guard.js";
 
 export type ApiServices = {
   readonly directory: Directory;
@@ -66,6 +67,7 @@ class RestLimiter {
 
 export function registerApi(app: FastifyInstance, s: ApiServices): void {
   const limiter = new RestLimiter(s.rest_burst, s.rest_per_second, s.clock);
+  const sign_in = new SignInGuard(s.clock);
   const open = new Set(["POST /api/v1/users", "POST /api/v1/sessions"]);
 
   app.addHook("onRequest", async (req, reply) => {
@@ -121,7 +123,9 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     if (b === null) return reply;
     const user_id = opaqueId("u", draw);
     const created_at_ms = s.clock.now();
-    const outcome = await s.directory.createUser({ user_id, username: b.username, password_hash: await hashPassword(b.password), created_at_ms });
+    const hashed = await sign_in.run(`new:${b.username}`, async () => ({ value: await hashPassword(b.password), password_ok: null }));
+    if (!hashed.ok) return fail(reply, hashed.refusal.code, hashed.refusal.message);
+    const outcome = await s.directory.createUser({ user_id, username: b.username, password_hash: hashed.value, created_at_ms });
     if (outcome === "username_taken") return fail(reply, "USERNAME_TAKEN", `The username ${b.username} is taken; choose another.`);
     return reply.code(201).send({ user_id, username: b.username, created_at: isoFromMs(created_at_ms) });
   });
@@ -130,9 +134,14 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     const b = body(rest.createSessionBody, req, reply);
     if (b === null) return reply;
     const user = await s.directory.userByName(b.username);
-    // The same answer and (roughly) the same work whether or not the user exists.
-    const ok = user !== null ? await verifyPassword(b.password, user.password_hash) : (await hashPassword(b.password), false);
-    if (!ok || user === null) return fail(reply, "BAD_CREDENTIALS", "The username or the password is wrong.");
+    // The same answer and (roughly) the same work whether or not the user exists; the hash
+    // work is bounded per account, per address and per node (sign-in-guard.ts).
+    const checked = await sign_in.run(b.username, async () => {
+      const right = user !== null ? await verifyPassword(b.password, user.password_hash) : (await hashPassword(b.password), false);
+      return { value: right, password_ok: right };
+    });
+    if (!checked.ok) return fail(reply, checked.refusal.code, checked.refusal.message);
+    if (!checked.value || user === null) return fail(reply, "BAD_CREDENTIALS", "The username or the password is wrong.");
     const device_id = opaqueId("d", draw);
     const now = s.clock.now();
     await s.directory.addDevice(user.user_id, device_id, now);
