@@ -40,6 +40,7 @@ import { Metrics } from "./metrics.js";
 import { instrumentGateway } from "./observe.js";
 
 const ROUTER_GROUP = "routers";
+const MEDIA_SWEEP_INTERVAL_MS = 10 * 60 * 1000;
 
 export type AllInOne = {
   readonly url: string;
@@ -251,11 +252,16 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
       const depth = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM pending").get();
       if (depth !== undefined) metrics.pending_depth.set(depth.n);
     },
+    { metrics_token: config.METRICS_TOKEN },
   );
   let listening_url = `http://${config.HOST}:${config.PORT}`;
   const public_url = (): string => config.PUBLIC_URL ?? listening_url;
   // Signed URLs are made relative here and absolute by the API, once the port is known.
   const blobs = new BlobStoreLocal(join(config.DATA_DIR, "media"), "", deriveKey(secret, "media-urls"));
+  // Declarations of uploads that never came, and temporary files a crash left, are deleted
+  // now and then: the media folder is bounded by the uploads that completed.
+  const sweeper = setInterval(() => void blobs.sweep(clock.now()).catch((error: unknown) => log.warn({ err: error }, "media sweep failed")), MEDIA_SWEEP_INTERVAL_MS);
+  sweeper.unref();
 
   registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND });
   serveStatic(app, resolve(config.WEB_DIR));
@@ -282,6 +288,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      clearInterval(sweeper);
       await core.drain(Math.min(config.DRAIN_TIMEOUT_MS, 500));
       ws.close();
       await app.close();

@@ -23,12 +23,17 @@ async function main(): Promise<void> {
   const pg = openDirectory(c);
   let listening = `http://${r.config.HOST}:${r.config.PORT}`;
   let ready = false;
-  const app = createApp(r.log, r.limits, r.metrics, () => (ready ? "ok" : "starting"));
+  const blobs = new BlobStoreLocal(resolve(own.value.MEDIA_DIR), "", deriveKey(r.config.SECRET, "media-urls"));
+  // Declarations of uploads that never came are deleted now and then (every api node may;
+  // deleting an expired declaration twice is harmless).
+  const sweeper = setInterval(() => void blobs.sweep(r.clock.now()).catch(() => undefined), 10 * 60 * 1000);
+  sweeper.unref();
+  const app = createApp(r.log, r.limits, r.metrics, () => (ready ? "ok" : "starting"), undefined, { metrics_token: r.config.METRICS_TOKEN });
   registerApi(app, {
     directory: pg.directory,
     messages: cassandra.messages,
     presence: redis.presence,
-    blobs: new BlobStoreLocal(resolve(own.value.MEDIA_DIR), "", deriveKey(r.config.SECRET, "media-urls")),
+    blobs,
     tokens: new Tokens(r.config.SECRET),
     clock: r.clock,
     random: r.random,

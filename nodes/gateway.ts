@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   );
   const grpc = await startGatewayGrpcServer({ host: r.config.HOST, port: own.value.GRPC_PORT, gateway_id: own.value.GATEWAY_ID, receive: (d) => gateway.receive(d) });
   let ready = false;
-  const app = createApp(r.log, r.limits, r.metrics, () => (!ready ? "starting" : gateway.isDraining ? "draining" : "ok"), () => r.metrics.connections.set(gateway.connectionCount));
+  const app = createApp(r.log, r.limits, r.metrics, () => (!ready ? "starting" : gateway.isDraining ? "draining" : "ok"), () => r.metrics.connections.set(gateway.connectionCount), { metrics_token: r.config.METRICS_TOKEN });
   const ws = attachWebSocket(app.server, {
     gateway,
     tokens: new Tokens(r.config.SECRET),

@@ -35,7 +35,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
   dir = mkdtempSync(join(tmpdir(), "chat-keys-"));
-  const config = allInOneEnv.parse({ PORT: "0", DATA_DIR: dir, LOG_LEVEL: "silent", WEB_DIR: join(dir, "no-web"), TEST_LIMITS: "1", SECRET, PUSH_PRIVATE_TARGETS_ALLOWED: "127.0.0.0/8" });
+  const config = allInOneEnv.parse({ PORT: "0", DATA_DIR: dir, LOG_LEVEL: "silent", WEB_DIR: join(dir, "no-web"), TEST_LIMITS: "1", SECRET, PUSH_PRIVATE_TARGETS_ALLOWED: "127.0.0.0/8", METRICS_TOKEN: "metrics-token-0123456789" });
   node = await startAllInOne(config);
 });
 
@@ -74,5 +74,17 @@ describe("finding 5: separate keys per purpose", () => {
     expect((await new Rest(node.url, forge(SECRET, alice.user_id, alice.device_id)).call("GET", `/api/v1/users/${bob.user_id}`)).status).toBe(401);
     // The token key is its own derivation: a token made with it is the real thing.
     expect((await new Rest(node.url, forge(derived("tokens"), alice.user_id, alice.device_id)).call("GET", `/api/v1/users/${bob.user_id}`)).status).toBe(200);
+  });
+});
+
+describe("finding 8: /metrics can be kept to those who hold its token", () => {
+  it("answers /metrics only with METRICS_TOKEN as a bearer token, in the contract's shape otherwise", async () => {
+    const without = await fetch(`${node.url}/metrics`);
+    expect(without.status).toBe(401);
+    expect(((await without.json()) as { error: { code: string } }).error.code).toBe("UNAUTHENTICATED");
+    expect((await fetch(`${node.url}/metrics`, { headers: { authorization: "Bearer metrics-token-0123456788" } })).status).toBe(401);
+    const bearing = await fetch(`${node.url}/metrics`, { headers: { authorization: "Bearer metrics-token-0123456789" } });
+    expect(bearing.status).toBe(200);
+    expect(await bearing.text()).toContain("chat_sends_total");
   });
 });

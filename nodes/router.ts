@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     );
   }
   let ready = false;
-  const app = createApp(r.log, r.limits, r.metrics, () => (ready ? "ok" : "starting"));
+  const app = createApp(r.log, r.limits, r.metrics, () => (ready ? "ok" : "starting"), undefined, { metrics_token: r.config.METRICS_TOKEN });
   await app.listen({ host: r.config.HOST, port: r.config.PORT });
   await Promise.all(routers.map((h) => new Promise<void>((ok) => h.start(() => ok()))));
   ready = true;

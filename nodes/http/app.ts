@@ -8,6 +8,7 @@
  * before a byte is read), at most `bodyBytesMax` (a larger Content-Length is 413 unread),
  * headers within `headersTimeoutMs` and the whole request within `requestTimeoutMs` (408).
  */
+import { timingSafeEqual } from "node:crypto";
 import type { Socket } from "node:net";
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -41,7 +42,19 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
-export function createApp(log: Logger, limits: Limits, metrics: Metrics, health: () => "ok" | "starting" | "draining", gauges: () => void = () => undefined): FastifyInstance {
+export type AppOptions = {
+  /** When set, /metrics answers only requests bearing this token (the rest get 401). */
+  readonly metrics_token?: string | undefined;
+};
+
+export function createApp(
+  log: Logger,
+  limits: Limits,
+  metrics: Metrics,
+  health: () => "ok" | "starting" | "draining",
+  gauges: () => void = () => undefined,
+  options: AppOptions = {},
+): FastifyInstance {
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: limits.bodyBytesMax,
@@ -76,7 +89,12 @@ export function createApp(log: Logger, limits: Limits, metrics: Metrics, health:
     const status = health();
     return status === "ok" ? reply.send({ status }) : reply.code(503).send({ status });
   });
-  app.get("/metrics", async (_req, reply) => {
+  const metrics_auth = options.metrics_token === undefined ? null : Buffer.from(`Bearer ${options.metrics_token}`);
+  app.get("/metrics", async (req, reply) => {
+    if (metrics_auth !== null) {
+      const given = Buffer.from(req.headers.authorization ?? "");
+      if (given.length !== metrics_auth.length || !timingSafeEqual(given, metrics_auth)) return fail(reply, "UNAUTHENTICATED", "/metrics needs the metrics token as a bearer token.");
+    }
     gauges();
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
