@@ -35,6 +35,13 @@ export const LIMITS = {
   /** Opaque IDs (users, groups, media, conversations) are at most this long. */
   idCharsMax: 80,
   /**
+   * Devices (sign-ins) per user that receive messages: routers write pending entries for a
+   * user's newest this many devices only, and gateways refuse the older ones at connect (401:
+   * sign in again). Without it every sign-in added a device that got a pending row per
+   * message forever.
+   */
+  devicesPerUserMax: 10,
+  /**
    * Push registrations per user. Each message to an offline user is pushed to every one (each
    * with up to 4 attempts), so this bounds the requests one message can cause per recipient.
    */

@@ -274,6 +274,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     send_buffer_bytes_max: 4 * 1024 * 1024,
     ping_interval_ms: 30_000,
     connections_per_address_max: config.CONNECTIONS_PER_ADDRESS_MAX,
+    device_current: async (user_id, device_id) => (await directory.devices(user_id)).slice(-limits.devicesPerUserMax).includes(device_id),
   });
 
   await core.startRouters();

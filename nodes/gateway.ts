@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     send_buffer_bytes_max: 4 * 1024 * 1024,
     ping_interval_ms: 30_000,
     connections_per_address_max: own.value.CONNECTIONS_PER_ADDRESS_MAX,
+    device_current: async (user_id, device_id) => (await pg.directory.devices(user_id)).slice(-r.limits.devicesPerUserMax).includes(device_id),
   });
   await app.listen({ host: r.config.HOST, port: r.config.PORT });
   ready = true;

@@ -304,6 +304,28 @@ describe("finding 3: push targets cannot reach the node's own network", () => {
 });
 
 describe("finding 7: caps per user and per address", () => {
+  it("keeps pending rows for at most the newest 10 devices of a user, and retires older devices at connect", async () => {
+    const alice = await signUp(node.url, name("al"));
+    const bob = await signUp(node.url, name("bo"));
+    const { signIn } = await import("./testing/api-client.js");
+    const devices = [bob];
+    for (let i = 0; i < 14; i++) devices.push(await signIn(node.url, bob.username));
+    const a = await Socket.open(node.url, alice.token);
+    await a.sendText(bob.user_id, "how many copies?");
+    await a.close();
+    await new Promise((r) => setTimeout(r, 300));
+    const Database = (await import("better-sqlite3")).default;
+    const db = new Database(join(dir, "chat.sqlite3"), { readonly: true, fileMustExist: true });
+    const rows = db.prepare("SELECT count(DISTINCT device_id) AS n FROM pending WHERE user_id = ?").get(bob.user_id) as { n: number };
+    db.close();
+    expect(rows.n).toBe(10);
+    // The oldest device was retired: its token no longer opens a connection; the newest does.
+    await expect(Socket.open(node.url, devices[0]!.token)).rejects.toThrow(/401/);
+    const newest = await Socket.open(node.url, devices.at(-1)!.token);
+    await newest.wait((f) => f.event === "new_message");
+    await newest.close();
+  });
+
   it("refuses a user's WebSocket connections past the cap at the upgrade, with 429", async () => {
     const alice = await signUp(node.url, name("al"));
     const sockets: Socket[] = [];

@@ -211,7 +211,8 @@ export class RouterHost {
               )
             : map(fromPromise(() => ports.directory.missingUsers(query.user_ids)), (missing) => (missing.length > 0 ? null : [...query.user_ids]));
         return chain(members, (list) =>
-          map(all((list ?? []).map((u) => map(fromPromise(() => ports.directory.devices(u)), (d) => [u, d] as const))), (pairs) => ({
+          // A user's newest devicesPerUserMax devices only; older ones are retired (limits.ts).
+          map(all((list ?? []).map((u) => map(fromPromise(() => ports.directory.devices(u)), (d) => [u, d.slice(-this.config.limits.devicesPerUserMax)] as const))), (pairs) => ({
             type: "load_audience" as const,
             members: list,
             devices: Object.fromEntries(pairs),

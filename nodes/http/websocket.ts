@@ -27,6 +27,12 @@ export type WebSocketOptions = {
   readonly connections_per_user_max?: number;
   /** Connections from one address (0: no cap); past it the upgrade is refused with 429. */
   readonly connections_per_address_max?: number;
+  /**
+   * Whether the token's device is still one the user's messages go to (not retired by newer
+   * sign-ins, core/limits.ts devicesPerUserMax); a retired one is refused with 401. A failed
+   * check admits the device (the store being down is no reason to sign anyone out).
+   */
+  readonly device_current?: (user_id: string, device_id: string) => Promise<boolean>;
   readonly on_open?: () => void;
   readonly on_close?: () => void;
 };
@@ -86,7 +92,16 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): { cl
       count(per_user, user_id, -1);
       count(per_address, address, -1);
     });
-    wss.handleUpgrade(req, socket, head, (ws) => {
+    const current = options.device_current?.(user_id, check.claims.device_id).catch(() => true) ?? Promise.resolve(true);
+    void current.then((is_current) => {
+      if (socket.destroyed) return;
+      if (!is_current) {
+        refuse(socket, 401, "Unauthorized", "UNAUTHENTICATED", "This device was signed out by newer sign-ins of the account; sign in again.");
+        return;
+      }
+      upgrade();
+    });
+    const upgrade = (): void => wss.handleUpgrade(req, socket, head, (ws) => {
       const connection_id = `c${randomBytes(9).toString("base64url")}`;
       alive.set(ws, true);
       const connection = options.gateway.open(
