@@ -139,6 +139,13 @@ export const LIMITS = {
   clientReconnectMaxMs: 30_000,
   /** Consecutive rejected frames after which a connection is closed as abusive (1008). */
   rejectedFramesRunMax: 20,
+  /**
+   * Consecutive frames refused as RATE_LIMITED after which a connection is closed (1008): a
+   * whole further burst sent while being told to slow down is a flood. Fewer would close a
+   * client that keeps to the contract's rate by its own clock while the node, busy, reads
+   * its frames late (the bucket refills by when frames are read, not when they were sent).
+   */
+  rateLimitedFramesRunMax: 500,
   /** Sends one gateway process has handed to the log and not yet heard back on; past it, new sends get OVERLOADED. */
   gatewayAppendsInFlightMax: 5_000,
   /** A retry of a send already in the log is appended again only after this long without its `sent`. */

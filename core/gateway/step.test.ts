@@ -292,3 +292,13 @@ describe("gateway: what a client is obliged to send never gets it closed (issue 
     expect(typing("u2", 10 + state.config.limits.typingIntervalMs)).toBe(1);
   });
 });
+
+describe("gateway: a client a little over the rate is slowed, a flood is closed (issue 14)", () => {
+  it("answers RATE_LIMITED without closing until a whole further burst was refused", () => {
+    const { state } = open({ connectionFramesBurst: 5, rateLimitedFramesRunMax: 50 });
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    const heartbeat = () => gatewayStep(state, { type: "frame_received", frame: { event: "heartbeat", data: {} }, now_ms: 2 });
+    for (let i = 0; i < 5 + 49; i++) expect(heartbeat().some((e) => e.type === "close_connection")).toBe(false);
+    expect(heartbeat()).toContainEqual({ type: "close_connection", code: 1008, reason: "rate limit exceeded" });
+  });
+});

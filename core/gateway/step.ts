@@ -14,7 +14,8 @@
  *    message has its ID, and only after the append was acknowledged. A failed append answers
  *    a retryable error; the client retries with the same client_msg_id.
  * 3. Bad input gets an `error` frame and the connection stays usable; a run of
- *    `rejectedFramesRunMax` rejected frames, or a frame over the size limit, closes it.
+ *    `rejectedFramesRunMax` rejected frames (`rateLimitedFramesRunMax` when the last was
+ *    refused for its rate), or a frame over the size limit, closes it.
  *    Nothing a client is obliged to send counts against the frame limit: `ack` frames are
  *    free, so a client can ack a replay of any size as fast as it arrives.
  * 4. Every map here is bounded by a limit in core/limits.ts.
@@ -632,7 +633,8 @@ function takeToken(state: GatewayState, now_ms: number): boolean {
 function rejectFrame(state: GatewayState, out: Out, error: ApiError, client_msg_id: string | null): void {
   state.rejected_run += 1;
   sendError(out, error, client_msg_id ?? undefined);
-  if (state.rejected_run >= state.config.limits.rejectedFramesRunMax) {
+  const run_max = error.code === "RATE_LIMITED" ? state.config.limits.rateLimitedFramesRunMax : state.config.limits.rejectedFramesRunMax;
+  if (state.rejected_run >= run_max) {
     close(state, out, CLOSE_POLICY, error.code === "RATE_LIMITED" ? "rate limit exceeded" : "repeated invalid frames");
   }
 }
