@@ -397,6 +397,8 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
 function registerUpload(app: FastifyInstance, s: ApiServices): void {
   let in_flight = 0;
   const by_address = new Map<string, number>();
+  /** The declared size each admitted upload may stream, from its onRequest check to its handler. */
+  const declared_size = new WeakMap<FastifyRequest, number>();
   const refuse = (reply: FastifyReply, code: import("../../core/protocol/errors.js").ErrorCode, message: string): FastifyReply =>
     fail(reply.header("connection", "close"), code, message);
 
@@ -428,11 +430,11 @@ function registerUpload(app: FastifyInstance, s: ApiServices): void {
             if (left <= 0) by_address.delete(req.ip);
             else by_address.set(req.ip, left);
           });
-          (req as FastifyRequest & { declared_size?: number }).declared_size = declared;
+          declared_size.set(req, declared);
         },
       },
       async (req, reply) => {
-        const declared = (req as FastifyRequest & { declared_size?: number }).declared_size ?? 0;
+        const declared = declared_size.get(req) ?? 0;
         const body = req.body as AsyncIterable<Buffer> | undefined;
         const chunks: Buffer[] = [];
         let size = 0;

@@ -92,15 +92,9 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): { cl
       count(per_user, user_id, -1);
       count(per_address, address, -1);
     });
-    const current = options.device_current?.(user_id, check.claims.device_id).catch(() => true) ?? Promise.resolve(true);
-    void current.then((is_current) => {
-      if (socket.destroyed) return;
-      if (!is_current) {
-        refuse(socket, 401, "Unauthorized", "UNAUTHENTICATED", "This device was signed out by newer sign-ins of the account; sign in again.");
-        return;
-      }
-      upgrade();
-    });
+    // The device check below is asynchronous: until ws owns the socket, a reset must not be
+    // an unhandled 'error' (it would take the process down).
+    socket.on("error", () => socket.destroy());
     const upgrade = (): void => wss.handleUpgrade(req, socket, head, (ws) => {
       const connection_id = `c${randomBytes(9).toString("base64url")}`;
       alive.set(ws, true);
@@ -143,6 +137,15 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): { cl
         timer.unref();
         ws.once("close", () => clearTimeout(timer));
       });
+    });
+    const current = options.device_current?.(user_id, check.claims.device_id).catch(() => true) ?? Promise.resolve(true);
+    void current.then((is_current) => {
+      if (socket.destroyed) return;
+      if (!is_current) {
+        refuse(socket, 401, "Unauthorized", "UNAUTHENTICATED", "This device was signed out by newer sign-ins of the account; sign in again.");
+        return;
+      }
+      upgrade();
     });
   });
 
