@@ -416,3 +416,62 @@ describe("finding 8: smaller holes", () => {
     for (const f of files) expect({ f, mode: (statSync(join(dir, f)).mode & 0o777).toString(8) }).toEqual({ f, mode: "600" });
   });
 });
+
+describe("authorization: every endpoint and frame refuses outsiders", () => {
+  it("answers 401 to every call but sign-up and sign-in without a token, and refuses the upgrade", async () => {
+    const anon = new (await import("./testing/api-client.js")).Rest(node.url);
+    const calls: [string, string, unknown?][] = [
+      ["GET", "/api/v1/users?username=someone"],
+      ["GET", "/api/v1/users/u1"],
+      ["GET", "/api/v1/users/u1/presence"],
+      ["POST", "/api/v1/devices", { platform: "webhook", token: "https://push.example/x" }],
+      ["GET", "/api/v1/conversations"],
+      ["GET", "/api/v1/conversations/d.u1.u2/messages"],
+      ["POST", "/api/v1/groups", { name: "g", member_ids: [] }],
+      ["GET", "/api/v1/groups/g1"],
+      ["POST", "/api/v1/groups/g1/members", { user_ids: ["u1"] }],
+      ["DELETE", "/api/v1/groups/g1/members/u1"],
+      ["POST", "/api/v1/media", { content_type: "image/png", size: 10 }],
+      ["GET", "/api/v1/media/m1"],
+    ];
+    for (const [method, path, body] of calls) {
+      const res = await anon.call(method, path, body);
+      expect({ method, path, status: res.status, code: res.json?.error?.code }).toEqual({ method, path, status: 401, code: "UNAUTHENTICATED" });
+    }
+    await expect(Socket.open(node.url, "v1.e30.AAAA")).rejects.toThrow(/401/);
+  });
+
+  it("refuses a signed-in outsider every conversation, group and media it is not part of, over REST and frames", async () => {
+    const alice = await signUp(node.url, name("al"));
+    const bob = await signUp(node.url, name("bo"));
+    const eve = await signUp(node.url, name("ev"));
+    const group = await alice.rest.call("POST", "/api/v1/groups", { name: "private", member_ids: [bob.user_id] });
+    expect(group.status).toBe(201);
+    const bytes = Buffer.from("\x89PNG secret");
+    const media = await alice.rest.call("POST", "/api/v1/media", { content_type: "image/png", size: bytes.length });
+    await fetch(media.json.upload_url, { method: "PUT", body: new Uint8Array(bytes) });
+    const a = await Socket.open(node.url, alice.token);
+    const sent = await a.sendText(bob.user_id, "for bob only");
+    const refusals: [string, string, unknown?][] = [
+      ["GET", `/api/v1/conversations/${sent.conversation_id}/messages`],
+      ["GET", `/api/v1/groups/${group.json.group_id}`],
+      ["POST", `/api/v1/groups/${group.json.group_id}/members`, { user_ids: [eve.user_id] }],
+      ["DELETE", `/api/v1/groups/${group.json.group_id}/members/${bob.user_id}`],
+      ["GET", `/api/v1/conversations/${group.json.conversation_id}/messages`],
+      ["GET", `/api/v1/media/${media.json.media_id}?conversation_id=${sent.conversation_id}`],
+    ];
+    for (const [method, path, body] of refusals) {
+      const res = await eve.rest.call(method, path, body);
+      expect({ method, path, status: res.status }).toEqual({ method, path, status: 403 });
+    }
+    const e = await Socket.open(node.url, eve.token);
+    e.send("send_group_message", { group_id: group.json.group_id, content: "let me in", type: "text", client_msg_id: randomUUID() });
+    await e.wait((f) => f.event === "error" && f.data.code === "NOT_A_MEMBER");
+    e.send("typing", { group_id: group.json.group_id });
+    e.send("ack", { message_id: sent.message_id, status: "read", conversation_id: sent.conversation_id });
+    await new Promise((r) => setTimeout(r, 500));
+    // Alice heard nothing from eve: no typing, no receipt in bob's name or eve's.
+    expect(a.frames.filter((f) => f.event === "typing" || (f.event === "delivery_receipt" && f.data.status !== "sent"))).toEqual([]);
+    await Promise.all([a.close(), e.close()]);
+  });
+});
