@@ -42,7 +42,8 @@ export type FuzzReport = {
   readonly statuses: Record<string, number>;
   readonly close_codes: Record<string, number>;
   readonly error_codes: Record<string, number>;
-  readonly live: { sent: number; delivered: number; p50_ms: number; p99_ms: number; closed: boolean; errors: number };
+  /** The honest pair: sends, deliveries, latency from the first attempt, retried refusals, other errors. */
+  readonly live: { sent: number; delivered: number; p50_ms: number; p99_ms: number; closed: boolean; errors: number; retried: number };
   readonly rss_mb: { start: number; end: number };
   readonly healthy_after: boolean;
   readonly seconds: number;
@@ -180,14 +181,25 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     // ---- the honest pair ----------------------------------------------------------------
     const a = await openSocket(node.url, alice.token);
     const b = await openSocket(node.url, bob.token);
-    const live = { sent: 0, delivered: 0, closed: false, errors: 0 };
+    const live = { sent: 0, delivered: 0, closed: false, errors: 0, retried: 0 };
     const sent_at = new Map<string, number>();
+    const send = (id: string): void => {
+      a.send(JSON.stringify({ event: "send_message", data: { to: bob.user_id, content: `still there? ${id}`, type: "text", client_msg_id: id } }));
+    };
     const latencies: number[] = [];
     for (const ws of [a, b]) {
       ws.on("close", () => (live.closed = true));
       ws.on("message", (data) => {
         const frame = JSON.parse(data.toString()) as { event: string; data: Record<string, unknown> };
-        if (frame.event === "error") live.errors++;
+        if (frame.event === "error") {
+          // As the contract asks of a client: a retryable refusal (OVERLOADED when the node is
+          // busy) is sent again with the same client_msg_id after a pause; any other is a failure.
+          const id = String(frame.data.client_msg_id ?? "");
+          if (ws === a && frame.data.retryable === true && sent_at.has(id)) {
+            live.retried++;
+            setTimeout(() => send(id), 200);
+          } else live.errors++;
+        }
         if (ws === b && frame.event === "new_message") {
           ws.send(JSON.stringify({ event: "ack", data: { message_id: frame.data.message_id, status: "delivered" } }));
           const at = sent_at.get(String(frame.data.client_msg_id));
@@ -204,7 +216,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       while (fuzzing && !live.closed) {
         const id = randomUUID();
         sent_at.set(id, Date.now());
-        a.send(JSON.stringify({ event: "send_message", data: { to: bob.user_id, content: `still there? ${live.sent}`, type: "text", client_msg_id: id } }));
+        send(id);
         live.sent++;
         await new Promise((r) => setTimeout(r, 250));
       }

@@ -99,12 +99,21 @@ export class Socket {
     this.ws.send(text);
   }
 
-  /** Sends a 1:1 text message and resolves with its `sent` receipt. */
+  /**
+   * Sends a 1:1 text message and resolves with its `sent` receipt. A retryable refusal
+   * (`OVERLOADED` from a busy node) is sent again with the same client_msg_id after a pause,
+   * as the contract asks of clients; up to 20 times.
+   */
   async sendText(to: string, content: string, client_msg_id: string = randomUUID()): Promise<{ message_id: string; conversation_id: string; client_msg_id: string }> {
-    const sent = this.wait((f) => f.event === "delivery_receipt" && f.data.status === "sent" && f.data.client_msg_id === client_msg_id);
-    this.send("send_message", { to, content, type: "text", client_msg_id });
-    const f = await sent;
-    return { message_id: String(f.data.message_id), conversation_id: String(f.data.conversation_id), client_msg_id };
+    for (let attempt = 0; ; attempt++) {
+      const seen = this.frames.length;
+      const answer = this.wait((f) => f.data.client_msg_id === client_msg_id && ((f.event === "delivery_receipt" && f.data.status === "sent") || (f.event === "error" && this.frames.indexOf(f) >= seen)));
+      this.send("send_message", { to, content, type: "text", client_msg_id });
+      const f = await answer;
+      if (f.event === "delivery_receipt") return { message_id: String(f.data.message_id), conversation_id: String(f.data.conversation_id), client_msg_id };
+      if (f.data.retryable !== true || attempt >= 20) throw new Error(`send refused: ${JSON.stringify(f.data)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 
   wait(match: (f: Frame) => boolean, timeout_ms = 10_000): Promise<Frame> {
