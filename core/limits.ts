@@ -42,6 +42,12 @@ export const LIMITS = {
   mediaUrlTtlMs: 15 * 60 * 1000,
   /** Characters of a media filename. */
   mediaFilenameCharsMax: 255,
+  /**
+   * Conversations a media was sent in that GET /api/v1/media/{id} looks through for one the
+   * caller belongs to (a media forwarded into more conversations than this is refused to
+   * members of the later ones; the uploader always gets it).
+   */
+  mediaConversationsCheckedMax: 10_000,
   /** Rate limit per connection: burst and sustained (API.md: 500 burst, 50/s sustained). */
   connectionFramesBurst: 500,
   connectionFramesPerSecond: 50,

@@ -36,6 +36,7 @@ import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
 import { attachWebSocket } from "./http/websocket.js";
 import { Metrics } from "./metrics.js";
+import { mediaOwnership } from "./media.js";
 import { instrumentGateway } from "./observe.js";
 
 const ROUTER_GROUP = "routers";
@@ -76,6 +77,7 @@ export type Embedded = {
   readonly directory: DirectorySqlite;
   readonly messages: MessageStoreSqlite;
   readonly presence: PresenceMemory;
+  readonly blobs: BlobStoreLocal;
   readonly gateway: GatewayHost;
   readonly routers: readonly RouterHost[];
   /** Joins every router to the consumer group; resolves once all have joined. */
@@ -109,6 +111,8 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
   const sessions = new SessionStoreMemory(clock);
   const presence = new PresenceMemory({ clock, limits });
   const link = new GatewayLinkMemory();
+  // Signed URLs are made relative here and absolute by the API, once the port is known.
+  const blobs = new BlobStoreLocal(join(config.DATA_DIR, "media"), "", secret);
   // Push: webhooks are signed with PUSH_WEBHOOK_SECRET (or the node's secret); Web Push
   // needs VAPID keys. A platform without a provider is refused per notification.
   const push: Push =
@@ -150,7 +154,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
 
   const gateway_id = "gw-0";
   const gateway = new GatewayHost(
-    { log: logPort, pending, sessions, presence, directory, link, clock, timers },
+    { log: logPort, pending, sessions, presence, directory, link, media: mediaOwnership(tokens, blobs), clock, timers },
     {
       gateway_id,
       limits,
@@ -204,6 +208,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
     directory,
     messages,
     presence,
+    blobs,
     gateway,
     routers,
     startRouters: () => Promise.all(routers.map((r) => new Promise<void>((ok, no) => r.start((e) => (e === null ? ok() : no(new Error(e))))))).then(() => undefined),
@@ -225,7 +230,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
 
 export async function startAllInOne(config: AllInOneConfig, providers: { push?: Push } = {}): Promise<AllInOne> {
   const core = assembleEmbedded(config, providers);
-  const { db, log, limits, clock, metrics, secret, directory, messages, presence, gateway } = core;
+  const { db, log, limits, clock, metrics, secret, directory, messages, presence, blobs, gateway } = core;
   const random = new RandomSystem();
   const tokens = new Tokens(secret);
   let ready = false;
@@ -242,9 +247,6 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   );
   let listening_url = `http://${config.HOST}:${config.PORT}`;
   const public_url = (): string => config.PUBLIC_URL ?? listening_url;
-  // Signed URLs are made relative here and absolute by the API, once the port is known.
-  const blobs = new BlobStoreLocal(join(config.DATA_DIR, "media"), "", secret);
-
   registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND });
   serveStatic(app, resolve(config.WEB_DIR));
 

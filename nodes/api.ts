@@ -3,13 +3,12 @@
  * media, devices) and the web page, on PORT. Media live under MEDIA_DIR behind signed URLs.
  */
 import { resolve } from "node:path";
-import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
 import { Tokens } from "./auth.js";
 import { parseEnv } from "./config.js";
 import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
-import { apiEnv, openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
+import { apiEnv, openBlobStore, openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 
 async function main(): Promise<void> {
@@ -27,7 +26,7 @@ async function main(): Promise<void> {
     directory: pg.directory,
     messages: cassandra.messages,
     presence: redis.presence,
-    blobs: new BlobStoreLocal(resolve(own.value.MEDIA_DIR), "", r.config.SECRET),
+    blobs: openBlobStore(own.value, r.config.SECRET),
     tokens: new Tokens(r.config.SECRET),
     clock: r.clock,
     random: r.random,

@@ -4,7 +4,10 @@
  * for the directory, gRPC between routers and gateways. Shared by the gateway, router, api
  * and migrate binaries; each takes only what it needs.
  */
+import { resolve } from "node:path";
 import { z } from "zod";
+import type { BlobStore } from "../core/ports/blob-store.js";
+import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
 import { LogKafka, type KafkaLogSink } from "../adapters/kafka/index.js";
 import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateCassandra } from "../adapters/cassandra/index.js";
 import { connectRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
@@ -45,8 +48,19 @@ export type ProductionConfig = z.infer<typeof productionEnv>;
 
 const nodeId = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, _ or -").max(64);
 
+/**
+ * Where media live, for the api (uploads, downloads) and the gateways (which check that an
+ * image or file message names an upload of its sender): the same folder for all of them.
+ */
+export const mediaEnv = z.object({ MEDIA_DIR: z.string().min(1).default("./data/media") });
+
 /** The gateway's own variables (besides roleEnv and productionEnv). */
-export const gatewayEnv = z.object({ GATEWAY_ID: nodeId, GRPC_PORT: z.coerce.number().int().min(1).max(65_535) });
+export const gatewayEnv = z.object({ GATEWAY_ID: nodeId, GRPC_PORT: z.coerce.number().int().min(1).max(65_535) }).extend(mediaEnv.shape);
+
+/** The blob store of the api and gateway nodes; signed URLs are relative (the api makes them absolute). */
+export function openBlobStore(own: z.infer<typeof mediaEnv>, secret: string): BlobStore {
+  return new BlobStoreLocal(resolve(own.MEDIA_DIR), "", secret);
+}
 
 /** The router's own variables. */
 export const routerEnv = z.object({
@@ -66,7 +80,7 @@ export function routerGroup(own: z.infer<typeof routerEnv>, c: ProductionConfig)
 }
 
 /** The api node's own variables. */
-export const apiEnv = z.object({ MEDIA_DIR: z.string().min(1).default("./data/media"), WEB_DIR: z.string().min(1).default("web/dist"), PUBLIC_URL: z.url().optional() });
+export const apiEnv = z.object({ ...mediaEnv.shape, WEB_DIR: z.string().min(1).default("web/dist"), PUBLIC_URL: z.url().optional() });
 
 export function productionConfig(env: Record<string, string | undefined>): ProductionConfig {
   const parsed = parseEnv(productionEnv, env);

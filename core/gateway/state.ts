@@ -22,9 +22,22 @@ export type ConversationStream = {
 
 export type SendInFlight = {
   readonly client_msg_id: string;
-  /** "appending": the log has not answered yet; "appended": durable, awaiting the router's `sent`. */
-  phase: "appending" | "appended";
+  /**
+   * "checking": an image or file send whose media the host is checking (check_media);
+   * "appending": the log has not answered yet; "appended": durable, awaiting the router's `sent`.
+   */
+  phase: "checking" | "appending" | "appended";
   readonly since_ms: number;
+  /** While "checking": the send to append once the media is found to be the sender's. */
+  held?: HeldSend;
+};
+
+/** A send whose media check is out: everything the append needs. */
+export type HeldSend = {
+  readonly conversation_id: string;
+  readonly target: { readonly kind: "direct"; readonly to: string } | { readonly kind: "group"; readonly group_id: string };
+  readonly content: string;
+  readonly type: "text" | "image" | "file";
 };
 
 /**

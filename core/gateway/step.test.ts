@@ -171,6 +171,35 @@ describe("gateway: sends and acks", () => {
     expect(media[0]).toMatchObject({ event: "error", data: { code: "INVALID_FIELD" } });
   });
 
+  it("checks that image and file content names an uploaded media of the sender before appending", () => {
+    const { state } = open();
+    const send: ClientFrame = { event: "send_message", data: { to: "u0", content: "m_photo", type: "image", client_msg_id: UUID } };
+    expect(gatewayStep(state, frame(send))).toEqual([{ type: "check_media", client_msg_id: UUID, media_id: "m_photo" }]);
+    // A retry while the check is out adds nothing: the check's outcome answers it too.
+    expect(gatewayStep(state, frame(send))).toEqual([]);
+    const out = gatewayStep(state, { type: "media_checked", client_msg_id: UUID, outcome: "owned", now_ms: 2 });
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ type: "append_to_log", record: { kind: "send", content: "m_photo", type: "image", client_msg_id: UUID, conversation_id: CONV } });
+    // An answer for a send no longer waiting for one changes nothing.
+    expect(gatewayStep(state, { type: "media_checked", client_msg_id: UUID, outcome: "owned", now_ms: 3 })).toEqual([]);
+  });
+
+  it("refuses media that is not the sender's uploaded media with UNKNOWN_MEDIA, and a failed check as retryable", () => {
+    const { state } = open();
+    const other = "8f1c2b9e-8a4d-4c3b-9f2e-1a2b3c4d5e6f";
+    gatewayStep(state, frame({ event: "send_group_message", data: { group_id: "g1", content: "m_theirs", type: "file", client_msg_id: UUID } }));
+    const refused = gatewayStep(state, { type: "media_checked", client_msg_id: UUID, outcome: "unknown", now_ms: 2 });
+    expect(frames(refused)).toEqual([{ event: "error", data: expect.objectContaining({ code: "UNKNOWN_MEDIA", client_msg_id: UUID, retryable: false }) }]);
+    expect(refused.some((e) => e.type === "append_to_log")).toBe(false);
+    gatewayStep(state, frame({ event: "send_message", data: { to: "u0", content: "m_mine", type: "image", client_msg_id: other } }));
+    const failed = gatewayStep(state, { type: "media_checked", client_msg_id: other, outcome: "failed", now_ms: 3 });
+    expect(frames(failed)).toEqual([{ event: "error", data: expect.objectContaining({ code: "STORE_UNAVAILABLE", client_msg_id: other, retryable: true }) }]);
+    // Both sends are forgotten: the same client_msg_id may be tried again.
+    expect(gatewayStep(state, frame({ event: "send_message", data: { to: "u0", content: "m_mine", type: "image", client_msg_id: other } }))).toEqual([
+      { type: "check_media", client_msg_id: other, media_id: "m_mine" },
+    ]);
+  });
+
   it("routes an ack by what it delivered, or by the conversation_id the client gives", () => {
     const { state } = open();
     gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [entry(1, null)], now_ms: 1 });

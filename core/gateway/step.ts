@@ -26,7 +26,7 @@ import type { ClientFrame, ServerFrame } from "../protocol/frames.js";
 import type { AckRecord, PendingEntry, SendRecord } from "../model.js";
 import { isoFromMs, toNewMessage } from "../model.js";
 import type { GatewayEffect, GatewayInput } from "./types.js";
-import type { ConversationStream, GatewayState, MessageDelivery } from "./state.js";
+import type { ConversationStream, GatewayState, HeldSend, MessageDelivery } from "./state.js";
 
 export const CLOSE_POLICY = 1008;
 export const CLOSE_TOO_BIG = 1009;
@@ -94,6 +94,9 @@ export function gatewayStep(state: GatewayState, input: GatewayInput): Out {
       return out;
     case "delivery_received":
       onDelivery(state, out, input.delivery);
+      return out;
+    case "media_checked":
+      onMediaChecked(state, out, input.client_msg_id, input.outcome, input.now_ms);
       return out;
     case "timer_fired":
       onTimer(state, out, input.now_ms);
@@ -214,8 +217,8 @@ function send(
   d: { content: string; type: "text" | "image" | "file"; client_msg_id: string },
 ): void {
   const existing = state.sends.get(d.client_msg_id);
-  if (existing !== undefined && existing.phase === "appending") {
-    return; // The first append's outcome answers this retry too.
+  if (existing !== undefined && (existing.phase === "appending" || existing.phase === "checking")) {
+    return; // The first append's (or media check's) outcome answers this retry too.
   }
   if (existing !== undefined && existing.phase === "appended" && now_ms - existing.since_ms < state.config.limits.gatewayReappendAfterMs) {
     // Already durable and awaiting its number: appending again would only feed a backlog
@@ -227,6 +230,35 @@ function send(
     sendError(out, apiError("RATE_LIMITED", "Too many sends awaiting their receipt; wait for `sent` receipts and retry."), d.client_msg_id);
     return;
   }
+  if (d.type !== "text" && existing === undefined) {
+    // Media must be an upload of the sender's (docs/API.md): the host checks, then appends.
+    // A send already appended once (a late retry) passed its check then.
+    state.sends.set(d.client_msg_id, { client_msg_id: d.client_msg_id, phase: "checking", since_ms: now_ms, held: { conversation_id, target, content: d.content, type: d.type } });
+    out.push({ type: "check_media", client_msg_id: d.client_msg_id, media_id: d.content });
+    return;
+  }
+  appendSend(state, out, now_ms, d.client_msg_id, { conversation_id, target, content: d.content, type: d.type });
+}
+
+function onMediaChecked(state: GatewayState, out: Out, client_msg_id: string, outcome: "owned" | "unknown" | "failed", now_ms: number): void {
+  const entry = state.sends.get(client_msg_id);
+  if (entry === undefined || entry.phase !== "checking" || entry.held === undefined) return;
+  const held = entry.held;
+  if (outcome === "owned") {
+    appendSend(state, out, now_ms, client_msg_id, held);
+    return;
+  }
+  state.sends.delete(client_msg_id);
+  if (outcome === "unknown") {
+    sendError(out, apiError("UNKNOWN_MEDIA", `data.content names no media you uploaded: ${held.content}; upload it with POST /api/v1/media first.`, "data.content"), client_msg_id);
+    return;
+  }
+  sendError(out, apiError("STORE_UNAVAILABLE", "The media could not be checked just now; retry with the same client_msg_id."), client_msg_id);
+}
+
+function appendSend(state: GatewayState, out: Out, now_ms: number, client_msg_id: string, held: HeldSend): void {
+  const { conversation_id, target } = held;
+  const d = { client_msg_id, content: held.content, type: held.type };
   state.sends.set(d.client_msg_id, { client_msg_id: d.client_msg_id, phase: "appending", since_ms: now_ms });
   if (state.config.variant === "sent_before_append") {
     // Broken on purpose: `sent` before the log has the message, with an ID of our own.

@@ -50,7 +50,7 @@ it("reads a watched user's status only after its subscription is in place", asyn
   const clock = new ClockSystem();
   const p = slowPresence();
   const host = new GatewayHost(
-    { log: new LogMemory(), pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: p.presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), clock, timers: timersReal(clock) },
+    { log: new LogMemory(), pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: p.presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), media: { isUploadedBy: async () => false }, clock, timers: timersReal(clock) },
     { gateway_id: "gw-0", limits: defaultLimits(), call_timeout_ms: 5_000, session_ttl_ms: 90_000 },
   );
   const sent: string[] = [];
@@ -76,7 +76,7 @@ it("refuses sends with a retryable OVERLOADED while the backlog is full, and sti
   const log = new LogMemory();
   let backlog = 0;
   const host = new GatewayHost(
-    { log, pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: slowPresence().presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), clock, timers: timersReal(clock) },
+    { log, pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: slowPresence().presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), media: { isUploadedBy: async () => false }, clock, timers: timersReal(clock) },
     { gateway_id: "gw-0", limits: defaultLimits(), call_timeout_ms: 5_000, session_ttl_ms: 90_000, admission: { overloaded: () => backlog >= 100 } },
   );
   const sent: string[] = [];

@@ -8,6 +8,7 @@
 import type { Limits } from "../../core/limits.js";
 import type { Delivery } from "../../core/model.js";
 import { directConversationId, groupConversationId } from "../../core/ids/conversation.js";
+import type { MediaOwnership } from "../../core/ports/blob-store.js";
 import type { Clock } from "../../core/ports/clock.js";
 import type { Directory } from "../../core/ports/directory.js";
 import type { GatewayLink } from "../../core/ports/gateway-link.js";
@@ -27,6 +28,8 @@ export type GatewayPorts = {
   readonly presence: Presence;
   readonly directory: Directory;
   readonly link: GatewayLink;
+  /** Checks the content of image and file sends (UNKNOWN_MEDIA). */
+  readonly media: MediaOwnership;
   readonly clock: Clock;
   readonly timers: Timers;
 };
@@ -302,6 +305,12 @@ export class ConnectionHost {
         );
         return;
       }
+      case "check_media":
+        deadline(fromPromise(() => ports.media.isUploadedBy(effect.media_id, user_id)))(
+          (owned) => this.feed({ type: "media_checked", client_msg_id: effect.client_msg_id, outcome: owned ? "owned" : "unknown", now_ms: now() }),
+          () => this.feed({ type: "media_checked", client_msg_id: effect.client_msg_id, outcome: "failed", now_ms: now() }),
+        );
+        return;
       case "register_session":
         deadline(fromPromise(() => ports.sessions.register({ user_id, device_id, gateway_id: config.gateway_id, connection_id }, config.session_ttl_ms)))(
           (missing) => this.feed({ type: "session_registered", ok: true, missing, now_ms: now() }),

@@ -319,27 +319,34 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     return reply.code(201).send({ media_id, upload_url: absolute(s.public_url(), path), expires_at: isoFromMs(expires_at_ms) });
   });
 
-  app.get<{ Params: { media_id: string }; Querystring: { conversation_id?: string } }>("/api/v1/media/:media_id", async (req, reply) => {
+  app.get<{ Params: { media_id: string } }>("/api/v1/media/:media_id", async (req, reply) => {
     const user_id = me(req).user_id;
     const media_id = req.params.media_id;
     const info = await s.blobs.head(media_id);
     if (info === null) return fail(reply, "NOT_FOUND", `No media has ID ${media_id} (or it was never uploaded).`);
-    let allowed = s.tokens.isUploader(media_id, user_id);
-    const conversation_id = req.query.conversation_id;
-    if (!allowed && conversation_id !== undefined && (await isMemberOf(conversation_id, user_id)) === "yes") {
-      // Sent in that conversation? Look through its recent history for a message carrying it.
-      let before: string | null = null;
-      for (let pages = 0; pages < 10 && !allowed; pages++) {
-        const page = await s.messages.history(conversation_id, before, 100);
-        allowed = page.some((m) => m.type !== "text" && m.content === media_id);
-        if (page.length < 100) break;
-        before = page.at(-1)!.message_id;
-      }
+    if (!s.tokens.isUploader(media_id, user_id) && !(await sentToMemberOf(media_id, user_id))) {
+      return fail(reply, "FORBIDDEN", "Only the uploader and members of a conversation the media was sent in may fetch it.");
     }
-    if (!allowed) return fail(reply, "FORBIDDEN", "Only the uploader and members of a conversation the media was sent in may fetch it; pass ?conversation_id=.");
     const download = await s.blobs.presignDownload(media_id, s.clock.now() + s.limits.mediaUrlTtlMs);
     return reply.send({ download_url: absolute(s.public_url(), download), content_type: info.content_type, size: info.size });
   });
+
+  /**
+   * Was the media sent in a conversation `user_id` is a member of? The router links a media
+   * to each conversation a message carried it in (MessageStore.linkMedia), so this walks
+   * those links, not history: no window. Bounded by mediaConversationsCheckedMax.
+   */
+  const sentToMemberOf = async (media_id: string, user_id: string): Promise<boolean> => {
+    const page_max = 100;
+    let after: string | null = null;
+    for (let checked = 0; checked < s.limits.mediaConversationsCheckedMax; checked += page_max) {
+      const page = await s.messages.mediaConversations(media_id, after, page_max);
+      for (const conversation_id of page) if ((await isMemberOf(conversation_id, user_id)) === "yes") return true;
+      if (page.length < page_max) return false;
+      after = page.at(-1)!;
+    }
+    return false;
+  };
 
   // The pre-signed URLs themselves: no token, the signature is the permission.
   app.put<{ Params: { media_id: string } }>("/media/:media_id/upload", async (req, reply) => {

@@ -141,23 +141,81 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       const bytes = Buffer.from("\x89PNG fake image bytes");
       const created = await alice.rest.call("POST", "/api/v1/media", { content_type: "image/png", size: bytes.length, filename: "cat.png" });
       expect(created.status).toBe(201);
+      const media_id = String(created.json.media_id);
       const put = await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/png" }, body: bytes });
       expect(put.status).toBe(201);
       const again = await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/png" }, body: bytes });
       expect(again.status).toBeGreaterThanOrEqual(400);
+      // Before it is sent anywhere, only its uploader may fetch it.
+      expect((await alice.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(200);
+      expect((await bob.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(403);
       const a = await open(alice.token);
+      const b = await open(bob.token);
       const client_msg_id = randomUUID();
-      a.send("send_message", { to: bob.user_id, content: created.json.media_id, type: "image", client_msg_id });
+      a.send("send_message", { to: bob.user_id, content: media_id, type: "image", client_msg_id });
       const sent = await a.wait((f) => f.event === "delivery_receipt" && f.data.client_msg_id === client_msg_id);
-      const conv = String(sent.data.conversation_id);
-      const got = await bob.rest.call("GET", `/api/v1/media/${created.json.media_id}?conversation_id=${conv}`);
+      const shown = await b.wait((f) => f.event === "new_message" && f.data.message_id === sent.data.message_id);
+      expect(shown.data).toMatchObject({ type: "image", content: media_id });
+      // The recipient opens the image by its ID alone, as docs/API.md defines the call.
+      const got = await bob.rest.call("GET", `/api/v1/media/${String(shown.data.content)}`);
       expect(got.status).toBe(200);
       expect(got.json).toMatchObject({ content_type: "image/png", size: bytes.length });
       const download = await fetch(got.json.download_url);
       expect(Buffer.from(await download.arrayBuffer())).toEqual(bytes);
-      expect((await eve.rest.call("GET", `/api/v1/media/${created.json.media_id}?conversation_id=${conv}`)).status).toBe(403);
+      expect((await eve.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(403);
+      expect((await eve.rest.call("GET", `/api/v1/media/${media_id}?conversation_id=${String(sent.data.conversation_id)}`)).status).toBe(403);
       const forged = String(got.json.download_url).replace(/sig=([0-9a-f])/, (_m, c: string) => `sig=${c === "0" ? "1" : "0"}`);
       expect((await fetch(forged)).status).toBe(403);
+      await Promise.all([a.close(), b.close()]);
+    });
+
+    it("lets every member of a group the media was sent in open it, and no one else", async () => {
+      const [alice, bob] = await pair();
+      const carol = await signUp(api(), name("ca"));
+      const eve = await signUp(api(), name("ev"));
+      const g = await alice.rest.call("POST", "/api/v1/groups", { name: "photos", member_ids: [bob.user_id, carol.user_id] });
+      const bytes = Buffer.from("%PDF-1.4 minutes");
+      const created = await bob.rest.call("POST", "/api/v1/media", { content_type: "application/pdf", size: bytes.length, filename: "minutes.pdf" });
+      expect((await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "application/pdf" }, body: bytes })).status).toBe(201);
+      const b = await open(bob.token);
+      // Some text first, so the media is not simply the latest message.
+      for (let i = 0; i < 3; i++) {
+        const client_msg_id = randomUUID();
+        b.send("send_group_message", { group_id: g.json.group_id, content: `before ${i}`, type: "text", client_msg_id });
+        await b.wait((f) => f.event === "delivery_receipt" && f.data.client_msg_id === client_msg_id);
+      }
+      const client_msg_id = randomUUID();
+      b.send("send_group_message", { group_id: g.json.group_id, content: created.json.media_id, type: "file", client_msg_id });
+      await b.wait((f) => f.event === "delivery_receipt" && f.data.client_msg_id === client_msg_id && f.data.status === "sent");
+      for (const member of [alice, carol]) {
+        const got = await member.rest.call("GET", `/api/v1/media/${created.json.media_id}`);
+        expect(got.status, member.username).toBe(200);
+        expect(got.json).toMatchObject({ content_type: "application/pdf", size: bytes.length });
+      }
+      expect((await eve.rest.call("GET", `/api/v1/media/${created.json.media_id}`)).status).toBe(403);
+      await b.close();
+    });
+
+    it("refuses image and file content that is not an uploaded media of the sender, with UNKNOWN_MEDIA", async () => {
+      const [alice, bob] = await pair();
+      const upload = async (who: Account, put: boolean): Promise<string> => {
+        const bytes = Buffer.from("GIF89a tiny");
+        const created = await who.rest.call("POST", "/api/v1/media", { content_type: "image/gif", size: bytes.length });
+        if (put) expect((await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/gif" }, body: bytes })).status).toBe(201);
+        return String(created.json.media_id);
+      };
+      const bobs = await upload(bob, true);
+      const never_uploaded = await upload(alice, false);
+      const a = await open(alice.token);
+      for (const content of [bobs, never_uploaded, "m_made_up_id"]) {
+        const client_msg_id = randomUUID();
+        a.send("send_message", { to: bob.user_id, content, type: "image", client_msg_id });
+        const refused = await a.wait((f) => f.event === "error" && f.data.client_msg_id === client_msg_id);
+        expect(refused.data, content).toMatchObject({ code: "UNKNOWN_MEDIA", retryable: false });
+      }
+      // Alice still cannot open Bob's media: naming it in a refused send links nothing.
+      expect((await alice.rest.call("GET", `/api/v1/media/${bobs}`)).status).toBe(403);
+      expect(a.closed).toBeNull();
       await a.close();
     });
   });
