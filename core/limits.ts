@@ -51,6 +51,16 @@ export const LIMITS = {
   /** Rate limit per connection: burst and sustained (API.md: 500 burst, 50/s sustained). */
   connectionFramesBurst: 500,
   connectionFramesPerSecond: 50,
+  /**
+   * Typing: a connection's typing frames are forwarded at most once per this interval per
+   * conversation (clients send one per keystroke; the rest are dropped silently), and group
+   * typing is not fanned out at all above this many members (Zulip and Mattermost do the
+   * same): 499 deliveries per keystroke buy nothing a reader of a big group can use.
+   */
+  typingIntervalMs: 3_000,
+  typingGroupMembersMax: 100,
+  /** Conversations whose last forwarded typing a connection remembers (oldest forgotten first). */
+  typingConversationsPerConnectionMax: 256,
   /** Sends a connection may have appended-but-unanswered at once before it is pushed back. */
   sendsInFlightPerConnectionMax: 256,
   /** Messages the gateway remembers per connection to map an ack to its conversation. */

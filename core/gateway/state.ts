@@ -87,6 +87,8 @@ export type GatewayState = {
   acks_durable: Map<string, "delivered" | "read">;
   /** Acks whose append failed, retried with backoff (message_id -> record and schedule). */
   ack_retries: Map<string, { record: AckRecord; attempts: number; at_ms: number }>;
+  /** conversation_id -> when typing was last forwarded there, oldest first (bounded). */
+  typing_forwarded: Map<string, number>;
   /** Only the broken variant uses it: the gateway's own ID generator. */
   fake_ids: SnowflakeState;
 };
@@ -109,6 +111,7 @@ export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState
     draining: false,
     acks_durable: new Map(),
     ack_retries: new Map(),
+    typing_forwarded: new Map(),
     fake_ids: snowflakeInit(1023),
   };
 }

@@ -200,6 +200,34 @@ describe("gateway: sends and acks", () => {
     ]);
   });
 
+  it("forwards typing at most once per typingIntervalMs per conversation", () => {
+    const { state } = open();
+    const interval = state.config.limits.typingIntervalMs;
+    expect(interval).toBe(3_000);
+    const typing = (data: { to: string } | { group_id: string }, now_ms: number) => gatewayStep(state, frame({ event: "typing", data }, now_ms));
+    expect(typing({ to: "u0" }, 1_000)).toEqual([{ type: "relay_typing", target: { kind: "direct", to: "u0" } }]);
+    // A client typing continuously sends a frame per keystroke: only the first of each 3 s goes on.
+    for (let t = 1_050; t < 1_000 + interval; t += 50) expect(typing({ to: "u0" }, t)).toEqual([]);
+    // Other conversations have their own allowance.
+    expect(typing({ to: "u2" }, 1_100)).toEqual([{ type: "relay_typing", target: { kind: "direct", to: "u2" } }]);
+    expect(typing({ group_id: "g1" }, 1_100)).toEqual([{ type: "relay_typing", target: { kind: "group", group_id: "g1" } }]);
+    expect(typing({ group_id: "g1" }, 1_200)).toEqual([]);
+    expect(typing({ to: "u0" }, 1_000 + interval)).toEqual([{ type: "relay_typing", target: { kind: "direct", to: "u0" } }]);
+    // A clock that stepped back does not silence typing for longer than the interval.
+    expect(typing({ group_id: "g1" }, 0)).toEqual([{ type: "relay_typing", target: { kind: "group", group_id: "g1" } }]);
+    // Dropped typing frames are not errors: the connection is not punished for them.
+    expect(state.rejected_run).toBe(0);
+  });
+
+  it("keeps the typing throttle's memory bounded", () => {
+    const { state } = open({ typingConversationsPerConnectionMax: 3 });
+    for (let i = 0; i < 10; i++) gatewayStep(state, frame({ event: "typing", data: { to: `peer${i}` } }, 1_000));
+    expect(state.typing_forwarded.size).toBe(3);
+    // The oldest entries were forgotten, so those conversations may be forwarded again.
+    expect(gatewayStep(state, frame({ event: "typing", data: { to: "peer0" } }, 1_001))).toHaveLength(1);
+    expect(gatewayStep(state, frame({ event: "typing", data: { to: "peer9" } }, 1_002))).toEqual([]);
+  });
+
   it("routes an ack by what it delivered, or by the conversation_id the client gives", () => {
     const { state } = open();
     gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [entry(1, null)], now_ms: 1 });

@@ -16,6 +16,8 @@
  * 3. Bad input gets an `error` frame and the connection stays usable; a run of
  *    `rejectedFramesRunMax` rejected frames, or a frame over the size limit, closes it.
  * 4. Every map here is bounded by a limit in core/limits.ts.
+ * 5. Typing is forwarded at most once per typingIntervalMs per conversation (typingAllowed);
+ *    the host drops group typing above typingGroupMembersMax members.
  */
 import { unreachable } from "../result.js";
 import { directConversationId, groupConversationId } from "../ids/conversation.js";
@@ -169,9 +171,11 @@ function onFrame(state: GatewayState, out: Out, frame: ClientFrame, now_ms: numb
     case "typing": {
       const d = frame.data;
       if (d.to !== undefined) {
-        if (d.to !== config.user_id) out.push({ type: "relay_typing", target: { kind: "direct", to: d.to } });
+        if (d.to !== config.user_id && typingAllowed(state, directConversationId(config.user_id, d.to), now_ms)) {
+          out.push({ type: "relay_typing", target: { kind: "direct", to: d.to } });
+        }
       } else if (d.group_id !== undefined) {
-        out.push({ type: "relay_typing", target: { kind: "group", group_id: d.group_id } });
+        if (typingAllowed(state, groupConversationId(d.group_id), now_ms)) out.push({ type: "relay_typing", target: { kind: "group", group_id: d.group_id } });
       }
       return;
     }
@@ -206,6 +210,24 @@ function onFrame(state: GatewayState, out: Out, frame: ClientFrame, now_ms: numb
     default:
       unreachable(frame);
   }
+}
+
+/**
+ * Typing throttle: once per typingIntervalMs per (connection, conversation). A frame inside
+ * the interval is dropped without an error (clients send one per keystroke; it is not abuse).
+ * A clock that stepped back (now before the last forward) allows it, so a step never
+ * silences typing for longer than the interval.
+ */
+function typingAllowed(state: GatewayState, conversation_id: string, now_ms: number): boolean {
+  const last = state.typing_forwarded.get(conversation_id);
+  if (last !== undefined && now_ms >= last && now_ms - last < state.config.limits.typingIntervalMs) return false;
+  state.typing_forwarded.delete(conversation_id);
+  state.typing_forwarded.set(conversation_id, now_ms);
+  if (state.typing_forwarded.size > state.config.limits.typingConversationsPerConnectionMax) {
+    const oldest = state.typing_forwarded.keys().next();
+    if (!oldest.done) state.typing_forwarded.delete(oldest.value);
+  }
+  return true;
 }
 
 function send(

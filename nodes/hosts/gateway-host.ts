@@ -383,15 +383,23 @@ export class ConnectionHost {
     ports.timers.at(ports.clock.now() + 200, () => feed(ports.clock.now()));
   }
 
-  /** Typing is ephemeral: checked for membership, relayed to live sessions, never stored. */
+  /**
+   * Typing is ephemeral: checked for membership, relayed to live sessions, never stored. In a
+   * group above typingGroupMembersMax members it goes nowhere (docs/API.md): the fan-out
+   * would cost a delivery per member for an indicator nobody in a crowd can use.
+   */
   private relayTyping(target: { kind: "direct"; to: string } | { kind: "group"; group_id: string }): void {
-    const { ports } = this.gateway;
+    const { ports, config } = this.gateway;
     const { user_id } = this.identity;
     const recipients =
       target.kind === "direct"
         ? ofValue<string[]>([target.to])
         : chain(fromPromise(() => ports.directory.isMember(target.group_id, user_id)), (member) =>
-            member ? map(fromPromise(() => ports.directory.members(target.group_id)), (m) => m.filter((u) => u !== user_id)) : ofValue<string[]>([]),
+            member
+              ? map(fromPromise(() => ports.directory.members(target.group_id)), (m) =>
+                  m.length > config.limits.typingGroupMembersMax ? [] : m.filter((u) => u !== user_id),
+                )
+              : ofValue<string[]>([]),
           );
     const conversation_id = target.kind === "direct" ? directConversationId(user_id, target.to) : groupConversationId(target.group_id);
     const group_id = target.kind === "group" ? target.group_id : null;
