@@ -22,9 +22,6 @@ import { GatewayLinkMemory } from "../adapters/memory/gateway-link-memory.js";
 import { ClockSystem } from "../adapters/memory/clock-memory.js";
 import { RandomSystem } from "../adapters/memory/random-memory.js";
 import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
-import { PushByPlatform } from "../adapters/push/push-router.js";
-import { PushWebhook } from "../adapters/push/push-webhook.js";
-import { PushWebPush } from "../adapters/push/push-web.js";
 import { Database, DirectorySqlite, LogSqlite, MessageStoreSqlite, PendingStoreSqlite } from "../adapters/sqlite/index.js";
 import { setPasswordHashCost, Tokens } from "./auth.js";
 import { allInOneEnv, parseEnv, type AllInOneConfig } from "./config.js";
@@ -37,6 +34,7 @@ import { serveStatic } from "./http/static.js";
 import { attachWebSocket } from "./http/websocket.js";
 import { Metrics } from "./metrics.js";
 import { mediaOwnership } from "./media.js";
+import { openPush } from "./push.js";
 import { instrumentGateway } from "./observe.js";
 
 const ROUTER_GROUP = "routers";
@@ -113,16 +111,9 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
   const link = new GatewayLinkMemory();
   // Signed URLs are made relative here and absolute by the API, once the port is known.
   const blobs = new BlobStoreLocal(join(config.DATA_DIR, "media"), "", secret);
-  // Push: webhooks are signed with PUSH_WEBHOOK_SECRET (or the node's secret); Web Push
-  // needs VAPID keys. A platform without a provider is refused per notification.
-  const push: Push =
-    providers.push ??
-    new PushByPlatform({
-      webhook: new PushWebhook({ secret: config.PUSH_WEBHOOK_SECRET ?? secret }),
-      ...(config.VAPID_PUBLIC_KEY !== undefined && config.VAPID_PRIVATE_KEY !== undefined
-        ? { webpush: new PushWebPush({ vapid: { public_key: config.VAPID_PUBLIC_KEY, private_key: config.VAPID_PRIVATE_KEY, subject: config.VAPID_SUBJECT }, include_preview: config.PUSH_PREVIEW_CHARS > 0 }) }
-        : {}),
-    });
+  // Push: webhook, Web Push, APNs and FCM as configured (nodes/push.ts). A platform without
+  // a provider is refused per notification; a registration its provider calls gone is deleted.
+  const push: Push = providers.push ?? openPush(config, secret, directory);
 
   // How long the sends a router's last poll found had waited since their gateway accepted
   // them, per router; an empty poll means that router has caught up (0). Sends accepted

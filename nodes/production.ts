@@ -14,6 +14,7 @@ import { connectRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redi
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
 import { parseEnv } from "./config.js";
+import { pushEnv, pushEnvRules } from "./push.js";
 
 export const productionEnv = z.object({
   KAFKA_BROKERS: z.string().min(1).default("127.0.0.1:9092"),
@@ -63,12 +64,15 @@ export function openBlobStore(own: z.infer<typeof mediaEnv>, secret: string): Bl
 }
 
 /** The router's own variables. */
-export const routerEnv = z.object({
-  ROUTER_ID: nodeId,
-  ROUTER_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
-  PUSH_PREVIEW_CHARS: z.coerce.number().int().min(0).max(200).default(0),
-  ROUTER_GROUP: z.string().regex(/^[A-Za-z0-9._-]+$/).max(200).optional(),
-});
+export const routerEnv = z
+  .object({
+    ROUTER_ID: nodeId,
+    ROUTER_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
+    ROUTER_GROUP: z.string().regex(/^[A-Za-z0-9._-]+$/).max(200).optional(),
+    /** Push providers (webhook, Web Push, APNs, FCM): nodes/push.ts. */
+    ...pushEnv.shape,
+  })
+  .superRefine(pushEnvRules);
 
 /**
  * One consumer group per topic by default: two clusters sharing a broker (a test run beside

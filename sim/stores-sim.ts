@@ -325,6 +325,14 @@ export class DirectorySim implements Directory {
   registerPush(user_id: string, target: PushTarget): SyncPromise<void> {
     return this.r(() => void this.s.push.set(user_id, [...(this.s.push.get(user_id) ?? []), target]));
   }
+  unregisterPush(user_id: string, target: PushTarget): SyncPromise<boolean> {
+    return this.r(() => {
+      const targets = this.s.push.get(user_id) ?? [];
+      const kept = targets.filter((t) => t.platform !== target.platform || t.token !== target.token);
+      this.s.push.set(user_id, kept);
+      return kept.length < targets.length;
+    });
+  }
   pushTargets(user_id: string): SyncPromise<PushTarget[]> {
     return this.r(() => this.s.push.get(user_id) ?? []);
   }

@@ -16,7 +16,7 @@ export {
   type WebPushSubscription,
   type WebPushUrgency,
 } from "./push-web.js";
-export { PushByPlatform, type PushProviders } from "./push-router.js";
+export { PushByPlatform, type PushByPlatformOptions, type PushProviders } from "./push-router.js";
 export { PushApns, apnsPayload, apnsCollapseId, APNS_ENDPOINT_PRODUCTION, APNS_ENDPOINT_SANDBOX, type ApnsCredentials, type PushApnsOptions } from "./push-apns.js";
 export { PushFcm, fcmMessage, fcmServiceAccount, parseFcmServiceAccount, FCM_ENDPOINT, type FcmServiceAccount, type PushFcmOptions } from "./push-fcm.js";
 export { Http2Fetch, type Http2FetchOptions } from "./http2-fetch.js";

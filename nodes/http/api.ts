@@ -162,6 +162,12 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     if (b.platform === "webhook" && !/^https?:\/\//.test(b.token)) {
       return fail(reply, "INVALID_FIELD", "token must be an http(s) URL for the webhook platform.");
     }
+    if (b.platform === "apns" && !/^(?:[0-9a-fA-F]{2}){32,100}$/.test(b.token)) {
+      return fail(reply, "INVALID_FIELD", "token must be the APNs device token in hex (64 to 200 hex digits) for the apns platform.");
+    }
+    if (b.platform === "fcm" && !/^[A-Za-z0-9_:-]{16,4096}$/.test(b.token)) {
+      return fail(reply, "INVALID_FIELD", "token must be the FCM registration token (16 or more characters of [A-Za-z0-9_:-]) for the fcm platform.");
+    }
     if (b.platform === "webpush") {
       try {
         const sub = JSON.parse(b.token) as { endpoint?: unknown; keys?: { p256dh?: unknown; auth?: unknown } };

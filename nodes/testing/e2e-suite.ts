@@ -6,8 +6,14 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Rest, Socket, signUp, type Account } from "./api-client.js";
+import type { PushStandIns } from "./push-stand-ins.js";
 
-export type E2ETarget = { api: string; gateways: string[] };
+export type E2ETarget = {
+  api: string;
+  gateways: string[];
+  /** The APNs and FCM stand-ins the node pushes to (startPushStandIns). */
+  push: PushStandIns;
+};
 
 export function registerE2E(label: string, target: () => E2ETarget): void {
   let n = 0;
@@ -217,6 +223,66 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       expect((await alice.rest.call("GET", `/api/v1/media/${bobs}`)).status).toBe(403);
       expect(a.closed).toBeNull();
       await a.close();
+    });
+  });
+
+  describe(`${label}: push to offline devices`, () => {
+    const hex = (n: number): string => Array.from({ length: 64 }, (_, i) => ((n * 7 + i) % 16).toString(16)).join("");
+    const until = async (what: string, check: () => boolean, timeout_ms = 10_000): Promise<void> => {
+      const deadline = Date.now() + timeout_ms;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+
+    it("notifies an offline recipient's APNs and FCM devices once per message, collapsed by conversation, and forgets unregistered ones", async () => {
+      const { apns, fcm } = target().push;
+      const [alice, bob] = await pair();
+      const run = Date.now() % 100_000;
+      const apns_token = hex(run);
+      const fcm_token = `fcm${run}:APA91b${"x".repeat(140)}`;
+      const marker_token = hex(run + 1);
+      for (const device of [{ platform: "apns", token: apns_token }, { platform: "fcm", token: fcm_token }]) {
+        expect((await bob.rest.call("POST", "/api/v1/devices", device)).status).toBe(201);
+      }
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "apns", token: "not-hex" })).json.error.code).toBe("INVALID_FIELD");
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "fcm", token: "bad token!" })).json.error.code).toBe("INVALID_FIELD");
+
+      const a = await open(alice.token);
+      const sent: string[] = [];
+      for (let i = 0; i < 3; i++) sent.push((await a.sendText(bob.user_id, `see you at ${i}`)).message_id);
+      await until("3 notifications on each platform", () => apns.acceptedFor(apns_token).length >= 3 && fcm.acceptedFor(fcm_token).length >= 3);
+      await new Promise((r) => setTimeout(r, 300));
+      const on_apns = apns.acceptedFor(apns_token);
+      const on_fcm = fcm.acceptedFor(fcm_token);
+      expect(on_apns.map((n) => (n.payload["chat"] as { message_id: string }).message_id)).toEqual(sent);
+      expect(on_fcm.map((n) => (n.message["data"] as { message_id: string }).message_id).sort()).toEqual([...sent].sort());
+      const conversation_id = (on_apns[0]!.payload["chat"] as { conversation_id: string }).conversation_id;
+      expect(on_apns.map((n) => n.headers["apns-collapse-id"])).toEqual([conversation_id, conversation_id, conversation_id]);
+      expect(on_fcm.map((n) => (n.message["android"] as { collapse_key: string }).collapse_key)).toEqual([conversation_id, conversation_id, conversation_id]);
+      expect((on_apns[0]!.payload["aps"] as { alert: { body: string } }).alert.body).toBe("see you at 0");
+
+      // The services say both registrations are gone: the node stops using them.
+      apns.unregistered.add(apns_token);
+      fcm.unregistered.add(fcm_token);
+      await a.sendText(bob.user_id, "anyone there?");
+      await until("the 410 and the 404", () => apns.answered.some((x) => x.token === apns_token && x.status === 410) && fcm.answered.some((x) => x.token === fcm_token && x.status === 404));
+      await new Promise((r) => setTimeout(r, 200));
+      const asked = { apns: apns.answered.filter((x) => x.token === apns_token).length, fcm: fcm.answered.filter((x) => x.token === fcm_token).length };
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "apns", token: marker_token })).status).toBe(201);
+      const last = await a.sendText(bob.user_id, "last one");
+      await until("the marker device's notification", () => apns.acceptedFor(marker_token).some((n) => (n.payload["chat"] as { message_id: string }).message_id === last.message_id));
+      expect(apns.answered.filter((x) => x.token === apns_token).length).toBe(asked.apns);
+      expect(fcm.answered.filter((x) => x.token === fcm_token).length).toBe(asked.fcm);
+      // A recipient with a live connection gets no notification.
+      const b = await open(bob.token);
+      await b.waitCount((f) => f.event === "new_message", 5);
+      const online = await a.sendText(bob.user_id, "you are online");
+      await b.wait((f) => f.event === "new_message" && f.data.message_id === online.message_id);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(apns.acceptedFor(marker_token).map((n) => (n.payload["chat"] as { message_id: string }).message_id)).not.toContain(online.message_id);
+      await Promise.all([a.close(), b.close()]);
     });
   });
 
