@@ -3,6 +3,7 @@
  * media, devices) and the web page, on PORT. Media live under MEDIA_DIR behind signed URLs.
  */
 import { resolve } from "node:path";
+import { BlobStoreS3 } from "../adapters/blob/blob-store-s3.js";
 import { Tokens } from "./auth.js";
 import { parseEnv } from "./config.js";
 import { registerApi } from "./http/api.js";
@@ -19,6 +20,9 @@ async function main(): Promise<void> {
   const cassandra = openCassandra(c);
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
+  const blobs = openBlobStore(own.value, r.config.SECRET, r.clock);
+  // A fresh local S3 (s3proxy) has no bucket yet; on AWS this is one HEAD.
+  if (blobs instanceof BlobStoreS3) await blobs.ensureBucket();
   let listening = `http://${r.config.HOST}:${r.config.PORT}`;
   let ready = false;
   const app = createApp(r.log, r.limits, r.metrics, () => (ready ? "ok" : "starting"));
@@ -26,7 +30,7 @@ async function main(): Promise<void> {
     directory: pg.directory,
     messages: cassandra.messages,
     presence: redis.presence,
-    blobs: openBlobStore(own.value, r.config.SECRET),
+    blobs,
     tokens: new Tokens(r.config.SECRET),
     clock: r.clock,
     random: r.random,

@@ -33,7 +33,7 @@ async function main(): Promise<void> {
       presence: redis.presence,
       directory: pg.directory,
       link,
-      media: mediaOwnership(tokens, openBlobStore(own.value, r.config.SECRET)),
+      media: mediaOwnership(tokens, openBlobStore(own.value, r.config.SECRET, r.clock)),
       clock: r.clock,
       timers: r.timers,
     },
