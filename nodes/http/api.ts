@@ -20,6 +20,7 @@ import * as rest from "../../core/protocol/rest.js";
 import { receiptRank } from "../../core/receipts/receipts.js";
 import { hashPassword, verifyPassword, type TokenClaims, type Tokens } from "../auth.js";
 import { fail, failWith } from "./errors.js";
+import { Thumbnails } from "./thumbnails.js";
 
 export type ApiServices = {
   readonly directory: Directory;
@@ -107,6 +108,7 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     return decoded.value;
   };
   const draw = (): number => s.random.uint32();
+  const thumbnails = new Thumbnails(s.blobs, s.clock, s.limits.mediaUrlTtlMs);
 
   // ---- users and sessions ----------------------------------------------------------------
 
@@ -333,8 +335,19 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     if (!s.tokens.isUploader(media_id, user_id) && !(await sentToMemberOf(media_id, user_id))) {
       return fail(reply, "FORBIDDEN", "Only the uploader and members of a conversation the media was sent in may fetch it.");
     }
-    const download = await s.blobs.presignDownload(media_id, s.clock.now() + s.limits.mediaUrlTtlMs);
-    return reply.send({ download_url: absolute(s.public_url(), download), content_type: info.content_type, size: info.size });
+    const expires_at_ms = s.clock.now() + s.limits.mediaUrlTtlMs;
+    const download = await s.blobs.presignDownload(media_id, expires_at_ms);
+    const thumbnail = await thumbnails.ensure(info);
+    return reply.send({
+      download_url: absolute(s.public_url(), download),
+      content_type: info.content_type,
+      size: info.size,
+      ...(thumbnail === null
+        ? {}
+        : thumbnail.ok
+          ? { thumbnail_url: absolute(s.public_url(), await s.blobs.presignDownload(thumbnail.media_id, expires_at_ms)) }
+          : { thumbnail_error: thumbnail.error }),
+    });
   });
 
   /**
@@ -365,6 +378,8 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     } catch (error) {
       return fail(reply, "INVALID_FIELD", error instanceof Error ? error.message : "The upload was refused.");
     }
+    // The upload is complete: make its thumbnail now, off the answer's path.
+    void s.blobs.head(req.params.media_id).then((info) => (info === null ? null : thumbnails.ensure(info)), () => null);
     return reply.code(201).send({ media_id: req.params.media_id, size: bytes.length });
   });
 

@@ -4,6 +4,7 @@
  * alternate between them, so in a cluster the two sides of a chat sit on different gateways).
  */
 import { randomUUID } from "node:crypto";
+import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { Rest, Socket, signUp, type Account } from "./api-client.js";
 import type { PushStandIns } from "./push-stand-ins.js";
@@ -200,6 +201,29 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       }
       expect((await eve.rest.call("GET", `/api/v1/media/${created.json.media_id}`)).status).toBe(403);
       await b.close();
+    });
+
+    it("offers a thumbnail of an uploaded image as a second pre-signed URL, and says why there is none for a corrupt one", async () => {
+      const [alice] = await pair();
+      const upload = async (bytes: Buffer, content_type: string): Promise<string> => {
+        const created = await alice.rest.call("POST", "/api/v1/media", { content_type, size: bytes.length });
+        expect((await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": content_type }, body: bytes })).status).toBeLessThan(300);
+        return String(created.json.media_id);
+      };
+      const photo = await sharp({ create: { width: 1200, height: 800, channels: 3, background: "#f08020" } }).png().toBuffer();
+      const got = await alice.rest.call("GET", `/api/v1/media/${await upload(photo, "image/png")}`);
+      expect(got.status).toBe(200);
+      expect(typeof got.json.thumbnail_url).toBe("string");
+      const thumb = Buffer.from(await (await fetch(got.json.thumbnail_url)).arrayBuffer());
+      const meta = await sharp(thumb).metadata();
+      expect([meta.format, meta.width, meta.height]).toEqual(["jpeg", 320, 213]);
+      const broken = await alice.rest.call("GET", `/api/v1/media/${await upload(Buffer.from("\x89PNG but not really"), "image/png")}`);
+      expect(broken.status).toBe(200);
+      expect(broken.json.thumbnail_url).toBeUndefined();
+      expect(broken.json.thumbnail_error).toMatchObject({ code: "IMAGE_UNREADABLE" });
+      const pdf = await alice.rest.call("GET", `/api/v1/media/${await upload(Buffer.from("%PDF-1.4"), "application/pdf")}`);
+      expect(pdf.json.thumbnail_url).toBeUndefined();
+      expect(pdf.json.thumbnail_error).toBeUndefined();
     });
 
     it("refuses image and file content that is not an uploaded media of the sender, with UNKNOWN_MEDIA", async () => {
