@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ClockManual, ClockSystem } from "../memory/clock-memory.js";
 import { describeBlobStoreContract } from "../contract/blob-store.contract.js";
 import { ensureService } from "../contract/services.js";
-import { BlobStoreS3, type BlobStoreS3Options } from "./blob-store-s3.js";
+import { BlobStoreS3, PART_BYTES_MIN, type BlobStoreS3Options } from "./blob-store-s3.js";
 
 const S3 = { endpoint: "http://127.0.0.1:9100", region: "us-east-1", bucket: "chat-media", access_key_id: "chat-local-access", secret_access_key: "chat-local-secret-key-0123456789", force_path_style: true };
 const NOW_MS = 1_750_000_000_000;
@@ -78,3 +78,75 @@ describe("BlobStoreS3 on s3proxy, over plain HTTP as a browser would", () => {
     past.close();
   });
 });
+
+describe("BlobStoreS3 resumable uploads on s3proxy (multipart, pre-signed part URLs)", () => {
+  const store = (clock = new ClockSystem() as ClockSystem | ClockManual): BlobStoreS3 => new BlobStoreS3({ ...S3, prefix: `resumable-${randomUUID().slice(0, 8)}/`, clock });
+  const media = (): string => `m${randomUUID().replaceAll("-", "").slice(0, 20)}`;
+  const bytesOf = (size: number): Buffer => {
+    const b = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) b[i] = (i * 31 + (i >> 11)) & 0xff;
+    return b;
+  };
+
+  it("resumes an upload cut off halfway where it stopped, and joins the parts into the media", async () => {
+    const blobs = store();
+    const media_id = media();
+    const file = bytesOf(PART_BYTES_MIN + 123_457);
+    const plan = await blobs.startResumable({ media_id, content_type: "video/mp4", size: file.length }, Date.now() + 10 * 60_000);
+    expect([plan.part_bytes, plan.parts]).toEqual([PART_BYTES_MIN, 2]);
+    const slice = (n: number): Buffer => file.subarray((n - 1) * plan.part_bytes, Math.min(file.length, n * plan.part_bytes));
+    const putPart = async (n: number, body: Buffer): Promise<number> => (await fetch((await blobs.presignPart(media_id, n, Date.now() + 60_000))!, { method: "PUT", body })).status;
+    // Half the parts go up, then the client is gone (the app was killed, the train entered a tunnel).
+    expect(await putPart(1, slice(1))).toBe(200);
+    expect(await blobs.completeResumable(media_id)).toBeNull();
+    // Later, from another process: ask what is there, send only the rest.
+    const resumed = store();
+    Object.assign(resumed, { prefix: (blobs as unknown as { prefix: string }).prefix });
+    expect(await resumed.uploadedParts(media_id)).toEqual([1]);
+    const sent: number[] = [];
+    for (let n = 1; n <= plan.parts; n++) {
+      if ((await resumed.uploadedParts(media_id))!.includes(n)) continue;
+      expect(await putPart(n, slice(n))).toBe(200);
+      sent.push(n);
+    }
+    expect(sent).toEqual([2]);
+    expect(await resumed.completeResumable(media_id)).toEqual({ media_id, content_type: "video/mp4", size: file.length });
+    expect(Buffer.from((await resumed.get(media_id))!)).toEqual(file);
+    blobs.close();
+    resumed.close();
+  }, 60_000);
+
+  it("holds the declared size per part and the declared content type, and has no part past the end", async () => {
+    const blobs = store();
+    const media_id = media();
+    const size = PART_BYTES_MIN + 10;
+    await blobs.startResumable({ media_id, content_type: "application/pdf", size }, Date.now() + 60_000);
+    expect(await blobs.presignPart(media_id, 3, Date.now() + 60_000)).toBeNull();
+    expect(await blobs.presignPart(media_id, 0, Date.now() + 60_000)).toBeNull();
+    const last = (await blobs.presignPart(media_id, 2, Date.now() + 60_000))!;
+    expect((await fetch(last, { method: "PUT", body: bytesOf(11) })).status).toBe(403);
+    expect((await fetch(last, { method: "PUT", headers: { "content-type": "text/html" }, body: bytesOf(10) })).status).toBe(200);
+    expect((await fetch((await blobs.presignPart(media_id, 1, Date.now() + 60_000))!, { method: "PUT", body: bytesOf(PART_BYTES_MIN) })).status).toBe(200);
+    expect(await blobs.completeResumable(media_id)).toEqual({ media_id, content_type: "application/pdf", size });
+    blobs.close();
+  }, 60_000);
+
+  it("aborts an unfinished upload once its URLs expired, and its parts are gone", async () => {
+    const clock = new ClockManual(Date.now());
+    const blobs = store(clock);
+    const media_id = media();
+    await blobs.startResumable({ media_id, content_type: "image/png", size: PART_BYTES_MIN + 1 }, clock.now() + 60_000);
+    expect((await fetch((await blobs.presignPart(media_id, 1, clock.now() + 60_000))!, { method: "PUT", body: bytesOf(PART_BYTES_MIN) })).status).toBe(200);
+    const live = store(clock);
+    Object.assign(live, { prefix: (blobs as unknown as { prefix: string }).prefix });
+    expect(await blobs.abortExpired(clock.now())).toBe(0);
+    expect(await blobs.uploadedParts(media_id)).toEqual([1]);
+    expect(await blobs.abortExpired(clock.now() + 60_001)).toBe(1);
+    expect(await blobs.uploadedParts(media_id)).toBeNull();
+    expect(await blobs.presignPart(media_id, 2, clock.now() + 60_000)).toBeNull();
+    expect(await blobs.head(media_id)).toBeNull();
+    blobs.close();
+    live.close();
+  }, 60_000);
+});
+

@@ -23,6 +23,16 @@
  * - get, head and verify answer null, never throw, for a media_id a client made up.
  */
 import { timingSafeEqual } from "node:crypto";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
+  UploadPartCommand,
+  type Part,
+} from "@aws-sdk/client-s3";
 import { CreateBucketCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { BlobInfo, BlobStore, SignedAction } from "../../core/ports/blob-store.js";
@@ -50,7 +60,20 @@ const DECLARATIONS = "uploads/";
 /** A declaration is a few hundred bytes; anything larger is not ours. */
 const DECLARATION_BYTES_MAX = 64 * 1024;
 
-type Declaration = BlobInfo & { readonly expires_at_ms: number };
+type Declaration = BlobInfo & { readonly expires_at_ms: number; readonly upload_id?: string; readonly part_bytes?: number };
+
+export type ResumablePlan = { readonly media_id: string; readonly part_bytes: number; readonly parts: number };
+
+/** S3's bounds: parts of at least 5 MiB but the last, at most 10,000 of them. */
+export const PART_BYTES_MIN = 5 * 1024 * 1024;
+const PARTS_MAX = 10_000;
+
+/** The exact length of part `n` (1-based) of a `size`-byte upload; null when there is no such part. */
+function partLength(size: number, part_bytes: number, n: number): number | null {
+  const count = Math.ceil(size / part_bytes);
+  if (!Number.isInteger(n) || n < 1 || n > count) return null;
+  return n < count ? part_bytes : size - (count - 1) * part_bytes;
+}
 
 export class BlobStoreS3 implements BlobStore {
   private readonly client: S3Client;
@@ -148,6 +171,93 @@ export class BlobStoreS3 implements BlobStore {
     }
   }
 
+  // ---- resumable uploads (S3 multipart with pre-signed part URLs) ------------------------
+
+  /**
+   * Starts a resumable upload of `info`: the bytes go up in `parts` parts of `part_bytes`
+   * (the last one shorter), each PUT to its own pre-signed URL (presignPart), in any order,
+   * any part again after an interruption; uploadedParts tells a client where to resume;
+   * completeResumable joins them. The declaration records the multipart upload's ID.
+   */
+  async startResumable(info: BlobInfo, expires_at_ms: number): Promise<ResumablePlan> {
+    assert(MEDIA_ID_PATTERN.test(info.media_id), `BlobStoreS3.startResumable: media_id must match ${MEDIA_ID_PATTERN}, got '${info.media_id}'`);
+    assert(Number.isSafeInteger(info.size) && info.size >= 1, `BlobStoreS3.startResumable: size must be a positive integer, got ${info.size}`);
+    const part_bytes = Math.max(PART_BYTES_MIN, Math.ceil(info.size / PARTS_MAX));
+    const parts = Math.ceil(info.size / part_bytes);
+    const started = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key(info.media_id), ContentType: info.content_type }));
+    assert(started.UploadId !== undefined, "BlobStoreS3.startResumable: the storage answered no UploadId");
+    const declaration: Declaration = { ...info, expires_at_ms, upload_id: started.UploadId, part_bytes };
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.declarationKey(info.media_id), Body: JSON.stringify(declaration), ContentType: "application/json" }));
+    return { media_id: info.media_id, part_bytes, parts };
+  }
+
+  /** A pre-signed PUT for part `part_number` (1-based), bound to that part's exact length. */
+  async presignPart(media_id: string, part_number: number, expires_at_ms: number): Promise<string | null> {
+    const declared = await this.declaration(media_id);
+    if (declared === null || declared.upload_id === undefined || declared.part_bytes === undefined) return null;
+    const length = partLength(declared.size, declared.part_bytes, part_number);
+    if (length === null) return null;
+    const signed_ms = Math.floor(this.clock.now() / 1000) * 1000;
+    const expires_s = Math.ceil((Math.min(expires_at_ms, declared.expires_at_ms) - signed_ms) / 1000);
+    if (expires_s < 1) return null;
+    return getSignedUrl(
+      this.client,
+      new UploadPartCommand({ Bucket: this.bucket, Key: this.key(media_id), UploadId: declared.upload_id, PartNumber: part_number, ContentLength: length }),
+      { expiresIn: Math.min(expires_s, EXPIRES_S_MAX), signingDate: new Date(signed_ms), signableHeaders: new Set(["content-length"]) },
+    );
+  }
+
+  /** The parts stored whole so far (1-based), ascending: where an interrupted client resumes. */
+  async uploadedParts(media_id: string): Promise<number[] | null> {
+    const declared = await this.declaration(media_id);
+    if (declared === null || declared.upload_id === undefined || declared.part_bytes === undefined) return null;
+    return (await this.parts(media_id, declared.upload_id))
+      .filter((p) => p.Size === partLength(declared.size, declared.part_bytes!, p.PartNumber ?? 0))
+      .map((p) => p.PartNumber!)
+      .sort((a, b) => a - b);
+  }
+
+  /** Joins the parts into the media; refuses (null) while any part is missing. */
+  async completeResumable(media_id: string): Promise<BlobInfo | null> {
+    const declared = await this.declaration(media_id);
+    if (declared === null || declared.upload_id === undefined || declared.part_bytes === undefined) return null;
+    const stored = await this.parts(media_id, declared.upload_id);
+    const count = Math.ceil(declared.size / declared.part_bytes);
+    const whole = new Map(stored.filter((p) => p.Size === partLength(declared.size, declared.part_bytes!, p.PartNumber ?? 0)).map((p) => [p.PartNumber!, p.ETag!]));
+    for (let n = 1; n <= count; n++) if (!whole.has(n)) return null;
+    await this.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: this.bucket,
+        Key: this.key(media_id),
+        UploadId: declared.upload_id,
+        MultipartUpload: { Parts: [...whole].sort(([a], [b]) => a - b).map(([PartNumber, ETag]) => ({ PartNumber, ETag })) },
+      }),
+    );
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.declarationKey(media_id) }));
+    return this.head(media_id);
+  }
+
+  /** Aborts resumable uploads whose URLs expired before `now_ms` (the storage drops their parts); answers how many. */
+  async abortExpired(now_ms: number): Promise<number> {
+    const listed = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix }));
+    let aborted = 0;
+    for (const upload of listed.Uploads ?? []) {
+      const media_id = (upload.Key ?? "").slice(this.prefix.length);
+      if (!MEDIA_ID_PATTERN.test(media_id) || upload.UploadId === undefined) continue;
+      const declared = await this.declaration(media_id);
+      if (declared !== null && declared.upload_id === upload.UploadId && declared.expires_at_ms > now_ms) continue;
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }));
+      if (declared !== null && declared.upload_id === upload.UploadId) await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.declarationKey(media_id) }));
+      aborted += 1;
+    }
+    return aborted;
+  }
+
+  private async parts(media_id: string, upload_id: string): Promise<Part[]> {
+    const answer = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: this.key(media_id), UploadId: upload_id }));
+    return answer.Parts ?? [];
+  }
+
   /** Creates the bucket (private) if it does not exist; for a fresh local S3, at start. */
   async ensureBucket(): Promise<void> {
     try {
@@ -188,9 +298,16 @@ export class BlobStoreS3 implements BlobStore {
       throw error;
     }
     try {
-      const { media_id: id, content_type, size, expires_at_ms } = JSON.parse(text) as Record<string, unknown>;
+      const { media_id: id, content_type, size, expires_at_ms, upload_id, part_bytes } = JSON.parse(text) as Record<string, unknown>;
       if (id !== media_id || typeof content_type !== "string" || typeof size !== "number" || typeof expires_at_ms !== "number") return null;
-      return { media_id, content_type, size, expires_at_ms };
+      return {
+        media_id,
+        content_type,
+        size,
+        expires_at_ms,
+        ...(typeof upload_id === "string" ? { upload_id } : {}),
+        ...(typeof part_bytes === "number" ? { part_bytes } : {}),
+      };
     } catch {
       return null;
     }
