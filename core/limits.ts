@@ -67,6 +67,12 @@ export const LIMITS = {
   /** Characters of a media filename. */
   mediaFilenameCharsMax: 255,
   /**
+   * Conversations a media was sent in that GET /api/v1/media/{id} looks through for one the
+   * caller belongs to (a media forwarded into more conversations than this is refused to
+   * members of the later ones; the uploader always gets it).
+   */
+  mediaConversationsCheckedMax: 10_000,
+  /**
    * Rate limit per connection: burst and sustained (API.md: 500 burst, 50/s sustained). `ack`
    * frames never count against it (a client must ack a replay of any size as it arrives).
    */

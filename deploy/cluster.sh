@@ -35,13 +35,13 @@ up() {
   deploy/services.sh up all
   eval "$(deploy/services.sh env)"
   [ -f "$DIR/secret" ] || head -c 48 /dev/urandom | base64 | tr -d '/+=\n' >"$DIR/secret"
-  local common=(SECRET="$(cat "$DIR/secret")" LOG_LEVEL=info GATEWAYS="gw-0=127.0.0.1:${GW_GRPC[0]},gw-1=127.0.0.1:${GW_GRPC[1]}")
+  local common=(SECRET="$(cat "$DIR/secret")" LOG_LEVEL=info GATEWAYS="gw-0=127.0.0.1:${GW_GRPC[0]},gw-1=127.0.0.1:${GW_GRPC[1]}" MEDIA_DIR="$DIR/media")
   env "${common[@]}" node dist/nodes/migrate.js
   for i in 0 1; do
     start "gw-$i" gateway "${common[@]}" GATEWAY_ID="gw-$i" PORT="${GW_PORTS[$i]}" GRPC_PORT="${GW_GRPC[$i]}"
     start "router-$i" router "${common[@]}" ROUTER_ID="router-$i" PORT="${RT_PORTS[$i]}"
   done
-  start api api "${common[@]}" PORT="$API_PORT" MEDIA_DIR="$DIR/media"
+  start api api "${common[@]}" PORT="$API_PORT"
   wait_healthy "http://127.0.0.1:$API_PORT" api
   for i in 0 1; do
     wait_healthy "http://127.0.0.1:${GW_PORTS[$i]}" "gw-$i"

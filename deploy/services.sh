@@ -2,15 +2,15 @@
 # Starts, stops and describes the real services that the production adapters are tested
 # against, on 127.0.0.1 only. See deploy/README.md.
 #
-#   deploy/services.sh up     [redis|postgres|kafka|cassandra|all]...   (default: all)
-#   deploy/services.sh down   [redis|postgres|kafka|cassandra|all]...   (default: all)
+#   deploy/services.sh up     [redis|postgres|kafka|cassandra|s3proxy|all]...   (default: all)
+#   deploy/services.sh down   [redis|postgres|kafka|cassandra|s3proxy|all]...   (default: all)
 #   deploy/services.sh status [NAME|all]...   exit 0 if every named service runs, 3 if not
 #   deploy/services.sh env    [NAME|all]...   export lines: eval "$(deploy/services.sh env)"
 #   deploy/services.sh check  [NAME|all]...   a real client round trip against each service
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ALL=(redis postgres kafka cassandra)
+ALL=(redis postgres kafka cassandra s3proxy)
 
 usage() {
   sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2

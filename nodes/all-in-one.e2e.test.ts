@@ -10,22 +10,26 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { allInOneEnv } from "./config.js";
 import { startAllInOne, type AllInOne } from "./all-in-one.js";
 import { registerE2E } from "./testing/e2e-suite.js";
+import { startPushStandIns, type PushStandIns } from "./testing/push-stand-ins.js";
 
 let node: AllInOne;
 let dir: string;
+let push: PushStandIns;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "chat-e2e-"));
-  const config = allInOneEnv.parse({ PORT: "0", DATA_DIR: dir, LOG_LEVEL: "silent", WEB_DIR: join(dir, "no-web"), TEST_LIMITS: "1" });
+  push = await startPushStandIns(dir);
+  const config = allInOneEnv.parse({ PORT: "0", DATA_DIR: dir, LOG_LEVEL: "silent", WEB_DIR: join(dir, "no-web"), TEST_LIMITS: "1", ...push.env });
   node = await startAllInOne(config);
 });
 
 afterAll(async () => {
   await node.stop();
+  await push.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-registerE2E("all-in-one", () => ({ api: node.url, gateways: [node.url] }));
+registerE2E("all-in-one", () => ({ api: node.url, gateways: [node.url], push }));
 
 describe("all-in-one: operations", () => {
   it("serves /healthz and Prometheus /metrics", async () => {

@@ -22,9 +22,6 @@ import { GatewayLinkMemory } from "../adapters/memory/gateway-link-memory.js";
 import { ClockSystem } from "../adapters/memory/clock-memory.js";
 import { RandomSystem } from "../adapters/memory/random-memory.js";
 import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
-import { PushByPlatform } from "../adapters/push/push-router.js";
-import { PushWebhook } from "../adapters/push/push-webhook.js";
-import { PushWebPush } from "../adapters/push/push-web.js";
 import { Database, DirectorySqlite, LogSqlite, MessageStoreSqlite, PendingStoreSqlite } from "../adapters/sqlite/index.js";
 import { setPasswordHashCost, Tokens } from "./auth.js";
 import { deriveKey } from "./keys.js";
@@ -37,6 +34,8 @@ import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
 import { attachWebSocket } from "./http/websocket.js";
 import { Metrics } from "./metrics.js";
+import { mediaOwnership } from "./media.js";
+import { openPush } from "./push.js";
 import { instrumentGateway } from "./observe.js";
 
 const ROUTER_GROUP = "routers";
@@ -89,6 +88,7 @@ export type Embedded = {
   readonly directory: DirectorySqlite;
   readonly messages: MessageStoreSqlite;
   readonly presence: PresenceMemory;
+  readonly blobs: BlobStoreLocal;
   readonly gateway: GatewayHost;
   readonly routers: readonly RouterHost[];
   /** Joins every router to the consumer group; resolves once all have joined. */
@@ -122,16 +122,11 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
   const sessions = new SessionStoreMemory(clock);
   const presence = new PresenceMemory({ clock, limits });
   const link = new GatewayLinkMemory();
-  // Push: webhooks are signed with PUSH_WEBHOOK_SECRET (or a key derived for that alone); Web Push
-  // needs VAPID keys. A platform without a provider is refused per notification.
-  const push: Push =
-    providers.push ??
-    new PushByPlatform({
-      webhook: new PushWebhook({ secret: config.PUSH_WEBHOOK_SECRET ?? deriveKey(secret, "webhook-signing"), private_targets_allowed: config.PUSH_PRIVATE_TARGETS_ALLOWED }),
-      ...(config.VAPID_PUBLIC_KEY !== undefined && config.VAPID_PRIVATE_KEY !== undefined
-        ? { webpush: new PushWebPush({ vapid: { public_key: config.VAPID_PUBLIC_KEY, private_key: config.VAPID_PRIVATE_KEY, subject: config.VAPID_SUBJECT }, include_preview: config.PUSH_PREVIEW_CHARS > 0, private_targets_allowed: config.PUSH_PRIVATE_TARGETS_ALLOWED }) }
-        : {}),
-    });
+  // Signed URLs are made relative here and absolute by the API, once the port is known.
+  const blobs = new BlobStoreLocal(join(config.DATA_DIR, "media"), "", deriveKey(secret, "media-urls"));
+  // Push: webhook, Web Push, APNs and FCM as configured (nodes/push.ts). A platform without
+  // a provider is refused per notification; a registration its provider calls gone is deleted.
+  const push: Push = providers.push ?? openPush(config, secret, directory);
 
   // How long the sends a router's last poll found had waited since their gateway accepted
   // them, per router; an empty poll means that router has caught up (0). Sends accepted
@@ -163,7 +158,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
 
   const gateway_id = "gw-0";
   const gateway = new GatewayHost(
-    { log: logPort, pending, sessions, presence, directory, link, clock, timers },
+    { log: logPort, pending, sessions, presence, directory, link, media: mediaOwnership(tokens, blobs), clock, timers },
     {
       gateway_id,
       limits,
@@ -217,6 +212,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
     directory,
     messages,
     presence,
+    blobs,
     gateway,
     routers,
     startRouters: () => Promise.all(routers.map((r) => new Promise<void>((ok, no) => r.start((e) => (e === null ? ok() : no(new Error(e))))))).then(() => undefined),
@@ -238,7 +234,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
 
 export async function startAllInOne(config: AllInOneConfig, providers: { push?: Push } = {}): Promise<AllInOne> {
   const core = assembleEmbedded(config, providers);
-  const { db, log, limits, clock, metrics, secret, directory, messages, presence, gateway } = core;
+  const { db, log, limits, clock, metrics, secret, directory, messages, presence, blobs, gateway } = core;
   const random = new RandomSystem();
   const tokens = new Tokens(secret);
   let ready = false;
@@ -256,8 +252,6 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   );
   let listening_url = `http://${config.HOST}:${config.PORT}`;
   const public_url = (): string => config.PUBLIC_URL ?? listening_url;
-  // Signed URLs are made relative here and absolute by the API, once the port is known.
-  const blobs = new BlobStoreLocal(join(config.DATA_DIR, "media"), "", deriveKey(secret, "media-urls"));
   // Declarations of uploads that never came, and temporary files a crash left, are deleted
   // now and then: the media folder is bounded by the uploads that completed.
   const sweeper = setInterval(() => void blobs.sweep(clock.now()).catch((error: unknown) => log.warn({ err: error }, "media sweep failed")), MEDIA_SWEEP_INTERVAL_MS);

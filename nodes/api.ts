@@ -3,14 +3,14 @@
  * media, devices) and the web page, on PORT. Media live under MEDIA_DIR behind signed URLs.
  */
 import { resolve } from "node:path";
-import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
+import { BlobStoreS3 } from "../adapters/blob/blob-store-s3.js";
 import { Tokens } from "./auth.js";
-import { deriveKey } from "./keys.js";
+import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
 import { parseEnv } from "./config.js";
 import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
-import { apiEnv, openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
+import { apiEnv, openBlobStore, openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 
 async function main(): Promise<void> {
@@ -21,13 +21,18 @@ async function main(): Promise<void> {
   const cassandra = openCassandra(c);
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
+  const blobs = openBlobStore(own.value, r.config.SECRET, r.clock);
+  // A fresh local S3 (s3proxy) has no bucket yet; on AWS this is one HEAD.
+  if (blobs instanceof BlobStoreS3) await blobs.ensureBucket();
   let listening = `http://${r.config.HOST}:${r.config.PORT}`;
   let ready = false;
-  const blobs = new BlobStoreLocal(resolve(own.value.MEDIA_DIR), "", deriveKey(r.config.SECRET, "media-urls"));
   // Declarations of uploads that never came are deleted now and then (every api node may;
-  // deleting an expired declaration twice is harmless).
-  const sweeper = setInterval(() => void blobs.sweep(r.clock.now()).catch(() => undefined), 10 * 60 * 1000);
-  sweeper.unref();
+  // deleting an expired declaration twice is harmless). On S3, a lifecycle rule does it.
+  if (blobs instanceof BlobStoreLocal) {
+    const local = blobs;
+    const sweeper = setInterval(() => void local.sweep(r.clock.now()).catch(() => undefined), 10 * 60 * 1000);
+    sweeper.unref();
+  }
   const app = createApp(r.log, r.limits, r.metrics, () => (ready ? "ok" : "starting"), undefined, { metrics_token: r.config.METRICS_TOKEN });
   registerApi(app, {
     directory: pg.directory,

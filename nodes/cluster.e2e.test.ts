@@ -19,6 +19,7 @@ import { ensureService } from "../adapters/contract/services.js";
 import { killAndRestart, runClusterFault } from "./cluster.fault.js";
 import { runClusterSmoke, type Endpoints } from "./testing/cluster-smoke.js";
 import { registerE2E } from "./testing/e2e-suite.js";
+import { startPushStandIns, type PushStandIns } from "./testing/push-stand-ins.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const run = randomBytes(4).toString("hex");
@@ -29,6 +30,8 @@ let failed = false;
 const children = new Map<string, ChildProcess>();
 let endpoints: Endpoints;
 let env: Record<string, string>;
+/** APNs and FCM stand-ins the routers push to: the production router's providers, for real. */
+let push: PushStandIns;
 const ports: Record<string, number> = {};
 
 function freePort(): Promise<number> {
@@ -80,7 +83,9 @@ beforeAll(async () => {
   await ensureService("kafka", 9092, 300_000);
   await ensureService("cassandra", 9042, 400_000);
   for (const k of ["gw-0", "gw-1", "grpc-0", "grpc-1", "api"]) ports[k] = await freePort();
+  push = await startPushStandIns(media);
   env = {
+    ...push.env,
     SECRET: randomBytes(32).toString("base64url"),
     LOG_LEVEL: "warn",
     LOG_TOPIC: `chat-log-e2e-${run}`,
@@ -106,6 +111,7 @@ afterAll(async () => {
         }),
     ),
   );
+  await push?.close();
   rmSync(media, { recursive: true, force: true });
   if (failed) console.log(`cluster node logs kept in ${logs}`);
   else rmSync(logs, { recursive: true, force: true });
@@ -116,7 +122,7 @@ afterEach((context) => {
 });
 
 // The all-in-one node's end-to-end scenarios, users alternating between the two gateways.
-registerE2E("cluster", () => ({ api: endpoints.api, gateways: endpoints.gateways.map((g) => g.replace(/^ws/, "http").replace(/\/ws$/, "")) }));
+registerE2E("cluster", () => ({ api: endpoints.api, gateways: endpoints.gateways.map((g) => g.replace(/^ws/, "http").replace(/\/ws$/, "")), push }));
 
 it("smoke: messages, receipts, retries, groups and offline replay across two gateways", async () => {
   const lines: string[] = [];

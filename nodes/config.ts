@@ -3,6 +3,9 @@
  * node at start with a sentence naming the variable, never later with a stack trace.
  */
 import { z } from "zod";
+import { pushEnv, pushEnvRules, pushTargetsEnv } from "./push.js";
+
+export { pushTargetsEnv };
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const bool = z.enum(["0", "1", "true", "false"]).transform((v) => v === "1" || v === "true");
@@ -24,14 +27,6 @@ export const edgeEnv = {
  * Push targets (webhook URLs, Web Push endpoints) are user input: private, loopback and
  * link-local addresses are refused where the socket connects, unless named here.
  */
-export const pushTargetsEnv = {
-  /** Comma-separated CIDRs push may reach although private (`10.0.0.0/8,fd00::/8`); none by default. */
-  PUSH_PRIVATE_TARGETS_ALLOWED: z
-    .string()
-    .default("")
-    .transform((v) => v.split(",").map((c) => c.trim()).filter((c) => c !== ""))
-    .refine((cidrs) => cidrs.every((c) => /^[0-9a-fA-F.:]+\/\d{1,3}$/.test(c)), "must be comma-separated CIDRs such as 10.0.0.0/8"),
-};
 
 /** The node's limits with the edge's bounds from its environment. */
 export function withEdgeBounds<L extends { headersTimeoutMs: number; requestTimeoutMs: number }>(limits: L, env: { HEADERS_TIMEOUT_MS: number; REQUEST_TIMEOUT_MS: number }): L {
@@ -89,13 +84,8 @@ export const allInOneEnv = z.object({
   SEND_ELU_MAX: z.coerce.number().min(0).max(1).default(0),
   /** In-process router workers (members of one consumer group). */
   ROUTERS: z.coerce.number().int().min(1).max(64).default(4),
-  /** Characters of message text a push notification may carry (0: none). */
-  PUSH_PREVIEW_CHARS: z.coerce.number().int().min(0).max(200).default(0),
-  /** The key webhook receivers verify with; derived from SECRET for that purpose alone when unset (nodes/keys.ts). */
-  PUSH_WEBHOOK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
-  VAPID_PUBLIC_KEY: z.string().min(1).optional(),
-  VAPID_PRIVATE_KEY: z.string().min(1).optional(),
-  VAPID_SUBJECT: z.string().min(1).default("mailto:admin@localhost"),
+  /** Push providers (webhook, Web Push, APNs, FCM): nodes/push.ts. */
+  ...pushEnv.shape,
   /** How long SIGTERM waits for in-flight work before exiting anyway. */
   DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   /** REST rate limit per client address and per user: burst, and sustained requests per second. */
@@ -105,7 +95,7 @@ export const allInOneEnv = z.object({
   PASSWORD_HASH_COST: z.coerce.number().int().min(1024).max(1_048_576).refine((n) => Number.isInteger(Math.log2(n)), "must be a power of two").default(16_384),
   /** Use the deliberately small limits of tests (fast heartbeats and resyncs). */
   TEST_LIMITS: bool.default(false),
-});
+}).superRefine(pushEnvRules);
 
 export type AllInOneConfig = z.infer<typeof allInOneEnv>;
 

@@ -10,7 +10,8 @@ import { GatewayHost } from "./hosts/gateway-host.js";
 import { createApp } from "./http/app.js";
 import { attachWebSocket } from "./http/websocket.js";
 import { instrumentGateway } from "./observe.js";
-import { gatewayEnv, gatewayLink, openCassandra, openDirectory, openLog, openRedis, productionConfig } from "./production.js";
+import { mediaOwnership } from "./media.js";
+import { gatewayEnv, gatewayLink, openBlobStore, openCassandra, openDirectory, openLog, openRedis, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 
 async function main(): Promise<void> {
@@ -23,8 +24,19 @@ async function main(): Promise<void> {
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
   const link = gatewayLink(c);
+  const tokens = new Tokens(r.config.SECRET);
   const gateway = new GatewayHost(
-    { log, pending: cassandra.pending, sessions: redis.sessions, presence: redis.presence, directory: pg.directory, link, clock: r.clock, timers: r.timers },
+    {
+      log,
+      pending: cassandra.pending,
+      sessions: redis.sessions,
+      presence: redis.presence,
+      directory: pg.directory,
+      link,
+      media: mediaOwnership(tokens, openBlobStore(own.value, r.config.SECRET, r.clock)),
+      clock: r.clock,
+      timers: r.timers,
+    },
     { gateway_id: own.value.GATEWAY_ID, limits: r.limits, call_timeout_ms: 5_000, session_ttl_ms: 3 * r.limits.heartbeatIntervalMs },
     instrumentGateway(r.metrics, r.clock),
   );
@@ -33,7 +45,7 @@ async function main(): Promise<void> {
   const app = createApp(r.log, r.limits, r.metrics, () => (!ready ? "starting" : gateway.isDraining ? "draining" : "ok"), () => r.metrics.connections.set(gateway.connectionCount), { metrics_token: r.config.METRICS_TOKEN });
   const ws = attachWebSocket(app.server, {
     gateway,
-    tokens: new Tokens(r.config.SECRET),
+    tokens,
     clock: r.clock,
     frame_bytes_max: r.limits.frameBytesMax,
     send_buffer_bytes_max: 4 * 1024 * 1024,

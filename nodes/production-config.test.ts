@@ -4,7 +4,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { parseEnv } from "./config.js";
-import { apiEnv, gatewayEnv, productionEnv, routerEnv, routerGroup } from "./production.js";
+import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
+import { BlobStoreS3 } from "../adapters/blob/blob-store-s3.js";
+import { ClockSystem } from "../adapters/memory/clock-memory.js";
+import { apiEnv, gatewayEnv, openBlobStore, productionEnv, routerEnv, routerGroup } from "./production.js";
 import { roleEnv } from "./role.js";
 
 const SECRET = "s".repeat(32);
@@ -71,5 +74,22 @@ describe("production configuration", () => {
   it("refuses an api PUBLIC_URL that is not a URL", () => {
     const c = parseEnv(apiEnv, { PUBLIC_URL: "chat.example" });
     expect(!c.ok && c.message).toContain("PUBLIC_URL:");
+  });
+
+  it("puts media on S3 when S3_BUCKET is set, with its credentials required, for the api and the gateways alike", () => {
+    for (const schema of [apiEnv, gatewayEnv]) {
+      const base = schema === gatewayEnv ? { GATEWAY_ID: "gw-1", GRPC_PORT: "7102" } : {};
+      const half = parseEnv(schema, { ...base, S3_BUCKET: "chat-media" });
+      expect(!half.ok && half.message).toMatch(/S3_ACCESS_KEY_ID: is required with S3_BUCKET.*S3_SECRET_ACCESS_KEY/);
+      expect(parseEnv(schema, { ...base, S3_BUCKET: "Chat_Media", S3_ACCESS_KEY_ID: "a", S3_SECRET_ACCESS_KEY: "b" }).ok).toBe(false);
+      expect(parseEnv(schema, { ...base, S3_PREFIX: "media" }).ok).toBe(false);
+    }
+    const ok = parseEnv(apiEnv, { S3_BUCKET: "chat-media", S3_ACCESS_KEY_ID: "a", S3_SECRET_ACCESS_KEY: "b", S3_ENDPOINT: "http://127.0.0.1:9100", S3_FORCE_PATH_STYLE: "1" });
+    if (!ok.ok) throw new Error(ok.message);
+    const blobs = openBlobStore(ok.value, SECRET, new ClockSystem());
+    expect(blobs).toBeInstanceOf(BlobStoreS3);
+    (blobs as BlobStoreS3).close();
+    const local = parseEnv(apiEnv, {});
+    expect(local.ok && openBlobStore(local.value, SECRET, new ClockSystem())).toBeInstanceOf(BlobStoreLocal);
   });
 });

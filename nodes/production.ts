@@ -4,13 +4,20 @@
  * for the directory, gRPC between routers and gateways. Shared by the gateway, router, api
  * and migrate binaries; each takes only what it needs.
  */
+import { resolve } from "node:path";
 import { z } from "zod";
+import type { BlobStore } from "../core/ports/blob-store.js";
+import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
+import { BlobStoreS3 } from "../adapters/blob/blob-store-s3.js";
+import type { Clock } from "../core/ports/clock.js";
 import { LogKafka, type KafkaLogSink } from "../adapters/kafka/index.js";
 import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateCassandra } from "../adapters/cassandra/index.js";
 import { connectRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
-import { connectionsPerAddressEnv, parseEnv, pushTargetsEnv } from "./config.js";
+import { connectionsPerAddressEnv, parseEnv } from "./config.js";
+import { deriveKey } from "./keys.js";
+import { pushEnv, pushEnvRules } from "./push.js";
 
 export const productionEnv = z.object({
   KAFKA_BROKERS: z.string().min(1).default("127.0.0.1:9092"),
@@ -45,19 +52,63 @@ export type ProductionConfig = z.infer<typeof productionEnv>;
 
 const nodeId = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, _ or -").max(64);
 
+/**
+ * Where media live, for the api (uploads, downloads) and the gateways (which check that an
+ * image or file message names an upload of its sender): the same folder for all of them.
+ */
+export const mediaEnv = z
+  .object({
+    MEDIA_DIR: z.string().min(1).default("./data/media"),
+    /** S3-compatible storage instead of MEDIA_DIR: set S3_BUCKET (and the rest as needed). */
+    S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name").optional(),
+    S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+    S3_REGION: z.string().min(1).default("us-east-1"),
+    S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+    S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    S3_FORCE_PATH_STYLE: z.enum(["0", "1", "true", "false"]).transform((v) => v === "1" || v === "true").default(false),
+    S3_PREFIX: z.string().regex(/^([A-Za-z0-9_.-]+\/)*$/, "must be empty or end in '/'").default(""),
+  })
+  .superRefine((env, ctx) => {
+    if (env.S3_BUCKET === undefined) return;
+    for (const name of ["S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] as const) {
+      if (env[name] === undefined) ctx.addIssue({ code: "custom", path: [name], message: "is required with S3_BUCKET" });
+    }
+  });
+
 /** The gateway's own variables (besides roleEnv and productionEnv). */
-export const gatewayEnv = z.object({ GATEWAY_ID: nodeId, GRPC_PORT: z.coerce.number().int().min(1).max(65_535), ...connectionsPerAddressEnv });
+export const gatewayEnv = z.object({ GATEWAY_ID: nodeId, GRPC_PORT: z.coerce.number().int().min(1).max(65_535), ...connectionsPerAddressEnv }).and(mediaEnv);
+
+/**
+ * The blob store of the api and gateway nodes: S3 when S3_BUCKET is set (pre-signed URLs
+ * point at the storage), else the MEDIA_DIR folder (signed URLs relative to the api, which
+ * makes them absolute), signed with the key derived for media URLs alone (nodes/keys.ts).
+ */
+export function openBlobStore(own: z.infer<typeof mediaEnv>, secret: string, clock: Clock): BlobStore {
+  if (own.S3_BUCKET !== undefined && own.S3_ACCESS_KEY_ID !== undefined && own.S3_SECRET_ACCESS_KEY !== undefined) {
+    return new BlobStoreS3({
+      bucket: own.S3_BUCKET,
+      region: own.S3_REGION,
+      ...(own.S3_ENDPOINT === undefined ? {} : { endpoint: own.S3_ENDPOINT }),
+      access_key_id: own.S3_ACCESS_KEY_ID,
+      secret_access_key: own.S3_SECRET_ACCESS_KEY,
+      force_path_style: own.S3_FORCE_PATH_STYLE,
+      prefix: own.S3_PREFIX,
+      clock,
+    });
+  }
+  return new BlobStoreLocal(resolve(own.MEDIA_DIR), "", deriveKey(secret, "media-urls"));
+}
 
 /** The router's own variables. */
-export const routerEnv = z.object({
-  ROUTER_ID: nodeId,
-  ROUTER_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
-  PUSH_PREVIEW_CHARS: z.coerce.number().int().min(0).max(200).default(0),
-  ROUTER_GROUP: z.string().regex(/^[A-Za-z0-9._-]+$/).max(200).optional(),
-  ...pushTargetsEnv,
-  /** The key webhook receivers verify with (at least 32 characters); derived from SECRET when unset. */
-  PUSH_WEBHOOK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
-});
+export const routerEnv = z
+  .object({
+    ROUTER_ID: nodeId,
+    ROUTER_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
+    ROUTER_GROUP: z.string().regex(/^[A-Za-z0-9._-]+$/).max(200).optional(),
+    /** Push providers (webhook, Web Push, APNs, FCM): nodes/push.ts. */
+    ...pushEnv.shape,
+  })
+  .superRefine(pushEnvRules);
 
 /**
  * One consumer group per topic by default: two clusters sharing a broker (a test run beside
@@ -69,7 +120,7 @@ export function routerGroup(own: z.infer<typeof routerEnv>, c: ProductionConfig)
 }
 
 /** The api node's own variables. */
-export const apiEnv = z.object({ MEDIA_DIR: z.string().min(1).default("./data/media"), WEB_DIR: z.string().min(1).default("web/dist"), PUBLIC_URL: z.url().optional() });
+export const apiEnv = mediaEnv.and(z.object({ WEB_DIR: z.string().min(1).default("web/dist"), PUBLIC_URL: z.url().optional() }));
 
 export function productionConfig(env: Record<string, string | undefined>): ProductionConfig {
   const parsed = parseEnv(productionEnv, env);

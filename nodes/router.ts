@@ -4,10 +4,8 @@
  * /healthz and /metrics on PORT. SIGTERM stops consuming (uncommitted work is redelivered).
  */
 import { randomBytes } from "node:crypto";
-import { PushByPlatform } from "../adapters/push/push-router.js";
-import { PushWebhook } from "../adapters/push/push-webhook.js";
 import { parseEnv } from "./config.js";
-import { deriveKey } from "./keys.js";
+import { openPush } from "./push.js";
 import { RouterHost } from "./hosts/router-host.js";
 import { createApp } from "./http/app.js";
 import { gatewayLink, openCassandra, openDirectory, openLog, openRedis, productionConfig, routerEnv, routerGroup } from "./production.js";
@@ -24,7 +22,8 @@ async function main(): Promise<void> {
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
   const link = gatewayLink(c);
-  const push = new PushByPlatform({ webhook: new PushWebhook({ secret: own.value.PUSH_WEBHOOK_SECRET ?? deriveKey(r.config.SECRET, "webhook-signing"), private_targets_allowed: own.value.PUSH_PRIVATE_TARGETS_ALLOWED }) });
+  // Webhook, Web Push, APNs and FCM as configured; gone registrations are deleted (nodes/push.ts).
+  const push = openPush(own.value, r.config.SECRET, pg.directory);
   const routers: RouterHost[] = [];
   for (let i = 0; i < own.value.ROUTER_WORKERS; i++) {
     routers.push(

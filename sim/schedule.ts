@@ -47,6 +47,15 @@ export function scheduleWorkload(world: World, rng: Rng): void {
         if (peer !== d.user_id) d.raw({ event: "typing", data: { to: peer } });
       });
     }
+    // Group typing too (invariant 9 then checks it reaches members only); now and then a
+    // burst, as from a keyboard, which the gateway's throttle must thin out.
+    const groups = world.groups.filter((g) => g.members.includes(d.user_id));
+    if (groups.length > 0 && rng.chance(0.3)) {
+      const group_id = rng.pick(groups).group_id;
+      const start = rng.int(options.fault_ms);
+      const keystrokes = 1 + rng.int(5);
+      for (let k = 0; k < keystrokes; k++) loop.schedule(start + k * 200, () => d.raw({ event: "typing", data: { group_id } }));
+    }
     // Ordinary churn: some devices drop off for a while.
     if (rng.chance(0.25)) loop.schedule(rng.int(options.fault_ms), () => goOffline(world, d, rng, 1_000 + rng.int(6_000)));
   }

@@ -31,6 +31,7 @@ export class MessageStoreState {
   readonly receipts = new Map<string, Map<string, ReceiptStatus>>();
   readonly inbox = new Map<string, Map<string, InboxEntry>>();
   readonly read = new Map<string, string>();
+  readonly media_links = new Map<string, Set<string>>();
 
   put(m: StoredMessage): void {
     let conv = this.messages.get(m.conversation_id);
@@ -147,6 +148,16 @@ export class MessageStoreSim implements MessageStore {
         .sort((a, b) => (a.last_message_id < b.last_message_id ? 1 : -1))
         .slice(0, limit),
     );
+  }
+  linkMedia(media_id: string, conversation_id: string): SyncPromise<void> {
+    return this.w(() => {
+      let links = this.s.media_links.get(media_id);
+      if (links === undefined) this.s.media_links.set(media_id, (links = new Set()));
+      links.add(conversation_id);
+    });
+  }
+  mediaConversations(media_id: string, after: string | null, limit: number): SyncPromise<string[]> {
+    return this.r(() => [...(this.s.media_links.get(media_id) ?? [])].filter((c) => after === null || c > after).sort().slice(0, limit));
   }
   close(): SyncPromise<void> {
     return SyncPromise.resolved(undefined);
@@ -313,6 +324,14 @@ export class DirectorySim implements Directory {
   }
   registerPush(user_id: string, target: PushTarget): SyncPromise<void> {
     return this.r(() => void this.s.push.set(user_id, [...(this.s.push.get(user_id) ?? []), target]));
+  }
+  unregisterPush(user_id: string, target: PushTarget): SyncPromise<boolean> {
+    return this.r(() => {
+      const targets = this.s.push.get(user_id) ?? [];
+      const kept = targets.filter((t) => t.platform !== target.platform || t.token !== target.token);
+      this.s.push.set(user_id, kept);
+      return kept.length < targets.length;
+    });
   }
   pushTargets(user_id: string): SyncPromise<PushTarget[]> {
     return this.r(() => this.s.push.get(user_id) ?? []);

@@ -8,6 +8,7 @@ import { defaultLimits, type Limits } from "../core/limits.js";
 import { opaqueId } from "../core/ids/opaque.js";
 import type { PendingState } from "../core/pending/index.js";
 import { GatewayHost } from "../nodes/hosts/gateway-host.js";
+import { SyncPromise } from "./sync-promise.js";
 import { RouterHost } from "../nodes/hosts/router-host.js";
 import { SimDevice, SimSocket, type DeviceWorld } from "./device.js";
 import { FAULT_CLASSES, type RecoveryPath } from "./faults.js";
@@ -140,6 +141,8 @@ export class World implements DeviceWorld {
         presence: new PresenceSim(k, node, this.presence, SIM_EPOCH_MS),
         directory: new DirectorySim(k, node, this.directory),
         link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
+        // The simulated workload sends text only; no media is ever uploaded here.
+        media: { isUploadedBy: () => SyncPromise.resolved(false) },
         clock: node.clock,
         timers: node.timers,
       },

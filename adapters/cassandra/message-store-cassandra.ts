@@ -3,8 +3,8 @@
  * watermarks on Cassandra or ScyllaDB (core/ports/message-store.ts is the contract;
  * migrations.ts holds the tables and why they are shaped so).
  *
- * Owns the tables `messages`, `dedup_claims`, `receipts`, `inbox` and `read_marks` of one
- * keyspace. The Client belongs to whoever opened it; close() only stops this adapter.
+ * Owns the tables `messages`, `dedup_claims`, `receipts`, `inbox`, `read_marks` and
+ * `media_links` of one keyspace. The Client belongs to whoever opened it; close() only stops this adapter.
  *
  * Rules:
  * - Prepared statements only, at one configured consistency (default LOCAL_QUORUM), so a
@@ -110,6 +110,9 @@ type Cql = {
   readonly insert_read: string;
   readonly trim_read: string;
   readonly select_read: string;
+  readonly insert_media_link: string;
+  readonly media_links_all: string;
+  readonly media_links_after: string;
 };
 
 function cqlFor(ks: string): Cql {
@@ -137,6 +140,9 @@ function cqlFor(ks: string): Cql {
     insert_read: `INSERT INTO ${ks}.read_marks (user_id, conversation_id, message_id) VALUES (?, ?, ?) USING TIMESTAMP ${ts}`,
     trim_read: `DELETE FROM ${ks}.read_marks USING TIMESTAMP ${ts} WHERE user_id = ? AND conversation_id = ? AND message_id < ?`,
     select_read: `SELECT message_id FROM ${ks}.read_marks WHERE user_id = ? AND conversation_id = ? LIMIT 1`,
+    insert_media_link: `INSERT INTO ${ks}.media_links (media_id, conversation_id) VALUES (?, ?)`,
+    media_links_all: `SELECT conversation_id FROM ${ks}.media_links WHERE media_id = ? LIMIT ?`,
+    media_links_after: `SELECT conversation_id FROM ${ks}.media_links WHERE media_id = ? AND conversation_id > ? LIMIT ?`,
   };
 }
 
@@ -333,6 +339,23 @@ export class MessageStoreCassandra implements MessageStore {
         top.offer(inboxOf(row));
       }
       return top.entries();
+    });
+  }
+
+  linkMedia(media_id: string, conversation_id: string): Promise<void> {
+    return this.lifecycle.run("linkMedia", async () => {
+      await this.client.execute(this.cql.insert_media_link, [media_id, conversation_id], this.options());
+    });
+  }
+
+  mediaConversations(media_id: string, after_conversation_id: string | null, limit: number): Promise<string[]> {
+    return this.lifecycle.run("mediaConversations", async () => {
+      assertLimit(OWNER, "mediaConversations", limit);
+      if (limit === 0) return [];
+      const [query, params] =
+        after_conversation_id === null ? [this.cql.media_links_all, [media_id, limit]] : [this.cql.media_links_after, [media_id, after_conversation_id, limit]];
+      const result = await this.client.execute(query, params, this.options({ fetchSize: limit }));
+      return result.rows.map((row) => textOf(row["conversation_id"], "media_links.conversation_id"));
     });
   }
 

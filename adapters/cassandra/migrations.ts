@@ -146,6 +146,19 @@ export const CASSANDRA_MIGRATIONS: readonly CassandraMigration[] = [
       ) WITH gc_grace_seconds = ${PENDING_TOMBSTONE_SECONDS}`,
     ],
   },
+  {
+    step: 7,
+    name: "media_links",
+    // Which conversations a media was sent in: one partition per media, a row per
+    // conversation, written by the router beside the message (GET /api/v1/media/{id}).
+    statements: (ks) => [
+      `CREATE TABLE IF NOT EXISTS ${ks}.media_links (
+        media_id text,
+        conversation_id text,
+        PRIMARY KEY ((media_id), conversation_id)
+      )`,
+    ],
+  },
 ];
 
 export type MigrateCassandraOptions = {

@@ -141,6 +141,27 @@ export function describeDirectoryContract(name: string, factory: () => Promise<D
     );
 
     it(
+      "unregisters one push registration, the one the provider said is gone",
+      async () => {
+        const user = await newUser();
+        const other = await newUser();
+        const token = unique("token");
+        const apns: PushTarget = { platform: "apns", token };
+        const fcm: PushTarget = { platform: "fcm", token };
+        await directory().registerPush(user.user_id, apns);
+        await directory().registerPush(user.user_id, fcm);
+        await directory().registerPush(other.user_id, apns);
+        expect(await directory().unregisterPush(user.user_id, apns)).toBe(true);
+        expect(await directory().unregisterPush(user.user_id, apns)).toBe(false);
+        expect(await directory().pushTargets(user.user_id)).toEqual([fcm]);
+        expect(await directory().pushTargets(other.user_id)).toEqual([apns]);
+        await directory().registerPush(user.user_id, apns);
+        expect(sortedTargets(await directory().pushTargets(user.user_id))).toEqual(sortedTargets([apns, fcm]));
+      },
+      timeout,
+    );
+
+    it(
       "stores a group with its members, the creator included and duplicates once",
       async () => {
         const [creator, a, b, outsider] = await newUsers(4);

@@ -402,5 +402,25 @@ export function describeMessageStoreContract(
       },
       timeout,
     );
+
+    it(
+      "links a media to every conversation it was sent in, once each, and pages them in order",
+      async () => {
+        const media = unique("m");
+        const other = unique("m");
+        const conversations = [conversation().conversation_id, conversation().conversation_id, groupConversationId(unique("g"))].sort();
+        expect(await store().mediaConversations(media, null, 10)).toEqual([]);
+        for (const c of [...conversations].reverse()) await store().linkMedia(media, c);
+        await store().linkMedia(media, conversations[0] as string);
+        await store().linkMedia(other, conversations[1] as string);
+        expect(await store().mediaConversations(media, null, 10)).toEqual(conversations);
+        expect(await store().mediaConversations(media, null, 2)).toEqual(conversations.slice(0, 2));
+        expect(await store().mediaConversations(media, conversations[1] as string, 10)).toEqual(conversations.slice(2));
+        expect(await store().mediaConversations(media, conversations[2] as string, 10)).toEqual([]);
+        expect(await store().mediaConversations(other, null, 10)).toEqual([conversations[1]]);
+        expect(await store().mediaConversations(unique("m"), null, 10)).toEqual([]);
+      },
+      timeout,
+    );
   });
 }

@@ -76,6 +76,15 @@ export class DirectoryMemory implements Directory {
     targets.push({ ...target });
   }
 
+  async unregisterPush(user_id: string, target: PushTarget): Promise<boolean> {
+    this.assertOpen("unregisterPush");
+    const targets = this.push_by_user.get(user_id) ?? [];
+    const index = targets.findIndex((t) => t.platform === target.platform && t.token === target.token);
+    if (index < 0) return false;
+    targets.splice(index, 1);
+    return true;
+  }
+
   async pushTargets(user_id: string): Promise<PushTarget[]> {
     this.assertOpen("pushTargets");
     return (this.push_by_user.get(user_id) ?? []).map((target) => ({ ...target }));

@@ -33,6 +33,8 @@ export class MessageStoreMemory implements MessageStore {
   /** user_id -> conversation_id -> entry. */
   private readonly inboxes = new Map<string, Map<string, InboxEntry>>();
   private readonly read_up_to = new Map<string, string>();
+  /** media_id -> conversations a message carrying it was persisted in. */
+  private readonly media_links = new Map<string, Set<string>>();
   private closed = false;
 
   async putMessage(message: StoredMessage): Promise<void> {
@@ -149,6 +151,22 @@ export class MessageStoreMemory implements MessageStore {
       .filter((entry) => before_message_id === null || entry.last_message_id < before_message_id)
       .sort((a, b) => (a.last_message_id < b.last_message_id ? 1 : a.last_message_id > b.last_message_id ? -1 : 0));
     return entries.slice(0, limit).map((entry) => ({ ...entry }));
+  }
+
+  async linkMedia(media_id: string, conversation_id: string): Promise<void> {
+    this.assertOpen("linkMedia");
+    let links = this.media_links.get(media_id);
+    if (links === undefined) this.media_links.set(media_id, (links = new Set()));
+    links.add(conversation_id);
+  }
+
+  async mediaConversations(media_id: string, after_conversation_id: string | null, limit: number): Promise<string[]> {
+    this.assertOpen("mediaConversations");
+    assertLimit("mediaConversations", limit);
+    return [...(this.media_links.get(media_id) ?? [])]
+      .filter((c) => after_conversation_id === null || c > after_conversation_id)
+      .sort()
+      .slice(0, limit);
   }
 
   async close(): Promise<void> {

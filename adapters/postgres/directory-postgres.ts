@@ -41,6 +41,7 @@ const SQL = {
   devices: "SELECT device_id FROM devices WHERE user_id = $1 ORDER BY created_at, added",
   insertPush: "INSERT INTO push_registrations (user_id, platform, token) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
   pushTargets: "SELECT platform, token FROM push_registrations WHERE user_id = $1 ORDER BY added",
+  deletePush: "DELETE FROM push_registrations WHERE user_id = $1 AND platform = $2 AND token = $3",
   insertGroup: `INSERT INTO groups (group_id, name, creator_id, created_at) VALUES ($1, $2, $3, ${msIn("$4")}) ON CONFLICT DO NOTHING`,
   group: `SELECT group_id, name, creator_id, ${msOut("created_at")} FROM groups WHERE group_id = $1`,
   lockGroup: "SELECT 1 FROM groups WHERE group_id = $1 FOR UPDATE",
@@ -102,6 +103,12 @@ export class DirectoryPostgres implements Directory {
   async registerPush(user_id: string, target: PushTarget): Promise<void> {
     this.assertOpen("registerPush");
     await this.pool.query(SQL.insertPush, [user_id, target.platform, target.token]);
+  }
+
+  async unregisterPush(user_id: string, target: PushTarget): Promise<boolean> {
+    this.assertOpen("unregisterPush");
+    const result = await this.pool.query(SQL.deletePush, [user_id, target.platform, target.token]);
+    return (result.rowCount ?? 0) > 0;
   }
 
   async pushTargets(user_id: string): Promise<PushTarget[]> {

@@ -56,4 +56,21 @@ describe("PushByPlatform", () => {
     const push = new PushByPlatform({ webpush: { notify: () => Promise.reject(gone) } });
     await expect(push.notify({ platform: "webpush", token: "t" }, notification)).rejects.toBe(gone);
   });
+
+  it("unregisters a target its provider says is gone or invalid, and only such a one", async () => {
+    const removed: string[] = [];
+    const verdicts: Record<string, Error | null> = {
+      gone: new PushTargetGone("410", { status: 410 }),
+      invalid: new PushError("PUSH_TARGET_INVALID", "bad token"),
+      busy: new PushError("PUSH_UNAVAILABLE", "503"),
+      fine: null,
+    };
+    const fcm = { notify: (target: PushTarget) => (verdicts[target.token] === null ? Promise.resolve() : Promise.reject(verdicts[target.token])) };
+    const push = new PushByPlatform({ fcm }, { unregister: async (user_id, target) => void removed.push(`${user_id}/${target.token}`) });
+    for (const token of Object.keys(verdicts)) await push.notify({ platform: "fcm", token }, notification).catch(() => undefined);
+    expect(removed).toEqual(["usr_a/gone", "usr_a/invalid"]);
+    // A failing unregister does not hide the provider's verdict.
+    const failing = new PushByPlatform({ fcm }, { unregister: () => Promise.reject(new Error("db down")) });
+    await expect(failing.notify({ platform: "fcm", token: "gone" }, notification)).rejects.toBe(verdicts["gone"]);
+  });
 });

@@ -61,6 +61,7 @@ export class DirectorySqlite implements Directory {
   private readonly select_devices: Statement<[string], { device_id: string }>;
   private readonly insert_push: Statement<[string, string, string]>;
   private readonly select_push: Statement<[string], { platform: string; token: string }>;
+  private readonly delete_push: Statement<[string, string, string]>;
   private readonly insert_group: Statement<[GroupRow]>;
   private readonly select_group: Statement<[string], GroupRow>;
   private readonly insert_member: Statement<[string, string]>;
@@ -82,6 +83,7 @@ export class DirectorySqlite implements Directory {
     this.select_devices = db.prepare("SELECT device_id FROM devices WHERE user_id = ? ORDER BY created_at_ms, rowid");
     this.insert_push = db.prepare("INSERT OR IGNORE INTO push_registrations (user_id, platform, token) VALUES (?, ?, ?)");
     this.select_push = db.prepare("SELECT platform, token FROM push_registrations WHERE user_id = ? ORDER BY rowid");
+    this.delete_push = db.prepare("DELETE FROM push_registrations WHERE user_id = ? AND platform = ? AND token = ?");
     this.insert_group = db.prepare(
       "INSERT OR IGNORE INTO groups (group_id, name, creator_id, created_at_ms) VALUES (@group_id, @name, @creator_id, @created_at_ms)",
     );
@@ -143,6 +145,11 @@ export class DirectorySqlite implements Directory {
     await this.database.write(() => {
       this.insert_push.run(user_id, platform, token);
     });
+  }
+
+  async unregisterPush(user_id: string, target: PushTarget): Promise<boolean> {
+    this.assertOpen("unregisterPush");
+    return this.database.write(() => this.delete_push.run(user_id, target.platform, target.token).changes > 0);
   }
 
   async pushTargets(user_id: string): Promise<PushTarget[]> {

@@ -2,7 +2,8 @@
  * MessageStoreSqlite: history, the durable dedup record, receipts, inboxes and read
  * watermarks in the embedded node's SQLite file (core/ports/message-store.ts is the contract).
  *
- * Owns the tables `messages`, `dedup_claims`, `receipts`, `inbox` and `read_marks`.
+ * Owns the tables `messages`, `dedup_claims`, `receipts`, `inbox`, `read_marks` and
+ * `media_links`.
  *
  * Rules:
  * - Every write is a batched write (write-batcher.ts): it resolves once committed, and it is
@@ -96,6 +97,9 @@ export class MessageStoreSqlite implements MessageStore {
   private readonly inbox_before: Statement<[string, string, number], InboxRow>;
   private readonly upsert_read: Statement<[string, string, string]>;
   private readonly select_read: Statement<[string, string], { message_id: string }>;
+  private readonly insert_media_link: Statement<[string, string]>;
+  private readonly media_links_all: Statement<[string, number], { conversation_id: string }>;
+  private readonly media_links_after: Statement<[string, string, number], { conversation_id: string }>;
 
   constructor(private readonly database: Database) {
     const db = database;
@@ -139,6 +143,9 @@ export class MessageStoreSqlite implements MessageStore {
       "INSERT INTO read_marks (user_id, conversation_id, message_id) VALUES (?, ?, ?) ON CONFLICT (user_id, conversation_id) DO UPDATE SET message_id = excluded.message_id WHERE excluded.message_id > read_marks.message_id",
     );
     this.select_read = db.prepare("SELECT message_id FROM read_marks WHERE user_id = ? AND conversation_id = ?");
+    this.insert_media_link = db.prepare("INSERT OR IGNORE INTO media_links (media_id, conversation_id) VALUES (?, ?)");
+    this.media_links_all = db.prepare("SELECT conversation_id FROM media_links WHERE media_id = ? ORDER BY conversation_id LIMIT ?");
+    this.media_links_after = db.prepare("SELECT conversation_id FROM media_links WHERE media_id = ? AND conversation_id > ? ORDER BY conversation_id LIMIT ?");
   }
 
   async putMessage(message: StoredMessage): Promise<void> {
@@ -266,6 +273,20 @@ export class MessageStoreSqlite implements MessageStore {
     assertLimit("inbox", limit);
     const rows = before_message_id === null ? this.inbox_all.all(user_id, limit) : this.inbox_before.all(user_id, before_message_id, limit);
     return rows.map(inboxOf);
+  }
+
+  async linkMedia(media_id: string, conversation_id: string): Promise<void> {
+    this.assertOpen("linkMedia");
+    await this.database.write(() => {
+      this.insert_media_link.run(media_id, conversation_id);
+    });
+  }
+
+  async mediaConversations(media_id: string, after_conversation_id: string | null, limit: number): Promise<string[]> {
+    this.assertOpen("mediaConversations");
+    assertLimit("mediaConversations", limit);
+    const rows = after_conversation_id === null ? this.media_links_all.all(media_id, limit) : this.media_links_after.all(media_id, after_conversation_id, limit);
+    return rows.map((row) => row.conversation_id);
   }
 
   async close(): Promise<void> {

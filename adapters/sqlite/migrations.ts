@@ -166,4 +166,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE pending_tombstones_by_id RENAME TO pending_tombstones;
     `,
   },
+  {
+    version: 3,
+    name: "media links: which conversations a media was sent in",
+    // GET /api/v1/media/{id} is allowed to every member of a conversation in which a message
+    // carried the media. The router records the link when it persists such a message, so the
+    // check is one key lookup, with no window of recent history to scan.
+    sql: `
+      CREATE TABLE media_links (
+        media_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        PRIMARY KEY (media_id, conversation_id)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -22,9 +22,22 @@ export type ConversationStream = {
 
 export type SendInFlight = {
   readonly client_msg_id: string;
-  /** "appending": the log has not answered yet; "appended": durable, awaiting the router's `sent`. */
-  phase: "appending" | "appended";
+  /**
+   * "checking": an image or file send whose media the host is checking (check_media);
+   * "appending": the log has not answered yet; "appended": durable, awaiting the router's `sent`.
+   */
+  phase: "checking" | "appending" | "appended";
   readonly since_ms: number;
+  /** While "checking": the send to append once the media is found to be the sender's. */
+  held?: HeldSend;
+};
+
+/** A send whose media check is out: everything the append needs. */
+export type HeldSend = {
+  readonly conversation_id: string;
+  readonly target: { readonly kind: "direct"; readonly to: string } | { readonly kind: "group"; readonly group_id: string };
+  readonly content: string;
+  readonly type: "text" | "image" | "file";
 };
 
 /**
@@ -82,8 +95,8 @@ export type GatewayState = {
   /** Page reads held back until acks come (replay pacing), and since when. */
   deferred_reads: DeferredRead[];
   deferred_since_ms: number | null;
-  /** Conversation key -> when `typing` was last forwarded from this connection (bounded). */
-  typing_sent: Map<string, number>;
+  /** conversation_id -> when typing was last forwarded there, oldest first (bounded). */
+  typing_forwarded: Map<string, number>;
   /** Only the broken variant uses it: the gateway's own ID generator. */
   fake_ids: SnowflakeState;
 };
@@ -120,7 +133,7 @@ export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState
     unacked: new Set(),
     deferred_reads: [],
     deferred_since_ms: null,
-    typing_sent: new Map(),
+    typing_forwarded: new Map(),
     fake_ids: snowflakeInit(1023),
   };
 }

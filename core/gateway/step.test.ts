@@ -171,6 +171,63 @@ describe("gateway: sends and acks", () => {
     expect(media[0]).toMatchObject({ event: "error", data: { code: "INVALID_FIELD" } });
   });
 
+  it("checks that image and file content names an uploaded media of the sender before appending", () => {
+    const { state } = open();
+    const send: ClientFrame = { event: "send_message", data: { to: "u0", content: "m_photo", type: "image", client_msg_id: UUID } };
+    expect(gatewayStep(state, frame(send))).toEqual([{ type: "check_media", client_msg_id: UUID, media_id: "m_photo" }]);
+    // A retry while the check is out adds nothing: the check's outcome answers it too.
+    expect(gatewayStep(state, frame(send))).toEqual([]);
+    const out = gatewayStep(state, { type: "media_checked", client_msg_id: UUID, outcome: "owned", now_ms: 2 });
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ type: "append_to_log", record: { kind: "send", content: "m_photo", type: "image", client_msg_id: UUID, conversation_id: CONV } });
+    // An answer for a send no longer waiting for one changes nothing.
+    expect(gatewayStep(state, { type: "media_checked", client_msg_id: UUID, outcome: "owned", now_ms: 3 })).toEqual([]);
+  });
+
+  it("refuses media that is not the sender's uploaded media with UNKNOWN_MEDIA, and a failed check as retryable", () => {
+    const { state } = open();
+    const other = "8f1c2b9e-8a4d-4c3b-9f2e-1a2b3c4d5e6f";
+    gatewayStep(state, frame({ event: "send_group_message", data: { group_id: "g1", content: "m_theirs", type: "file", client_msg_id: UUID } }));
+    const refused = gatewayStep(state, { type: "media_checked", client_msg_id: UUID, outcome: "unknown", now_ms: 2 });
+    expect(frames(refused)).toEqual([{ event: "error", data: expect.objectContaining({ code: "UNKNOWN_MEDIA", client_msg_id: UUID, retryable: false }) }]);
+    expect(refused.some((e) => e.type === "append_to_log")).toBe(false);
+    gatewayStep(state, frame({ event: "send_message", data: { to: "u0", content: "m_mine", type: "image", client_msg_id: other } }));
+    const failed = gatewayStep(state, { type: "media_checked", client_msg_id: other, outcome: "failed", now_ms: 3 });
+    expect(frames(failed)).toEqual([{ event: "error", data: expect.objectContaining({ code: "STORE_UNAVAILABLE", client_msg_id: other, retryable: true }) }]);
+    // Both sends are forgotten: the same client_msg_id may be tried again.
+    expect(gatewayStep(state, frame({ event: "send_message", data: { to: "u0", content: "m_mine", type: "image", client_msg_id: other } }))).toEqual([
+      { type: "check_media", client_msg_id: other, media_id: "m_mine" },
+    ]);
+  });
+
+  it("forwards typing at most once per typingIntervalMs per conversation", () => {
+    const { state } = open();
+    const interval = state.config.limits.typingIntervalMs;
+    expect(interval).toBe(3_000);
+    const typing = (data: { to: string } | { group_id: string }, now_ms: number) => gatewayStep(state, frame({ event: "typing", data }, now_ms));
+    expect(typing({ to: "u0" }, 1_000)).toEqual([{ type: "relay_typing", target: { kind: "direct", to: "u0" } }]);
+    // A client typing continuously sends a frame per keystroke: only the first of each 3 s goes on.
+    for (let t = 1_050; t < 1_000 + interval; t += 50) expect(typing({ to: "u0" }, t)).toEqual([]);
+    // Other conversations have their own allowance.
+    expect(typing({ to: "u2" }, 1_100)).toEqual([{ type: "relay_typing", target: { kind: "direct", to: "u2" } }]);
+    expect(typing({ group_id: "g1" }, 1_100)).toEqual([{ type: "relay_typing", target: { kind: "group", group_id: "g1" } }]);
+    expect(typing({ group_id: "g1" }, 1_200)).toEqual([]);
+    expect(typing({ to: "u0" }, 1_000 + interval)).toEqual([{ type: "relay_typing", target: { kind: "direct", to: "u0" } }]);
+    // A clock that stepped back does not silence typing for longer than the interval.
+    expect(typing({ group_id: "g1" }, 0)).toEqual([{ type: "relay_typing", target: { kind: "group", group_id: "g1" } }]);
+    // Dropped typing frames are not errors: the connection is not punished for them.
+    expect(state.rejected_run).toBe(0);
+  });
+
+  it("keeps the typing throttle's memory bounded", () => {
+    const { state } = open({ typingConversationsPerConnectionMax: 3 });
+    for (let i = 0; i < 10; i++) gatewayStep(state, frame({ event: "typing", data: { to: `peer${i}` } }, 1_000));
+    expect(state.typing_forwarded.size).toBe(3);
+    // The oldest entries were forgotten, so those conversations may be forwarded again.
+    expect(gatewayStep(state, frame({ event: "typing", data: { to: "peer0" } }, 1_001))).toHaveLength(1);
+    expect(gatewayStep(state, frame({ event: "typing", data: { to: "peer9" } }, 1_002))).toEqual([]);
+  });
+
   it("routes an ack by what it delivered, or by the conversation_id the client gives", () => {
     const { state } = open();
     gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [entry(1, null)], now_ms: 1 });

@@ -21,6 +21,8 @@
  * 4. Every map here is bounded by a limit in core/limits.ts.
  * 5. Replay is paced by acks: with `replayUnackedMax` frames unacked, further pages of pending
  *    entries are read only once acks bring that below half, or `replayAckWaitMs` later.
+ * 6. Typing is forwarded at most once per typingIntervalMs per conversation (typingAllowed);
+ *    the host drops group typing above typingGroupMembersMax members.
  */
 import { unreachable } from "../result.js";
 import { directConversationId, groupConversationId } from "../ids/conversation.js";
@@ -31,7 +33,7 @@ import type { ClientFrame, ServerFrame } from "../protocol/frames.js";
 import type { AckRecord, PendingEntry, SendRecord } from "../model.js";
 import { isoFromMs, toNewMessage } from "../model.js";
 import type { GatewayEffect, GatewayInput } from "./types.js";
-import type { ConversationStream, DeferredRead, GatewayState, MessageDelivery } from "./state.js";
+import type { ConversationStream, DeferredRead, GatewayState, HeldSend, MessageDelivery } from "./state.js";
 
 export const CLOSE_POLICY = 1008;
 export const CLOSE_TOO_BIG = 1009;
@@ -99,6 +101,9 @@ export function gatewayStep(state: GatewayState, input: GatewayInput): Out {
       return out;
     case "delivery_received":
       onDelivery(state, out, input.delivery);
+      return out;
+    case "media_checked":
+      onMediaChecked(state, out, input.client_msg_id, input.outcome, input.now_ms);
       return out;
     case "timer_fired":
       onTimer(state, out, input.now_ms);
@@ -174,9 +179,11 @@ function onFrame(state: GatewayState, out: Out, frame: ClientFrame, now_ms: numb
     case "typing": {
       const d = frame.data;
       if (d.to !== undefined) {
-        if (d.to !== config.user_id && typingDue(state, `u:${d.to}`, now_ms)) out.push({ type: "relay_typing", target: { kind: "direct", to: d.to } });
+        if (d.to !== config.user_id && typingAllowed(state, directConversationId(config.user_id, d.to), now_ms)) {
+          out.push({ type: "relay_typing", target: { kind: "direct", to: d.to } });
+        }
       } else if (d.group_id !== undefined) {
-        if (typingDue(state, `g:${d.group_id}`, now_ms)) out.push({ type: "relay_typing", target: { kind: "group", group_id: d.group_id } });
+        if (typingAllowed(state, groupConversationId(d.group_id), now_ms)) out.push({ type: "relay_typing", target: { kind: "group", group_id: d.group_id } });
       }
       return;
     }
@@ -213,6 +220,24 @@ function onFrame(state: GatewayState, out: Out, frame: ClientFrame, now_ms: numb
   }
 }
 
+/**
+ * Typing throttle: once per typingIntervalMs per (connection, conversation). A frame inside
+ * the interval is dropped without an error (clients send one per keystroke; it is not abuse).
+ * A clock that stepped back (now before the last forward) allows it, so a step never
+ * silences typing for longer than the interval.
+ */
+function typingAllowed(state: GatewayState, conversation_id: string, now_ms: number): boolean {
+  const last = state.typing_forwarded.get(conversation_id);
+  if (last !== undefined && now_ms >= last && now_ms - last < state.config.limits.typingIntervalMs) return false;
+  state.typing_forwarded.delete(conversation_id);
+  state.typing_forwarded.set(conversation_id, now_ms);
+  if (state.typing_forwarded.size > state.config.limits.typingConversationsPerConnectionMax) {
+    const oldest = state.typing_forwarded.keys().next();
+    if (!oldest.done) state.typing_forwarded.delete(oldest.value);
+  }
+  return true;
+}
+
 function send(
   state: GatewayState,
   out: Out,
@@ -222,8 +247,8 @@ function send(
   d: { content: string; type: "text" | "image" | "file"; client_msg_id: string },
 ): void {
   const existing = state.sends.get(d.client_msg_id);
-  if (existing !== undefined && existing.phase === "appending") {
-    return; // The first append's outcome answers this retry too.
+  if (existing !== undefined && (existing.phase === "appending" || existing.phase === "checking")) {
+    return; // The first append's (or media check's) outcome answers this retry too.
   }
   if (existing !== undefined && existing.phase === "appended" && now_ms - existing.since_ms < state.config.limits.gatewayReappendAfterMs) {
     // Already durable and awaiting its number: appending again would only feed a backlog
@@ -235,6 +260,35 @@ function send(
     sendError(out, apiError("RATE_LIMITED", "Too many sends awaiting their receipt; wait for `sent` receipts and retry."), d.client_msg_id);
     return;
   }
+  if (d.type !== "text" && existing === undefined) {
+    // Media must be an upload of the sender's (docs/API.md): the host checks, then appends.
+    // A send already appended once (a late retry) passed its check then.
+    state.sends.set(d.client_msg_id, { client_msg_id: d.client_msg_id, phase: "checking", since_ms: now_ms, held: { conversation_id, target, content: d.content, type: d.type } });
+    out.push({ type: "check_media", client_msg_id: d.client_msg_id, media_id: d.content });
+    return;
+  }
+  appendSend(state, out, now_ms, d.client_msg_id, { conversation_id, target, content: d.content, type: d.type });
+}
+
+function onMediaChecked(state: GatewayState, out: Out, client_msg_id: string, outcome: "owned" | "unknown" | "failed", now_ms: number): void {
+  const entry = state.sends.get(client_msg_id);
+  if (entry === undefined || entry.phase !== "checking" || entry.held === undefined) return;
+  const held = entry.held;
+  if (outcome === "owned") {
+    appendSend(state, out, now_ms, client_msg_id, held);
+    return;
+  }
+  state.sends.delete(client_msg_id);
+  if (outcome === "unknown") {
+    sendError(out, apiError("UNKNOWN_MEDIA", `data.content names no media you uploaded: ${held.content}; upload it with POST /api/v1/media first.`, "data.content"), client_msg_id);
+    return;
+  }
+  sendError(out, apiError("STORE_UNAVAILABLE", "The media could not be checked just now; retry with the same client_msg_id."), client_msg_id);
+}
+
+function appendSend(state: GatewayState, out: Out, now_ms: number, client_msg_id: string, held: HeldSend): void {
+  const { conversation_id, target } = held;
+  const d = { client_msg_id, content: held.content, type: held.type };
   state.sends.set(d.client_msg_id, { client_msg_id: d.client_msg_id, phase: "appending", since_ms: now_ms });
   if (state.config.variant === "sent_before_append") {
     // Broken on purpose: `sent` before the log has the message, with an ID of our own.
@@ -459,19 +513,6 @@ function readWhenAcked(state: GatewayState, out: Out, read: DeferredRead, now_ms
 function resumeReads(state: GatewayState, out: Out): void {
   for (const read of state.deferred_reads.splice(0)) out.push(read);
   state.deferred_since_ms = null;
-}
-
-/** Whether `typing` for this conversation may be forwarded now (API.md: once per 3 s). */
-function typingDue(state: GatewayState, key: string, now_ms: number): boolean {
-  const last = state.typing_sent.get(key);
-  if (last !== undefined && now_ms - last < state.config.limits.typingIntervalMs) return false;
-  state.typing_sent.delete(key);
-  state.typing_sent.set(key, now_ms);
-  if (state.typing_sent.size > state.config.limits.typingConversationsPerConnectionMax) {
-    const oldest = state.typing_sent.keys().next();
-    if (!oldest.done) state.typing_sent.delete(oldest.value);
-  }
-  return true;
 }
 
 function onConversationRead(

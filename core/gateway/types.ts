@@ -40,6 +40,11 @@ export type GatewayInput =
       readonly now_ms: number;
     }
   | { readonly type: "delivery_received"; readonly delivery: Delivery; readonly now_ms: number }
+  /**
+   * The host answered a check_media: "owned" (an uploaded media of this user), "unknown"
+   * (no such upload, or another user's), "failed" (the check could not be made).
+   */
+  | { readonly type: "media_checked"; readonly client_msg_id: string; readonly outcome: "owned" | "unknown" | "failed"; readonly now_ms: number }
   | { readonly type: "timer_fired"; readonly now_ms: number }
   | { readonly type: "drain_requested"; readonly now_ms: number }
   | { readonly type: "connection_closed"; readonly now_ms: number };
@@ -47,6 +52,8 @@ export type GatewayInput =
 export type GatewayEffect =
   | { readonly type: "send_frame"; readonly frame: ServerFrame }
   | { readonly type: "append_to_log"; readonly record: SendRecord | AckRecord }
+  /** Is `media_id` an uploaded media of this connection's user? Answered by media_checked. */
+  | { readonly type: "check_media"; readonly client_msg_id: string; readonly media_id: string }
   | { readonly type: "register_session" }
   | { readonly type: "unregister_session" }
   | { readonly type: "read_pending_page"; readonly read_id: number; readonly after: PendingCursor | null; readonly limit: number }

@@ -26,3 +26,13 @@ export interface BlobStore {
   get(media_id: string): Promise<Uint8Array | null>;
   head(media_id: string): Promise<BlobInfo | null>;
 }
+
+/**
+ * MediaOwnership: whether a media_id names an uploaded media of a user, the rule for the
+ * content of image and file messages (docs/API.md; UNKNOWN_MEDIA otherwise). The gateway asks
+ * it before a media send reaches the log. It answers false, never throws, for an ID a client
+ * made up; it rejects only when it cannot tell (a store down).
+ */
+export interface MediaOwnership {
+  isUploadedBy(media_id: string, user_id: string): Promise<boolean>;
+}

@@ -8,7 +8,8 @@
  * - addMembers never lets a group exceed `members_max` (answers "too_large", changing
  *   nothing); removeMember answers whether the user was a member.
  * - devices lists a user's devices in creation order; pushTargets its push registrations,
- *   one per (platform, token).
+ *   one per (platform, token); unregisterPush deletes one (the provider said it is gone),
+ *   answering whether it was there.
  */
 import type { PushTarget } from "../model.js";
 
@@ -37,6 +38,7 @@ export interface Directory {
   devices(user_id: string): Promise<string[]>;
   registerPush(user_id: string, target: PushTarget): Promise<void>;
   pushTargets(user_id: string): Promise<PushTarget[]>;
+  unregisterPush(user_id: string, target: PushTarget): Promise<boolean>;
 
   createGroup(group: GroupRecord, member_ids: readonly string[]): Promise<void>;
   group(group_id: string): Promise<GroupRecord | null>;

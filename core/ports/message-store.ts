@@ -12,6 +12,11 @@
  * - touchInbox keeps, per (user, conversation), the entry with the greatest last_message_id.
  * - markRead keeps the greatest message_id per (user, conversation).
  * - inbox lists a user's conversations by last_message_id descending, strictly below `before`.
+ * - linkMedia records that a message carrying `media_id` was persisted in `conversation_id`
+ *   (idempotent); mediaConversations lists those conversations in ascending order, strictly
+ *   after `after_conversation_id` (from the start when null), at most `limit`. The link is
+ *   what lets every member of such a conversation fetch the media (docs/API.md), with no
+ *   window: it is kept as long as the message.
  */
 import type { ReceiptStatus } from "../protocol/frames.js";
 import type { DedupClaim, InboxEntry, ReceiptRow, StoredMessage } from "../model.js";
@@ -34,5 +39,8 @@ export interface MessageStore {
   markRead(user_id: string, conversation_id: string, message_id: string): Promise<void>;
   readUpTo(user_id: string, conversation_id: string): Promise<string | null>;
   inbox(user_id: string, before_message_id: string | null, limit: number): Promise<InboxEntry[]>;
+
+  linkMedia(media_id: string, conversation_id: string): Promise<void>;
+  mediaConversations(media_id: string, after_conversation_id: string | null, limit: number): Promise<string[]>;
   close(): Promise<void>;
 }

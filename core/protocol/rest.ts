@@ -88,7 +88,14 @@ export const groupInfo = z.object({
 });
 export const presenceInfo = z.object({ status: f.presenceStatus, last_seen: f.timestamp.nullable() });
 export const mediaCreated = z.object({ media_id: f.mediaId, upload_url: z.string(), expires_at: f.timestamp });
-export const mediaInfo = z.object({ download_url: z.string(), content_type: z.string(), size: z.number().int() });
+export const mediaInfo = z.object({
+  download_url: z.string(),
+  content_type: z.string(),
+  size: z.number().int(),
+  /** Images: a pre-signed URL of a JPEG at most 320 px on its longer side, or why there is none. */
+  thumbnail_url: z.string().optional(),
+  thumbnail_error: z.object({ code: z.string(), message: z.string() }).optional(),
+});
 
 export type UserCreated = z.infer<typeof userCreated>;
 export type SessionCreated = z.infer<typeof sessionCreated>;

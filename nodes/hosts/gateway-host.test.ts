@@ -50,7 +50,7 @@ it("reads a watched user's status only after its subscription is in place", asyn
   const clock = new ClockSystem();
   const p = slowPresence();
   const host = new GatewayHost(
-    { log: new LogMemory(), pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: p.presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), clock, timers: timersReal(clock) },
+    { log: new LogMemory(), pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: p.presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), media: { isUploadedBy: async () => false }, clock, timers: timersReal(clock) },
     { gateway_id: "gw-0", limits: defaultLimits(), call_timeout_ms: 5_000, session_ttl_ms: 90_000 },
   );
   const sent: string[] = [];
@@ -76,7 +76,7 @@ it("refuses sends with a retryable OVERLOADED while the backlog is full, and sti
   const log = new LogMemory();
   let backlog = 0;
   const host = new GatewayHost(
-    { log, pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: slowPresence().presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), clock, timers: timersReal(clock) },
+    { log, pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: slowPresence().presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), media: { isUploadedBy: async () => false }, clock, timers: timersReal(clock) },
     { gateway_id: "gw-0", limits: defaultLimits(), call_timeout_ms: 5_000, session_ttl_ms: 90_000, admission: { overloaded: () => backlog >= 100 } },
   );
   const sent: string[] = [];
@@ -124,4 +124,36 @@ it("refuses under overload without decoding only well-formed sends; everything e
     event: "error",
     data: { code: "OVERLOADED", message: "The server is at capacity; retry shortly with the same client_msg_id.", retryable: true, client_msg_id: id },
   });
+});
+
+it("fans group typing out to the members' connections, but not in groups above typingGroupMembersMax", async () => {
+  const clock = new ClockSystem();
+  const directory = new DirectoryMemory();
+  const sessions = new SessionStoreMemory(clock);
+  const link = new GatewayLinkMemory();
+  const limits = { ...defaultLimits(), typingGroupMembersMax: 4 };
+  const host = new GatewayHost(
+    { log: new LogMemory(), pending: new PendingStoreMemory(), sessions, presence: slowPresence().presence, directory, link, media: { isUploadedBy: async () => false }, clock, timers: timersReal(clock) },
+    { gateway_id: "gw-0", limits, call_timeout_ms: 5_000, session_ttl_ms: 90_000 },
+  );
+  link.register("gw-0", (d) => host.receive(d));
+  const users = ["u0", "u1", "u2", "u3", "u4"];
+  for (const u of users) await directory.createUser({ user_id: u, username: u, password_hash: "x", created_at_ms: 0 });
+  await directory.createGroup({ group_id: "small", name: "small", creator_id: "u0", created_at_ms: 0 }, users.slice(0, 4));
+  await directory.createGroup({ group_id: "big", name: "big", creator_id: "u0", created_at_ms: 0 }, users);
+  const received = new Map<string, string[]>();
+  const connections = users.map((u) =>
+    host.open({ user_id: u, device_id: `${u}-d`, connection_id: `c-${u}` }, { send: (t) => received.set(u, [...(received.get(u) ?? []), t]), close: () => undefined }),
+  );
+  await tick();
+  const typingSeenBy = (): string[] =>
+    users.filter((u) => (received.get(u) ?? []).some((t) => (JSON.parse(t) as { event: string }).event === "typing"));
+  connections[0]!.text(JSON.stringify({ event: "typing", data: { group_id: "small" } }));
+  await tick();
+  expect(typingSeenBy()).toEqual(["u1", "u2", "u3"]);
+  received.clear();
+  connections[0]!.text(JSON.stringify({ event: "typing", data: { group_id: "big" } }));
+  await tick();
+  expect(typingSeenBy()).toEqual([]);
+  for (const c of connections) c!.closed();
 });

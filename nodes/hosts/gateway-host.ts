@@ -8,6 +8,7 @@
 import type { Limits } from "../../core/limits.js";
 import type { Delivery } from "../../core/model.js";
 import { directConversationId, groupConversationId } from "../../core/ids/conversation.js";
+import type { MediaOwnership } from "../../core/ports/blob-store.js";
 import type { Clock } from "../../core/ports/clock.js";
 import type { Directory } from "../../core/ports/directory.js";
 import type { GatewayLink } from "../../core/ports/gateway-link.js";
@@ -27,6 +28,8 @@ export type GatewayPorts = {
   readonly presence: Presence;
   readonly directory: Directory;
   readonly link: GatewayLink;
+  /** Checks the content of image and file sends (UNKNOWN_MEDIA). */
+  readonly media: MediaOwnership;
   readonly clock: Clock;
   readonly timers: Timers;
 };
@@ -302,6 +305,12 @@ export class ConnectionHost {
         );
         return;
       }
+      case "check_media":
+        deadline(fromPromise(() => ports.media.isUploadedBy(effect.media_id, user_id)))(
+          (owned) => this.feed({ type: "media_checked", client_msg_id: effect.client_msg_id, outcome: owned ? "owned" : "unknown", now_ms: now() }),
+          () => this.feed({ type: "media_checked", client_msg_id: effect.client_msg_id, outcome: "failed", now_ms: now() }),
+        );
+        return;
       case "register_session":
         deadline(fromPromise(() => ports.sessions.register({ user_id, device_id, gateway_id: config.gateway_id, connection_id }, config.session_ttl_ms)))(
           (missing) => this.feed({ type: "session_registered", ok: true, missing, now_ms: now() }),
@@ -374,9 +383,13 @@ export class ConnectionHost {
     ports.timers.at(ports.clock.now() + 200, () => feed(ports.clock.now()));
   }
 
-  /** Typing is ephemeral: checked for membership, relayed to live sessions, never stored. */
+  /**
+   * Typing is ephemeral: checked for membership, relayed to live sessions, never stored. In a
+   * group above typingGroupMembersMax members it goes nowhere (docs/API.md): the fan-out
+   * would cost a delivery per member for an indicator nobody in a crowd can use.
+   */
   private relayTyping(target: { kind: "direct"; to: string } | { kind: "group"; group_id: string }): void {
-    const { ports } = this.gateway;
+    const { ports, config } = this.gateway;
     const { user_id } = this.identity;
     const recipients =
       target.kind === "direct"
@@ -384,8 +397,7 @@ export class ConnectionHost {
         : chain(fromPromise(() => ports.directory.isMember(target.group_id, user_id)), (member) =>
             member
               ? map(fromPromise(() => ports.directory.members(target.group_id)), (m) =>
-                  // API.md: not at all in groups above typingGroupMembersMax (a fan-out per keystroke).
-                  m.length > this.gateway.config.limits.typingGroupMembersMax ? [] : m.filter((u) => u !== user_id),
+                  m.length > config.limits.typingGroupMembersMax ? [] : m.filter((u) => u !== user_id),
                 )
               : ofValue<string[]>([]),
           );

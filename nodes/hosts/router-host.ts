@@ -246,6 +246,8 @@ export class RouterHost {
             fromPromise(() => ports.messages.putMessage(call.message)),
             fromPromise(() => ports.pending.put(call.pending)),
             ...call.inbox.map((entry) => fromPromise(() => ports.messages.touchInbox(entry))),
+            // The (media, conversation) link lets every member fetch the media (docs/API.md).
+            ...(call.message.type === "text" ? [] : [fromPromise(() => ports.messages.linkMedia(call.message.content, call.message.conversation_id))]),
           ]),
           () => ({ type: "persist" as const }),
         );

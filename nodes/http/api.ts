@@ -22,6 +22,7 @@ import { receiptRank } from "../../core/receipts/receipts.js";
 import { hashPassword, verifyPassword, type TokenClaims, type Tokens } from "../auth.js";
 import { fail, failWith } from "./errors.js";
 import { SignInGuard } from "./sign-in-guard.js";
+import { Thumbnails } from "./thumbnails.js";
 
 export type ApiServices = {
   readonly directory: Directory;
@@ -115,6 +116,7 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     return decoded.value;
   };
   const draw = (): number => s.random.uint32();
+  const thumbnails = new Thumbnails(s.blobs, s.clock, s.limits.mediaUrlTtlMs);
 
   // ---- users and sessions ----------------------------------------------------------------
 
@@ -176,6 +178,12 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     if (b === null) return reply;
     if (b.platform === "webhook" && !/^https?:\/\//.test(b.token)) {
       return fail(reply, "INVALID_FIELD", "token must be an http(s) URL for the webhook platform.");
+    }
+    if (b.platform === "apns" && !/^(?:[0-9a-fA-F]{2}){32,100}$/.test(b.token)) {
+      return fail(reply, "INVALID_FIELD", "token must be the APNs device token in hex (64 to 200 hex digits) for the apns platform.");
+    }
+    if (b.platform === "fcm" && !/^[A-Za-z0-9_:-]{16,4096}$/.test(b.token)) {
+      return fail(reply, "INVALID_FIELD", "token must be the FCM registration token (16 or more characters of [A-Za-z0-9_:-]) for the fcm platform.");
     }
     if (b.platform === "webpush") {
       try {
@@ -343,30 +351,48 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     return reply.code(201).send({ media_id, upload_url: absolute(s.public_url(), path), expires_at: isoFromMs(expires_at_ms) });
   });
 
-  app.get<{ Params: { media_id: string }; Querystring: { conversation_id?: string } }>("/api/v1/media/:media_id", async (req, reply) => {
+  app.get<{ Params: { media_id: string } }>("/api/v1/media/:media_id", async (req, reply) => {
     const user_id = me(req).user_id;
     const media_id = req.params.media_id;
     const info = await s.blobs.head(media_id);
     if (info === null) return fail(reply, "NOT_FOUND", `No media has ID ${media_id} (or it was never uploaded).`);
-    let allowed = s.tokens.isUploader(media_id, user_id);
-    const conversation_id = req.query.conversation_id;
-    if (!allowed && conversation_id !== undefined && (await isMemberOf(conversation_id, user_id)) === "yes") {
-      // Sent in that conversation? Look through its recent history for a message carrying it.
-      let before: string | null = null;
-      for (let pages = 0; pages < 10 && !allowed; pages++) {
-        const page = await s.messages.history(conversation_id, before, 100);
-        allowed = page.some((m) => m.type !== "text" && m.content === media_id);
-        if (page.length < 100) break;
-        before = page.at(-1)!.message_id;
-      }
+    if (!s.tokens.isUploader(media_id, user_id) && !(await sentToMemberOf(media_id, user_id))) {
+      return fail(reply, "FORBIDDEN", "Only the uploader and members of a conversation the media was sent in may fetch it.");
     }
-    if (!allowed) return fail(reply, "FORBIDDEN", "Only the uploader and members of a conversation the media was sent in may fetch it; pass ?conversation_id=.");
-    const download = await s.blobs.presignDownload(media_id, s.clock.now() + s.limits.mediaUrlTtlMs);
-    return reply.send({ download_url: absolute(s.public_url(), download), content_type: info.content_type, size: info.size });
+    const expires_at_ms = s.clock.now() + s.limits.mediaUrlTtlMs;
+    const download = await s.blobs.presignDownload(media_id, expires_at_ms);
+    const thumbnail = await thumbnails.ensure(info);
+    return reply.send({
+      download_url: absolute(s.public_url(), download),
+      content_type: info.content_type,
+      size: info.size,
+      ...(thumbnail === null
+        ? {}
+        : thumbnail.ok
+          ? { thumbnail_url: absolute(s.public_url(), await s.blobs.presignDownload(thumbnail.media_id, expires_at_ms)) }
+          : { thumbnail_error: thumbnail.error }),
+    });
   });
 
+  /**
+   * Was the media sent in a conversation `user_id` is a member of? The router links a media
+   * to each conversation a message carried it in (MessageStore.linkMedia), so this walks
+   * those links, not history: no window. Bounded by mediaConversationsCheckedMax.
+   */
+  const sentToMemberOf = async (media_id: string, user_id: string): Promise<boolean> => {
+    const page_max = 100;
+    let after: string | null = null;
+    for (let checked = 0; checked < s.limits.mediaConversationsCheckedMax; checked += page_max) {
+      const page = await s.messages.mediaConversations(media_id, after, page_max);
+      for (const conversation_id of page) if ((await isMemberOf(conversation_id, user_id)) === "yes") return true;
+      if (page.length < page_max) return false;
+      after = page.at(-1)!;
+    }
+    return false;
+  };
+
   // The pre-signed URLs themselves: no token, the signature is the permission.
-  registerUpload(app, s);
+  registerUpload(app, s, thumbnails);
 
   app.get<{ Params: { media_id: string } }>("/media/:media_id/download", async (req, reply) => {
     const granted = await s.blobs.verify("download", req.url, s.clock.now());
@@ -394,7 +420,7 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
  * connection, so the unread body is never read. It lives in its own scope, the only one
  * whose bodies are not JSON.
  */
-function registerUpload(app: FastifyInstance, s: ApiServices): void {
+function registerUpload(app: FastifyInstance, s: ApiServices, thumbnails: Thumbnails): void {
   let in_flight = 0;
   const by_address = new Map<string, number>();
   /** The declared size each admitted upload may stream, from its onRequest check to its handler. */
@@ -451,6 +477,8 @@ function registerUpload(app: FastifyInstance, s: ApiServices): void {
         } catch {
           return fail(reply, "FORBIDDEN", "The upload URL was used already or its declaration is gone.");
         }
+        // The upload is complete: make its thumbnail now, off the answer's path.
+        void s.blobs.head(req.params.media_id).then((info) => (info === null ? null : thumbnails.ensure(info)), () => null);
         return reply.code(201).send({ media_id: req.params.media_id, size });
       },
     );

@@ -4,10 +4,17 @@
  * alternate between them, so in a cluster the two sides of a chat sit on different gateways).
  */
 import { randomUUID } from "node:crypto";
+import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { Rest, Socket, signUp, type Account } from "./api-client.js";
+import type { PushStandIns } from "./push-stand-ins.js";
 
-export type E2ETarget = { api: string; gateways: string[] };
+export type E2ETarget = {
+  api: string;
+  gateways: string[];
+  /** The APNs and FCM stand-ins the node pushes to (startPushStandIns). */
+  push: PushStandIns;
+};
 
 export function registerE2E(label: string, target: () => E2ETarget): void {
   let n = 0;
@@ -141,24 +148,165 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       const bytes = Buffer.from("\x89PNG fake image bytes");
       const created = await alice.rest.call("POST", "/api/v1/media", { content_type: "image/png", size: bytes.length, filename: "cat.png" });
       expect(created.status).toBe(201);
+      const media_id = String(created.json.media_id);
       const put = await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/png" }, body: bytes });
       expect(put.status).toBe(201);
       const again = await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/png" }, body: bytes });
       expect(again.status).toBeGreaterThanOrEqual(400);
+      // Before it is sent anywhere, only its uploader may fetch it.
+      expect((await alice.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(200);
+      expect((await bob.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(403);
       const a = await open(alice.token);
+      const b = await open(bob.token);
       const client_msg_id = randomUUID();
-      a.send("send_message", { to: bob.user_id, content: created.json.media_id, type: "image", client_msg_id });
+      a.send("send_message", { to: bob.user_id, content: media_id, type: "image", client_msg_id });
       const sent = await a.wait((f) => f.event === "delivery_receipt" && f.data.client_msg_id === client_msg_id);
-      const conv = String(sent.data.conversation_id);
-      const got = await bob.rest.call("GET", `/api/v1/media/${created.json.media_id}?conversation_id=${conv}`);
+      const shown = await b.wait((f) => f.event === "new_message" && f.data.message_id === sent.data.message_id);
+      expect(shown.data).toMatchObject({ type: "image", content: media_id });
+      // The recipient opens the image by its ID alone, as docs/API.md defines the call.
+      const got = await bob.rest.call("GET", `/api/v1/media/${String(shown.data.content)}`);
       expect(got.status).toBe(200);
       expect(got.json).toMatchObject({ content_type: "image/png", size: bytes.length });
       const download = await fetch(got.json.download_url);
       expect(Buffer.from(await download.arrayBuffer())).toEqual(bytes);
-      expect((await eve.rest.call("GET", `/api/v1/media/${created.json.media_id}?conversation_id=${conv}`)).status).toBe(403);
+      expect((await eve.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(403);
+      expect((await eve.rest.call("GET", `/api/v1/media/${media_id}?conversation_id=${String(sent.data.conversation_id)}`)).status).toBe(403);
       const forged = String(got.json.download_url).replace(/sig=([0-9a-f])/, (_m, c: string) => `sig=${c === "0" ? "1" : "0"}`);
       expect((await fetch(forged)).status).toBe(403);
+      await Promise.all([a.close(), b.close()]);
+    });
+
+    it("lets every member of a group the media was sent in open it, and no one else", async () => {
+      const [alice, bob] = await pair();
+      const carol = await signUp(api(), name("ca"));
+      const eve = await signUp(api(), name("ev"));
+      const g = await alice.rest.call("POST", "/api/v1/groups", { name: "photos", member_ids: [bob.user_id, carol.user_id] });
+      const bytes = Buffer.from("%PDF-1.4 minutes");
+      const created = await bob.rest.call("POST", "/api/v1/media", { content_type: "application/pdf", size: bytes.length, filename: "minutes.pdf" });
+      expect((await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "application/pdf" }, body: bytes })).status).toBe(201);
+      const b = await open(bob.token);
+      // Some text first, so the media is not simply the latest message.
+      for (let i = 0; i < 3; i++) {
+        const client_msg_id = randomUUID();
+        b.send("send_group_message", { group_id: g.json.group_id, content: `before ${i}`, type: "text", client_msg_id });
+        await b.wait((f) => f.event === "delivery_receipt" && f.data.client_msg_id === client_msg_id);
+      }
+      const client_msg_id = randomUUID();
+      b.send("send_group_message", { group_id: g.json.group_id, content: created.json.media_id, type: "file", client_msg_id });
+      await b.wait((f) => f.event === "delivery_receipt" && f.data.client_msg_id === client_msg_id && f.data.status === "sent");
+      for (const member of [alice, carol]) {
+        const got = await member.rest.call("GET", `/api/v1/media/${created.json.media_id}`);
+        expect(got.status, member.username).toBe(200);
+        expect(got.json).toMatchObject({ content_type: "application/pdf", size: bytes.length });
+      }
+      expect((await eve.rest.call("GET", `/api/v1/media/${created.json.media_id}`)).status).toBe(403);
+      await b.close();
+    });
+
+    it("offers a thumbnail of an uploaded image as a second pre-signed URL, and says why there is none for a corrupt one", async () => {
+      const [alice] = await pair();
+      const upload = async (bytes: Buffer, content_type: string): Promise<string> => {
+        const created = await alice.rest.call("POST", "/api/v1/media", { content_type, size: bytes.length });
+        expect((await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": content_type }, body: bytes })).status).toBeLessThan(300);
+        return String(created.json.media_id);
+      };
+      const photo = await sharp({ create: { width: 1200, height: 800, channels: 3, background: "#f08020" } }).png().toBuffer();
+      const got = await alice.rest.call("GET", `/api/v1/media/${await upload(photo, "image/png")}`);
+      expect(got.status).toBe(200);
+      expect(typeof got.json.thumbnail_url).toBe("string");
+      const thumb = Buffer.from(await (await fetch(got.json.thumbnail_url)).arrayBuffer());
+      const meta = await sharp(thumb).metadata();
+      expect([meta.format, meta.width, meta.height]).toEqual(["jpeg", 320, 213]);
+      const broken = await alice.rest.call("GET", `/api/v1/media/${await upload(Buffer.from("\x89PNG but not really"), "image/png")}`);
+      expect(broken.status).toBe(200);
+      expect(broken.json.thumbnail_url).toBeUndefined();
+      expect(broken.json.thumbnail_error).toMatchObject({ code: "IMAGE_UNREADABLE" });
+      const pdf = await alice.rest.call("GET", `/api/v1/media/${await upload(Buffer.from("%PDF-1.4"), "application/pdf")}`);
+      expect(pdf.json.thumbnail_url).toBeUndefined();
+      expect(pdf.json.thumbnail_error).toBeUndefined();
+    });
+
+    it("refuses image and file content that is not an uploaded media of the sender, with UNKNOWN_MEDIA", async () => {
+      const [alice, bob] = await pair();
+      const upload = async (who: Account, put: boolean): Promise<string> => {
+        const bytes = Buffer.from("GIF89a tiny");
+        const created = await who.rest.call("POST", "/api/v1/media", { content_type: "image/gif", size: bytes.length });
+        if (put) expect((await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/gif" }, body: bytes })).status).toBe(201);
+        return String(created.json.media_id);
+      };
+      const bobs = await upload(bob, true);
+      const never_uploaded = await upload(alice, false);
+      const a = await open(alice.token);
+      for (const content of [bobs, never_uploaded, "m_made_up_id"]) {
+        const client_msg_id = randomUUID();
+        a.send("send_message", { to: bob.user_id, content, type: "image", client_msg_id });
+        const refused = await a.wait((f) => f.event === "error" && f.data.client_msg_id === client_msg_id);
+        expect(refused.data, content).toMatchObject({ code: "UNKNOWN_MEDIA", retryable: false });
+      }
+      // Alice still cannot open Bob's media: naming it in a refused send links nothing.
+      expect((await alice.rest.call("GET", `/api/v1/media/${bobs}`)).status).toBe(403);
+      expect(a.closed).toBeNull();
       await a.close();
+    });
+  });
+
+  describe(`${label}: push to offline devices`, () => {
+    const hex = (n: number): string => Array.from({ length: 64 }, (_, i) => ((n * 7 + i) % 16).toString(16)).join("");
+    const until = async (what: string, check: () => boolean, timeout_ms = 10_000): Promise<void> => {
+      const deadline = Date.now() + timeout_ms;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+
+    it("notifies an offline recipient's APNs and FCM devices once per message, collapsed by conversation, and forgets unregistered ones", async () => {
+      const { apns, fcm } = target().push;
+      const [alice, bob] = await pair();
+      const run = Date.now() % 100_000;
+      const apns_token = hex(run);
+      const fcm_token = `fcm${run}:APA91b${"x".repeat(140)}`;
+      const marker_token = hex(run + 1);
+      for (const device of [{ platform: "apns", token: apns_token }, { platform: "fcm", token: fcm_token }]) {
+        expect((await bob.rest.call("POST", "/api/v1/devices", device)).status).toBe(201);
+      }
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "apns", token: "not-hex" })).json.error.code).toBe("INVALID_FIELD");
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "fcm", token: "bad token!" })).json.error.code).toBe("INVALID_FIELD");
+
+      const a = await open(alice.token);
+      const sent: string[] = [];
+      for (let i = 0; i < 3; i++) sent.push((await a.sendText(bob.user_id, `see you at ${i}`)).message_id);
+      await until("3 notifications on each platform", () => apns.acceptedFor(apns_token).length >= 3 && fcm.acceptedFor(fcm_token).length >= 3);
+      await new Promise((r) => setTimeout(r, 300));
+      const on_apns = apns.acceptedFor(apns_token);
+      const on_fcm = fcm.acceptedFor(fcm_token);
+      expect(on_apns.map((n) => (n.payload["chat"] as { message_id: string }).message_id)).toEqual(sent);
+      expect(on_fcm.map((n) => (n.message["data"] as { message_id: string }).message_id).sort()).toEqual([...sent].sort());
+      const conversation_id = (on_apns[0]!.payload["chat"] as { conversation_id: string }).conversation_id;
+      expect(on_apns.map((n) => n.headers["apns-collapse-id"])).toEqual([conversation_id, conversation_id, conversation_id]);
+      expect(on_fcm.map((n) => (n.message["android"] as { collapse_key: string }).collapse_key)).toEqual([conversation_id, conversation_id, conversation_id]);
+      expect((on_apns[0]!.payload["aps"] as { alert: { body: string } }).alert.body).toBe("see you at 0");
+
+      // The services say both registrations are gone: the node stops using them.
+      apns.unregistered.add(apns_token);
+      fcm.unregistered.add(fcm_token);
+      await a.sendText(bob.user_id, "anyone there?");
+      await until("the 410 and the 404", () => apns.answered.some((x) => x.token === apns_token && x.status === 410) && fcm.answered.some((x) => x.token === fcm_token && x.status === 404));
+      await new Promise((r) => setTimeout(r, 200));
+      const asked = { apns: apns.answered.filter((x) => x.token === apns_token).length, fcm: fcm.answered.filter((x) => x.token === fcm_token).length };
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "apns", token: marker_token })).status).toBe(201);
+      const last = await a.sendText(bob.user_id, "last one");
+      await until("the marker device's notification", () => apns.acceptedFor(marker_token).some((n) => (n.payload["chat"] as { message_id: string }).message_id === last.message_id));
+      expect(apns.answered.filter((x) => x.token === apns_token).length).toBe(asked.apns);
+      expect(fcm.answered.filter((x) => x.token === fcm_token).length).toBe(asked.fcm);
+      // A recipient with a live connection gets no notification.
+      const b = await open(bob.token);
+      await b.waitCount((f) => f.event === "new_message", 5);
+      const online = await a.sendText(bob.user_id, "you are online");
+      await b.wait((f) => f.event === "new_message" && f.data.message_id === online.message_id);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(apns.acceptedFor(marker_token).map((n) => (n.payload["chat"] as { message_id: string }).message_id)).not.toContain(online.message_id);
+      await Promise.all([a.close(), b.close()]);
     });
   });
 

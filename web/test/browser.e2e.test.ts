@@ -1,14 +1,16 @@
 /**
  * The web page in a real browser against the real all-in-one node: two people sign up in
  * two browser contexts, open a chat, exchange messages and watch each other's ticks turn to
- * read. Debian's Chromium driven by playwright-core (the Makefile installs it); the page and
- * the node talk over loopback only. Saves a screenshot of each side to web/test/out/.
+ * read, and one sends a photo that the other opens (GET /api/v1/media/{id}, nothing more).
+ * Debian's Chromium driven by playwright-core (the Makefile installs it); the page and the
+ * node talk over loopback only. Saves a screenshot of each side to web/test/out/.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { deflateSync } from "node:zlib";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { allInOneEnv } from "../../nodes/config.js";
@@ -94,6 +96,76 @@ it("two people sign up, chat, and see each other's ticks turn to read", async ()
   mkdirSync(join(here, "out"), { recursive: true });
   await alice.screenshot({ path: join(here, "out", "browser-e2e-alice.png") });
   await bob.screenshot({ path: join(here, "out", "browser-e2e-bob.png") });
+  expect((alice as Page & { errors: string[] }).errors).toEqual([]);
+  expect((bob as Page & { errors: string[] }).errors).toEqual([]);
+}, 120_000);
+
+/** A real PNG of one colour (IHDR, one IDAT, IEND, with their CRCs). */
+function solidPng(width: number, height: number, rgb: readonly [number, number, number]): Buffer {
+  const row = Buffer.alloc(1 + width * 3);
+  for (let x = 0; x < width; x++) row.set(rgb, 1 + x * 3);
+  const raw = Buffer.concat(Array.from({ length: height }, () => row));
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // RGB
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), pngChunk("IHDR", header), pngChunk("IDAT", deflateSync(raw)), pngChunk("IEND", Buffer.alloc(0))]);
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.length);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([length, body, crc]);
+}
+
+function crc32(bytes: Buffer): number {
+  let c = 0xffffffff;
+  for (const byte of bytes) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+it("a recipient opens a photo sent to them, by its media_id alone", async () => {
+  const suffix = String(Date.now() % 100_000);
+  const alice = await person();
+  const bob = await person();
+  await signUp(alice, `alicep${suffix}`);
+  await signUp(bob, `bobp${suffix}`);
+  const media_calls: string[] = [];
+  bob.on("request", (r) => {
+    if (new URL(r.url()).pathname.startsWith("/api/v1/media/")) media_calls.push(new URL(r.url()).pathname + new URL(r.url()).search);
+  });
+
+  await alice.click("button[aria-label='New chat']");
+  await alice.fill("#new-chat-username", `bobp${suffix}`);
+  await alice.keyboard.press("Enter");
+  await alice.waitForSelector(`.chat-title:has-text('bobp${suffix}')`);
+  await alice.setInputFiles("#composer-file", { name: "sunset.png", mimeType: "image/png", buffer: solidPng(64, 40, [250, 140, 30]) });
+  await alice.locator(".msg.own img.photo").first().waitFor({ timeout: 10_000 });
+  await alice.locator(".msg.own:not(.pending) .tick-sent, .msg.own:not(.pending) .tick-delivered, .msg.own:not(.pending) .tick-read").first().waitFor({ timeout: 10_000 });
+
+  const row = bob.locator(".chat-row", { has: bob.locator(".chat-row-title", { hasText: `alicep${suffix}` }) });
+  await row.waitFor({ timeout: 10_000 });
+  await row.click();
+  const photo = bob.locator(".msg.theirs img.photo");
+  await photo.waitFor({ timeout: 10_000 });
+  // Loaded for real: the download URL answered the PNG's bytes and the browser decoded them.
+  await bob.waitForFunction(() => {
+    const img = document.querySelector<HTMLImageElement>(".msg.theirs img.photo");
+    return img !== null && img.complete && img.naturalWidth === 64 && img.naturalHeight === 40;
+  }, undefined, { timeout: 10_000 });
+  expect(await photo.getAttribute("class")).not.toContain("broken");
+  expect(media_calls.length).toBeGreaterThan(0);
+  for (const call of media_calls) expect(call).toMatch(/^\/api\/v1\/media\/[A-Za-z0-9_-]+$/);
+
+  mkdirSync(join(here, "out"), { recursive: true });
+  await bob.screenshot({ path: join(here, "out", "browser-e2e-photo-bob.png") });
   expect((alice as Page & { errors: string[] }).errors).toEqual([]);
   expect((bob as Page & { errors: string[] }).errors).toEqual([]);
 }, 120_000);

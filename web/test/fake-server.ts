@@ -33,7 +33,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 type User = { user_id: string; username: string; salt: Buffer; hash: Buffer; created_at: string };
 type Group = { group_id: string; name: string; creator_id: string; created_at: string; member_ids: string[] };
 type Media = { media_id: string; owner: string; content_type: string; size: number; bytes: Buffer | null; sig: string; conversations: Set<string> };
-type Conn = { ws: WebSocket; user_id: string; subs: Set<string> };
+type Conn = { ws: WebSocket; user_id: string; subs: Set<string>; typing_at?: Map<string, number> };
 
 export type FakeServerOptions = { host?: string; port?: number; staticDir?: string | null };
 
@@ -235,6 +235,12 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       case "typing": {
         const conversation_id = frame.data.to !== undefined ? directConversationId(conn.user_id, frame.data.to) : groupConversationId(frame.data.group_id!);
         if (!membersOf(conversation_id).includes(conn.user_id)) return;
+        // As the node does (docs/API.md): once per 3 s per conversation, never in groups over 100.
+        const typing_at = (conn.typing_at ??= new Map());
+        const last = typing_at.get(conversation_id);
+        if (last !== undefined && Date.now() - last < LIMITS.typingIntervalMs) return;
+        typing_at.set(conversation_id, Date.now());
+        if (membersOf(conversation_id).length > LIMITS.typingGroupMembersMax) return;
         for (const member of membersOf(conversation_id)) {
           if (member === conn.user_id) continue;
           pushUser(member, { event: "typing", data: { from: conn.user_id, conversation_id, ...(frame.data.group_id === undefined ? {} : { group_id: frame.data.group_id }) } });

@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { TYPING_SHOW_MS, typingActive, typingBookEmpty, typingSeen, typingShouldSend, typingStopped, typingSweep } from "./typing.js";
+import { LIMITS } from "../../../core/limits.js";
+import { TYPING_SEND_INTERVAL_MS, TYPING_SHOW_MS, typingActive, typingBookEmpty, typingSeen, typingShouldSend, typingStopped, typingSweep } from "./typing.js";
 
 describe("typing", () => {
-  it("sends at most once every 3 s", () => {
+  it("sends at most once every 3.5 s, outside the server's 3 s window even with jitter", () => {
     expect(typingShouldSend(undefined, 0)).toBe(true);
-    expect(typingShouldSend(1_000, 3_999)).toBe(false);
-    expect(typingShouldSend(1_000, 4_000)).toBe(true);
+    expect(typingShouldSend(1_000, 4_499)).toBe(false);
+    expect(typingShouldSend(1_000, 4_500)).toBe(true);
+    expect(TYPING_SEND_INTERVAL_MS).toBeGreaterThan(LIMITS.typingIntervalMs);
+    expect(TYPING_SHOW_MS).toBeGreaterThan(TYPING_SEND_INTERVAL_MS);
   });
 
   it("shows typing for 5 s after the event, and a new event extends it", () => {

@@ -8,7 +8,13 @@
  * 3. Pure: the page passes the time in and asks for the next expiry to schedule a redraw.
  */
 
-export const TYPING_SEND_INTERVAL_MS = 3_000;
+/**
+ * The server forwards typing at most once per 3 s per connection and conversation
+ * (docs/API.md) and drops the rest; half a second of slack keeps a frame that travelled
+ * faster than the one before it from landing inside that window and being dropped (the
+ * indicator, shown for TYPING_SHOW_MS, would blink off).
+ */
+export const TYPING_SEND_INTERVAL_MS = 3_500;
 export const TYPING_SHOW_MS = 5_000;
 
 /** conversation_id -> user_id -> shown until (ms). */

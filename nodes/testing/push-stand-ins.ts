@@ -1,0 +1,44 @@
+/**
+ * Local stand-ins for APNs and FCM (adapters/push/*-test-server.ts) started for a node under
+ * test, with the key files and the environment that point the node at them.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ApnsTestServer } from "../../adapters/push/apns-test-server.js";
+import { FcmTestServer } from "../../adapters/push/fcm-test-server.js";
+
+export type PushStandIns = {
+  readonly apns: ApnsTestServer;
+  readonly fcm: FcmTestServer;
+  /** The node's push variables (nodes/push.ts). */
+  readonly env: Record<string, string>;
+  close(): Promise<void>;
+};
+
+/** Starts both stand-ins; writes their key and certificate files into `dir`. */
+export async function startPushStandIns(dir: string): Promise<PushStandIns> {
+  const apns = await ApnsTestServer.start();
+  const fcm = await FcmTestServer.start();
+  const files = { key: join(dir, "apns-key.p8"), ca: join(dir, "apns-ca.pem"), account: join(dir, "fcm-service-account.json") };
+  writeFileSync(files.key, apns.keys.private_key, { mode: 0o600 });
+  writeFileSync(files.ca, apns.ca);
+  writeFileSync(files.account, JSON.stringify(fcm.service_account), { mode: 0o600 });
+  return {
+    apns,
+    fcm,
+    env: {
+      APNS_KEY_FILE: files.key,
+      APNS_KEY_ID: apns.keys.key_id,
+      APNS_TEAM_ID: apns.keys.team_id,
+      APNS_TOPIC: apns.topic,
+      APNS_ENDPOINT: apns.endpoint,
+      APNS_CA_FILE: files.ca,
+      FCM_SERVICE_ACCOUNT_FILE: files.account,
+      FCM_ENDPOINT: fcm.base_url,
+      PUSH_PREVIEW_CHARS: "40",
+    },
+    close: async () => {
+      await Promise.all([apns.close(), fcm.close()]);
+    },
+  };
+}
