@@ -3,6 +3,7 @@
 # migrations, two gateways, two routers and one api node, each a plain `node dist/nodes/<role>.js`.
 #   deploy/cluster.sh up     (after `make build`) -> .cluster/endpoints.json
 #   deploy/cluster.sh down   stops the nodes and the services; no process is left behind.
+#   deploy/cluster.sh down-nodes   stops only the nodes (`up` again restarts them on new code).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=.cluster
@@ -31,6 +32,7 @@ start() { # name script env...
 
 up() {
   mkdir -p "$DIR"
+  stop_nodes
   [ -f dist/nodes/gateway.js ] || { echo "dist/ is missing: run 'make build' first" >&2; exit 1; }
   deploy/services.sh up all
   eval "$(deploy/services.sh env)"
@@ -51,7 +53,7 @@ up() {
   echo "cluster up: $(cat "$DIR/endpoints.json")"
 }
 
-down() {
+stop_nodes() {
   for f in "$DIR"/*.pid; do
     [ -e "$f" ] || continue
     local pid; pid=$(cat "$f")
@@ -60,6 +62,10 @@ down() {
     kill -KILL "$pid" 2>/dev/null || true
     rm -f "$f"
   done
+}
+
+down() {
+  stop_nodes
   deploy/services.sh down all
   echo "cluster down"
 }
@@ -67,5 +73,7 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: deploy/cluster.sh up|down" >&2; exit 2 ;;
+  # Only the nodes: the services stay up for whoever else uses them on this machine.
+  down-nodes) stop_nodes; echo "cluster nodes down" ;;
+  *) echo "usage: deploy/cluster.sh up|down|down-nodes" >&2; exit 2 ;;
 esac

@@ -23,6 +23,7 @@ async function main(): Promise<void> {
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
   const link = gatewayLink(c);
+  r.metrics.observeServices({ cql: cassandra.counter, kafka: log.stats });
   const gateway = new GatewayHost(
     { log, pending: cassandra.pending, sessions: redis.sessions, presence: redis.presence, directory: pg.directory, link, clock: r.clock, timers: r.timers },
     { gateway_id: own.value.GATEWAY_ID, limits: r.limits, call_timeout_ms: 5_000, session_ttl_ms: 3 * r.limits.heartbeatIntervalMs },

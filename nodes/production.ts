@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { LogKafka, type KafkaLogSink } from "../adapters/kafka/index.js";
 import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateCassandra } from "../adapters/cassandra/index.js";
+import { StatementCounter } from "../adapters/cassandra/statement-counter.js";
 import { connectRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
@@ -83,9 +84,11 @@ export async function openLog(c: ProductionConfig, logger?: KafkaLogSink): Promi
 }
 
 export function openCassandra(c: ProductionConfig) {
-  const client = cassandraClient({ contact_points: c.CASSANDRA_CONTACT_POINTS.split(","), local_datacenter: c.CASSANDRA_LOCAL_DC });
+  const counter = new StatementCounter();
+  const client = cassandraClient({ contact_points: c.CASSANDRA_CONTACT_POINTS.split(","), local_datacenter: c.CASSANDRA_LOCAL_DC, counter });
   return {
     client,
+    counter,
     messages: new MessageStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE, consistency: c.CASSANDRA_CONSISTENCY, serial_consistency: c.CASSANDRA_SERIAL_CONSISTENCY }),
     pending: new PendingStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE, consistency: c.CASSANDRA_CONSISTENCY }),
     close: () => client.shutdown(),

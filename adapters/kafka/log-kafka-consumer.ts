@@ -47,6 +47,8 @@ export type LogKafkaConsumerSettings = {
   readonly heartbeat_interval_ms: number;
   readonly rebalance_timeout_ms: number;
   readonly fetch_wait_ms_max: number;
+  /** Counters shared with the LogKafka that opened this consumer. */
+  readonly stats?: { commits: number; consumed_records: number };
   /** The whole retry policy: kafkajs does not merge a consumer's with the client's. */
   readonly retry: RetryOptions;
   readonly logger: KafkaLogSink | undefined;
@@ -150,6 +152,7 @@ export class LogKafkaConsumer implements LogConsumer {
       await this.buffer.wait(remaining_ms);
     }
     const records = this.buffer.take(max_records);
+    if (this.settings.stats !== undefined) this.settings.stats.consumed_records += records.length;
     this.resumeIfDrained();
     return records;
   }
@@ -166,6 +169,7 @@ export class LogKafkaConsumer implements LogConsumer {
     if (!offsets.every(({ partition }) => this.owned.includes(partition))) return "fenced";
     if (offsets.length === 0) return "ok";
     const generation_at_send = this.generation;
+    if (this.settings.stats !== undefined) this.settings.stats.commits++;
     try {
       await this.consumer.commitOffsets(offsets.map(({ partition, offset }) => ({ topic: this.settings.topic, partition, offset: String(offset) })));
     } catch (error) {

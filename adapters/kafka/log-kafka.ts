@@ -101,6 +101,16 @@ const explicitPartitioner: ICustomPartitioner = () => ({ message }) => {
   return message.partition;
 };
 
+/** What this log has sent and consumed, for metrics (counts only; nothing reads them back). */
+export type LogKafkaStats = {
+  produce_requests: number;
+  produced_records: number;
+  /** Key + value bytes of produced records (Kafka's own batch framing not included). */
+  produced_bytes: number;
+  commits: number;
+  consumed_records: number;
+};
+
 type Resolved = Required<Omit<LogKafkaOptions, "logger">> & { readonly logger: KafkaLogSink | undefined };
 
 /** Attempts at creating or checking the topic while the broker's metadata catches up. */
@@ -117,6 +127,7 @@ export class LogKafka implements Log {
   private sending: Promise<void> | null = null;
   private readonly consumers = new Set<LogKafkaConsumer>();
   private closing: Promise<void> | null = null;
+  readonly stats: LogKafkaStats = { produce_requests: 0, produced_records: 0, produced_bytes: 0, commits: 0, consumed_records: 0 };
 
   /** Connects, creates the topic if it is missing (checking its partition count if not), and opens the producer. */
   static async open(options: LogKafkaOptions): Promise<LogKafka> {
@@ -213,6 +224,7 @@ export class LogKafka implements Log {
       heartbeat_interval_ms: o.heartbeat_interval_ms,
       rebalance_timeout_ms: o.rebalance_timeout_ms,
       fetch_wait_ms_max: o.fetch_wait_ms_max,
+      stats: this.stats,
       retry: this.retry,
       logger: o.logger,
     };
@@ -232,6 +244,9 @@ export class LogKafka implements Log {
     let results: RecordMetadata[];
     try {
       const producer = await this.readyProducer();
+      this.stats.produce_requests++;
+      this.stats.produced_records += batch.length;
+      for (const a of batch) this.stats.produced_bytes += a.value.length + Buffer.byteLength(a.key);
       results = await producer.send({
         topic: this.topic,
         acks: PRODUCER_SETTINGS.acks,
