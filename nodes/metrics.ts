@@ -55,7 +55,7 @@ export class Metrics {
       }
     }
     if (kafka !== undefined) {
-      for (const field of ["produce_requests", "produced_records", "produced_bytes", "commits", "consumed_records"] as const) {
+      for (const field of ["produce_requests", "produced_records", "produced_bytes", "commits", "consumed_records", "fetched_batches"] as const) {
         new Gauge({ name: `chat_kafka_${field}`, help: `Kafka ${field.replace("_", " ")}`, registers: [this.registry], collect() { this.set(kafka[field]); } });
       }
     }

@@ -16,6 +16,9 @@ import { parseEnv } from "./config.js";
 export const productionEnv = z.object({
   KAFKA_BROKERS: z.string().min(1).default("127.0.0.1:9092"),
   LOG_TOPIC: z.string().regex(/^[A-Za-z0-9._-]+$/).default("chat-log"),
+  /** kafkajs fetch knobs (see LogKafkaOptions): the broker's long-poll wait, and the bytes that end it early. */
+  KAFKA_FETCH_WAIT_MS: z.coerce.number().int().min(1).max(10_000).default(500),
+  KAFKA_FETCH_MIN_BYTES: z.coerce.number().int().min(1).max(1_048_576).default(1),
   LOG_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(16),
   CASSANDRA_CONTACT_POINTS: z.string().min(1).default("127.0.0.1:9042"),
   CASSANDRA_LOCAL_DC: z.string().min(1).default("datacenter1"),
@@ -80,7 +83,13 @@ export function productionConfig(env: Record<string, string | undefined>): Produ
 
 /** `logger` hears kafkajs's warnings and errors and the consumers' joins and losses (pino fits). */
 export async function openLog(c: ProductionConfig, logger?: KafkaLogSink): Promise<LogKafka> {
-  return LogKafka.open({ brokers: c.KAFKA_BROKERS.split(","), topic: c.LOG_TOPIC, partition_count: c.LOG_PARTITIONS, ...(logger === undefined ? {} : { logger, log_level: "warn" as const }) });
+  return LogKafka.open({
+    brokers: c.KAFKA_BROKERS.split(","),
+    topic: c.LOG_TOPIC,
+    partition_count: c.LOG_PARTITIONS,
+    fetch_wait_ms_max: c.KAFKA_FETCH_WAIT_MS,
+    fetch_bytes_min: c.KAFKA_FETCH_MIN_BYTES,
+    ...(logger === undefined ? {} : { logger, log_level: "warn" as const }) });
 }
 
 export function openCassandra(c: ProductionConfig) {
