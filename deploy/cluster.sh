@@ -50,7 +50,30 @@ up() {
     wait_healthy "http://127.0.0.1:${RT_PORTS[$i]}" "router-$i"
   done
   printf '{"api": "http://127.0.0.1:%s", "gateways": ["ws://127.0.0.1:%s/ws", "ws://127.0.0.1:%s/ws"]}\n' "$API_PORT" "${GW_PORTS[0]}" "${GW_PORTS[1]}" >"$DIR/endpoints.json"
+  warm_up
   echo "cluster up: $(cat "$DIR/endpoints.json")"
+}
+
+# Fresh JVMs spend their first minutes compiling: measured here, Cassandra's C2 compiler thread
+# took 33 s of CPU in its first 3.5 min (44% of the process), Kafka's 27 s, on a 2-core box
+# that the generator and the nodes share. Until then every statement costs about twice its
+# warm CPU, and the first users' traffic queues behind it. So `up` drives bounded traffic
+# through the cluster (the bench generator: 20 users over both gateways, CLUSTER_WARMUP_RATE
+# msg/s for CLUSTER_WARMUP_SECONDS, receivers acking) before it reports ready.
+# CLUSTER_WARMUP_SECONDS=0 skips it.
+warm_up() {
+  local seconds=${CLUSTER_WARMUP_SECONDS:-30} rate=${CLUSTER_WARMUP_RATE:-50}
+  [ "$seconds" -gt 0 ] || return 0
+  echo "warming up: $rate msg/s for $seconds s through both gateways (CLUSTER_WARMUP_SECONDS=0 skips)"
+  local api gws
+  api="http://127.0.0.1:$API_PORT"
+  gws="ws://127.0.0.1:${GW_PORTS[0]}/ws,ws://127.0.0.1:${GW_PORTS[1]}/ws"
+  if timeout $((seconds + 120)) npx tsx bench/load/generator.ts --url "$api" --ws "$gws" --users 20 --rates "$rate" \
+      --seconds "$seconds" --signup-batch 10 --drain-seconds 5 --pause-seconds 0 --idle-seconds 0 >"$DIR/warmup.log" 2>&1; then
+    node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { if (!l.includes("\"phase\":\"step\"")) continue; const s = JSON.parse(l); console.log(`warm-up done: ${s.delivered}/${s.sent} delivered, p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms`); }' "$DIR/warmup.log"
+  else
+    echo "warm-up traffic failed (see $DIR/warmup.log); the cluster is up but cold" >&2
+  fi
 }
 
 stop_nodes() {
