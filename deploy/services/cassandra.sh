@@ -162,6 +162,9 @@ java_opts() {
 -Dcassandra.superuser_setup_delay_ms=0
 EOF
   [[ -n "$jamm" ]] && echo "-javaagent:$jamm"
+  # Extra JVM flags, one per word (e.g. -XX:TieredStopAtLevel=1); none by default.
+  local flag
+  for flag in ${CHAT_CASSANDRA_JVM_EXTRA:-}; do echo "$flag"; done
   return 0
 }
 
