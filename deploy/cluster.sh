@@ -3,6 +3,7 @@
 # migrations, two gateways, two routers and one api node, each a plain `node dist/nodes/<role>.js`.
 #   deploy/cluster.sh up     (after `make build`) -> .cluster/endpoints.json
 #   deploy/cluster.sh down   stops the nodes and the services; no process is left behind.
+#   deploy/cluster.sh down-nodes   stops only the nodes (`up` again restarts them on new code).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=.cluster
@@ -31,6 +32,7 @@ start() { # name script env...
 
 up() {
   mkdir -p "$DIR"
+  stop_nodes
   [ -f dist/nodes/gateway.js ] || { echo "dist/ is missing: run 'make build' first" >&2; exit 1; }
   deploy/services.sh up all
   eval "$(deploy/services.sh env)"
@@ -48,10 +50,33 @@ up() {
     wait_healthy "http://127.0.0.1:${RT_PORTS[$i]}" "router-$i"
   done
   printf '{"api": "http://127.0.0.1:%s", "gateways": ["ws://127.0.0.1:%s/ws", "ws://127.0.0.1:%s/ws"]}\n' "$API_PORT" "${GW_PORTS[0]}" "${GW_PORTS[1]}" >"$DIR/endpoints.json"
+  warm_up
   echo "cluster up: $(cat "$DIR/endpoints.json")"
 }
 
-down() {
+# Fresh JVMs spend their first minutes compiling: measured here, Cassandra's C2 compiler thread
+# took 33 s of CPU in its first 3.5 min (44% of the process), Kafka's 27 s, on a 2-core box
+# that the generator and the nodes share. Until then every statement costs about twice its
+# warm CPU, and the first users' traffic queues behind it. So `up` drives bounded traffic
+# through the cluster (the bench generator: 20 users over both gateways, CLUSTER_WARMUP_RATE
+# msg/s for CLUSTER_WARMUP_SECONDS, receivers acking) before it reports ready.
+# CLUSTER_WARMUP_SECONDS=0 skips it.
+warm_up() {
+  local seconds=${CLUSTER_WARMUP_SECONDS:-30} rate=${CLUSTER_WARMUP_RATE:-50}
+  [ "$seconds" -gt 0 ] || return 0
+  echo "warming up: $rate msg/s for $seconds s through both gateways (CLUSTER_WARMUP_SECONDS=0 skips)"
+  local api gws
+  api="http://127.0.0.1:$API_PORT"
+  gws="ws://127.0.0.1:${GW_PORTS[0]}/ws,ws://127.0.0.1:${GW_PORTS[1]}/ws"
+  if timeout $((seconds + 120)) npx tsx bench/load/generator.ts --url "$api" --ws "$gws" --users 20 --rates "$rate" \
+      --seconds "$seconds" --signup-batch 10 --drain-seconds 5 --pause-seconds 0 --idle-seconds 0 >"$DIR/warmup.log" 2>&1; then
+    node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { if (!l.includes("\"phase\":\"step\"")) continue; const s = JSON.parse(l); console.log(`warm-up done: ${s.delivered}/${s.sent} delivered, p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms`); }' "$DIR/warmup.log"
+  else
+    echo "warm-up traffic failed (see $DIR/warmup.log); the cluster is up but cold" >&2
+  fi
+}
+
+stop_nodes() {
   for f in "$DIR"/*.pid; do
     [ -e "$f" ] || continue
     local pid; pid=$(cat "$f")
@@ -60,6 +85,10 @@ down() {
     kill -KILL "$pid" 2>/dev/null || true
     rm -f "$f"
   done
+}
+
+down() {
+  stop_nodes
   deploy/services.sh down all
   echo "cluster down"
 }
@@ -67,5 +96,7 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: deploy/cluster.sh up|down" >&2; exit 2 ;;
+  # Only the nodes: the services stay up for whoever else uses them on this machine.
+  down-nodes) stop_nodes; echo "cluster nodes down" ;;
+  *) echo "usage: deploy/cluster.sh up|down|down-nodes" >&2; exit 2 ;;
 esac

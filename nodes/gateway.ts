@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   const pg = openDirectory(c);
   const link = gatewayLink(c);
   const tokens = new Tokens(r.config.SECRET);
+  r.metrics.observeServices({ cql: cassandra.counter, kafka: log.stats });
   const gateway = new GatewayHost(
     {
       log,

@@ -4,6 +4,8 @@
  * (message ordered to new_message on a socket), gauges for connections and pending depth.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { StatementCounter } from "../adapters/cassandra/statement-counter.js";
+import type { LogKafkaStats } from "../adapters/kafka/log-kafka.js";
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -21,6 +23,43 @@ export class Metrics {
   readonly delivery_latency = new Histogram({ name: "chat_delivery_seconds", help: "From a message's ordering to its new_message frame", buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
   readonly connections = new Gauge({ name: "chat_connections", help: "Open WebSocket connections", registers: [this.registry] });
   readonly pending_depth = new Gauge({ name: "chat_pending_entries", help: "Entries in the pending store", registers: [this.registry] });
+
+  readonly router_calls = new Histogram({ name: "chat_router_call_seconds", help: "A router core's call, from effect to outcome", labelNames: ["call", "ok"], buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
+
+  /**
+   * What this process sent to the services, read at scrape time: CQL statements by kind and
+   * table (count, bytes, summed latency), and Kafka records, bytes and commits.
+   */
+  observeServices(sources: { readonly cql?: StatementCounter; readonly kafka?: LogKafkaStats }): void {
+    const { cql, kafka } = sources;
+    if (cql !== undefined) {
+      for (const [field, help] of [
+        ["count", "CQL statements sent"],
+        ["errors", "CQL statements that failed"],
+        ["request_bytes", "CQL request bytes"],
+        ["response_bytes", "CQL response bytes"],
+        ["latency_ms", "Summed CQL latency, ms"],
+      ] as const) {
+        new Gauge({
+          name: `chat_cql_${field}`,
+          help,
+          labelNames: ["kind", "table"],
+          registers: [this.registry],
+          collect() {
+            for (const [key, t] of cql.tallies) {
+              const [kind, table] = key.split(":");
+              this.set({ kind: kind ?? "", table: table ?? "" }, t[field]);
+            }
+          },
+        });
+      }
+    }
+    if (kafka !== undefined) {
+      for (const field of ["produce_requests", "produced_records", "produced_bytes", "commits", "consumed_records", "fetched_batches"] as const) {
+        new Gauge({ name: `chat_kafka_${field}`, help: `Kafka ${field.replace("_", " ")}`, registers: [this.registry], collect() { this.set(kafka[field]); } });
+      }
+    }
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

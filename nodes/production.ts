@@ -12,6 +12,7 @@ import { BlobStoreS3 } from "../adapters/blob/blob-store-s3.js";
 import type { Clock } from "../core/ports/clock.js";
 import { LogKafka, type KafkaLogSink } from "../adapters/kafka/index.js";
 import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateCassandra } from "../adapters/cassandra/index.js";
+import { StatementCounter } from "../adapters/cassandra/statement-counter.js";
 import { connectRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
@@ -22,6 +23,9 @@ import { pushEnv, pushEnvRules } from "./push.js";
 export const productionEnv = z.object({
   KAFKA_BROKERS: z.string().min(1).default("127.0.0.1:9092"),
   LOG_TOPIC: z.string().regex(/^[A-Za-z0-9._-]+$/).default("chat-log"),
+  /** kafkajs fetch knobs (see LogKafkaOptions): the broker's long-poll wait, and the bytes that end it early. */
+  KAFKA_FETCH_WAIT_MS: z.coerce.number().int().min(1).max(10_000).default(500),
+  KAFKA_FETCH_MIN_BYTES: z.coerce.number().int().min(1).max(1_048_576).default(1),
   LOG_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(16),
   CASSANDRA_CONTACT_POINTS: z.string().min(1).default("127.0.0.1:9042"),
   CASSANDRA_LOCAL_DC: z.string().min(1).default("datacenter1"),
@@ -133,13 +137,21 @@ export function productionConfig(env: Record<string, string | undefined>): Produ
 
 /** `logger` hears kafkajs's warnings and errors and the consumers' joins and losses (pino fits). */
 export async function openLog(c: ProductionConfig, logger?: KafkaLogSink): Promise<LogKafka> {
-  return LogKafka.open({ brokers: c.KAFKA_BROKERS.split(","), topic: c.LOG_TOPIC, partition_count: c.LOG_PARTITIONS, ...(logger === undefined ? {} : { logger, log_level: "warn" as const }) });
+  return LogKafka.open({
+    brokers: c.KAFKA_BROKERS.split(","),
+    topic: c.LOG_TOPIC,
+    partition_count: c.LOG_PARTITIONS,
+    fetch_wait_ms_max: c.KAFKA_FETCH_WAIT_MS,
+    fetch_bytes_min: c.KAFKA_FETCH_MIN_BYTES,
+    ...(logger === undefined ? {} : { logger, log_level: "warn" as const }) });
 }
 
 export function openCassandra(c: ProductionConfig) {
-  const client = cassandraClient({ contact_points: c.CASSANDRA_CONTACT_POINTS.split(","), local_datacenter: c.CASSANDRA_LOCAL_DC });
+  const counter = new StatementCounter();
+  const client = cassandraClient({ contact_points: c.CASSANDRA_CONTACT_POINTS.split(","), local_datacenter: c.CASSANDRA_LOCAL_DC, counter });
   return {
     client,
+    counter,
     messages: new MessageStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE, consistency: c.CASSANDRA_CONSISTENCY, serial_consistency: c.CASSANDRA_SERIAL_CONSISTENCY }),
     pending: new PendingStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE, consistency: c.CASSANDRA_CONSISTENCY }),
     close: () => client.shutdown(),

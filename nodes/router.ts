@@ -24,6 +24,7 @@ async function main(): Promise<void> {
   const link = gatewayLink(c);
   // Webhook, Web Push, APNs and FCM as configured; gone registrations are deleted (nodes/push.ts).
   const push = openPush(own.value, r.config.SECRET, pg.directory);
+  r.metrics.observeServices({ cql: cassandra.counter, kafka: log.stats });
   const routers: RouterHost[] = [];
   for (let i = 0; i < own.value.ROUTER_WORKERS; i++) {
     routers.push(
@@ -40,7 +41,11 @@ async function main(): Promise<void> {
           call_timeout_ms: 10_000,
           poll_wait_ms: 500,
         },
-        { observed: (what) => r.metrics.router.inc({ what }), delivery_failed: () => r.metrics.delivery_failures.inc() },
+        {
+          observed: (what) => r.metrics.router.inc({ what }),
+          delivery_failed: () => r.metrics.delivery_failures.inc(),
+          call_done: (call, ms, ok) => r.metrics.router_calls.observe({ call, ok: String(ok) }, ms / 1000),
+        },
       ),
     );
   }

@@ -8,6 +8,7 @@
  * shuts it down.
  */
 import { Client } from "cassandra-driver";
+import type { StatementCounter } from "./statement-counter.js";
 
 export type CassandraClientConfig = {
   /** `host:port` pairs; the port defaults to 9042. */
@@ -16,6 +17,8 @@ export type CassandraClientConfig = {
   readonly local_datacenter: string;
   /** How long one request may wait for a node's answer. Default 12 s, the driver's. */
   readonly request_timeout_ms?: number;
+  /** Counts every statement sent (metrics); none by default. */
+  readonly counter?: StatementCounter;
 };
 
 /** A Client for `config`, not yet connected (the first call, or `connect()`, connects it). */
@@ -26,6 +29,7 @@ export function cassandraClient(config: CassandraClientConfig): Client {
     contactPoints: [...config.contact_points],
     localDataCenter: config.local_datacenter,
     socketOptions: { readTimeout: config.request_timeout_ms ?? 12_000 },
+    ...(config.counter === undefined ? {} : { requestTracker: config.counter }),
   });
 }
 

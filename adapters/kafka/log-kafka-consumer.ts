@@ -47,6 +47,9 @@ export type LogKafkaConsumerSettings = {
   readonly heartbeat_interval_ms: number;
   readonly rebalance_timeout_ms: number;
   readonly fetch_wait_ms_max: number;
+  readonly fetch_bytes_min: number;
+  /** Counters shared with the LogKafka that opened this consumer. */
+  readonly stats?: { commits: number; consumed_records: number; fetched_batches: number };
   /** The whole retry policy: kafkajs does not merge a consumer's with the client's. */
   readonly retry: RetryOptions;
   readonly logger: KafkaLogSink | undefined;
@@ -87,6 +90,7 @@ export class LogKafkaConsumer implements LogConsumer {
       heartbeatInterval: settings.heartbeat_interval_ms,
       rebalanceTimeout: settings.rebalance_timeout_ms,
       maxWaitTimeInMs: settings.fetch_wait_ms_max,
+      minBytes: settings.fetch_bytes_min,
       allowAutoTopicCreation: false,
       retry: { ...settings.retry },
     });
@@ -150,6 +154,7 @@ export class LogKafkaConsumer implements LogConsumer {
       await this.buffer.wait(remaining_ms);
     }
     const records = this.buffer.take(max_records);
+    if (this.settings.stats !== undefined) this.settings.stats.consumed_records += records.length;
     this.resumeIfDrained();
     return records;
   }
@@ -166,6 +171,7 @@ export class LogKafkaConsumer implements LogConsumer {
     if (!offsets.every(({ partition }) => this.owned.includes(partition))) return "fenced";
     if (offsets.length === 0) return "ok";
     const generation_at_send = this.generation;
+    if (this.settings.stats !== undefined) this.settings.stats.commits++;
     try {
       await this.consumer.commitOffsets(offsets.map(({ partition, offset }) => ({ topic: this.settings.topic, partition, offset: String(offset) })));
     } catch (error) {
@@ -245,6 +251,7 @@ export class LogKafkaConsumer implements LogConsumer {
   private onBatch({ batch, resolveOffset, pause }: EachBatchPayload): void {
     if (this.ended !== null) return;
     const partition = batch.partition;
+    if (this.settings.stats !== undefined) this.settings.stats.fetched_batches++;
     if (!this.joined || !this.owned.includes(partition)) {
       this.settings.logger?.error(
         { component: "log-kafka", group: this.group, member_id: this.member_id, partition, owned: this.owned },

@@ -82,6 +82,9 @@ key_cache_size: 16MiB
 auto_snapshot: false
 snapshot_before_compaction: false
 hinted_handoff_enabled: false
+# Paxos v2 (Cassandra 4.1+): an LWT in fewer consensus round trips and writes than v1 (the
+# dedup claim is one LWT per message). CHAT_CASSANDRA_PAXOS=v1 restores the old protocol.
+paxos_variant: ${CHAT_CASSANDRA_PAXOS:-v2}
 EOF
   cat > "$CONF/logback.xml" <<EOF
 <configuration scan="false">
@@ -159,6 +162,9 @@ java_opts() {
 -Dcassandra.superuser_setup_delay_ms=0
 EOF
   [[ -n "$jamm" ]] && echo "-javaagent:$jamm"
+  # Extra JVM flags, one per word (e.g. -XX:TieredStopAtLevel=1); none by default.
+  local flag
+  for flag in ${CHAT_CASSANDRA_JVM_EXTRA:-}; do echo "$flag"; done
   return 0
 }
 

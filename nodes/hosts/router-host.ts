@@ -55,6 +55,8 @@ export type RouterHostEvents = {
   delivery_failed?(gateway_id: string, reason: string): void;
   /** Every effect, before it runs (metrics, the simulator's crash points and trace). */
   effect?(effect: RouterEffect): void;
+  /** A call finished (ok or failed) after `ms` of wall time on the host's clock (metrics). */
+  call_done?(call: RouterCall["type"], ms: number, ok: boolean): void;
   /** Records handed to the core by a poll. */
   polled?(records: readonly import("../../core/model.js").ConsumedRecord[]): void;
 };
@@ -131,9 +133,16 @@ export class RouterHost {
     switch (effect.type) {
       case "call": {
         const task = within(this.execute(effect.call), ports.timers, ports.clock, this.config.call_timeout_ms);
+        const started_ms = ports.clock.now();
         task(
-          (result) => this.feed({ type: "effect_completed", job: effect.job, result, now_ms: ports.clock.now() }),
-          (reason) => this.feed({ type: "effect_failed", job: effect.job, reason, now_ms: ports.clock.now() }),
+          (result) => {
+            this.events.call_done?.(effect.call.type, ports.clock.now() - started_ms, true);
+            this.feed({ type: "effect_completed", job: effect.job, result, now_ms: ports.clock.now() });
+          },
+          (reason) => {
+            this.events.call_done?.(effect.call.type, ports.clock.now() - started_ms, false);
+            this.feed({ type: "effect_failed", job: effect.job, reason, now_ms: ports.clock.now() });
+          },
         );
         return;
       }
