@@ -68,4 +68,15 @@ describe("GatewayLinkMemory", () => {
     batch.push(typing("c2"));
     expect(kept).toEqual([typing("c1")]);
   });
+
+  it("hands the caller's own batch over with { copy: false }", async () => {
+    const link = new GatewayLinkMemory({ copy: false });
+    let kept: readonly Delivery[] = [];
+    link.register("gw", (deliveries) => {
+      kept = deliveries;
+    });
+    const batch: Delivery[] = [typing("c1")];
+    await link.deliver("gw", batch);
+    expect(kept).toBe(batch);
+  });
 });

@@ -5,7 +5,8 @@
  * Rules: `deliver` rejects, never throws synchronously, when no handler is registered for the
  * gateway (it has stopped or never started) or when the handler fails; the caller then relies
  * on the pending store, as it would for an unreachable remote gateway. The batch is copied so
- * that a handler keeping it cannot see the caller's later changes, as over a real wire.
+ * that a handler keeping it cannot see the caller's later changes, as over a real wire,
+ * unless the owner opts out with `{ copy: false }` (the all-in-one node does; see there).
  */
 import type { GatewayLink } from "../../core/ports/gateway-link.js";
 import type { Delivery } from "../../core/model.js";
@@ -14,6 +15,11 @@ export type GatewayHandler = (deliveries: readonly Delivery[]) => void | Promise
 
 export class GatewayLinkMemory implements GatewayLink {
   private readonly handlers = new Map<string, GatewayHandler>();
+  private readonly copy: boolean;
+
+  constructor(options: { copy?: boolean } = {}) {
+    this.copy = options.copy ?? true;
+  }
 
   /** Registers (or replaces) the handler of `gateway_id`; answers the function that removes it. */
   register(gateway_id: string, handler: GatewayHandler): () => void {
@@ -33,6 +39,6 @@ export class GatewayLinkMemory implements GatewayLink {
     if (handler === undefined) {
       throw new Error(`GatewayLinkMemory.deliver: gateway '${gateway_id}' is not registered`);
     }
-    await handler(structuredClone(deliveries) as readonly Delivery[]);
+    await handler(this.copy ? (structuredClone(deliveries) as readonly Delivery[]) : deliveries);
   }
 }
