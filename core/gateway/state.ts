@@ -3,6 +3,7 @@
  */
 import type { Limits } from "../limits.js";
 import type { PendingCursor } from "../ports/pending-store.js";
+import type { GatewayEffect } from "./types.js";
 import type { AckRecord, Delivery } from "../model.js";
 import type { ReceiptStatus } from "../protocol/frames.js";
 import { snowflakeInit, type SnowflakeState } from "../ids/snowflake.js";
@@ -101,16 +102,8 @@ export type GatewayState = {
   fake_ids: SnowflakeState;
 };
 
-/** A read of pending entries whose effect waits for acks (see `unacked`). */
-export type DeferredRead =
-  | { readonly type: "read_pending_page"; readonly read_id: number; readonly after: PendingCursor | null; readonly limit: number }
-  | {
-      readonly type: "read_pending_conversation";
-      readonly read_id: number;
-      readonly conversation_id: string;
-      readonly after_message_id: string | null;
-      readonly limit: number;
-    };
+/** A read of pending entries whose effect waits for acks (see `unacked`): one of these effects. */
+export type DeferredRead = Extract<GatewayEffect, { type: "read_pending_page" | "read_pending_conversation" }>;
 
 export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState {
   return {
