@@ -49,6 +49,18 @@ export type PushTime = {
   sleep(ms: number): Promise<void>;
 };
 
+/** What the mobile push providers (APNs, FCM) are configured with alike. */
+export type MobilePushOptions = {
+  /** Only a wake-up: no IDs, no text (default false). */
+  readonly content_free?: boolean;
+  /** Whether the preview goes to the service at all (default true). */
+  readonly include_preview?: boolean;
+  /** How long the service keeps an undelivered notification (default one day). */
+  readonly ttl_seconds?: number;
+  readonly retry?: Partial<RetryPolicy>;
+  readonly time?: PushTime;
+};
+
 export const PUSH_TIME_SYSTEM: PushTime = {
   clock: new ClockSystem(),
   random: new RandomSystem(),

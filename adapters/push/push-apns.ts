@@ -30,7 +30,7 @@ import { PushError } from "./errors.js";
 import { Http2Fetch } from "./http2-fetch.js";
 import { parsePrivateKey, signJwt } from "./jwt.js";
 import { fitPreview } from "./payload.js";
-import { acceptedOrThrow, postWithRetry, PUSH_TIME_SYSTEM, retryPolicy, type PostOutcome, type PushTime, type RetryPolicy } from "./post-with-retry.js";
+import { acceptedOrThrow, postWithRetry, PUSH_TIME_SYSTEM, retryPolicy, type MobilePushOptions, type PostOutcome, type PushTime, type RetryPolicy } from "./post-with-retry.js";
 
 export type ApnsCredentials = {
   /** The 10-character ID of the .p8 key (Apple Developer → Keys). */
@@ -43,17 +43,9 @@ export type ApnsCredentials = {
   readonly topic: string;
 };
 
-export type PushApnsOptions = ApnsCredentials & {
+export type PushApnsOptions = ApnsCredentials & MobilePushOptions & {
   /** https://api.push.apple.com (default) or https://api.sandbox.push.apple.com. */
   readonly endpoint?: string;
-  /** Only a wake-up: no IDs, no text (default false). */
-  readonly content_free?: boolean;
-  /** Whether the preview goes to Apple at all (default true). */
-  readonly include_preview?: boolean;
-  /** How long APNs keeps an undelivered notification (default one day). */
-  readonly ttl_seconds?: number;
-  readonly retry?: Partial<RetryPolicy>;
-  readonly time?: PushTime;
   /** Extra trusted certificates, for a local stand-in of APNs in tests. */
   readonly ca?: string | Buffer;
 };

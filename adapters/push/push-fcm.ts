@@ -29,7 +29,7 @@ import type { Push } from "../../core/ports/push.js";
 import { PushError } from "./errors.js";
 import { parsePrivateKey, signJwt } from "./jwt.js";
 import { fitPreview } from "./payload.js";
-import { acceptedOrThrow, postWithRetry, PUSH_TIME_SYSTEM, retryPolicy, type FetchFunction, type PostOutcome, type PushTime, type RetryPolicy } from "./post-with-retry.js";
+import { acceptedOrThrow, postWithRetry, PUSH_TIME_SYSTEM, retryPolicy, type FetchFunction, type MobilePushOptions, type PostOutcome, type PushTime, type RetryPolicy } from "./post-with-retry.js";
 
 /** The fields of a Google service-account key file that FCM needs. */
 export const fcmServiceAccount = z.object({
@@ -42,15 +42,10 @@ export const fcmServiceAccount = z.object({
 });
 export type FcmServiceAccount = z.infer<typeof fcmServiceAccount>;
 
-export type PushFcmOptions = {
+export type PushFcmOptions = MobilePushOptions & {
   readonly service_account: FcmServiceAccount;
   /** https://fcm.googleapis.com by default. */
   readonly endpoint?: string;
-  readonly content_free?: boolean;
-  readonly include_preview?: boolean;
-  readonly ttl_seconds?: number;
-  readonly retry?: Partial<RetryPolicy>;
-  readonly time?: PushTime;
   readonly fetch?: FetchFunction;
 };
 
