@@ -20,10 +20,17 @@
  * - Times cross as milliseconds: 'epoch' + ms * 1 ms in, extract(epoch) * 1000 (numeric, exact)
  *   out.
  * - The pool is the caller's (see pool.ts): close() stops this adapter, not the pool.
+ * - devices and missingUsers, the router's look-ups for every message, are coalesced: the
+ *   calls of one event-loop turn share one query for all their users (turn-coalescer.ts;
+ *   nothing is cached, so an answer is as fresh as a query of its own would have been).
  */
 import type { Pool, PoolClient } from "pg";
 import type { PushTarget } from "../../core/model.js";
 import type { Directory, GroupRecord, UserRecord } from "../../core/ports/directory.js";
+import { TurnCoalescer } from "../turn-coalescer.js";
+
+/** Users per coalesced query (devices, existence). */
+const LOOKUP_USERS_MAX = 500;
 
 const PUSH_PLATFORMS: ReadonlySet<string> = new Set<PushTarget["platform"]>(["apns", "fcm", "webpush", "webhook"]);
 
@@ -38,7 +45,7 @@ const SQL = {
   userByName: `SELECT user_id, username, password_hash, ${msOut("created_at")} FROM users WHERE username = $1`,
   existingUsers: "SELECT user_id FROM users WHERE user_id = ANY($1::text[])",
   insertDevice: `INSERT INTO devices (user_id, device_id, created_at) VALUES ($1, $2, ${msIn("$3")}) ON CONFLICT DO NOTHING`,
-  devices: "SELECT device_id FROM devices WHERE user_id = $1 ORDER BY created_at, added",
+  devicesOf: "SELECT user_id, device_id FROM devices WHERE user_id = ANY($1::text[]) ORDER BY user_id, created_at, added",
   insertPush: "INSERT INTO push_registrations (user_id, platform, token) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
   pushTargets: "SELECT platform, token FROM push_registrations WHERE user_id = $1 ORDER BY added",
   deletePush: "DELETE FROM push_registrations WHERE user_id = $1 AND platform = $2 AND token = $3",
@@ -62,8 +69,33 @@ type GroupRow = { group_id: string; name: string; creator_id: string; created_at
 
 export class DirectoryPostgres implements Directory {
   private closed = false;
+  private readonly deviceLoader: TurnCoalescer<readonly string[]>;
+  private readonly existsLoader: TurnCoalescer<boolean>;
 
-  constructor(private readonly pool: Pool) {}
+  constructor(private readonly pool: Pool) {
+    this.deviceLoader = new TurnCoalescer<readonly string[]>(
+      async (user_ids) => {
+        const { rows } = await this.pool.query<{ user_id: string; device_id: string }>(SQL.devicesOf, [user_ids]);
+        const found = new Map<string, string[]>();
+        for (const row of rows) {
+          const list = found.get(row.user_id);
+          if (list === undefined) found.set(row.user_id, [row.device_id]);
+          else list.push(row.device_id);
+        }
+        return found;
+      },
+      [],
+      LOOKUP_USERS_MAX,
+    );
+    this.existsLoader = new TurnCoalescer<boolean>(
+      async (user_ids) => {
+        const { rows } = await this.pool.query<{ user_id: string }>(SQL.existingUsers, [user_ids]);
+        return new Map(rows.map((row) => [row.user_id, true]));
+      },
+      false,
+      LOOKUP_USERS_MAX,
+    );
+  }
 
   async createUser(user: UserRecord): Promise<"ok" | "username_taken"> {
     this.assertOpen("createUser");
@@ -85,9 +117,8 @@ export class DirectoryPostgres implements Directory {
     this.assertOpen("missingUsers");
     const asked = [...new Set(user_ids)];
     if (asked.length === 0) return [];
-    const { rows } = await this.pool.query<{ user_id: string }>(SQL.existingUsers, [asked]);
-    const found = new Set(rows.map((row) => row.user_id));
-    return asked.filter((user_id) => !found.has(user_id));
+    const exists = await Promise.all(asked.map((user_id) => this.existsLoader.load(user_id)));
+    return asked.filter((_, index) => !exists[index]);
   }
 
   async addDevice(user_id: string, device_id: string, created_at_ms: number): Promise<void> {
@@ -97,7 +128,7 @@ export class DirectoryPostgres implements Directory {
 
   async devices(user_id: string): Promise<string[]> {
     this.assertOpen("devices");
-    return (await this.pool.query<{ device_id: string }>(SQL.devices, [user_id])).rows.map((row) => row.device_id);
+    return [...(await this.deviceLoader.load(user_id))];
   }
 
   async registerPush(user_id: string, target: PushTarget): Promise<void> {
