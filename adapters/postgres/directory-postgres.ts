@@ -21,8 +21,9 @@
  *   out.
  * - The pool is the caller's (see pool.ts): close() stops this adapter, not the pool.
  * - devices and missingUsers, the router's look-ups for every message, are coalesced: the
- *   calls of one event-loop turn share one query for all their users (turn-coalescer.ts;
- *   nothing is cached, so an answer is as fresh as a query of its own would have been).
+ *   calls of one event-loop turn share one query for all their users, existence and devices
+ *   together (turn-coalescer.ts; nothing is cached, so an answer is as fresh as a query of
+ *   its own would have been).
  */
 import type { Pool, PoolClient } from "pg";
 import type { PushTarget } from "../../core/model.js";
@@ -45,7 +46,9 @@ const SQL = {
   userByName: `SELECT user_id, username, password_hash, ${msOut("created_at")} FROM users WHERE username = $1`,
   existingUsers: "SELECT user_id FROM users WHERE user_id = ANY($1::text[])",
   insertDevice: `INSERT INTO devices (user_id, device_id, created_at) VALUES ($1, $2, ${msIn("$3")}) ON CONFLICT DO NOTHING`,
-  devicesOf: "SELECT user_id, device_id FROM devices WHERE user_id = ANY($1::text[]) ORDER BY user_id, created_at, added",
+  // Existence and devices of many users in one query: a user without devices comes back once, device_id null.
+  audienceOf: `SELECT u.user_id, d.device_id FROM users u LEFT JOIN devices d ON d.user_id = u.user_id
+    WHERE u.user_id = ANY($1::text[]) ORDER BY u.user_id, d.created_at, d.added`,
   insertPush: "INSERT INTO push_registrations (user_id, platform, token) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
   pushTargets: "SELECT platform, token FROM push_registrations WHERE user_id = $1 ORDER BY added",
   deletePush: "DELETE FROM push_registrations WHERE user_id = $1 AND platform = $2 AND token = $3",
@@ -69,30 +72,22 @@ type GroupRow = { group_id: string; name: string; creator_id: string; created_at
 
 export class DirectoryPostgres implements Directory {
   private closed = false;
-  private readonly deviceLoader: TurnCoalescer<readonly string[]>;
-  private readonly existsLoader: TurnCoalescer<boolean>;
+  /** A user's devices in creation order, or null when the user does not exist. */
+  private readonly audienceLoader: TurnCoalescer<readonly string[] | null>;
 
   constructor(private readonly pool: Pool) {
-    this.deviceLoader = new TurnCoalescer<readonly string[]>(
+    this.audienceLoader = new TurnCoalescer<readonly string[] | null>(
       async (user_ids) => {
-        const { rows } = await this.pool.query<{ user_id: string; device_id: string }>(SQL.devicesOf, [user_ids]);
+        const { rows } = await this.pool.query<{ user_id: string; device_id: string | null }>(SQL.audienceOf, [user_ids]);
         const found = new Map<string, string[]>();
         for (const row of rows) {
-          const list = found.get(row.user_id);
-          if (list === undefined) found.set(row.user_id, [row.device_id]);
-          else list.push(row.device_id);
+          let list = found.get(row.user_id);
+          if (list === undefined) found.set(row.user_id, (list = []));
+          if (row.device_id !== null) list.push(row.device_id);
         }
         return found;
       },
-      [],
-      LOOKUP_USERS_MAX,
-    );
-    this.existsLoader = new TurnCoalescer<boolean>(
-      async (user_ids) => {
-        const { rows } = await this.pool.query<{ user_id: string }>(SQL.existingUsers, [user_ids]);
-        return new Map(rows.map((row) => [row.user_id, true]));
-      },
-      false,
+      null,
       LOOKUP_USERS_MAX,
     );
   }
@@ -117,8 +112,8 @@ export class DirectoryPostgres implements Directory {
     this.assertOpen("missingUsers");
     const asked = [...new Set(user_ids)];
     if (asked.length === 0) return [];
-    const exists = await Promise.all(asked.map((user_id) => this.existsLoader.load(user_id)));
-    return asked.filter((_, index) => !exists[index]);
+    const audience = await Promise.all(asked.map((user_id) => this.audienceLoader.load(user_id)));
+    return asked.filter((_, index) => audience[index] === null);
   }
 
   async addDevice(user_id: string, device_id: string, created_at_ms: number): Promise<void> {
@@ -128,7 +123,7 @@ export class DirectoryPostgres implements Directory {
 
   async devices(user_id: string): Promise<string[]> {
     this.assertOpen("devices");
-    return [...(await this.deviceLoader.load(user_id))];
+    return [...((await this.audienceLoader.load(user_id)) ?? [])];
   }
 
   async registerPush(user_id: string, target: PushTarget): Promise<void> {
