@@ -180,4 +180,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    name: "inbox without its recency index",
+    // Every message upserts one inbox row per member, and moving the row's last_message_id
+    // moved its entry in inbox_by_recency too: a second B-tree page dirtied per member per
+    // message (measured: 10.4 -> 9.5 WAL frames per 1:1 message, and in a 500-member group
+    // 500 index updates per message). The index only served GET /inbox, which reads one
+    // user's rows (a range of the primary key) and can sort them itself, as the Cassandra
+    // store does.
+    sql: `
+      DROP INDEX inbox_by_recency;
+    `,
+  },
 ];
