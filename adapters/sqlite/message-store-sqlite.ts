@@ -11,8 +11,8 @@
  * - putMessage keeps the first write of a (conversation_id, message_id) (INSERT OR IGNORE).
  * - Message IDs are 19-digit decimals, so SQLite's BINARY text order is numeric order, the
  *   same as JavaScript's string order (core/ids). History pages walk the primary key
- *   (conversation_id, message_id) backwards; countAfter scans the narrow index
- *   (conversation_id, message_id, sender_id), never the rows with their content.
+ *   (conversation_id, message_id) backwards; countAfter walks the same key forwards from
+ *   the read mark (no secondary index: each one costs every message a page, migration 5).
  * - claim is first-writer-wins per (sender_id, client_msg_id): INSERT OR IGNORE, then SELECT
  *   of the stored claim, in the same transaction, answering the winner.
  * - A receipt only moves forwards (sent < delivered < read): an upsert keeping the greater
@@ -113,9 +113,9 @@ export class MessageStoreSqlite implements MessageStore {
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND message_id < ? ORDER BY message_id DESC LIMIT ?`,
     );
     this.last_message = db.prepare("SELECT message_id FROM messages WHERE conversation_id = ? ORDER BY message_id DESC LIMIT 1");
-    this.count_all = db.prepare("SELECT COUNT(*) AS count FROM messages INDEXED BY messages_by_sender WHERE conversation_id = ? AND sender_id <> ?");
+    this.count_all = db.prepare("SELECT COUNT(*) AS count FROM messages WHERE conversation_id = ? AND sender_id <> ?");
     this.count_after = db.prepare(
-      "SELECT COUNT(*) AS count FROM messages INDEXED BY messages_by_sender WHERE conversation_id = ? AND message_id > ? AND sender_id <> ?",
+      "SELECT COUNT(*) AS count FROM messages WHERE conversation_id = ? AND message_id > ? AND sender_id <> ?",
     );
     this.insert_claim = db.prepare(
       'INSERT OR IGNORE INTO dedup_claims (sender_id, client_msg_id, message_id, conversation_id, prev_message_id, "partition", "offset") VALUES (@sender_id, @client_msg_id, @message_id, @conversation_id, @prev_message_id, @partition, @offset)',

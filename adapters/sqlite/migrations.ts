@@ -193,4 +193,17 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX inbox_by_recency;
     `,
   },
+  {
+    version: 5,
+    name: "messages without the sender index",
+    // messages_by_sender let countAfter (the inbox's unread counts) scan narrow index entries
+    // instead of rows, but every message paid for it with one more B-tree insert at its
+    // conversation's place: 1.2 of the ~9.5 WAL frames a 1:1 message writes. Unread counts are
+    // read once per conversation of an inbox page; messages are written all the time. The
+    // count now walks the rows after the read mark (a range of the primary key), which for a
+    // conversation's unread tail is a few pages.
+    sql: `
+      DROP INDEX messages_by_sender;
+    `,
+  },
 ];
