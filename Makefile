@@ -55,6 +55,9 @@ bench-peer: install ## the node vs ejabberd 23.01 vs a bare ws relay, same gener
 bench-pipeline: install ## the node's hot path without sockets: CPU, commits and writes per message → bench/results/pipeline.json
 	npx tsx bench/pipeline.bench.ts
 
+bench-storage: install ## the storage cost of one 1:1 message and its ack through the real SQLite adapters, fixed batches, vs in-memory adapters in the same run → bench/results/storage.{json,svg}
+	npx tsx bench/storage.bench.ts
+
 profile: install ## where a message's time goes: the node under a fixed load with --cpu-prof → bench/results/profile/summary.md (PROFILE_RATE, PROFILE_USERS, PROFILE_SECONDS)
 	npx tsx bench/profile/run.ts
 
@@ -98,4 +101,4 @@ cluster-down: ## stop the cluster's nodes and services
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-peer bench-pipeline profile profile-clinic bench-fanout bench-density bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
+.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-peer bench-pipeline bench-storage profile profile-clinic bench-fanout bench-density bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { Database } from "./database.js";
 import { MIGRATIONS, type Migration } from "./migrations.js";
 import { MessageStoreSqlite } from "./message-store-sqlite.js";
-import { WriteError } from "./write-batcher.js";
+import { ONE_STATEMENT, WriteError } from "./write-batcher.js";
 import { tempDatabase } from "./test-support.js";
 import type { StoredMessage } from "../../core/model.js";
 
@@ -195,6 +195,32 @@ describe("Database", () => {
       expect(results[2]?.status === "rejected" && String(results[2].reason)).toMatch(/UNIQUE/);
       expect(results[3]?.status === "fulfilled" && results[3].value).toBe(1);
       expect(db.prepare<[], { x: number }>("SELECT x FROM t ORDER BY x").all()).toEqual([{ x: 1 }, { x: 3 }]);
+      expect(db.stats().transactions_committed).toBe(1);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it("runs a one_statement write without a savepoint: its failed statement is undone alone, the batch commits", async () => {
+    const temp = tempDatabase();
+    try {
+      const db = temp.database;
+      db.writeNow(() => db.prepare("CREATE TABLE t (x INTEGER PRIMARY KEY, y INTEGER CHECK (y < 10))").run());
+      const insert = db.prepare<[number, number]>("INSERT INTO t (x, y) VALUES (?, ?)");
+      // A multi-row INSERT that fails on its third row: SQLite's statement journal must undo
+      // its first two rows too, though no SAVEPOINT surrounds it.
+      const many = db.prepare<[]>("INSERT INTO t (x, y) VALUES (10, 1), (11, 1), (12, 99)");
+      const results = await Promise.allSettled([
+        db.write(() => insert.run(1, 1).changes, ONE_STATEMENT),
+        db.write(() => many.run(), ONE_STATEMENT),
+        db.write(() => insert.run(1, 1), ONE_STATEMENT),
+        db.write(() => insert.run(2, 1).changes, ONE_STATEMENT),
+        db.write(() => insert.run(3, 1).changes),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "rejected", "fulfilled", "fulfilled"]);
+      expect(results[1]?.status === "rejected" && String(results[1].reason)).toMatch(/CHECK/);
+      expect(results[2]?.status === "rejected" && String(results[2].reason)).toMatch(/UNIQUE/);
+      expect(db.prepare<[], { x: number }>("SELECT x FROM t ORDER BY x").all()).toEqual([{ x: 1 }, { x: 2 }, { x: 3 }]);
       expect(db.stats().transactions_committed).toBe(1);
     } finally {
       await temp.cleanup();

@@ -30,7 +30,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { assert } from "../../core/result.js";
 import { Checkpointer, type CheckpointStats } from "./checkpointer.js";
 import { MIGRATIONS, type Migration } from "./migrations.js";
-import { WriteBatcher, type WriteBatcherOptions, type WriteBatcherStats } from "./write-batcher.js";
+import { WriteBatcher, type WriteBatcherOptions, type WriteBatcherStats, type WriteOptions } from "./write-batcher.js";
 
 export type Synchronous = "normal" | "full";
 
@@ -137,8 +137,8 @@ export class Database {
   }
 
   /** Runs `work` (synchronous SQL) in the next group transaction; resolves once it committed. */
-  write<T>(work: () => T): Promise<T> {
-    return this.batcher.write(work);
+  write<T>(work: () => T, options?: WriteOptions): Promise<T> {
+    return this.batcher.write(work, options);
   }
 
   /** Runs `work` in a transaction of its own, now. Only for constructors (see the header). */

@@ -11,8 +11,8 @@
  * - putMessage keeps the first write of a (conversation_id, message_id) (INSERT OR IGNORE).
  * - Message IDs are 19-digit decimals, so SQLite's BINARY text order is numeric order, the
  *   same as JavaScript's string order (core/ids). History pages walk the primary key
- *   (conversation_id, message_id) backwards; countAfter scans the narrow index
- *   (conversation_id, message_id, sender_id), never the rows with their content.
+ *   (conversation_id, message_id) backwards; countAfter walks the same key forwards from
+ *   the read mark (no secondary index: each one costs every message a page, migration 5).
  * - claim is first-writer-wins per (sender_id, client_msg_id): INSERT OR IGNORE, then SELECT
  *   of the stored claim, in the same transaction, answering the winner.
  * - A receipt only moves forwards (sent < delivered < read): an upsert keeping the greater
@@ -32,6 +32,7 @@ import type { MessageType, ReceiptStatus } from "../../core/protocol/frames.js";
 import type { DedupClaim, InboxEntry, ReceiptRow, StoredMessage } from "../../core/model.js";
 import { assert } from "../../core/result.js";
 import type { Database, Statement } from "./database.js";
+import { ONE_STATEMENT } from "./write-batcher.js";
 
 const RECEIPT_RANK: Readonly<Record<ReceiptStatus, number>> = { sent: 0, delivered: 1, read: 2 };
 const RECEIPT_BY_RANK: readonly ReceiptStatus[] = ["sent", "delivered", "read"];
@@ -112,9 +113,9 @@ export class MessageStoreSqlite implements MessageStore {
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND message_id < ? ORDER BY message_id DESC LIMIT ?`,
     );
     this.last_message = db.prepare("SELECT message_id FROM messages WHERE conversation_id = ? ORDER BY message_id DESC LIMIT 1");
-    this.count_all = db.prepare("SELECT COUNT(*) AS count FROM messages INDEXED BY messages_by_sender WHERE conversation_id = ? AND sender_id <> ?");
+    this.count_all = db.prepare("SELECT COUNT(*) AS count FROM messages WHERE conversation_id = ? AND sender_id <> ?");
     this.count_after = db.prepare(
-      "SELECT COUNT(*) AS count FROM messages INDEXED BY messages_by_sender WHERE conversation_id = ? AND message_id > ? AND sender_id <> ?",
+      "SELECT COUNT(*) AS count FROM messages WHERE conversation_id = ? AND message_id > ? AND sender_id <> ?",
     );
     this.insert_claim = db.prepare(
       'INSERT OR IGNORE INTO dedup_claims (sender_id, client_msg_id, message_id, conversation_id, prev_message_id, "partition", "offset") VALUES (@sender_id, @client_msg_id, @message_id, @conversation_id, @prev_message_id, @partition, @offset)',
@@ -134,10 +135,10 @@ export class MessageStoreSqlite implements MessageStore {
        WHERE excluded.last_message_id > inbox.last_message_id`,
     );
     this.inbox_all = db.prepare(
-      `SELECT ${INBOX_COLUMNS} FROM inbox INDEXED BY inbox_by_recency WHERE user_id = ? ORDER BY last_message_id DESC, conversation_id DESC LIMIT ?`,
+      `SELECT ${INBOX_COLUMNS} FROM inbox WHERE user_id = ? ORDER BY last_message_id DESC, conversation_id DESC LIMIT ?`,
     );
     this.inbox_before = db.prepare(
-      `SELECT ${INBOX_COLUMNS} FROM inbox INDEXED BY inbox_by_recency WHERE user_id = ? AND last_message_id < ? ORDER BY last_message_id DESC, conversation_id DESC LIMIT ?`,
+      `SELECT ${INBOX_COLUMNS} FROM inbox WHERE user_id = ? AND last_message_id < ? ORDER BY last_message_id DESC, conversation_id DESC LIMIT ?`,
     );
     this.upsert_read = db.prepare(
       "INSERT INTO read_marks (user_id, conversation_id, message_id) VALUES (?, ?, ?) ON CONFLICT (user_id, conversation_id) DO UPDATE SET message_id = excluded.message_id WHERE excluded.message_id > read_marks.message_id",
@@ -162,11 +163,14 @@ export class MessageStoreSqlite implements MessageStore {
       sent_at_ms: message.sent_at_ms,
       prev_message_id: message.prev_message_id,
     };
-    await this.database.write(() => {
-      if (this.insert_message.run(row).changes === 0) return;
-      if (this.recent.size >= RECENT_MESSAGES_MAX) this.recent.delete(this.recent.keys().next().value!);
-      this.recent.set(`${row.conversation_id} ${row.message_id}`, messageOf(row));
-    });
+    await this.database.write(
+      () => {
+        if (this.insert_message.run(row).changes === 0) return;
+        if (this.recent.size >= RECENT_MESSAGES_MAX) this.recent.delete(this.recent.keys().next().value!);
+        this.recent.set(`${row.conversation_id} ${row.message_id}`, messageOf(row));
+      },
+      ONE_STATEMENT,
+    );
   }
 
   async getMessage(conversation_id: string, message_id: string): Promise<StoredMessage | null> {
@@ -214,7 +218,7 @@ export class MessageStoreSqlite implements MessageStore {
       const winner = this.select_claim.get(row.sender_id, row.client_msg_id);
       assert(winner !== undefined, "MessageStoreSqlite.claim: a claim is stored after INSERT OR IGNORE");
       return claimOf(winner);
-    });
+    }, ONE_STATEMENT);
   }
 
   async getClaim(sender_id: string, client_msg_id: string): Promise<DedupClaim | null> {
@@ -231,7 +235,7 @@ export class MessageStoreSqlite implements MessageStore {
       const stored = this.select_receipt.get(message_id, user_id);
       assert(stored !== undefined, "MessageStoreSqlite.advanceReceipt: a receipt is stored after the upsert");
       return statusOf(stored.status_rank);
-    });
+    }, ONE_STATEMENT);
   }
 
   async receipts(message_id: string): Promise<ReceiptRow[]> {
@@ -253,14 +257,14 @@ export class MessageStoreSqlite implements MessageStore {
     };
     await this.database.write(() => {
       this.upsert_inbox.run(row);
-    });
+    }, ONE_STATEMENT);
   }
 
   async markRead(user_id: string, conversation_id: string, message_id: string): Promise<void> {
     this.assertOpen("markRead");
     await this.database.write(() => {
       this.upsert_read.run(user_id, conversation_id, message_id);
-    });
+    }, ONE_STATEMENT);
   }
 
   async readUpTo(user_id: string, conversation_id: string): Promise<string | null> {
@@ -279,7 +283,7 @@ export class MessageStoreSqlite implements MessageStore {
     this.assertOpen("linkMedia");
     await this.database.write(() => {
       this.insert_media_link.run(media_id, conversation_id);
-    });
+    }, ONE_STATEMENT);
   }
 
   async mediaConversations(media_id: string, after_conversation_id: string | null, limit: number): Promise<string[]> {

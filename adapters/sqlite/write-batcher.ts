@@ -28,6 +28,10 @@
  *   caller gets the error, while the others in the batch still commit. A `work` function
  *   therefore does its SQL first and changes in-memory state last, so that a throw leaves
  *   both untouched. It must be synchronous (a returned promise is a bug and rejects).
+ *   A write that declares `one_statement` changes the file with exactly one statement, run
+ *   first (reads may follow it): SQLite already undoes a failed statement alone (its
+ *   statement journal), so the SAVEPOINT and RELEASE around it would only repeat that (two
+ *   statements more per write; a message makes about a dozen writes).
  * - A failed BEGIN or COMMIT, or an error after which SQLite itself rolled the whole
  *   transaction back, leaves the in-memory state of the adapters ahead of the file, so the
  *   batcher stops: every write of that batch, queued or requested later rejects with code
@@ -69,8 +73,15 @@ export type WriteBatcherStats = {
   readonly batch_writes_largest: number;
 };
 
+/** How a write may be run; see the header. */
+export type WriteOptions = {
+  /** The work changes the file with exactly one statement, its first; no SAVEPOINT around it. */
+  readonly one_statement?: boolean;
+};
+
 type Job = {
   readonly work: () => unknown;
+  readonly one_statement: boolean;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 };
@@ -117,14 +128,14 @@ export class WriteBatcher {
   }
 
   /** Runs `work` in the next group transaction; resolves with its value once that committed. */
-  write<T>(work: () => T): Promise<T> {
+  write<T>(work: () => T, options: WriteOptions = {}): Promise<T> {
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new WriteError("database_closed", "WriteBatcher.write: the database is closed"));
     if (this.queue.length >= this.queued_writes_max) {
       return Promise.reject(new WriteError("write_queue_full", `WriteBatcher.write: ${this.queue.length} writes already wait (queued_writes_max)`));
     }
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ work, one_statement: options.one_statement === true, resolve: resolve as (value: unknown) => void, reject });
       this.schedule();
     });
   }
@@ -204,13 +215,14 @@ export class WriteBatcher {
     }
     const outcomes: Outcome[] = [];
     for (const job of batch) {
-      this.savepoint.run();
+      const savepoint = !job.one_statement;
+      if (savepoint) this.savepoint.run();
       try {
         const value = job.work();
         if (isThenable(value)) {
           throw new WriteError("write_not_synchronous", "WriteBatcher.write: work returned a promise; batched writes must be synchronous");
         }
-        this.release.run();
+        if (savepoint) this.release.run();
         outcomes.push({ ok: true, value });
       } catch (error) {
         if (!this.db.inTransaction) {
@@ -219,8 +231,10 @@ export class WriteBatcher {
           this.fail(batch, "a write failed and SQLite rolled back its transaction", error);
           return;
         }
-        this.rollback_to.run();
-        this.release.run();
+        if (savepoint) {
+          this.rollback_to.run();
+          this.release.run();
+        }
         outcomes.push({ ok: false, error });
       }
     }
@@ -262,3 +276,6 @@ export class WriteBatcher {
 function isThenable(value: unknown): boolean {
   return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
+
+/** For writes whose only change to the file is their first statement (see the header). */
+export const ONE_STATEMENT: WriteOptions = { one_statement: true };

@@ -14,6 +14,8 @@ import { Agent, request } from "node:http";
 import { defaultLimits } from "../../core/limits.js";
 import { opaqueId } from "../../core/ids/opaque.js";
 import { Tokens } from "../../nodes/auth.js";
+import { Database } from "../../adapters/sqlite/database.js";
+import { DirectorySqlite } from "../../adapters/sqlite/directory-sqlite.js";
 import type { ProbeReply, ProbeRequest, ProbeStats } from "./probe.js";
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -164,11 +166,39 @@ export function startServer(label: string, script: string, env: Record<string, s
  * verifies its token without reading the directory, so the server holds exactly what a
  * signed-up user's connection holds. Used only for what the REST sign-up could not do in time.
  */
-export function mintTokens(secret: string, n: number): string[] {
+export type Identity = { readonly user_id: string; readonly device_id: string };
+
+export function mintTokens(secret: string, n: number): { tokens: string[]; identities: Identity[] } {
   const tokens = new Tokens(secret);
   const draw = (): number => randomInt(0, 2 ** 32);
   const expires_at_ms = Date.now() + defaultLimits().tokenTtlMs;
-  return Array.from({ length: n }, () => tokens.issue({ user_id: opaqueId("u", draw), device_id: opaqueId("d", draw), expires_at_ms }));
+  const identities = Array.from({ length: n }, () => ({ user_id: opaqueId("u", draw), device_id: opaqueId("d", draw) }));
+  return { tokens: identities.map((id) => tokens.issue({ ...id, expires_at_ms })), identities };
+}
+
+/**
+ * Writes the minted users and their devices into a node's SQLite file (created and migrated if
+ * new): the gateway admits a token only for a device the directory knows and has not retired
+ * (issue 14), so a token without its device row is refused with 401. Safe while the node
+ * runs: a second connection in WAL mode, and the node caches a user's devices only once it
+ * has read them, which it does at that user's first connection.
+ */
+export async function seedDirectory(dir: string, identities: readonly Identity[]): Promise<void> {
+  const db = Database.open(join(dir, "chat.sqlite3"));
+  try {
+    const directory = new DirectorySqlite(db);
+    const now = Date.now();
+    for (let i = 0; i < identities.length; i += 1_000) {
+      await Promise.all(
+        identities.slice(i, i + 1_000).flatMap((id) => [
+          directory.createUser({ user_id: id.user_id, username: `minted-${id.user_id}`, password_hash: "minted: no password signs in", created_at_ms: now }),
+          directory.addDevice(id.user_id, id.device_id, now),
+        ]),
+      );
+    }
+  } finally {
+    await db.close();
+  }
 }
 
 function post(agent: Agent, base: string, path: string, body: unknown): Promise<Record<string, unknown>> {

@@ -30,8 +30,9 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Attribution } from "./heap.js";
-import { boxMem, buildDir, buildForBench, hardFileLimit, mintTokens, openClients, procMem, root, running, signUp, sleep, startServer, type Clients, type Measure, type Server } from "./lib.js";
+import { boxMem, buildDir, buildForBench, hardFileLimit, mintTokens, seedDirectory, openClients, procMem, root, running, signUp, sleep, startServer, type Clients, type Measure, type Server } from "./lib.js";
 import { markdown } from "./report.js";
+import { Tokens } from "../../nodes/auth.js";
 
 const env = (name: string, fallback: number): number => {
   const v = Number(process.env[name] ?? fallback);
@@ -214,15 +215,22 @@ export type Box = {
   note: string;
 };
 
-async function box(work: string, firstDir: string, secret: string, tokensFile: string, tokenCount: number): Promise<Box> {
+async function box(work: string, firstDir: string, secret: string, tokensFile: string, tokens: readonly string[]): Promise<Box> {
   const perServer = Math.ceil(TOTAL / SERVERS);
-  if (perServer > tokenCount) throw new Error(`box: ${perServer} connections per server but only ${tokenCount} tokens`);
+  if (perServer > tokens.length) throw new Error(`box: ${perServer} connections per server but only ${tokens.length} tokens`);
+  // Every token's device must be in each server's own directory (the first has them already).
+  const verifier = new Tokens(secret);
+  const identities = tokens.flatMap((token) => {
+    const check = verifier.verify(token, Date.now());
+    return check.ok ? [{ user_id: check.claims.user_id, device_id: check.claims.device_id }] : [];
+  });
   const servers: Server[] = [];
   const clients: Clients[] = [];
   try {
     for (let i = 0; i < SERVERS; i++) {
       const dir = i === 0 ? firstDir : join(work, `node-box-${i}`);
       mkdirSync(dir, { recursive: true });
+      if (i > 0) await seedDirectory(dir, identities);
       servers.push(await startServer(`node-${i}`, "nodes/all-in-one.ts", nodeEnv(dir, secret)));
     }
     await sleep(3_000);
@@ -330,7 +338,9 @@ async function main(): Promise<void> {
       const s0 = performance.now();
       const viaRest = SIGNUP_SECONDS > 0 ? await signUp(node.url, n, 64, SIGNUP_SECONDS * 1000, (d) => log(`signed up ${d}`)) : [];
       const restSeconds = (performance.now() - s0) / 1000;
-      tokens = [...viaRest, ...mintTokens(secret, Math.max(0, Math.max(n, SNAPSHOT_CONNECTIONS, Math.ceil(TOTAL / Math.max(1, SERVERS))) - viaRest.length))];
+      const minted = mintTokens(secret, Math.max(0, Math.max(n, SNAPSHOT_CONNECTIONS, Math.ceil(TOTAL / Math.max(1, SERVERS))) - viaRest.length));
+      await seedDirectory(dirA, minted.identities);
+      tokens = [...viaRest, ...minted.tokens];
       writeFileSync(tokensFile, tokens.join("\n"));
       signup = { rest_users: viaRest.length, rest_seconds: round1(restSeconds), rest_users_per_s: Math.round(viaRest.length / Math.max(0.001, restSeconds)), issued_with_node_secret: tokens.length - viaRest.length };
       result.signup = signup;
@@ -392,7 +402,7 @@ async function main(): Promise<void> {
       const estimateKiB = SERVERS * 120 * 1024 + TOTAL * 40; // generous: 120 MiB a server, 40 KiB a connection (server and client sides)
       const available = boxMem().mem_available_kib;
       if (estimateKiB > 0.8 * available) result.box = { skipped: `an estimated ${Math.round(estimateKiB / 1024)} MiB needed, ${Math.round(available / 1024)} MiB available` };
-      else result.box = await box(work, dirA, secret, tokensFile, tokens.length);
+      else result.box = await box(work, dirA, secret, tokensFile, tokens);
       save();
     }
 

@@ -52,10 +52,18 @@ export type Procs = () => number[];
 
 /**
  * Starts `script` under tsx and resolves once it prints `open http://...`. `node_flags` go
- * before the script (--cpu-prof is refused in NODE_OPTIONS).
+ * before the script (--cpu-prof is refused in NODE_OPTIONS); `from` is the checkout to run
+ * it from (another one measures a baseline build in the same run). The server runs with
+ * MALLOC_ARENA_MAX=2 as `make run` starts it: glibc's per-thread malloc arenas (SQLite's
+ * checkpoint thread, libuv's pool) otherwise keep freed memory, and RSS grew 8.7 MiB/s
+ * through the overload step of bench/results/peer.json without a leak in the JS heap.
  */
-export function start(script: string, env: Record<string, string>, node_flags: readonly string[] = []): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [...node_flags, "--import", "tsx", join(root, script)], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+export function start(script: string, env: Record<string, string>, node_flags: readonly string[] = [], from: string = root): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [...node_flags, "--import", "tsx", join(from, script)], {
+    cwd: from,
+    env: { MALLOC_ARENA_MAX: "2", ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   return new Promise((ok, no) => {
     let out = "";
     child.stdout!.on("data", (d: Buffer) => {

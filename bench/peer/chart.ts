@@ -15,10 +15,10 @@ export type ChartServer = {
 };
 export type ChartInput = { title: string; subtitle: string; servers: ChartServer[]; p99_limit_ms: number; footer: string[] };
 
-const COLORS: Record<string, string> = { node: "#1f6fd1", ejabberd: "#e0701b", relay: "#7a7a7a" };
+const COLORS: Record<string, string> = { node: "#1f6fd1", "node-before": "#8fb4e3", ejabberd: "#e0701b", relay: "#7a7a7a" };
 /** The ceiling is dashed so that a server beneath it stays visible. */
-const DASH: Record<string, string> = { relay: "7 4" };
-const MARKER: Record<string, "circle" | "square" | "diamond"> = { node: "circle", ejabberd: "square", relay: "diamond" };
+const DASH: Record<string, string> = { relay: "7 4", "node-before": "3 3" };
+const MARKER: Record<string, "circle" | "square" | "diamond"> = { node: "circle", "node-before": "circle", ejabberd: "square", relay: "diamond" };
 
 function marker(kind: "circle" | "square" | "diamond", x: number, y: number, c: string, title: string): string {
   const t = `<title>${esc(title)}</title>`;

@@ -10,7 +10,12 @@
  * sustainable rate. Writes bench/results/peer.json and bench/results/peer.svg.
  *
  *   make bench-peer [RATES=1000,2000,4000,6000,8000,10000 USERS=1000 SECONDS=10 WARMUP=3 DRAIN=3
- *                    OVERLOAD=1 OVERLOAD_SECONDS=30 SERVERS=node,ejabberd,relay]
+ *                    OVERLOAD=1 OVERLOAD_SECONDS=30 SERVERS=node,ejabberd,relay BEFORE_DIR=]
+ *
+ * BEFORE_DIR=/path/to/another/checkout adds the server `node-before`: the all-in-one node run
+ * from that checkout (its own code and node_modules), so a change is measured before and
+ * after in the same run as ejabberd, on the same noisy machine (SERVERS then defaults to
+ * node-before,node,ejabberd,relay).
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -30,7 +35,8 @@ const OVERLOAD = (env.OVERLOAD ?? "1") !== "0";
 const OVERLOAD_SECONDS = Number(env.OVERLOAD_SECONDS ?? 30);
 /** The overload step's drain: long enough to tell "late" from "lost" for accepted messages. */
 const OVERLOAD_DRAIN = Number(env.OVERLOAD_DRAIN ?? 10);
-const SERVERS = (env.SERVERS ?? "node,ejabberd,relay").split(",").filter(Boolean);
+const BEFORE_DIR = env.BEFORE_DIR !== undefined && env.BEFORE_DIR !== "" ? resolve(env.BEFORE_DIR) : null;
+const SERVERS = (env.SERVERS ?? (BEFORE_DIR === null ? "node,ejabberd,relay" : "node-before,node,ejabberd,relay")).split(",").filter(Boolean);
 const P99_LIMIT_MS = 200;
 /** The whole run stops by itself after this long, whatever happens. */
 const DEADLINE_MS = Number(env.DEADLINE_SECONDS ?? 1800) * 1000;
@@ -39,10 +45,11 @@ const OUT_SVG = OUT_JSON.replace(/\.json$/, ".svg");
 
 const DESCRIPTIONS: Record<string, string> = {
   node: "the all-in-one node: our API over WebSocket, SQLite (WAL), every message durable before `sent`; the receiver acks each new_message",
+  "node-before": "the same node built from BEFORE_DIR (the baseline of a change), same settings",
   ejabberd: "ejabberd from Debian: XMPP over WebSocket (RFC 7395), SASL PLAIN, Mnesia, mod_offline on, no mod_mam, no shaper",
   relay: "bench/load/relay.ts: a bare ws relay, no storage, no ordering: the ceiling of this box, network stack and generator",
 };
-const LABELS: Record<string, string> = { node: "all-in-one node", ejabberd: "ejabberd", relay: "bare ws relay" };
+const LABELS: Record<string, string> = { node: "all-in-one node", "node-before": "all-in-one node, before", ejabberd: "ejabberd", relay: "bare ws relay" };
 
 /** What to undo if the run is interrupted: each started server's stop. */
 const cleanups = new Set<() => Promise<unknown>>();
@@ -70,9 +77,9 @@ function generatorArgs(rates: string, seconds: number, extra: readonly string[] 
 
 const NODE_ENV = { PORT: "0", LOG_LEVEL: "warn", PASSWORD_HASH_COST: "1024", REST_BURST: "100000", REST_PER_SECOND: "100000" };
 
-async function withNode<T>(fn: (url: string, child: ChildProcess) => Promise<T>): Promise<T> {
+async function withNode<T>(fn: (url: string, child: ChildProcess) => Promise<T>, from: string = root): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "chat-peer-node-"));
-  const node = await start("nodes/all-in-one.ts", { ...NODE_ENV, DATA_DIR: dir, WEB_DIR: join(dir, "none") });
+  const node = await start("nodes/all-in-one.ts", { ...NODE_ENV, DATA_DIR: dir, WEB_DIR: join(dir, "none") }, [], from);
   const halt = async (): Promise<void> => {
     await stop(node.child);
     rmSync(dir, { recursive: true, force: true });
@@ -91,6 +98,10 @@ type ServerRun = { drive: Drive; version: string; processes_left?: string[] };
 async function runServer(server: string, rates: string, seconds: number, extra: readonly string[] = []): Promise<ServerRun> {
   if (server === "node") {
     return withNode(async (url, child) => ({ drive: await drive("node", ["--url", url, ...generatorArgs(rates, seconds, extra)], child.pid!), version: process.version }));
+  }
+  if (server === "node-before") {
+    if (BEFORE_DIR === null) throw new Error("the server node-before needs BEFORE_DIR (a checkout with its node_modules installed)");
+    return withNode(async (url, child) => ({ drive: await drive("node-before", ["--url", url, ...generatorArgs(rates, seconds, extra)], child.pid!), version: process.version }), BEFORE_DIR);
   }
   if (server === "relay") {
     const relay = await start("bench/load/relay.ts", { PORT: "0" });
@@ -121,7 +132,7 @@ async function runServer(server: string, rates: string, seconds: number, extra: 
     }
     return { drive: d, version: ej.version, processes_left: left };
   }
-  throw new Error(`unknown server ${server} (node, ejabberd, relay)`);
+  throw new Error(`unknown server ${server} (node, node-before, ejabberd, relay)`);
 }
 
 const passes = (s: Step): boolean => s.sent > 0 && Number.isFinite(s.p99_ms) && s.p99_ms <= P99_LIMIT_MS && (s.undelivered ?? s.lost_in_window) === 0 && (s.refused ?? 0) === 0;

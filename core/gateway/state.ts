@@ -7,6 +7,7 @@ import type { GatewayEffect } from "./types.js";
 import type { AckRecord, Delivery } from "../model.js";
 import type { ReceiptStatus } from "../protocol/frames.js";
 import { snowflakeInit, type SnowflakeState } from "../ids/snowflake.js";
+import { LazyMap, LazySet } from "../lazy-map.js";
 
 export type MessageDelivery = Extract<Delivery, { kind: "message" }>;
 
@@ -111,22 +112,22 @@ export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState
     phase: "opening",
     scan: null,
     last_scan_ms: now_ms,
-    streams: new Map(),
-    sends: new Map(),
-    delivered: new Map(),
-    subscriptions: new Map(),
-    receipts_forwarded: new Map(),
+    streams: new LazyMap(),
+    sends: new LazyMap(),
+    delivered: new LazyMap(),
+    subscriptions: new LazyMap(),
+    receipts_forwarded: new LazyMap(),
     tokens: config.limits.connectionFramesBurst,
     tokens_at_ms: now_ms,
     rejected_run: 0,
     next_read_id: 1,
     draining: false,
-    acks_durable: new Map(),
-    ack_retries: new Map(),
-    unacked: new Set(),
+    acks_durable: new LazyMap(),
+    ack_retries: new LazyMap(),
+    unacked: new LazySet(),
     deferred_reads: [],
     deferred_since_ms: null,
-    typing_forwarded: new Map(),
+    typing_forwarded: new LazyMap(),
     fake_ids: snowflakeInit(1023),
   };
 }
