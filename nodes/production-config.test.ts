@@ -93,3 +93,25 @@ describe("production configuration", () => {
     expect(local.ok && openBlobStore(local.value, SECRET, new ClockSystem())).toBeInstanceOf(BlobStoreLocal);
   });
 });
+
+describe("machine lease configuration (router)", () => {
+  it("fills the defaults: a 10 s TTL renewed every 3 s with a 1 s margin, numbers 0..1023", () => {
+    const c = parseEnv(routerEnv, { ROUTER_ID: "r1" });
+    expect(c.ok && [c.value.MACHINE_LEASE_TTL_MS, c.value.MACHINE_LEASE_RENEW_MS, c.value.MACHINE_LEASE_MARGIN_MS, c.value.MACHINE_FIRST, c.value.MACHINE_COUNT, c.value.MACHINE_LEASE_POOL]).toEqual([10_000, 3_000, 1_000, 0, 1024, "machines"]);
+  });
+
+  it.each([
+    [{ MACHINE_FIRST: "1000", MACHINE_COUNT: "30" }, "MACHINE_COUNT", "must be at most 1024"],
+    [{ MACHINE_LEASE_RENEW_MS: "9500" }, "MACHINE_LEASE_RENEW_MS", "must be below MACHINE_LEASE_TTL_MS"],
+    [{ MACHINE_LEASE_MARGIN_MS: "10" }, "MACHINE_LEASE_MARGIN_MS", "must be at least 200 ms"],
+    [{ MACHINE_LEASE_TTL_MS: "500" }, "MACHINE_LEASE_TTL_MS", ">="],
+    [{ MACHINE_LEASE_POOL: "a{b}" }, "MACHINE_LEASE_POOL", "letters, digits"],
+    [{ MACHINE_LEASE_PREFIX: "x{" }, "MACHINE_LEASE_PREFIX", "no braces"],
+  ])("refuses %j, naming %s", (env, name, words) => {
+    const c = parseEnv(routerEnv, { ROUTER_ID: "r1", ...env });
+    expect(c.ok).toBe(false);
+    if (c.ok) return;
+    expect(c.message).toContain(`${name}:`);
+    expect(c.message).toContain(words);
+  });
+});

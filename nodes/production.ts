@@ -13,12 +13,13 @@ import type { Clock } from "../core/ports/clock.js";
 import { LogKafka, type KafkaLogSink } from "../adapters/kafka/index.js";
 import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateCassandra } from "../adapters/cassandra/index.js";
 import { StatementCounter } from "../adapters/cassandra/statement-counter.js";
-import { connectRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
+import { connectRedis, LeaseStoreRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
 import { connectionsPerAddressEnv, parseEnv } from "./config.js";
 import { deriveKey } from "./keys.js";
 import { pushEnv, pushEnvRules } from "./push.js";
+import { leaseMarginMin } from "../core/lease/index.js";
 
 export const productionEnv = z.object({
   KAFKA_BROKERS: z.string().min(1).default("127.0.0.1:9092"),
@@ -103,16 +104,54 @@ export function openBlobStore(own: z.infer<typeof mediaEnv>, secret: string, clo
   return new BlobStoreLocal(resolve(own.MEDIA_DIR), "", deriveKey(secret, "media-urls"));
 }
 
+/**
+ * Snowflake machine numbers, leased in Redis (core/lease, adapters/redis/lease-store-redis.ts):
+ * every ID issuer of a cluster shares one pool of numbers; no ID is issued without a live lease.
+ */
+export const machineLeaseEnv = {
+  /** The lease's TTL in Redis: a crashed issuer's number is free again this long after its last renewal. */
+  MACHINE_LEASE_TTL_MS: z.coerce.number().int().min(1_000).max(600_000).default(10_000),
+  /** Renew this often (well under the TTL: renewal may fail a few times before the lease lapses). */
+  MACHINE_LEASE_RENEW_MS: z.coerce.number().int().min(100).max(300_000).default(3_000),
+  /** Taken off the TTL on the issuer's side, for clocks that run at different rates (and the store's 1 ms). */
+  MACHINE_LEASE_MARGIN_MS: z.coerce.number().int().min(1).max(300_000).default(1_000),
+  /** The pool's numbers: [MACHINE_FIRST, MACHINE_FIRST + MACHINE_COUNT) within 0..1023. */
+  MACHINE_FIRST: z.coerce.number().int().min(0).max(1023).default(0),
+  MACHINE_COUNT: z.coerce.number().int().min(1).max(1024).default(1024),
+  /** The pool's name (its Redis hash tag): one per cluster. */
+  MACHINE_LEASE_POOL: z.string().regex(/^[A-Za-z0-9._-]+$/, "must be letters, digits, '.', '_' or '-'").max(100).default("machines"),
+  /** Prefix of the lease keys in Redis (`<prefix>lease:{<pool>}:<n>`). */
+  MACHINE_LEASE_PREFIX: z.string().regex(/^[A-Za-z0-9:._-]*$/, "must be letters, digits, ':', '.', '_' or '-' (no braces)").max(100).default("chat:"),
+};
+
+export function machineLeaseRules(env: { MACHINE_LEASE_TTL_MS: number; MACHINE_LEASE_RENEW_MS: number; MACHINE_LEASE_MARGIN_MS: number; MACHINE_FIRST: number; MACHINE_COUNT: number }, ctx: z.RefinementCtx): void {
+  if (env.MACHINE_FIRST + env.MACHINE_COUNT > 1024) {
+    ctx.addIssue({ code: "custom", path: ["MACHINE_COUNT"], message: `MACHINE_FIRST (${env.MACHINE_FIRST}) + MACHINE_COUNT (${env.MACHINE_COUNT}) must be at most 1024 (10 bits of machine)` });
+  }
+  if (env.MACHINE_LEASE_RENEW_MS + env.MACHINE_LEASE_MARGIN_MS >= env.MACHINE_LEASE_TTL_MS) {
+    ctx.addIssue({ code: "custom", path: ["MACHINE_LEASE_RENEW_MS"], message: `MACHINE_LEASE_RENEW_MS (${env.MACHINE_LEASE_RENEW_MS}) + MACHINE_LEASE_MARGIN_MS (${env.MACHINE_LEASE_MARGIN_MS}) must be below MACHINE_LEASE_TTL_MS (${env.MACHINE_LEASE_TTL_MS})` });
+  }
+  const margin_min = leaseMarginMin(env.MACHINE_LEASE_TTL_MS, LEASE_DRIFT_RATIO_MAX);
+  if (env.MACHINE_LEASE_MARGIN_MS < margin_min) {
+    ctx.addIssue({ code: "custom", path: ["MACHINE_LEASE_MARGIN_MS"], message: `must be at least ${margin_min} ms for a ${env.MACHINE_LEASE_TTL_MS} ms TTL (clock rates may differ by ${LEASE_DRIFT_RATIO_MAX * 100}%)` });
+  }
+}
+
+/** Clock rates of the issuers and Redis may differ by this share (NTP slews by at most 0.05%; this is 20 times that). */
+export const LEASE_DRIFT_RATIO_MAX = 0.01;
+
 /** The router's own variables. */
 export const routerEnv = z
   .object({
     ROUTER_ID: nodeId,
     ROUTER_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
     ROUTER_GROUP: z.string().regex(/^[A-Za-z0-9._-]+$/).max(200).optional(),
+    ...machineLeaseEnv,
     /** Push providers (webhook, Web Push, APNs, FCM): nodes/push.ts. */
     ...pushEnv.shape,
   })
-  .superRefine(pushEnvRules);
+  .superRefine(pushEnvRules)
+  .superRefine(machineLeaseRules);
 
 /**
  * One consumer group per topic by default: two clusters sharing a broker (a test run beside
@@ -167,6 +206,11 @@ export function openRedis(c: ProductionConfig, warn: (error: unknown) => void = 
     presence: new PresenceRedis({ redis }),
     close: async () => void (await redis.quit()),
   };
+}
+
+/** The machine-number lease store of the router's pool (the same Redis as sessions). */
+export function openLeaseStore(own: z.infer<typeof routerEnv>, redis: import("ioredis").Redis): LeaseStoreRedis {
+  return new LeaseStoreRedis({ redis, prefix: own.MACHINE_LEASE_PREFIX, pool: own.MACHINE_LEASE_POOL, first: own.MACHINE_FIRST, count: own.MACHINE_COUNT });
 }
 
 export function openDirectory(c: ProductionConfig) {

@@ -133,7 +133,8 @@ function runWorld(seed_value: number, config: LeaseConfig, drift: number, issuer
   const run = (issuer: Issuer, effect: LeaseEffect): void => {
     switch (effect.type) {
       case "set_timer":
-        issuer.timer_real = Math.max(current_real, toReal(issuer, effect.at_ms));
+        // Sometimes a millisecond early, as Node's timers may fire.
+        issuer.timer_real = Math.max(current_real, toReal(issuer, effect.at_ms) - (random() < 0.2 ? 1 : 0));
         return;
       case "gained":
         granted++;
@@ -257,11 +258,10 @@ describe(`lease overlap property (FC_SEED=${seed})`, () => {
     expect(granted_total).toBeGreaterThan(numRuns * 3);
   }, 120_000);
 
-  it("catches a holder that ignores clock drift (margin 1 ms with 1% drift): the test can fail", () => {
-    const broken: LeaseConfig = { ...config, margin_ms: 1 };
+  it("catches a holder whose margin is too small for the clocks' real drift (margin for 1%, clocks off by 10%): the test can fail", () => {
     let found: string | null = null;
-    for (let world_seed = 1; world_seed <= 40 && found === null; world_seed++) {
-      const { overlaps } = runWorld(world_seed, broken, DRIFT, 7, 3, 30_000);
+    for (let world_seed = 1; world_seed <= 60 && found === null; world_seed++) {
+      const { overlaps } = runWorld(world_seed, config, 0.1, 7, 3, 30_000);
       if (overlaps.length > 0) found = overlaps[0] ?? null;
     }
     expect(found).not.toBeNull();

@@ -54,10 +54,18 @@ describe("lease core", () => {
     const s = leaseInit(config);
     leaseStep(s, { type: "started", now_ms: 0 });
     expect(leaseStep(s, { type: "acquire_refused", wait_ms: 4_321, now_ms: 5 })).toEqual([{ type: "set_timer", at_ms: 4_326 }]);
-    expect(leaseStep(s, { type: "timer_fired", now_ms: 4_000 })).toEqual([]);
+    expect(leaseStep(s, { type: "timer_fired", now_ms: 4_000 })).toEqual([{ type: "set_timer", at_ms: 4_326 }]);
     expect(leaseStep(s, { type: "timer_fired", now_ms: 4_326 })).toEqual([{ type: "acquire", ttl_ms: 10_000 }]);
     leaseStep(s, { type: "acquire_refused", wait_ms: 0, now_ms: 4_330 });
     expect(s.retry_at_ms).toBe(4_530);
+  });
+
+  it("a timer that fires early is asked for again, so renewals never stall", () => {
+    const s = leaseInit(config);
+    leaseStep(s, { type: "started", now_ms: 0 });
+    expect(leaseStep(s, { type: "acquired", machine: 5, now_ms: 10 })).toContainEqual({ type: "set_timer", at_ms: 3_000 });
+    expect(leaseStep(s, { type: "timer_fired", now_ms: 2_999 })).toEqual([{ type: "set_timer", at_ms: 3_000 }]);
+    expect(leaseStep(s, { type: "timer_fired", now_ms: 3_000 })[0]).toEqual({ type: "renew", machine: 5, ttl_ms: 10_000 });
   });
 
   it("a clock that steps back does not stretch the lease", () => {

@@ -15,7 +15,8 @@
  *   the store still holds it under our token (then nobody else held it meanwhile), and
  *   acquiring succeeds only for a number whose key has gone. A restarted issuer has a new
  *   token, so it waits out its own earlier lease like anyone else's.
- * - set_timer replaces any earlier request: the host holds at most one wake-up.
+ * - set_timer replaces any earlier request: the host holds at most one wake-up, and none once
+ *   it has reported it as timer_fired.
  */
 import { assert, unreachable } from "../result.js";
 
@@ -169,7 +170,9 @@ export function leaseStep(state: LeaseState, input: LeaseInput): LeaseEffect[] {
       break;
     }
     case "timer_fired":
-      if (state.timer_at_ms !== null && state.timer_at_ms <= now) state.timer_at_ms = null;
+      // The host holds no timer once it fired, early or not (Node's setTimeout may fire a
+      // millisecond before a performance.now deadline): asked for again below if still due.
+      state.timer_at_ms = null;
       break;
     case "stop_requested": {
       if (state.phase === "stopped") return effects;

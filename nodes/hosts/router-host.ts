@@ -38,6 +38,12 @@ export type RouterPorts = {
   readonly push: Push;
   readonly clock: Clock;
   readonly timers: Timers;
+  /**
+   * The machine-number lease (lease-host.ts). When given, a claim, the moment a new message
+   * ID leaves this process, runs only while the lease on `config.machine` is live; otherwise
+   * it fails (and is retried), so no ID is issued without a lease. The simulator passes none.
+   */
+  readonly lease?: { machine(): number | null };
 };
 
 export type RouterHostConfig = RouterConfig & {
@@ -205,6 +211,10 @@ export class RouterHost {
     }
   }
 
+  private leaseLive(): boolean {
+    return this.ports.lease === undefined || this.ports.lease.machine() === this.config.machine;
+  }
+
   /** Carries out one call of the core against the ports. */
   private execute(call: RouterCall): Task<RouterCallResult> {
     const { ports } = this;
@@ -229,8 +239,10 @@ export class RouterHost {
         );
       }
       case "claim":
+        if (!this.leaseLive()) return (_ok, fail) => fail(`no live lease on machine ${this.config.machine}`);
         return map(fromPromise(() => ports.messages.claim(call.claim)), (winner) => ({ type: "claim", winner }));
       case "claim_cached": {
+        if (!this.leaseLive()) return (_ok, fail) => fail(`no live lease on machine ${this.config.machine}`);
         const key = `dedup:${call.claim.sender_id}:${call.claim.client_msg_id}`;
         return chain(fromPromise(() => ports.sessions.cacheGet(key)), (cached) =>
           cached !== null
