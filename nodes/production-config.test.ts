@@ -7,7 +7,7 @@ import { parseEnv } from "./config.js";
 import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
 import { BlobStoreS3 } from "../adapters/blob/blob-store-s3.js";
 import { ClockSystem } from "../adapters/memory/clock-memory.js";
-import { apiEnv, gatewayEnv, openBlobStore, productionEnv, routerEnv, routerGroup } from "./production.js";
+import { advertisedAddress, apiEnv, gatewayEnv, openBlobStore, productionEnv, routerEnv, routerGroup } from "./production.js";
 import { roleEnv } from "./role.js";
 
 const SECRET = "s".repeat(32);
@@ -113,5 +113,40 @@ describe("machine lease configuration (router)", () => {
     if (c.ok) return;
     expect(c.message).toContain(`${name}:`);
     expect(c.message).toContain(words);
+  });
+});
+
+describe("gateway discovery configuration", () => {
+  it("accepts host names and bracketed IPv6 in GATEWAYS, discovery on by default with a registry per topic", () => {
+    const c = parseEnv(productionEnv, { GATEWAYS: "gw-0=gw-0.chat.internal:7101,gw-1=[fd00::1]:7101", LOG_TOPIC: "t1" });
+    expect(c.ok && [...c.value.GATEWAYS]).toEqual([
+      ["gw-0", "gw-0.chat.internal:7101"],
+      ["gw-1", "[fd00::1]:7101"],
+    ]);
+    expect(c.ok && [c.value.GATEWAY_DISCOVERY, c.value.GATEWAY_REGISTRY, c.value.GATEWAY_REGISTRY_TTL_MS, c.value.REGION]).toEqual(["redis", undefined, 10_000, "local"]);
+  });
+
+  it.each([
+    [{ GATEWAYS: "gw-0=host:99999" }, "GATEWAYS", "port 99999"],
+    [{ GATEWAYS: "gw-0=-bad-:1" }, "GATEWAYS", "not host:port"],
+    [{ GATEWAY_DISCOVERY: "consul" }, "GATEWAY_DISCOVERY", "redis"],
+    [{ GATEWAY_REGISTRY_TTL_MS: "10" }, "GATEWAY_REGISTRY_TTL_MS", ">="],
+    [{ REGION: "eu west" }, "REGION", "letters, digits"],
+  ])("refuses %j, naming %s", (env, name, words) => {
+    const c = parseEnv(productionEnv, env);
+    expect(c.ok).toBe(false);
+    if (c.ok) return;
+    expect(c.message).toContain(`${name}:`);
+    expect(c.message).toContain(words);
+  });
+
+  it("a gateway advertises GATEWAY_ADVERTISE, else HOST:GRPC_PORT; a wildcard HOST needs GATEWAY_ADVERTISE", () => {
+    expect(advertisedAddress("127.0.0.1", { GRPC_PORT: 7101 })).toEqual({ ok: true, address: "127.0.0.1:7101" });
+    expect(advertisedAddress("::1", { GRPC_PORT: 7101 })).toEqual({ ok: true, address: "[::1]:7101" });
+    expect(advertisedAddress("0.0.0.0", { GRPC_PORT: 7101, GATEWAY_ADVERTISE: "gw-3.internal:7101" })).toEqual({ ok: true, address: "gw-3.internal:7101" });
+    const wildcard = advertisedAddress("0.0.0.0", { GRPC_PORT: 7101 });
+    expect(!wildcard.ok && wildcard.message).toContain("GATEWAY_ADVERTISE: is required when HOST is 0.0.0.0");
+    const bad = parseEnv(gatewayEnv, { GATEWAY_ID: "gw-0", GRPC_PORT: "7101", GATEWAY_ADVERTISE: "gw 3:1" });
+    expect(!bad.ok && bad.message).toContain("GATEWAY_ADVERTISE:");
   });
 });

@@ -13,7 +13,10 @@ import type { Clock } from "../core/ports/clock.js";
 import { LogKafka, type KafkaLogSink } from "../adapters/kafka/index.js";
 import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateCassandra } from "../adapters/cassandra/index.js";
 import { StatementCounter } from "../adapters/cassandra/statement-counter.js";
-import { connectRedis, LeaseStoreRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
+import { connectRedis, GatewayRegistryRedis, LeaseStoreRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
+import { gatewayAddressProblem } from "../core/ports/gateway-registry.js";
+import { GatewayBook, type GatewayBookEvents } from "./hosts/gateway-book.js";
+import type { Timers } from "./hosts/timers.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
 import { connectionsPerAddressEnv, parseEnv } from "./config.js";
@@ -36,22 +39,36 @@ export const productionEnv = z.object({
   CASSANDRA_SERIAL_CONSISTENCY: z.enum(["SERIAL", "LOCAL_SERIAL"]).default("SERIAL"),
   REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
   DATABASE_URL: z.string().min(1).default("postgres://chat:chat@127.0.0.1:5432/chat"),
-  /** The gateways' gRPC addresses: `gw-0=127.0.0.1:7101,gw-1=127.0.0.1:7102`. */
+  /**
+   * The static address book: `gw-0=127.0.0.1:7101,gw-1=gw-1.internal:7101`. Optional beside
+   * discovery (a static entry wins for its ID); the only book when GATEWAY_DISCOVERY=off.
+   */
   GATEWAYS: z
     .string()
     .default("")
     .transform((s, ctx) => {
       const map = new Map<string, string>();
       for (const part of s.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
-        const m = /^([A-Za-z0-9_-]+)=([0-9.]+:\d+)$/.exec(part);
-        if (m === null) {
-          ctx.addIssue({ code: "custom", message: `"${part}" is not gateway_id=host:port` });
+        const m = /^([A-Za-z0-9_-]+)=(.+)$/.exec(part);
+        const problem = m === null ? "missing '='" : gatewayAddressProblem(m[2]!);
+        if (m === null || problem !== null) {
+          ctx.addIssue({ code: "custom", message: `"${part}" is not gateway_id=host:port (${problem})` });
           return z.NEVER;
         }
         map.set(m[1]!, m[2]!);
       }
       return map;
     }),
+  /** `redis`: gateways register themselves in Redis and routers read the registry; `off`: GATEWAYS only. */
+  GATEWAY_DISCOVERY: z.enum(["redis", "off"]).default("redis"),
+  /** The registry's name (its Redis hash tag); default `gateways.<LOG_TOPIC>`, so clusters sharing a Redis stay apart. */
+  GATEWAY_REGISTRY: z.string().regex(/^[A-Za-z0-9._-]+$/, "must be letters, digits, '.', '_' or '-'").max(200).optional(),
+  /** A gateway's entry lapses this long after its last registration (it registers every third of it). */
+  GATEWAY_REGISTRY_TTL_MS: z.coerce.number().int().min(1_000).max(600_000).default(10_000),
+  /** Routers read the registry this often (and at once, at most every 250 ms, when asked for an unknown gateway). */
+  GATEWAY_DISCOVERY_REFRESH_MS: z.coerce.number().int().min(100).max(600_000).default(2_000),
+  /** The node's region: a label in the registry now; regions proper are issue 12's item 4. */
+  REGION: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -").default("local"),
 });
 export type ProductionConfig = z.infer<typeof productionEnv>;
 
@@ -81,7 +98,33 @@ export const mediaEnv = z
   });
 
 /** The gateway's own variables (besides roleEnv and productionEnv). */
-export const gatewayEnv = z.object({ GATEWAY_ID: nodeId, GRPC_PORT: z.coerce.number().int().min(1).max(65_535), ...connectionsPerAddressEnv }).and(mediaEnv);
+export const gatewayEnv = z
+  .object({
+    GATEWAY_ID: nodeId,
+    GRPC_PORT: z.coerce.number().int().min(1).max(65_535),
+    /** The `host:port` routers reach this gateway's gRPC at (registered for discovery); default HOST:GRPC_PORT. */
+    GATEWAY_ADVERTISE: z
+      .string()
+      .optional()
+      .superRefine((v, ctx) => {
+        const problem = v === undefined ? null : gatewayAddressProblem(v);
+        if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    ...connectionsPerAddressEnv,
+  })
+  .and(mediaEnv);
+
+/**
+ * Where this gateway tells routers to reach it: GATEWAY_ADVERTISE, else HOST:GRPC_PORT. A
+ * wildcard HOST (0.0.0.0, ::) is nowhere to reach, so it needs GATEWAY_ADVERTISE.
+ */
+export function advertisedAddress(host: string, own: { GATEWAY_ADVERTISE?: string | undefined; GRPC_PORT: number }): { ok: true; address: string } | { ok: false; message: string } {
+  if (own.GATEWAY_ADVERTISE !== undefined) return { ok: true, address: own.GATEWAY_ADVERTISE };
+  if (host === "0.0.0.0" || host === "::" || host === "[::]") return { ok: false, message: `Invalid configuration: GATEWAY_ADVERTISE: is required when HOST is ${host} (routers cannot reach a wildcard address).` };
+  const address = host.includes(":") ? `[${host}]:${own.GRPC_PORT}` : `${host}:${own.GRPC_PORT}`;
+  const problem = gatewayAddressProblem(address);
+  return problem === null ? { ok: true, address } : { ok: false, message: `Invalid configuration: HOST: ${problem}; set GATEWAY_ADVERTISE.` };
+}
 
 /**
  * The blob store of the api and gateway nodes: S3 when S3_BUCKET is set (pre-signed URLs
@@ -218,8 +261,24 @@ export function openDirectory(c: ProductionConfig) {
   return { pool, directory: new DirectoryPostgres(pool), close: () => pool.end() };
 }
 
-export function gatewayLink(c: ProductionConfig): GatewayLinkGrpc {
-  return new GatewayLinkGrpc((gateway_id) => c.GATEWAYS.get(gateway_id) ?? null);
+/** The registry of this cluster's gateways, or null when discovery is off. */
+export function openGatewayRegistry(c: ProductionConfig, redis: import("ioredis").Redis, on_malformed?: (gateway_id: string, problem: string) => void): GatewayRegistryRedis | null {
+  if (c.GATEWAY_DISCOVERY === "off") return null;
+  return new GatewayRegistryRedis({ redis, registry: c.GATEWAY_REGISTRY ?? `gateways.${c.LOG_TOPIC}`, ...(on_malformed === undefined ? {} : { on_malformed }) });
+}
+
+/** The address book (static GATEWAYS plus the registry) and the gRPC link that resolves through it. */
+export function gatewayLink(c: ProductionConfig, registry: GatewayRegistryRedis | null, ports: { clock: Clock; timers: Timers }, events: GatewayBookEvents = {}): { book: GatewayBook; link: GatewayLinkGrpc } {
+  let link: GatewayLinkGrpc | null = null;
+  const book = new GatewayBook(c.GATEWAYS, registry, ports, { refresh_ms: c.GATEWAY_DISCOVERY_REFRESH_MS, refresh_min_ms: 250, call_timeout_ms: 2_000 }, {
+    ...events,
+    departed: (gateway_id) => {
+      link?.forget(gateway_id);
+      events.departed?.(gateway_id);
+    },
+  });
+  link = new GatewayLinkGrpc((gateway_id) => book.resolve(gateway_id));
+  return { book, link };
 }
 
 /** Schema migrations for CQL and SQL, and the log's topic; idempotent. */

@@ -12,7 +12,7 @@ import { MachineLease } from "./hosts/lease-host.js";
 import { RouterHost } from "./hosts/router-host.js";
 import { timersReal } from "./hosts/timers.js";
 import { createApp } from "./http/app.js";
-import { gatewayLink, openCassandra, openDirectory, openLeaseStore, openLog, openRedis, productionConfig, routerEnv, routerGroup } from "./production.js";
+import { gatewayLink, openGatewayRegistry, openCassandra, openDirectory, openLeaseStore, openLog, openRedis, productionConfig, routerEnv, routerGroup } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 
 async function main(): Promise<void> {
@@ -25,7 +25,13 @@ async function main(): Promise<void> {
   const cassandra = openCassandra(c);
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
-  const link = gatewayLink(c);
+  const registry = openGatewayRegistry(c, redis.redis, (gateway_id, problem) => r.log.warn({ gateway_id, problem }, "malformed gateway registry entry skipped"));
+  const { book, link } = gatewayLink(c, registry, { clock: r.clock, timers: r.timers }, {
+    joined: (entry) => r.log.info({ gateway: entry }, "gateway discovered"),
+    departed: (gateway_id) => r.log.info({ gateway_id }, "gateway departed"),
+    refresh_failed: (reason) => r.log.warn({ reason }, "gateway registry unreachable; keeping the last address book"),
+  });
+  await book.start();
   // Webhook, Web Push, APNs and FCM as configured; gone registrations are deleted (nodes/push.ts).
   const push = openPush(own.value, r.config.SECRET, pg.directory);
   r.metrics.observeServices({ cql: cassandra.counter, kafka: log.stats });
@@ -99,6 +105,7 @@ async function main(): Promise<void> {
   onSignals(r, async () => {
     await Promise.all(workers.map((w) => w.stop()));
     await app.close();
+    book.stop();
     link.close();
     await log.close();
     await Promise.all([cassandra.close(), redis.presence.close(), pg.close()]);

@@ -15,3 +15,4 @@ export { SessionStoreMemory, type SessionStoreMemoryOptions } from "./session-st
 export { PresenceMemory, presenceSchedulerTimeout, type PresenceMemoryOptions, type PresenceScheduler } from "./presence-memory.js";
 export { PendingStoreMemory } from "./pending-store-memory.js";
 export { LeaseStoreMemory } from "./lease-store-memory.js";
+export { GatewayRegistryMemory } from "./gateway-registry-memory.js";

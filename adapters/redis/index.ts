@@ -6,3 +6,4 @@ export { connectRedis, redisUrlFromEnv, type RedisConnectOptions } from "./clien
 export { SessionStoreRedis, type SessionStoreRedisOptions } from "./session-store-redis.js";
 export { PresenceRedis, type PresenceRedisOptions } from "./presence-redis.js";
 export { LeaseStoreRedis, type LeaseStoreRedisOptions } from "./lease-store-redis.js";
+export { GatewayRegistryRedis, type GatewayRegistryRedisOptions } from "./gateway-registry-redis.js";

@@ -10,3 +10,4 @@ export * from "./blob-store.js";
 export * from "./clock.js";
 export * from "./gateway-link.js";
 export * from "./lease-store.js";
+export * from "./gateway-registry.js";
