@@ -12,12 +12,12 @@
  * never pile up. Entries are checked when read (another node wrote them): a malformed one is
  * reported and skipped, never trusted.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./client.js";
 import { gatewayEntryProblem, type GatewayEntry, type GatewayRegistry } from "../../core/ports/gateway-registry.js";
 import { assert } from "../../core/result.js";
 
 export type GatewayRegistryRedisOptions = {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix?: string;
   /** The registry's name: gateways and routers of one cluster share it. */
   readonly registry?: string;
@@ -57,7 +57,7 @@ type RegistryCommands = {
 };
 
 export class GatewayRegistryRedis implements GatewayRegistry {
-  private readonly redis: Redis & RegistryCommands;
+  private readonly redis: RedisClient & RegistryCommands;
   private readonly lapse_key: string;
   private readonly entry_key: string;
   private readonly on_malformed: (gateway_id: string, problem: string) => void;
@@ -72,7 +72,7 @@ export class GatewayRegistryRedis implements GatewayRegistry {
     options.redis.defineCommand("gatewayRegister", { numberOfKeys: 2, lua: REGISTER_LUA });
     options.redis.defineCommand("gatewayDeregister", { numberOfKeys: 2, lua: DEREGISTER_LUA });
     options.redis.defineCommand("gatewayLive", { numberOfKeys: 2, lua: LIVE_LUA });
-    this.redis = options.redis as Redis & RegistryCommands;
+    this.redis = options.redis as RedisClient & RegistryCommands;
   }
 
   async register(entry: GatewayEntry, ttl_ms: number): Promise<void> {

@@ -20,13 +20,13 @@
  *   and was taken by another can neither extend nor delete the other's lease.
  */
 import { randomInt } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./client.js";
 import { MACHINE_MAX } from "../../core/ids/snowflake.js";
 import type { LeaseAcquireOutcome, LeaseStore } from "../../core/ports/lease-store.js";
 import { assert } from "../../core/result.js";
 
 export type LeaseStoreRedisOptions = {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Prepended to every key; keep `{` and `}` out of it. */
   readonly prefix?: string;
   /** The pool's name: every issuer of one cluster shares one pool. */
@@ -78,7 +78,7 @@ type LeaseCommands = {
 };
 
 export class LeaseStoreRedis implements LeaseStore {
-  private readonly redis: Redis & LeaseCommands;
+  private readonly redis: RedisClient & LeaseCommands;
   private readonly keys: readonly string[];
   private readonly first: number;
 
@@ -93,7 +93,7 @@ export class LeaseStoreRedis implements LeaseStore {
     options.redis.defineCommand("leaseAcquire", { lua: ACQUIRE_LUA });
     options.redis.defineCommand("leaseRenew", { numberOfKeys: 1, lua: RENEW_LUA });
     options.redis.defineCommand("leaseRelease", { numberOfKeys: 1, lua: RELEASE_LUA });
-    this.redis = options.redis as Redis & LeaseCommands;
+    this.redis = options.redis as RedisClient & LeaseCommands;
   }
 
   async acquire(token: string, ttl_ms: number): Promise<LeaseAcquireOutcome> {
