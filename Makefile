@@ -76,6 +76,18 @@ services-up: ## install (first time) and start Redis, PostgreSQL, Kafka and Cass
 services-down: ## stop every service deploy/services.sh started
 	deploy/services.sh down all
 
+redis-cluster-up: ## a Redis Cluster (Debian's redis-server, 3 masters + 3 replicas) on 127.0.0.1:7200-7205
+	deploy/services.sh up redis-cluster
+
+redis-cluster-down: ## stop the Redis Cluster and forget it (its data is not persisted)
+	deploy/services.sh down redis-cluster
+
+test-redis-cluster: install ## the Redis adapters' contract suites on the Redis Cluster, then kill -9 of a master under traffic (starts the cluster if needed)
+	npx vitest run adapters/redis/redis-cluster.integration.test.ts adapters/redis/redis-cluster.failover.integration.test.ts
+
+test-leases: install ## machine-number leases: the lease core's overlap property, the contract on memory and Redis, 7 issuers on 3 numbers, the router's gate
+	npx vitest run core/lease adapters/memory/lease-store-memory.test.ts adapters/redis/lease-store-redis.integration.test.ts nodes/hosts/router-host-lease.test.ts
+
 cluster-up: build ## services + migrations + 2 gateways, 2 routers, 1 api on 127.0.0.1 → .cluster/endpoints.json
 	deploy/cluster.sh up
 

@@ -132,12 +132,20 @@ describe("gateway discovery configuration", () => {
     [{ GATEWAY_DISCOVERY: "consul" }, "GATEWAY_DISCOVERY", "redis"],
     [{ GATEWAY_REGISTRY_TTL_MS: "10" }, "GATEWAY_REGISTRY_TTL_MS", ">="],
     [{ REGION: "eu west" }, "REGION", "letters, digits"],
+    [{ REDIS_CLUSTER_NODES: "127.0.0.1:7200,127.0.0.1" }, "REDIS_CLUSTER_NODES", "not host:port"],
   ])("refuses %j, naming %s", (env, name, words) => {
     const c = parseEnv(productionEnv, env);
     expect(c.ok).toBe(false);
     if (c.ok) return;
     expect(c.message).toContain(`${name}:`);
     expect(c.message).toContain(words);
+  });
+
+  it("takes REDIS_CLUSTER_NODES as a list of host:port (unset: REDIS_URL alone)", () => {
+    const c = parseEnv(productionEnv, { REDIS_CLUSTER_NODES: "127.0.0.1:7200, redis-2.internal:7201" });
+    expect(c.ok && c.value.REDIS_CLUSTER_NODES).toEqual(["127.0.0.1:7200", "redis-2.internal:7201"]);
+    const none = parseEnv(productionEnv, {});
+    expect(none.ok && none.value.REDIS_CLUSTER_NODES).toBeUndefined();
   });
 
   it("a gateway advertises GATEWAY_ADVERTISE, else HOST:GRPC_PORT; a wildcard HOST needs GATEWAY_ADVERTISE", () => {

@@ -13,7 +13,7 @@ import type { Clock } from "../core/ports/clock.js";
 import { LogKafka, type KafkaLogSink } from "../adapters/kafka/index.js";
 import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateCassandra } from "../adapters/cassandra/index.js";
 import { StatementCounter } from "../adapters/cassandra/statement-counter.js";
-import { connectRedis, GatewayRegistryRedis, LeaseStoreRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
+import { connectRedis, connectRedisCluster, GatewayRegistryRedis, type RedisClient, LeaseStoreRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
 import { gatewayAddressProblem } from "../core/ports/gateway-registry.js";
 import { GatewayBook, type GatewayBookEvents } from "./hosts/gateway-book.js";
 import type { Timers } from "./hosts/timers.js";
@@ -38,6 +38,25 @@ export const productionEnv = z.object({
   CASSANDRA_CONSISTENCY: z.enum(["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "EACH_QUORUM", "ALL"]).default("LOCAL_QUORUM"),
   CASSANDRA_SERIAL_CONSISTENCY: z.enum(["SERIAL", "LOCAL_SERIAL"]).default("SERIAL"),
   REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
+  /**
+   * A Redis Cluster instead of REDIS_URL: `host:port` of some of its nodes, comma-separated (the
+   * rest are discovered). Sessions, presence (sharded pub/sub), leases and the gateway registry.
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s.trim() === "") return undefined;
+      const nodes = s.split(",").map((x) => x.trim()).filter((x) => x !== "");
+      for (const node of nodes) {
+        const problem = gatewayAddressProblem(node);
+        if (problem !== null) {
+          ctx.addIssue({ code: "custom", message: problem });
+          return z.NEVER;
+        }
+      }
+      return nodes;
+    }),
   DATABASE_URL: z.string().min(1).default("postgres://chat:chat@127.0.0.1:5432/chat"),
   /**
    * The static address book: `gw-0=127.0.0.1:7101,gw-1=gw-1.internal:7101`. Optional beside
@@ -242,7 +261,7 @@ export function openCassandra(c: ProductionConfig) {
 
 /** `warn` hears of the first error of each Redis outage (calls fail meanwhile and are retried). */
 export function openRedis(c: ProductionConfig, warn: (error: unknown) => void = () => undefined) {
-  const redis = connectRedis(c.REDIS_URL, { on_error: warn });
+  const redis: RedisClient = c.REDIS_CLUSTER_NODES === undefined ? connectRedis(c.REDIS_URL, { on_error: warn }) : connectRedisCluster(c.REDIS_CLUSTER_NODES, { on_error: warn });
   return {
     redis,
     sessions: new SessionStoreRedis({ redis }),
@@ -252,7 +271,7 @@ export function openRedis(c: ProductionConfig, warn: (error: unknown) => void = 
 }
 
 /** The machine-number lease store of the router's pool (the same Redis as sessions). */
-export function openLeaseStore(own: z.infer<typeof routerEnv>, redis: import("ioredis").Redis): LeaseStoreRedis {
+export function openLeaseStore(own: z.infer<typeof routerEnv>, redis: RedisClient): LeaseStoreRedis {
   return new LeaseStoreRedis({ redis, prefix: own.MACHINE_LEASE_PREFIX, pool: own.MACHINE_LEASE_POOL, first: own.MACHINE_FIRST, count: own.MACHINE_COUNT });
 }
 
@@ -262,7 +281,7 @@ export function openDirectory(c: ProductionConfig) {
 }
 
 /** The registry of this cluster's gateways, or null when discovery is off. */
-export function openGatewayRegistry(c: ProductionConfig, redis: import("ioredis").Redis, on_malformed?: (gateway_id: string, problem: string) => void): GatewayRegistryRedis | null {
+export function openGatewayRegistry(c: ProductionConfig, redis: RedisClient, on_malformed?: (gateway_id: string, problem: string) => void): GatewayRegistryRedis | null {
   if (c.GATEWAY_DISCOVERY === "off") return null;
   return new GatewayRegistryRedis({ redis, registry: c.GATEWAY_REGISTRY ?? `gateways.${c.LOG_TOPIC}`, ...(on_malformed === undefined ? {} : { on_malformed }) });
 }
