@@ -67,6 +67,9 @@ bench-fanout: install ## 500-member group fan-out: send → last member's new_me
 bench-density: install ## connection density: RSS per idle connection at 20k in one process (node vs bare ws vs raw net), heap attribution, 100k over 6 processes → bench/results/density.json
 	npx tsx bench/density/run.ts
 
+bench-compression: install ## permessage-deflate on the WebSocket: bytes on the wire, server CPU per message and RSS per connection per setting vs off, same run → bench/results/compression.{json,md,svg}
+	npx tsx bench/compression/run.ts
+
 bench-load: install ## open-loop load on the all-in-one node vs a bare ws relay → bench/results/load.json
 	npx tsx bench/load/run.ts
 

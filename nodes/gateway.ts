@@ -11,6 +11,7 @@ import { parseEnv } from "./config.js";
 import { GatewayAnnouncer } from "./hosts/gateway-announcer.js";
 import { GatewayHost } from "./hosts/gateway-host.js";
 import { createApp } from "./http/app.js";
+import { wsCompressionFrom } from "./http/compression.js";
 import { attachWebSocket } from "./http/websocket.js";
 import { instrumentGateway } from "./observe.js";
 import { mediaOwnership } from "./media.js";
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
     send_buffer_bytes_max: 4 * 1024 * 1024,
     ping_interval_ms: 30_000,
     connections_per_address_max: own.value.CONNECTIONS_PER_ADDRESS_MAX,
+    compression: wsCompressionFrom(own.value),
     device_current: async (user_id, device_id) => (await pg.directory.devices(user_id)).slice(-r.limits.devicesPerUserMax).includes(device_id),
   });
   await app.listen({ host: r.config.HOST, port: r.config.PORT });

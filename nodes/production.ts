@@ -20,6 +20,7 @@ import type { Timers } from "./hosts/timers.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
 import { connectionsPerAddressEnv, parseEnv } from "./config.js";
+import { wsCompressionEnv, wsCompressionRules } from "./http/compression.js";
 import { deriveKey } from "./keys.js";
 import { pushEnv, pushEnvRules } from "./push.js";
 import { leaseMarginMin } from "../core/lease/index.js";
@@ -130,7 +131,9 @@ export const gatewayEnv = z
         if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
       }),
     ...connectionsPerAddressEnv,
+    ...wsCompressionEnv,
   })
+  .superRefine(wsCompressionRules)
   .and(mediaEnv);
 
 /**
