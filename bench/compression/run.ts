@@ -2,7 +2,7 @@
  * permessage-deflate on the gateway's WebSocket: what it costs and saves, per configuration,
  * against no compression measured in the same run (this box is shared and noisy).
  *
- *   make bench-compression   (npx tsx bench/compression/run.ts)
+ *   make bench-compression   (npx tsx bench/compression/run.ts; `--report` redraws from the JSON)
  *   → bench/results/compression.json, compression.md (the table) and compression.svg (the chart)
  *
  * For each configuration, a fresh server process (ws, the library the gateway uses) takes
@@ -17,7 +17,7 @@
  * (ws's own threshold applies only without context takeover).
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -169,8 +169,9 @@ function markdown(result: { at: string; node_version: string; cores: number; con
 /** Three groups of bars (wire, CPU, RSS delta), one bar per configuration, each against off. */
 function chart(rows: Row[]): string {
   const W = 900;
-  const H = 420;
-  const colors = ["#888", "#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd", "#8c564b"];
+  const CHART_H = 300;
+  const H = CHART_H + 30 + rows.length * 16;
+  const colors = ["#888", "#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"];
   const metrics: { title: string; value: (r: Row) => number; max: number; label: (v: number) => string }[] = [
     { title: "bytes on the wire (× off)", value: (r) => r.wire_ratio, max: Math.max(1.1, ...rows.map((r) => r.wire_ratio)), label: (v) => v.toFixed(2) },
     { title: "server CPU per message (× off)", value: (r) => r.cpu_ratio, max: Math.max(1.1, ...rows.map((r) => r.cpu_ratio)), label: (v) => v.toFixed(2) },
@@ -181,7 +182,7 @@ function chart(rows: Row[]): string {
   metrics.forEach((m, p) => {
     const x0 = 20 + p * panel_w;
     const top = 40;
-    const bottom = H - 110;
+    const bottom = CHART_H;
     out.push(`<text x="${x0 + panel_w / 2}" y="24" text-anchor="middle" font-size="13" font-weight="bold">${m.title}</text>`);
     out.push(`<line x1="${x0 + 10}" y1="${bottom}" x2="${x0 + panel_w - 10}" y2="${bottom}" stroke="#333"/>`);
     const bw = (panel_w - 30) / rows.length;
@@ -194,15 +195,22 @@ function chart(rows: Row[]): string {
     });
   });
   rows.forEach((r, i) => {
-    const y = H - 85 + Math.floor(i / 2) * 18;
-    const x = 30 + (i % 2) * 440;
+    const y = CHART_H + 30 + i * 16;
+    const x = 30;
     out.push(`<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${colors[i % colors.length]}"/><text x="${x + 18}" y="${y}">${r.name}: ${r.note.replace(/&/g, "&amp;")}</text>`);
   });
   out.push("</svg>");
   return `${out.join("\n")}\n`;
 }
 
-main().catch((error: unknown) => {
+/** `--report`: rewrite compression.md and compression.svg from compression.json, without measuring. */
+function report(): void {
+  const result = JSON.parse(readFileSync(join(RESULTS, "compression.json"), "utf8")) as Parameters<typeof markdown>[0];
+  writeFileSync(join(RESULTS, "compression.md"), markdown(result));
+  writeFileSync(join(RESULTS, "compression.svg"), chart(result.rows));
+}
+
+(process.argv.includes("--report") ? Promise.resolve(report()) : main()).catch((error: unknown) => {
   process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
   process.exit(1);
 });
