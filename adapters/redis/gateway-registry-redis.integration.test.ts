@@ -80,11 +80,11 @@ describe("gateway discovery on Redis", () => {
       departed: (id) => void departed.push(id),
     });
     const link = new GatewayLinkGrpc((id) => book.resolve(id), { deadline_ms: 2_000 });
-    const announcer = new GatewayAnnouncer(registry, { clock, timers }, () => ({ gateway_id: "gw-new", address: `localhost:${server.port}`, region: "eu-west", load: 4 }), 600);
+    const announcer = new GatewayAnnouncer(registry, { clock, timers }, () => ({ gateway_id: "gw-new", address: `localhost:${server.port}`, region: "eu-west", load: 4 }), 1_500);
     // The quiet gateway's process dies later: from then on its registrations never arrive.
     let quiet_alive = true;
     const quiet_registry = { register: (e: Parameters<typeof registry.register>[0], ttl: number) => (quiet_alive ? registry.register(e, ttl) : new Promise<void>(() => undefined)), deregister: async () => undefined, live: () => registry.live() };
-    const quiet = new GatewayAnnouncer(quiet_registry, { clock, timers }, () => ({ gateway_id: "gw-quiet", address: "gw-quiet.internal:7101", region: "eu-west", load: 0 }), 600);
+    const quiet = new GatewayAnnouncer(quiet_registry, { clock, timers }, () => ({ gateway_id: "gw-quiet", address: "gw-quiet.internal:7101", region: "eu-west", load: 0 }), 1_500);
     try {
       await book.start();
       expect(book.resolve("gw-new")).toBeNull();
@@ -97,15 +97,15 @@ describe("gateway discovery on Redis", () => {
       const batch: Delivery[] = [{ kind: "typing", connection_id: "c-1", from: "alice", conversation_id: "d.alice.bob", group_id: null }];
       await link.deliver("gw-new", batch);
       expect(received).toEqual([batch]);
-      // Renewed every 200 ms, the entry outlives its 600 ms TTL.
-      await sleep(1_000);
+      // Renewed every 500 ms, the entry outlives its 1,500 ms TTL.
+      await sleep(2_500);
       expect(book.resolve("gw-new")).not.toBeNull();
       // One stops renewing without a word (a crash), the other deregisters (a drain).
       quiet_alive = false;
       await announcer.stop();
-      await until(() => departed.includes("gw-new"), 1_000);
+      await until(() => departed.includes("gw-new"), 2_000);
       expect(book.resolve("gw-quiet")).not.toBeNull();
-      await until(() => departed.includes("gw-quiet"), 2_000);
+      await until(() => departed.includes("gw-quiet"), 6_000);
       expect(book.resolve("gw-new")).toBeNull();
       await expect(link.deliver("gw-new", batch)).rejects.toThrow(/no address is known/);
       expect(book.entries().map((e) => e.gateway_id)).toEqual(["gw-static"]);
