@@ -85,8 +85,8 @@ redis-cluster-up: ## a Redis Cluster (Debian's redis-server, 3 masters + 3 repli
 redis-cluster-down: ## stop the Redis Cluster and forget it (its data is not persisted)
 	deploy/services.sh down redis-cluster
 
-test-redis-cluster: install ## the Redis adapters' contract suites on the Redis Cluster, then kill -9 of a master under traffic (starts the cluster if needed)
-	npx vitest run adapters/redis/redis-cluster.integration.test.ts adapters/redis/redis-cluster.failover.integration.test.ts
+test-redis-cluster: install ## the Redis adapters' contract suites on the Redis Cluster, kill -9 of a master under adapter traffic, then the production cluster on it with a master killed under the fault run's traffic, judged by the invariant checkers (starts what it needs)
+	npx vitest run adapters/redis/redis-cluster.integration.test.ts adapters/redis/redis-cluster.failover.integration.test.ts nodes/redis-cluster.e2e.test.ts
 
 test-leases: install ## machine-number leases: the lease core's overlap property, the contract on memory and Redis, 7 issuers on 3 numbers, the router's gate
 	npx vitest run core/lease adapters/memory/lease-store-memory.test.ts adapters/redis/lease-store-redis.integration.test.ts nodes/hosts/router-host-lease.test.ts
