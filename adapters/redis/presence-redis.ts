@@ -56,6 +56,8 @@ const BUCKETS_DEFAULT = 16;
 const BUCKETS_MAX = 16_384;
 const SWEEP_INTERVAL_MS_DEFAULT = 1_000;
 const SWEEP_BATCH_MAX_DEFAULT = 256;
+/** After a Redis Cluster regroups its shard subscribers: when to re-read the listened-to users' status. */
+const CLUSTER_RESYNC_DELAYS_MS = [200, 1_000];
 /** Rounds one sweep may run back to back when buckets keep coming back full. */
 const SWEEP_ROUNDS_MAX = 16;
 
@@ -233,15 +235,24 @@ export class PresenceRedis implements Presence {
     const connection_name = this.subscriber_name === undefined ? {} : { connectionName: this.subscriber_name };
     if (isCluster(this.redis)) {
       // One subscriber per master (ioredis' sharded subscriber group), moved along when slots
-      // move (a failover); each time a shard's subscriber (re)connects, listeners are resynced,
-      // since notices published while it was away are gone.
+      // move (a failover). Notices published while a shard had no subscriber are gone, so after
+      // each regrouping listeners are resynced. ioredis emits subscribersReady once it has sent
+      // the SSUBSCRIBEs again but without waiting for their answers (and +subscriber even
+      // before that: a resync then read a status older than a notice that was then lost, which
+      // the failover test caught), so the resync runs twice: shortly after, and a second later.
       const subscriber = this.redis.duplicate(undefined, { shardedSubscribers: true, enableAutoPipelining: false, redisOptions: { ...this.redis.options.redisOptions, ...connection_name } });
       subscriber.on("smessage", (name: string, message: string) => this.onMessage(name, message));
       subscriber.on("error", (error: unknown) => this.report(error));
-      subscriber.on("+subscriber", () => {
-        if (this.subscriber_was_ready) this.resync(subscriber).catch((error: unknown) => this.report(error));
+      subscriber.on("subscribersReady", () => {
+        if (this.subscriber_was_ready) {
+          for (const delay_ms of CLUSTER_RESYNC_DELAYS_MS) {
+            setTimeout(() => {
+              if (!this.closed && this.subscriber === subscriber) this.resync(subscriber).catch((error: unknown) => this.report(error));
+            }, delay_ms).unref();
+          }
+        }
+        this.subscriber_was_ready = true;
       });
-      subscriber.on("subscribersReady", () => (this.subscriber_was_ready = true));
       this.subscriber = subscriber;
       return subscriber;
     }

@@ -114,11 +114,16 @@ cmd_check() {
 }
 
 cmd_kill_master() {
-  local port
-  port="$(cli "${PORTS[0]}" cluster slots | awk 'NR==1{next} /^0$/{z=1} z&&/^127/{getline; print; exit}')"
-  [[ -n "$port" ]] || port="$(cli "${PORTS[0]}" cluster nodes | awk '/master/ && !/fail/ && / 0-/{split($2,a,"[:@]"); print a[2]; exit}')"
-  [[ -n "$port" ]] || die "no master found for slot 0"
-  kill -KILL "$(read_pid "$(pidfile "$port")")"
+  local p port="" pid
+  # Ask any node that answers which live master serves slot 0.
+  for p in "${PORTS[@]}"; do
+    port="$(cli "$p" cluster nodes 2>/dev/null | awk '$3 ~ /master/ && $3 !~ /fail/ && / 0-/ { split($2, a, "[:@]"); print a[2]; exit }')" || true
+    [[ -n "$port" ]] && break
+  done
+  [[ -n "$port" ]] || die "no live master found for slot 0"
+  pid="$(read_pid "$(pidfile "$port")")"
+  [[ -n "$pid" ]] || die "no pidfile for the master on $port (not started by this script?)"
+  kill -KILL "$pid"
   echo "$port"
 }
 
