@@ -86,7 +86,7 @@ redis-cluster-down: ## stop the Redis Cluster and forget it (its data is not per
 	deploy/services.sh down redis-cluster
 
 test-redis-cluster: install ## the Redis adapters' contract suites on the Redis Cluster, kill -9 of a master under adapter traffic, then the production cluster on it with a master killed under the fault run's traffic, judged by the invariant checkers (starts what it needs)
-	npx vitest run adapters/redis/redis-cluster.integration.test.ts adapters/redis/redis-cluster.failover.integration.test.ts nodes/redis-cluster.e2e.test.ts
+	REDIS_CLUSTER_TESTS=1 npx vitest run --no-file-parallelism adapters/redis/redis-cluster.integration.test.ts adapters/redis/redis-cluster.failover.integration.test.ts nodes/redis-cluster.e2e.test.ts
 
 test-leases: install ## machine-number leases: the lease core's overlap property, the contract on memory and Redis, 7 issuers on 3 numbers, the router's gate
 	npx vitest run core/lease adapters/memory/lease-store-memory.test.ts adapters/redis/lease-store-redis.integration.test.ts nodes/hosts/router-host-lease.test.ts
