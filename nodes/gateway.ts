@@ -23,6 +23,9 @@ async function main(): Promise<void> {
   const own = parseEnv(gatewayEnv, process.env);
   if (!own.ok) throw new Error(own.message);
   const c = productionConfig(process.env);
+  // Where routers will reach this gateway: checked before anything starts.
+  const advertised = advertisedAddress(r.config.HOST, own.value);
+  if (!advertised.ok) throw new Error(advertised.message);
   const log = await openLog(c, r.log);
   const cassandra = openCassandra(c);
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
@@ -53,8 +56,6 @@ async function main(): Promise<void> {
   );
   const grpc = await startGatewayGrpcServer({ host: r.config.HOST, port: own.value.GRPC_PORT, gateway_id: own.value.GATEWAY_ID, receive: (d) => gateway.receive(d) });
   // Discovery: register this gateway (address, region, load) with a TTL; removed on drain.
-  const advertised = advertisedAddress(r.config.HOST, own.value);
-  if (!advertised.ok) throw new Error(advertised.message);
   const announcer =
     registry === null
       ? null
