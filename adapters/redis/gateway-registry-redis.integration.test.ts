@@ -60,6 +60,8 @@ describe("gateway discovery on Redis", () => {
       await redis.zadd(`${PREFIX}gateways:{${name}}:lapse`, Date.now() + 60_000, "gw-bad");
       await redis.hset(`${PREFIX}gateways:{${name}}:entry`, "gw-bad", JSON.stringify({ gateway_id: "gw-bad", address: "nowhere", region: "eu", load: 0 }));
       expect((await registry.live()).map((e) => e.gateway_id)).toEqual(["gw-ok"]);
+      // The registry's keys expire with their latest entry (a cluster that is gone leaves nothing).
+      expect(await redis.pttl(`${PREFIX}gateways:{${name}}:entry`)).toBeGreaterThan(4_000);
       expect(malformed).toEqual([`gw-bad: "nowhere" is not host:port (a name, an IPv4 address or a [bracketed] IPv6 address, then a port)`]);
     } finally {
       await redis.quit();

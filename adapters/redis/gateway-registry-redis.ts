@@ -7,6 +7,9 @@
  * - `P gateways:{R}:lapse` sorted set: gateway_id -> lapse time (ms, Redis's clock).
  * - `P gateways:{R}:entry` hash: gateway_id -> the entry as JSON.
  *
+ * Both keys expire with their latest entry (PEXPIRE NX, then GT), so a cluster that is gone
+ * leaves nothing behind.
+ *
  * Rules: time is the server's TIME, so gateways and routers with skewed clocks agree on what
  * has lapsed. Reading drops what has lapsed (both keys), so entries of gateways that died
  * never pile up. Entries are checked when read (another node wrote them): a malformed one is
@@ -32,6 +35,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 const REGISTER_LUA = `${NOW}
 redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[3])), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+for i = 1, 2 do
+  redis.call('PEXPIRE', KEYS[i], ARGV[3], 'NX')
+  redis.call('PEXPIRE', KEYS[i], ARGV[3], 'GT')
+end
 return 1`;
 
 /** KEYS lapse, entry; ARGV gateway_id. */
