@@ -114,6 +114,12 @@ export const LIMITS = {
   liveBufferPerConnectionMax: 4096,
   /** Conversations whose order floor a router keeps in memory (older ones are re-read). */
   routerFloorCacheConversationsMax: 100_000,
+  /**
+   * Messages a router host remembers after persisting them, so that the ack of a message it
+   * just delivered does not read the message back from the store (the ack comes to the same
+   * router: it is keyed by the same conversation). Older ones are read from the store.
+   */
+  routerMessageCacheMax: 20_000,
   /** Records a router handles per batch. */
   routerBatchRecordsMax: 256,
   /**

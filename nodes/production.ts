@@ -17,6 +17,8 @@ import { connectRedis, connectRedisCluster, GatewayRegistryRedis, type RedisClie
 import { gatewayAddressProblem } from "../core/ports/gateway-registry.js";
 import { GatewayBook, type GatewayBookEvents } from "./hosts/gateway-book.js";
 import type { Timers } from "./hosts/timers.js";
+import { consistencyCode } from "../adapters/cassandra/cql.js";
+import { CqlWriteBatcher, WRITE_BATCH_PENDING_MAX_DEFAULT, WRITE_BATCH_STATEMENTS_MAX_DEFAULT } from "../adapters/cassandra/write-batcher.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
 import { connectionsPerAddressEnv, parseEnv } from "./config.js";
@@ -38,6 +40,11 @@ export const productionEnv = z.object({
   /** Consistency of ordinary reads and writes, and of the Paxos phase of the dedup claims. */
   CASSANDRA_CONSISTENCY: z.enum(["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "EACH_QUORUM", "ALL"]).default("LOCAL_QUORUM"),
   CASSANDRA_SERIAL_CONSISTENCY: z.enum(["SERIAL", "LOCAL_SERIAL"]).default("SERIAL"),
+  /**
+   * Plain writes issued in the same event-loop turn leave as one unlogged batch of at most this
+   * many statements (adapters/cassandra/write-batcher.ts); 1 sends each on its own.
+   */
+  CASSANDRA_WRITE_BATCH_STATEMENTS: z.coerce.number().int().min(1).max(100).default(WRITE_BATCH_STATEMENTS_MAX_DEFAULT),
   REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
   /**
    * A Redis Cluster instead of REDIS_URL: `host:port` of some of its nodes, comma-separated (the
@@ -253,11 +260,17 @@ export async function openLog(c: ProductionConfig, logger?: KafkaLogSink): Promi
 export function openCassandra(c: ProductionConfig) {
   const counter = new StatementCounter();
   const client = cassandraClient({ contact_points: c.CASSANDRA_CONTACT_POINTS.split(","), local_datacenter: c.CASSANDRA_LOCAL_DC, counter });
+  // One batcher per process: the writes of every router worker (and of both stores) share its batches.
+  const batcher = new CqlWriteBatcher(client, {
+    consistency: consistencyCode(c.CASSANDRA_CONSISTENCY),
+    statements_max: c.CASSANDRA_WRITE_BATCH_STATEMENTS,
+    pending_max: WRITE_BATCH_PENDING_MAX_DEFAULT,
+  });
   return {
     client,
     counter,
-    messages: new MessageStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE, consistency: c.CASSANDRA_CONSISTENCY, serial_consistency: c.CASSANDRA_SERIAL_CONSISTENCY }),
-    pending: new PendingStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE, consistency: c.CASSANDRA_CONSISTENCY }),
+    messages: new MessageStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE, consistency: c.CASSANDRA_CONSISTENCY, serial_consistency: c.CASSANDRA_SERIAL_CONSISTENCY, batcher }),
+    pending: new PendingStoreCassandra(client, { keyspace: c.CASSANDRA_KEYSPACE, consistency: c.CASSANDRA_CONSISTENCY, batcher }),
     close: () => client.shutdown(),
   };
 }

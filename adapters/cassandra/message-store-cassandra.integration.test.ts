@@ -5,6 +5,8 @@
  * messages, inbox and read marks under concurrent and stale touches, and the migrations.
  */
 import { randomUUID } from "node:crypto";
+import { consistencyCode } from "./cql.js";
+import { CqlWriteBatcher } from "./write-batcher.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "cassandra-driver";
 import { describeMessageStoreContract } from "../contract/message-store.contract.js";
@@ -37,6 +39,18 @@ describeMessageStoreContract(
   async () => {
     const { client, keyspace } = opened();
     const store = new MessageStoreCassandra(client, { keyspace });
+    return { store, cleanup: () => store.close() };
+  },
+  { test_timeout_ms: CASSANDRA_TEST_TIMEOUT_MS },
+);
+
+// The same contract with plain writes coalesced into unlogged batches (write-batcher.ts), as the nodes run it.
+describeMessageStoreContract(
+  "MessageStoreCassandra with a write batcher",
+  async () => {
+    const { client, keyspace } = opened();
+    const batcher = new CqlWriteBatcher(client, { consistency: consistencyCode("LOCAL_QUORUM"), statements_max: 16, pending_max: 20_000 });
+    const store = new MessageStoreCassandra(client, { keyspace, batcher });
     return { store, cleanup: () => store.close() };
   },
   { test_timeout_ms: CASSANDRA_TEST_TIMEOUT_MS },

@@ -65,6 +65,7 @@ import {
   type CassandraConsistency,
   type CassandraSerialConsistency,
 } from "./cql.js";
+import type { CqlStatement, CqlWriteBatcher } from "./write-batcher.js";
 
 export type MessageStoreCassandraOptions = {
   /** The keyspace that migrateCassandra prepared. */
@@ -73,6 +74,8 @@ export type MessageStoreCassandraOptions = {
   readonly consistency?: CassandraConsistency;
   /** Consistency of the Paxos round of `claim`. Default SERIAL (LOCAL_SERIAL for one data center's view). */
   readonly serial_consistency?: CassandraSerialConsistency;
+  /** Plain writes go through this batcher (shared with the pending store); each is its own request without one. */
+  readonly batcher?: CqlWriteBatcher;
 };
 
 /** Write timestamp of every inbox and read-mark write: fixed, so that a range deletion wins every tie. */
@@ -151,11 +154,13 @@ export class MessageStoreCassandra implements MessageStore {
   private readonly consistency: number;
   private readonly serial_consistency: number;
   private readonly lifecycle = new StoreLifecycle(OWNER);
+  private readonly batcher: CqlWriteBatcher | null;
 
   constructor(
     private readonly client: Client,
     options: MessageStoreCassandraOptions,
   ) {
+    this.batcher = options.batcher ?? null;
     this.cql = cqlFor(checkKeyspace(OWNER, options.keyspace));
     this.consistency = consistencyCode(options.consistency ?? CONSISTENCY_DEFAULT);
     this.serial_consistency = consistencyCode(options.serial_consistency ?? SERIAL_CONSISTENCY_DEFAULT);
@@ -164,9 +169,10 @@ export class MessageStoreCassandra implements MessageStore {
   putMessage(message: StoredMessage): Promise<void> {
     return this.lifecycle.run("putMessage", async () => {
       const m = message;
-      await this.client.execute(
-        this.cql.insert_message,
-        [
+      await this.write([
+        {
+          query: this.cql.insert_message,
+          params: [
           m.conversation_id,
           m.message_id,
           m.sender_id,
@@ -177,9 +183,9 @@ export class MessageStoreCassandra implements MessageStore {
           m.client_msg_id,
           types.Long.fromNumber(m.sent_at_ms),
           bindable(m.prev_message_id),
-        ],
-        this.options(),
-      );
+          ],
+        },
+      ]);
     });
   }
 
@@ -259,7 +265,7 @@ export class MessageStoreCassandra implements MessageStore {
 
   advanceReceipt(message_id: string, user_id: string, status: ReceiptStatus): Promise<ReceiptStatus> {
     return this.lifecycle.run("advanceReceipt", async () => {
-      await this.client.execute(this.cql.set_receipt[status], [message_id, user_id], this.options());
+      await this.write([{ query: this.cql.set_receipt[status], params: [message_id, user_id] }]);
       const row = (await this.client.execute(this.cql.select_receipt, [message_id, user_id], this.options())).first();
       assert(row !== null, `${OWNER}.advanceReceipt: the receipt row is there after its write`);
       const stored = furthestOf(row);
@@ -280,8 +286,8 @@ export class MessageStoreCassandra implements MessageStore {
   touchInbox(entry: InboxEntry): Promise<void> {
     return this.lifecycle.run("touchInbox", async () => {
       const e = entry;
-      await this.client.batch(
-        [
+      // One partition: the pair applies atomically and in isolation without a batch log.
+      await this.write([
           {
             query: this.cql.insert_inbox,
             params: [
@@ -295,23 +301,17 @@ export class MessageStoreCassandra implements MessageStore {
               e.last_message_preview,
             ],
           },
-          { query: this.cql.trim_inbox, params: [e.user_id, e.conversation_id, e.last_message_id] },
-        ],
-        // One partition: the batch applies atomically and in isolation without a batch log.
-        { ...this.options(), logged: false },
-      );
+        { query: this.cql.trim_inbox, params: [e.user_id, e.conversation_id, e.last_message_id] },
+      ]);
     });
   }
 
   markRead(user_id: string, conversation_id: string, message_id: string): Promise<void> {
     return this.lifecycle.run("markRead", async () => {
-      await this.client.batch(
-        [
-          { query: this.cql.insert_read, params: [user_id, conversation_id, message_id] },
-          { query: this.cql.trim_read, params: [user_id, conversation_id, message_id] },
-        ],
-        { ...this.options(), logged: false },
-      );
+      await this.write([
+        { query: this.cql.insert_read, params: [user_id, conversation_id, message_id] },
+        { query: this.cql.trim_read, params: [user_id, conversation_id, message_id] },
+      ]);
     });
   }
 
@@ -344,7 +344,7 @@ export class MessageStoreCassandra implements MessageStore {
 
   linkMedia(media_id: string, conversation_id: string): Promise<void> {
     return this.lifecycle.run("linkMedia", async () => {
-      await this.client.execute(this.cql.insert_media_link, [media_id, conversation_id], this.options());
+      await this.write([{ query: this.cql.insert_media_link, params: [media_id, conversation_id] }]);
     });
   }
 
@@ -365,6 +365,20 @@ export class MessageStoreCassandra implements MessageStore {
 
   private options(extra: { fetchSize?: number; serialConsistency?: number } = {}) {
     return callOptions(this.consistency, extra);
+  }
+
+  /** Plain writes: through the shared batcher, or as one statement or one unlogged single-partition batch. */
+  private async write(statements: readonly CqlStatement[]): Promise<void> {
+    if (this.batcher !== null) return this.batcher.write(statements);
+    const [first] = statements;
+    if (statements.length === 1 && first !== undefined) {
+      await this.client.execute(first.query, [...first.params], this.options());
+      return;
+    }
+    await this.client.batch(
+      statements.map((s) => ({ query: s.query, params: [...s.params] })),
+      { ...this.options(), logged: false },
+    );
   }
 
   private async count(query: string, params: unknown[]): Promise<number> {

@@ -6,6 +6,8 @@
  * paging over hundreds of entries.
  */
 import { randomUUID } from "node:crypto";
+import { consistencyCode } from "./cql.js";
+import { CqlWriteBatcher } from "./write-batcher.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describePendingStoreContract } from "../contract/pending-store.contract.js";
 import type { PendingEntry, StoredMessage } from "../../core/model.js";
@@ -33,6 +35,18 @@ describePendingStoreContract(
   () => {
     const { client, keyspace } = opened();
     const store = new PendingStoreCassandra(client, { keyspace });
+    return { store, cleanup: () => store.close() };
+  },
+  { test_timeout_ms: CASSANDRA_TEST_TIMEOUT_MS },
+);
+
+// The same contract with plain writes coalesced into unlogged batches (write-batcher.ts), as the nodes run it.
+describePendingStoreContract(
+  "PendingStoreCassandra with a write batcher",
+  () => {
+    const { client, keyspace } = opened();
+    const batcher = new CqlWriteBatcher(client, { consistency: consistencyCode("LOCAL_QUORUM"), statements_max: 16, pending_max: 20_000 });
+    const store = new PendingStoreCassandra(client, { keyspace, batcher });
     return { store, cleanup: () => store.close() };
   },
   { test_timeout_ms: CASSANDRA_TEST_TIMEOUT_MS },

@@ -52,6 +52,7 @@ import {
   textOrNullOf,
   type CassandraConsistency,
 } from "./cql.js";
+import type { CqlWriteBatcher } from "./write-batcher.js";
 
 export type PendingStoreCassandraOptions = {
   /** The keyspace that migrateCassandra prepared. */
@@ -60,6 +61,8 @@ export type PendingStoreCassandraOptions = {
   readonly consistency?: CassandraConsistency;
   /** How long an entry lives unacked before it expires. Default 30 days. */
   readonly ttl_seconds?: number;
+  /** Puts and removes go through this batcher (shared with the message store); each is its own request without one. */
+  readonly batcher?: CqlWriteBatcher;
 };
 
 /** Write timestamp of every put; below REMOVE_WRITE_TIMESTAMP so that removals always win. */
@@ -103,11 +106,13 @@ export class PendingStoreCassandra implements PendingStore {
   private readonly consistency: number;
   private readonly ttl_seconds: number;
   private readonly lifecycle = new StoreLifecycle(OWNER);
+  private readonly batcher: CqlWriteBatcher | null;
 
   constructor(
     private readonly client: Client,
     options: PendingStoreCassandraOptions,
   ) {
+    this.batcher = options.batcher ?? null;
     this.cql = cqlFor(checkKeyspace(OWNER, options.keyspace));
     this.consistency = consistencyCode(options.consistency ?? CONSISTENCY_DEFAULT);
     const ttl = options.ttl_seconds ?? PENDING_TTL_SECONDS_DEFAULT;
@@ -121,6 +126,15 @@ export class PendingStoreCassandra implements PendingStore {
     return this.lifecycle.run("put", async () => {
       // Bound now, so that later changes to the caller's objects cannot reach the store.
       const rows = entries.map((entry) => this.paramsOf(entry));
+      const batcher = this.batcher;
+      if (batcher !== null) {
+        // One group per entry: each is its own row, so a large fan-out may span batches. As
+        // with forEachBounded, the caller hears of a failure only once every write settled.
+        const settled = await Promise.allSettled(rows.map((params) => batcher.write([{ query: this.cql.insert, params }])));
+        const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+        if (failed !== undefined) throw failed.reason;
+        return;
+      }
       await forEachBounded(rows, PUT_CONCURRENCY_MAX, async (params) => {
         await this.client.execute(this.cql.insert, params, this.options());
       });
@@ -155,7 +169,9 @@ export class PendingStoreCassandra implements PendingStore {
 
   remove(user_id: string, device_id: string, conversation_id: string, message_id: string): Promise<void> {
     return this.lifecycle.run("remove", async () => {
-      await this.client.execute(this.cql.remove, [user_id, device_id, conversation_id, message_id], this.options());
+      const params = [user_id, device_id, conversation_id, message_id];
+      if (this.batcher !== null) await this.batcher.write([{ query: this.cql.remove, params }]);
+      else await this.client.execute(this.cql.remove, params, this.options());
     });
   }
 

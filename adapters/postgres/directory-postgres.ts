@@ -20,10 +20,18 @@
  * - Times cross as milliseconds: 'epoch' + ms * 1 ms in, extract(epoch) * 1000 (numeric, exact)
  *   out.
  * - The pool is the caller's (see pool.ts): close() stops this adapter, not the pool.
+ * - devices and missingUsers, the router's look-ups for every message, are coalesced: the
+ *   calls of one event-loop turn share one query for all their users, existence and devices
+ *   together (turn-coalescer.ts; nothing is cached, so an answer is as fresh as a query of
+ *   its own would have been).
  */
 import type { Pool, PoolClient } from "pg";
 import type { PushTarget } from "../../core/model.js";
 import type { Directory, GroupRecord, UserRecord } from "../../core/ports/directory.js";
+import { TurnCoalescer } from "../turn-coalescer.js";
+
+/** Users per coalesced query (devices, existence). */
+const LOOKUP_USERS_MAX = 500;
 
 const PUSH_PLATFORMS: ReadonlySet<string> = new Set<PushTarget["platform"]>(["apns", "fcm", "webpush", "webhook"]);
 
@@ -38,7 +46,9 @@ const SQL = {
   userByName: `SELECT user_id, username, password_hash, ${msOut("created_at")} FROM users WHERE username = $1`,
   existingUsers: "SELECT user_id FROM users WHERE user_id = ANY($1::text[])",
   insertDevice: `INSERT INTO devices (user_id, device_id, created_at) VALUES ($1, $2, ${msIn("$3")}) ON CONFLICT DO NOTHING`,
-  devices: "SELECT device_id FROM devices WHERE user_id = $1 ORDER BY created_at, added",
+  // Existence and devices of many users in one query: a user without devices comes back once, device_id null.
+  audienceOf: `SELECT u.user_id, d.device_id FROM users u LEFT JOIN devices d ON d.user_id = u.user_id
+    WHERE u.user_id = ANY($1::text[]) ORDER BY u.user_id, d.created_at, d.added`,
   insertPush: "INSERT INTO push_registrations (user_id, platform, token) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
   pushTargets: "SELECT platform, token FROM push_registrations WHERE user_id = $1 ORDER BY added",
   deletePush: "DELETE FROM push_registrations WHERE user_id = $1 AND platform = $2 AND token = $3",
@@ -62,8 +72,25 @@ type GroupRow = { group_id: string; name: string; creator_id: string; created_at
 
 export class DirectoryPostgres implements Directory {
   private closed = false;
+  /** A user's devices in creation order, or null when the user does not exist. */
+  private readonly audienceLoader: TurnCoalescer<readonly string[] | null>;
 
-  constructor(private readonly pool: Pool) {}
+  constructor(private readonly pool: Pool) {
+    this.audienceLoader = new TurnCoalescer<readonly string[] | null>(
+      async (user_ids) => {
+        const { rows } = await this.pool.query<{ user_id: string; device_id: string | null }>(SQL.audienceOf, [user_ids]);
+        const found = new Map<string, string[]>();
+        for (const row of rows) {
+          let list = found.get(row.user_id);
+          if (list === undefined) found.set(row.user_id, (list = []));
+          if (row.device_id !== null) list.push(row.device_id);
+        }
+        return found;
+      },
+      null,
+      LOOKUP_USERS_MAX,
+    );
+  }
 
   async createUser(user: UserRecord): Promise<"ok" | "username_taken"> {
     this.assertOpen("createUser");
@@ -85,9 +112,8 @@ export class DirectoryPostgres implements Directory {
     this.assertOpen("missingUsers");
     const asked = [...new Set(user_ids)];
     if (asked.length === 0) return [];
-    const { rows } = await this.pool.query<{ user_id: string }>(SQL.existingUsers, [asked]);
-    const found = new Set(rows.map((row) => row.user_id));
-    return asked.filter((user_id) => !found.has(user_id));
+    const audience = await Promise.all(asked.map((user_id) => this.audienceLoader.load(user_id)));
+    return asked.filter((_, index) => audience[index] === null);
   }
 
   async addDevice(user_id: string, device_id: string, created_at_ms: number): Promise<void> {
@@ -97,7 +123,7 @@ export class DirectoryPostgres implements Directory {
 
   async devices(user_id: string): Promise<string[]> {
     this.assertOpen("devices");
-    return (await this.pool.query<{ device_id: string }>(SQL.devices, [user_id])).rows.map((row) => row.device_id);
+    return [...((await this.audienceLoader.load(user_id)) ?? [])];
   }
 
   async registerPush(user_id: string, target: PushTarget): Promise<void> {

@@ -69,6 +69,13 @@ export type RouterHostEvents = {
 
 export class RouterHost {
   private state: RouterState;
+  /**
+   * Messages this host persisted, by conversation and ID, newest last (at most
+   * limits.routerMessageCacheMax): an ack's load_message is answered from here. A message is
+   * immutable once stored (a redelivery rewrites the same row), and an entry is only added
+   * after its persist succeeded, so the answer is what the store would have given.
+   */
+  private readonly persisted = new Map<string, import("../../core/model.js").StoredMessage>();
   private consumer: LogConsumer | null = null;
   private stopped = false;
 
@@ -215,6 +222,16 @@ export class RouterHost {
     return this.ports.lease === undefined || this.ports.lease.machine() === this.config.machine;
   }
 
+  private remember(message: import("../../core/model.js").StoredMessage): void {
+    const key = `${message.conversation_id}\u0000${message.message_id}`;
+    this.persisted.delete(key);
+    this.persisted.set(key, message);
+    if (this.persisted.size > this.config.limits.routerMessageCacheMax) {
+      const oldest = this.persisted.keys().next();
+      if (!oldest.done) this.persisted.delete(oldest.value);
+    }
+  }
+
   /** Carries out one call of the core against the ports. */
   private execute(call: RouterCall): Task<RouterCallResult> {
     const { ports } = this;
@@ -223,12 +240,26 @@ export class RouterHost {
         return map(fromPromise(() => ports.messages.lastMessageId(call.conversation_id)), (last_message_id) => ({ type: "load_floor", last_message_id }));
       case "load_audience": {
         const query = call.query;
-        const members: Task<string[] | null> =
-          query.kind === "group"
-            ? chain(fromPromise(() => ports.directory.group(query.group_id)), (group) =>
-                group === null ? ofValue(null) : fromPromise(() => ports.directory.members(query.group_id)),
-              )
-            : map(fromPromise(() => ports.directory.missingUsers(query.user_ids)), (missing) => (missing.length > 0 ? null : [...query.user_ids]));
+        if (query.kind === "direct") {
+          // Both users' existence and devices at once (one round trip where the directory
+          // coalesces them); the devices of a missing user are not used.
+          const devices_max = this.config.limits.devicesPerUserMax;
+          return map(
+            all<unknown>([
+              fromPromise(() => ports.directory.missingUsers(query.user_ids)),
+              ...query.user_ids.map((u) => fromPromise(() => ports.directory.devices(u))),
+            ]),
+            ([missing, ...lists]): RouterCallResult => {
+              if ((missing as string[]).length > 0) return { type: "load_audience", members: null, devices: {} };
+              const devices: Record<string, readonly string[]> = {};
+              query.user_ids.forEach((u, i) => (devices[u] = (lists[i] as string[]).slice(-devices_max)));
+              return { type: "load_audience", members: [...query.user_ids], devices };
+            },
+          );
+        }
+        const members: Task<string[] | null> = chain(fromPromise(() => ports.directory.group(query.group_id)), (group) =>
+          group === null ? ofValue(null) : fromPromise(() => ports.directory.members(query.group_id)),
+        );
         return chain(members, (list) =>
           // A user's newest devicesPerUserMax devices only; older ones are retired (limits.ts).
           map(all((list ?? []).map((u) => map(fromPromise(() => ports.directory.devices(u)), (d) => [u, d.slice(-this.config.limits.devicesPerUserMax)] as const))), (pairs) => ({
@@ -270,7 +301,10 @@ export class RouterHost {
             // The (media, conversation) link lets every member fetch the media (docs/API.md).
             ...(call.message.type === "text" ? [] : [fromPromise(() => ports.messages.linkMedia(call.message.content, call.message.conversation_id))]),
           ]),
-          () => ({ type: "persist" as const }),
+          () => {
+            this.remember(call.message);
+            return { type: "persist" as const };
+          },
         );
       case "locate":
         return map(fromPromise(() => ports.sessions.lookup(call.user_ids)), (found) => {
@@ -278,8 +312,11 @@ export class RouterHost {
           for (const [user, entries] of found) sessions[user] = entries;
           return { type: "locate" as const, sessions };
         });
-      case "load_message":
+      case "load_message": {
+        const known = this.persisted.get(`${call.conversation_id}\u0000${call.message_id}`);
+        if (known !== undefined) return ofValue<RouterCallResult>({ type: "load_message", message: known });
         return map(fromPromise(() => ports.messages.getMessage(call.conversation_id, call.message_id)), (message) => ({ type: "load_message", message }));
+      }
       case "check_member":
         return map(fromPromise(() => ports.directory.isMember(call.group_id, call.user_id)), (is_member) => ({ type: "check_member", is_member }));
       case "apply_ack": {
