@@ -25,7 +25,7 @@ import type { PerMessageDeflateOptions } from "ws";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(HERE, "..", "results");
-const CONNECTIONS = Number(process.env.COMPRESSION_CONNECTIONS ?? 400);
+const CONNECTIONS = Number(process.env.COMPRESSION_CONNECTIONS ?? 300);
 const DOWN = Number(process.env.COMPRESSION_DOWN ?? 60);
 const UP = Number(process.env.COMPRESSION_UP ?? 10);
 const ROUNDS = Number(process.env.COMPRESSION_ROUNDS ?? 3);
