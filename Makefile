@@ -70,6 +70,9 @@ bench-fanout: install ## 500-member group fan-out: send → last member's new_me
 bench-density: install ## connection density: RSS per idle connection at 20k in one process (node vs bare ws vs raw net), heap attribution, 100k over 6 processes → bench/results/density.json
 	npx tsx bench/density/run.ts
 
+bench-compression: install ## permessage-deflate on the WebSocket: bytes on the wire, server CPU per message and RSS per connection per setting vs off, same run → bench/results/compression.{json,md,svg}
+	npx tsx bench/compression/run.ts
+
 bench-load: install ## open-loop load on the all-in-one node vs a bare ws relay → bench/results/load.json
 	npx tsx bench/load/run.ts
 
@@ -78,6 +81,18 @@ services-up: ## install (first time) and start Redis, PostgreSQL, Kafka and Cass
 
 services-down: ## stop every service deploy/services.sh started
 	deploy/services.sh down all
+
+redis-cluster-up: ## a Redis Cluster (Debian's redis-server, 3 masters + 3 replicas) on 127.0.0.1:7200-7205
+	deploy/services.sh up redis-cluster
+
+redis-cluster-down: ## stop the Redis Cluster and forget it (its data is not persisted)
+	deploy/services.sh down redis-cluster
+
+test-redis-cluster: install ## the Redis adapters' contract suites on the Redis Cluster, kill -9 of a master under adapter traffic, then the production cluster on it with a master killed under the fault run's traffic, judged by the invariant checkers (starts what it needs)
+	REDIS_CLUSTER_TESTS=1 npx vitest run --no-file-parallelism adapters/redis/redis-cluster.integration.test.ts adapters/redis/redis-cluster.failover.integration.test.ts nodes/redis-cluster.e2e.test.ts
+
+test-leases: install ## machine-number leases: the lease core's overlap property, the contract on memory and Redis, 7 issuers on 3 numbers, the router's gate
+	npx vitest run core/lease adapters/memory/lease-store-memory.test.ts adapters/redis/lease-store-redis.integration.test.ts nodes/hosts/router-host-lease.test.ts
 
 cluster-up: build ## services + migrations + 2 gateways, 2 routers, 1 api on 127.0.0.1 → .cluster/endpoints.json
 	deploy/cluster.sh up

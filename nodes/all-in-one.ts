@@ -32,6 +32,7 @@ import { timersReal } from "./hosts/timers.js";
 import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
+import { wsCompressionFrom } from "./http/compression.js";
 import { attachWebSocket } from "./http/websocket.js";
 import { Metrics } from "./metrics.js";
 import { mediaOwnership } from "./media.js";
@@ -273,6 +274,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     send_buffer_bytes_max: 4 * 1024 * 1024,
     ping_interval_ms: 30_000,
     connections_per_address_max: config.CONNECTIONS_PER_ADDRESS_MAX,
+    compression: wsCompressionFrom(config),
     device_current: async (user_id, device_id) => (await directory.devices(user_id)).slice(-limits.devicesPerUserMax).includes(device_id),
   });
 

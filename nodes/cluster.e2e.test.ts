@@ -91,7 +91,8 @@ beforeAll(async () => {
     LOG_TOPIC: `chat-log-e2e-${run}`,
     LOG_PARTITIONS: "8",
     CASSANDRA_KEYSPACE: `chat_e2e_${run}`,
-    GATEWAYS: `gw-0=127.0.0.1:${ports["grpc-0"]},gw-1=127.0.0.1:${ports["grpc-1"]}`,
+    // No GATEWAYS: routers and gateways find each other through the gateway registry in Redis
+    // (discovery, registry `gateways.<LOG_TOPIC>`); cluster.fault.ts keeps the static list.
     MEDIA_DIR: media,
   };
   execFileSync(process.execPath, ["--import", "tsx", join(root, "nodes/migrate.ts")], { cwd: root, env: { ...process.env, ...env }, stdio: "pipe", timeout: 120_000 });

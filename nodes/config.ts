@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { pushEnv, pushEnvRules, pushTargetsEnv } from "./push.js";
+import { wsCompressionEnv, wsCompressionRules } from "./http/compression.js";
 
 export { pushTargetsEnv };
 
@@ -42,6 +43,7 @@ export const allInOneEnv = z.object({
   ...edgeEnv,
   ...pushTargetsEnv,
   ...connectionsPerAddressEnv,
+  ...wsCompressionEnv,
   HOST: z.string().min(1).default("127.0.0.1"),
   PORT: port.default(8080),
   DATA_DIR: z.string().min(1).default("./data"),
@@ -95,7 +97,7 @@ export const allInOneEnv = z.object({
   PASSWORD_HASH_COST: z.coerce.number().int().min(1024).max(1_048_576).refine((n) => Number.isInteger(Math.log2(n)), "must be a power of two").default(16_384),
   /** Use the deliberately small limits of tests (fast heartbeats and resyncs). */
   TEST_LIMITS: bool.default(false),
-}).superRefine(pushEnvRules);
+}).superRefine(pushEnvRules).superRefine(wsCompressionRules);
 
 export type AllInOneConfig = z.infer<typeof allInOneEnv>;
 

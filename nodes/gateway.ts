@@ -1,17 +1,21 @@
 /**
  * `node dist/nodes/gateway.js`: holds WebSockets. GATEWAY_ID names it, GRPC_PORT is where
- * routers deliver to it, GATEWAYS is the address book of all gateways (for typing relays).
+ * routers deliver to it. It registers itself (GATEWAY_ADVERTISE or HOST:GRPC_PORT, REGION,
+ * load) in the gateway registry with a TTL unless GATEWAY_DISCOVERY=off; the address book of
+ * the other gateways (for typing relays) is the registry plus the static GATEWAYS list.
  * SIGTERM drains: clients are told to reconnect elsewhere, then the process exits 0.
  */
 import { startGatewayGrpcServer } from "../adapters/grpc/gateway-server-grpc.js";
 import { Tokens } from "./auth.js";
 import { parseEnv } from "./config.js";
+import { GatewayAnnouncer } from "./hosts/gateway-announcer.js";
 import { GatewayHost } from "./hosts/gateway-host.js";
 import { createApp } from "./http/app.js";
+import { wsCompressionFrom } from "./http/compression.js";
 import { attachWebSocket } from "./http/websocket.js";
 import { instrumentGateway } from "./observe.js";
 import { mediaOwnership } from "./media.js";
-import { gatewayEnv, gatewayLink, openBlobStore, openCassandra, openDirectory, openLog, openRedis, productionConfig } from "./production.js";
+import { advertisedAddress, gatewayEnv, gatewayLink, openGatewayRegistry, openBlobStore, openCassandra, openDirectory, openLog, openRedis, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 
 async function main(): Promise<void> {
@@ -19,11 +23,20 @@ async function main(): Promise<void> {
   const own = parseEnv(gatewayEnv, process.env);
   if (!own.ok) throw new Error(own.message);
   const c = productionConfig(process.env);
+  // Where routers will reach this gateway: checked before anything starts.
+  const advertised = advertisedAddress(r.config.HOST, own.value);
+  if (!advertised.ok) throw new Error(advertised.message);
   const log = await openLog(c, r.log);
   const cassandra = openCassandra(c);
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
-  const link = gatewayLink(c);
+  const registry = openGatewayRegistry(c, redis.redis, (gateway_id, problem) => r.log.warn({ gateway_id, problem }, "malformed gateway registry entry skipped"));
+  const { book, link } = gatewayLink(c, registry, { clock: r.clock, timers: r.timers }, {
+    joined: (entry) => r.log.info({ gateway: entry }, "gateway discovered"),
+    departed: (gateway_id) => r.log.info({ gateway_id }, "gateway departed"),
+    refresh_failed: (reason) => r.log.warn({ reason }, "gateway registry unreachable; keeping the last address book"),
+  });
+  await book.start();
   const tokens = new Tokens(r.config.SECRET);
   r.metrics.observeServices({ cql: cassandra.counter, kafka: log.stats });
   const gateway = new GatewayHost(
@@ -42,6 +55,18 @@ async function main(): Promise<void> {
     instrumentGateway(r.metrics, r.clock),
   );
   const grpc = await startGatewayGrpcServer({ host: r.config.HOST, port: own.value.GRPC_PORT, gateway_id: own.value.GATEWAY_ID, receive: (d) => gateway.receive(d) });
+  // Discovery: register this gateway (address, region, load) with a TTL; removed on drain.
+  const announcer =
+    registry === null
+      ? null
+      : new GatewayAnnouncer(
+          registry,
+          { clock: r.clock, timers: r.timers },
+          () => ({ gateway_id: own.value.GATEWAY_ID, address: advertised.address, region: c.REGION, load: gateway.connectionCount }),
+          c.GATEWAY_REGISTRY_TTL_MS,
+          (reason) => r.log.warn({ reason }, "gateway registration failed; retrying"),
+        );
+  await announcer?.start();
   let ready = false;
   const app = createApp(r.log, r.limits, r.metrics, () => (!ready ? "starting" : gateway.isDraining ? "draining" : "ok"), () => r.metrics.connections.set(gateway.connectionCount), { metrics_token: r.config.METRICS_TOKEN });
   const ws = attachWebSocket(app.server, {
@@ -52,6 +77,7 @@ async function main(): Promise<void> {
     send_buffer_bytes_max: 4 * 1024 * 1024,
     ping_interval_ms: 30_000,
     connections_per_address_max: own.value.CONNECTIONS_PER_ADDRESS_MAX,
+    compression: wsCompressionFrom(own.value),
     device_current: async (user_id, device_id) => (await pg.directory.devices(user_id)).slice(-r.limits.devicesPerUserMax).includes(device_id),
   });
   await app.listen({ host: r.config.HOST, port: r.config.PORT });
@@ -60,11 +86,13 @@ async function main(): Promise<void> {
   const port = typeof address === "object" && address !== null ? address.port : r.config.PORT;
   process.stdout.write(`gateway ${own.value.GATEWAY_ID} listening: ws://${r.config.HOST}:${port}/ws grpc ${r.config.HOST}:${grpc.port}\n`);
   onSignals(r, async () => {
+    await announcer?.stop();
     gateway.drain();
     await new Promise((res) => setTimeout(res, Math.min(500, r.config.DRAIN_TIMEOUT_MS)));
     ws.close();
     await app.close();
     await grpc.close();
+    book.stop();
     link.close();
     await log.close();
     await Promise.all([cassandra.close(), redis.presence.close(), pg.close()]);

@@ -7,7 +7,7 @@ import { parseEnv } from "./config.js";
 import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
 import { BlobStoreS3 } from "../adapters/blob/blob-store-s3.js";
 import { ClockSystem } from "../adapters/memory/clock-memory.js";
-import { apiEnv, gatewayEnv, openBlobStore, productionEnv, routerEnv, routerGroup } from "./production.js";
+import { advertisedAddress, apiEnv, gatewayEnv, openBlobStore, productionEnv, routerEnv, routerGroup } from "./production.js";
 import { roleEnv } from "./role.js";
 
 const SECRET = "s".repeat(32);
@@ -91,5 +91,70 @@ describe("production configuration", () => {
     (blobs as BlobStoreS3).close();
     const local = parseEnv(apiEnv, {});
     expect(local.ok && openBlobStore(local.value, SECRET, new ClockSystem())).toBeInstanceOf(BlobStoreLocal);
+  });
+});
+
+describe("machine lease configuration (router)", () => {
+  it("fills the defaults: a 10 s TTL renewed every 3 s with a 1 s margin, numbers 0..1023", () => {
+    const c = parseEnv(routerEnv, { ROUTER_ID: "r1" });
+    expect(c.ok && [c.value.MACHINE_LEASE_TTL_MS, c.value.MACHINE_LEASE_RENEW_MS, c.value.MACHINE_LEASE_MARGIN_MS, c.value.MACHINE_FIRST, c.value.MACHINE_COUNT, c.value.MACHINE_LEASE_POOL]).toEqual([10_000, 3_000, 1_000, 0, 1024, "machines"]);
+  });
+
+  it.each([
+    [{ MACHINE_FIRST: "1000", MACHINE_COUNT: "30" }, "MACHINE_COUNT", "must be at most 1024"],
+    [{ MACHINE_LEASE_RENEW_MS: "9500" }, "MACHINE_LEASE_RENEW_MS", "must be below MACHINE_LEASE_TTL_MS"],
+    [{ MACHINE_LEASE_MARGIN_MS: "10" }, "MACHINE_LEASE_MARGIN_MS", "must be at least 200 ms"],
+    [{ MACHINE_LEASE_TTL_MS: "500" }, "MACHINE_LEASE_TTL_MS", ">="],
+    [{ MACHINE_LEASE_POOL: "a{b}" }, "MACHINE_LEASE_POOL", "letters, digits"],
+    [{ MACHINE_LEASE_PREFIX: "x{" }, "MACHINE_LEASE_PREFIX", "no braces"],
+  ])("refuses %j, naming %s", (env, name, words) => {
+    const c = parseEnv(routerEnv, { ROUTER_ID: "r1", ...env });
+    expect(c.ok).toBe(false);
+    if (c.ok) return;
+    expect(c.message).toContain(`${name}:`);
+    expect(c.message).toContain(words);
+  });
+});
+
+describe("gateway discovery configuration", () => {
+  it("accepts host names and bracketed IPv6 in GATEWAYS, discovery on by default with a registry per topic", () => {
+    const c = parseEnv(productionEnv, { GATEWAYS: "gw-0=gw-0.chat.internal:7101,gw-1=[fd00::1]:7101", LOG_TOPIC: "t1" });
+    expect(c.ok && [...c.value.GATEWAYS]).toEqual([
+      ["gw-0", "gw-0.chat.internal:7101"],
+      ["gw-1", "[fd00::1]:7101"],
+    ]);
+    expect(c.ok && [c.value.GATEWAY_DISCOVERY, c.value.GATEWAY_REGISTRY, c.value.GATEWAY_REGISTRY_TTL_MS, c.value.REGION]).toEqual(["redis", undefined, 10_000, "local"]);
+  });
+
+  it.each([
+    [{ GATEWAYS: "gw-0=host:99999" }, "GATEWAYS", "port 99999"],
+    [{ GATEWAYS: "gw-0=-bad-:1" }, "GATEWAYS", "not host:port"],
+    [{ GATEWAY_DISCOVERY: "consul" }, "GATEWAY_DISCOVERY", "redis"],
+    [{ GATEWAY_REGISTRY_TTL_MS: "10" }, "GATEWAY_REGISTRY_TTL_MS", ">="],
+    [{ REGION: "eu west" }, "REGION", "letters, digits"],
+    [{ REDIS_CLUSTER_NODES: "127.0.0.1:7200,127.0.0.1" }, "REDIS_CLUSTER_NODES", "not host:port"],
+  ])("refuses %j, naming %s", (env, name, words) => {
+    const c = parseEnv(productionEnv, env);
+    expect(c.ok).toBe(false);
+    if (c.ok) return;
+    expect(c.message).toContain(`${name}:`);
+    expect(c.message).toContain(words);
+  });
+
+  it("takes REDIS_CLUSTER_NODES as a list of host:port (unset: REDIS_URL alone)", () => {
+    const c = parseEnv(productionEnv, { REDIS_CLUSTER_NODES: "127.0.0.1:7200, redis-2.internal:7201" });
+    expect(c.ok && c.value.REDIS_CLUSTER_NODES).toEqual(["127.0.0.1:7200", "redis-2.internal:7201"]);
+    const none = parseEnv(productionEnv, {});
+    expect(none.ok && none.value.REDIS_CLUSTER_NODES).toBeUndefined();
+  });
+
+  it("a gateway advertises GATEWAY_ADVERTISE, else HOST:GRPC_PORT; a wildcard HOST needs GATEWAY_ADVERTISE", () => {
+    expect(advertisedAddress("127.0.0.1", { GRPC_PORT: 7101 })).toEqual({ ok: true, address: "127.0.0.1:7101" });
+    expect(advertisedAddress("::1", { GRPC_PORT: 7101 })).toEqual({ ok: true, address: "[::1]:7101" });
+    expect(advertisedAddress("0.0.0.0", { GRPC_PORT: 7101, GATEWAY_ADVERTISE: "gw-3.internal:7101" })).toEqual({ ok: true, address: "gw-3.internal:7101" });
+    const wildcard = advertisedAddress("0.0.0.0", { GRPC_PORT: 7101 });
+    expect(!wildcard.ok && wildcard.message).toContain("GATEWAY_ADVERTISE: is required when HOST is 0.0.0.0");
+    const bad = parseEnv(gatewayEnv, { GATEWAY_ID: "gw-0", GRPC_PORT: "7101", GATEWAY_ADVERTISE: "gw 3:1" });
+    expect(!bad.ok && bad.message).toContain("GATEWAY_ADVERTISE:");
   });
 });

@@ -13,14 +13,19 @@ import type { Clock } from "../core/ports/clock.js";
 import { LogKafka, type KafkaLogSink } from "../adapters/kafka/index.js";
 import { cassandraClient, MessageStoreCassandra, PendingStoreCassandra, migrateCassandra } from "../adapters/cassandra/index.js";
 import { StatementCounter } from "../adapters/cassandra/statement-counter.js";
+import { connectRedis, connectRedisCluster, GatewayRegistryRedis, type RedisClient, LeaseStoreRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
+import { gatewayAddressProblem } from "../core/ports/gateway-registry.js";
+import { GatewayBook, type GatewayBookEvents } from "./hosts/gateway-book.js";
+import type { Timers } from "./hosts/timers.js";
 import { consistencyCode } from "../adapters/cassandra/cql.js";
 import { CqlWriteBatcher, WRITE_BATCH_PENDING_MAX_DEFAULT, WRITE_BATCH_STATEMENTS_MAX_DEFAULT } from "../adapters/cassandra/write-batcher.js";
-import { connectRedis, PresenceRedis, SessionStoreRedis } from "../adapters/redis/index.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
 import { connectionsPerAddressEnv, parseEnv } from "./config.js";
+import { wsCompressionEnv, wsCompressionRules } from "./http/compression.js";
 import { deriveKey } from "./keys.js";
 import { pushEnv, pushEnvRules } from "./push.js";
+import { leaseMarginMin } from "../core/lease/index.js";
 
 export const productionEnv = z.object({
   KAFKA_BROKERS: z.string().min(1).default("127.0.0.1:9092"),
@@ -41,23 +46,56 @@ export const productionEnv = z.object({
    */
   CASSANDRA_WRITE_BATCH_STATEMENTS: z.coerce.number().int().min(1).max(100).default(WRITE_BATCH_STATEMENTS_MAX_DEFAULT),
   REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
+  /**
+   * A Redis Cluster instead of REDIS_URL: `host:port` of some of its nodes, comma-separated (the
+   * rest are discovered). Sessions, presence (sharded pub/sub), leases and the gateway registry.
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s.trim() === "") return undefined;
+      const nodes = s.split(",").map((x) => x.trim()).filter((x) => x !== "");
+      for (const node of nodes) {
+        const problem = gatewayAddressProblem(node);
+        if (problem !== null) {
+          ctx.addIssue({ code: "custom", message: problem });
+          return z.NEVER;
+        }
+      }
+      return nodes;
+    }),
   DATABASE_URL: z.string().min(1).default("postgres://chat:chat@127.0.0.1:5432/chat"),
-  /** The gateways' gRPC addresses: `gw-0=127.0.0.1:7101,gw-1=127.0.0.1:7102`. */
+  /**
+   * The static address book: `gw-0=127.0.0.1:7101,gw-1=gw-1.internal:7101`. Optional beside
+   * discovery (a static entry wins for its ID); the only book when GATEWAY_DISCOVERY=off.
+   */
   GATEWAYS: z
     .string()
     .default("")
     .transform((s, ctx) => {
       const map = new Map<string, string>();
       for (const part of s.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
-        const m = /^([A-Za-z0-9_-]+)=([0-9.]+:\d+)$/.exec(part);
-        if (m === null) {
-          ctx.addIssue({ code: "custom", message: `"${part}" is not gateway_id=host:port` });
+        const m = /^([A-Za-z0-9_-]+)=(.+)$/.exec(part);
+        const problem = m === null ? "missing '='" : gatewayAddressProblem(m[2]!);
+        if (m === null || problem !== null) {
+          ctx.addIssue({ code: "custom", message: `"${part}" is not gateway_id=host:port (${problem})` });
           return z.NEVER;
         }
         map.set(m[1]!, m[2]!);
       }
       return map;
     }),
+  /** `redis`: gateways register themselves in Redis and routers read the registry; `off`: GATEWAYS only. */
+  GATEWAY_DISCOVERY: z.enum(["redis", "off"]).default("redis"),
+  /** The registry's name (its Redis hash tag); default `gateways.<LOG_TOPIC>`, so clusters sharing a Redis stay apart. */
+  GATEWAY_REGISTRY: z.string().regex(/^[A-Za-z0-9._-]+$/, "must be letters, digits, '.', '_' or '-'").max(200).optional(),
+  /** A gateway's entry lapses this long after its last registration (it registers every third of it). */
+  GATEWAY_REGISTRY_TTL_MS: z.coerce.number().int().min(1_000).max(600_000).default(10_000),
+  /** Routers read the registry this often (and at once, at most every 250 ms, when asked for an unknown gateway). */
+  GATEWAY_DISCOVERY_REFRESH_MS: z.coerce.number().int().min(100).max(600_000).default(2_000),
+  /** The node's region: a label in the registry now; regions proper are issue 12's item 4. */
+  REGION: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -").default("local"),
 });
 export type ProductionConfig = z.infer<typeof productionEnv>;
 
@@ -87,7 +125,35 @@ export const mediaEnv = z
   });
 
 /** The gateway's own variables (besides roleEnv and productionEnv). */
-export const gatewayEnv = z.object({ GATEWAY_ID: nodeId, GRPC_PORT: z.coerce.number().int().min(1).max(65_535), ...connectionsPerAddressEnv }).and(mediaEnv);
+export const gatewayEnv = z
+  .object({
+    GATEWAY_ID: nodeId,
+    GRPC_PORT: z.coerce.number().int().min(1).max(65_535),
+    /** The `host:port` routers reach this gateway's gRPC at (registered for discovery); default HOST:GRPC_PORT. */
+    GATEWAY_ADVERTISE: z
+      .string()
+      .optional()
+      .superRefine((v, ctx) => {
+        const problem = v === undefined ? null : gatewayAddressProblem(v);
+        if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    ...connectionsPerAddressEnv,
+    ...wsCompressionEnv,
+  })
+  .superRefine(wsCompressionRules)
+  .and(mediaEnv);
+
+/**
+ * Where this gateway tells routers to reach it: GATEWAY_ADVERTISE, else HOST:GRPC_PORT. A
+ * wildcard HOST (0.0.0.0, ::) is nowhere to reach, so it needs GATEWAY_ADVERTISE.
+ */
+export function advertisedAddress(host: string, own: { GATEWAY_ADVERTISE?: string | undefined; GRPC_PORT: number }): { ok: true; address: string } | { ok: false; message: string } {
+  if (own.GATEWAY_ADVERTISE !== undefined) return { ok: true, address: own.GATEWAY_ADVERTISE };
+  if (host === "0.0.0.0" || host === "::" || host === "[::]") return { ok: false, message: `Invalid configuration: GATEWAY_ADVERTISE: is required when HOST is ${host} (routers cannot reach a wildcard address).` };
+  const address = host.includes(":") ? `[${host}]:${own.GRPC_PORT}` : `${host}:${own.GRPC_PORT}`;
+  const problem = gatewayAddressProblem(address);
+  return problem === null ? { ok: true, address } : { ok: false, message: `Invalid configuration: HOST: ${problem}; set GATEWAY_ADVERTISE.` };
+}
 
 /**
  * The blob store of the api and gateway nodes: S3 when S3_BUCKET is set (pre-signed URLs
@@ -110,16 +176,54 @@ export function openBlobStore(own: z.infer<typeof mediaEnv>, secret: string, clo
   return new BlobStoreLocal(resolve(own.MEDIA_DIR), "", deriveKey(secret, "media-urls"));
 }
 
+/**
+ * Snowflake machine numbers, leased in Redis (core/lease, adapters/redis/lease-store-redis.ts):
+ * every ID issuer of a cluster shares one pool of numbers; no ID is issued without a live lease.
+ */
+export const machineLeaseEnv = {
+  /** The lease's TTL in Redis: a crashed issuer's number is free again this long after its last renewal. */
+  MACHINE_LEASE_TTL_MS: z.coerce.number().int().min(1_000).max(600_000).default(10_000),
+  /** Renew this often (well under the TTL: renewal may fail a few times before the lease lapses). */
+  MACHINE_LEASE_RENEW_MS: z.coerce.number().int().min(100).max(300_000).default(3_000),
+  /** Taken off the TTL on the issuer's side, for clocks that run at different rates (and the store's 1 ms). */
+  MACHINE_LEASE_MARGIN_MS: z.coerce.number().int().min(1).max(300_000).default(1_000),
+  /** The pool's numbers: [MACHINE_FIRST, MACHINE_FIRST + MACHINE_COUNT) within 0..1023. */
+  MACHINE_FIRST: z.coerce.number().int().min(0).max(1023).default(0),
+  MACHINE_COUNT: z.coerce.number().int().min(1).max(1024).default(1024),
+  /** The pool's name (its Redis hash tag): one per cluster. */
+  MACHINE_LEASE_POOL: z.string().regex(/^[A-Za-z0-9._-]+$/, "must be letters, digits, '.', '_' or '-'").max(100).default("machines"),
+  /** Prefix of the lease keys in Redis (`<prefix>lease:{<pool>}:<n>`). */
+  MACHINE_LEASE_PREFIX: z.string().regex(/^[A-Za-z0-9:._-]*$/, "must be letters, digits, ':', '.', '_' or '-' (no braces)").max(100).default("chat:"),
+};
+
+export function machineLeaseRules(env: { MACHINE_LEASE_TTL_MS: number; MACHINE_LEASE_RENEW_MS: number; MACHINE_LEASE_MARGIN_MS: number; MACHINE_FIRST: number; MACHINE_COUNT: number }, ctx: z.RefinementCtx): void {
+  if (env.MACHINE_FIRST + env.MACHINE_COUNT > 1024) {
+    ctx.addIssue({ code: "custom", path: ["MACHINE_COUNT"], message: `MACHINE_FIRST (${env.MACHINE_FIRST}) + MACHINE_COUNT (${env.MACHINE_COUNT}) must be at most 1024 (10 bits of machine)` });
+  }
+  if (env.MACHINE_LEASE_RENEW_MS + env.MACHINE_LEASE_MARGIN_MS >= env.MACHINE_LEASE_TTL_MS) {
+    ctx.addIssue({ code: "custom", path: ["MACHINE_LEASE_RENEW_MS"], message: `MACHINE_LEASE_RENEW_MS (${env.MACHINE_LEASE_RENEW_MS}) + MACHINE_LEASE_MARGIN_MS (${env.MACHINE_LEASE_MARGIN_MS}) must be below MACHINE_LEASE_TTL_MS (${env.MACHINE_LEASE_TTL_MS})` });
+  }
+  const margin_min = leaseMarginMin(env.MACHINE_LEASE_TTL_MS, LEASE_DRIFT_RATIO_MAX);
+  if (env.MACHINE_LEASE_MARGIN_MS < margin_min) {
+    ctx.addIssue({ code: "custom", path: ["MACHINE_LEASE_MARGIN_MS"], message: `must be at least ${margin_min} ms for a ${env.MACHINE_LEASE_TTL_MS} ms TTL (clock rates may differ by ${LEASE_DRIFT_RATIO_MAX * 100}%)` });
+  }
+}
+
+/** Clock rates of the issuers and Redis may differ by this share (NTP slews by at most 0.05%; this is 20 times that). */
+export const LEASE_DRIFT_RATIO_MAX = 0.01;
+
 /** The router's own variables. */
 export const routerEnv = z
   .object({
     ROUTER_ID: nodeId,
     ROUTER_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
     ROUTER_GROUP: z.string().regex(/^[A-Za-z0-9._-]+$/).max(200).optional(),
+    ...machineLeaseEnv,
     /** Push providers (webhook, Web Push, APNs, FCM): nodes/push.ts. */
     ...pushEnv.shape,
   })
-  .superRefine(pushEnvRules);
+  .superRefine(pushEnvRules)
+  .superRefine(machineLeaseRules);
 
 /**
  * One consumer group per topic by default: two clusters sharing a broker (a test run beside
@@ -173,7 +277,7 @@ export function openCassandra(c: ProductionConfig) {
 
 /** `warn` hears of the first error of each Redis outage (calls fail meanwhile and are retried). */
 export function openRedis(c: ProductionConfig, warn: (error: unknown) => void = () => undefined) {
-  const redis = connectRedis(c.REDIS_URL, { on_error: warn });
+  const redis: RedisClient = c.REDIS_CLUSTER_NODES === undefined ? connectRedis(c.REDIS_URL, { on_error: warn }) : connectRedisCluster(c.REDIS_CLUSTER_NODES, { on_error: warn });
   return {
     redis,
     sessions: new SessionStoreRedis({ redis }),
@@ -182,13 +286,34 @@ export function openRedis(c: ProductionConfig, warn: (error: unknown) => void = 
   };
 }
 
+/** The machine-number lease store of the router's pool (the same Redis as sessions). */
+export function openLeaseStore(own: z.infer<typeof routerEnv>, redis: RedisClient): LeaseStoreRedis {
+  return new LeaseStoreRedis({ redis, prefix: own.MACHINE_LEASE_PREFIX, pool: own.MACHINE_LEASE_POOL, first: own.MACHINE_FIRST, count: own.MACHINE_COUNT });
+}
+
 export function openDirectory(c: ProductionConfig) {
   const pool = connectPostgres(c.DATABASE_URL);
   return { pool, directory: new DirectoryPostgres(pool), close: () => pool.end() };
 }
 
-export function gatewayLink(c: ProductionConfig): GatewayLinkGrpc {
-  return new GatewayLinkGrpc((gateway_id) => c.GATEWAYS.get(gateway_id) ?? null);
+/** The registry of this cluster's gateways, or null when discovery is off. */
+export function openGatewayRegistry(c: ProductionConfig, redis: RedisClient, on_malformed?: (gateway_id: string, problem: string) => void): GatewayRegistryRedis | null {
+  if (c.GATEWAY_DISCOVERY === "off") return null;
+  return new GatewayRegistryRedis({ redis, registry: c.GATEWAY_REGISTRY ?? `gateways.${c.LOG_TOPIC}`, ...(on_malformed === undefined ? {} : { on_malformed }) });
+}
+
+/** The address book (static GATEWAYS plus the registry) and the gRPC link that resolves through it. */
+export function gatewayLink(c: ProductionConfig, registry: GatewayRegistryRedis | null, ports: { clock: Clock; timers: Timers }, events: GatewayBookEvents = {}): { book: GatewayBook; link: GatewayLinkGrpc } {
+  let link: GatewayLinkGrpc | null = null;
+  const book = new GatewayBook(c.GATEWAYS, registry, ports, { refresh_ms: c.GATEWAY_DISCOVERY_REFRESH_MS, refresh_min_ms: 250, call_timeout_ms: 2_000 }, {
+    ...events,
+    departed: (gateway_id) => {
+      link?.forget(gateway_id);
+      events.departed?.(gateway_id);
+    },
+  });
+  link = new GatewayLinkGrpc((gateway_id) => book.resolve(gateway_id));
+  return { book, link };
 }
 
 /** Schema migrations for CQL and SQL, and the log's topic; idempotent. */

@@ -2,13 +2,17 @@
  * `node dist/nodes/router.js`: consumes the log (ROUTER_WORKERS members of one consumer
  * group), orders, persists, delivers to gateways over gRPC, pushes to offline users.
  * /healthz and /metrics on PORT. SIGTERM stops consuming (uncommitted work is redelivered).
+ * Each worker leases its Snowflake machine number in Redis first and consumes only while it
+ * holds the lease (MACHINE_LEASE_*; docs/OPERATIONS.md).
  */
 import { randomBytes } from "node:crypto";
 import { parseEnv } from "./config.js";
 import { openPush } from "./push.js";
+import { MachineLease } from "./hosts/lease-host.js";
 import { RouterHost } from "./hosts/router-host.js";
+import { timersReal } from "./hosts/timers.js";
 import { createApp } from "./http/app.js";
-import { gatewayLink, openCassandra, openDirectory, openLog, openRedis, productionConfig, routerEnv, routerGroup } from "./production.js";
+import { gatewayLink, openGatewayRegistry, openCassandra, openDirectory, openLeaseStore, openLog, openRedis, productionConfig, routerEnv, routerGroup } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 
 async function main(): Promise<void> {
@@ -21,44 +25,87 @@ async function main(): Promise<void> {
   const cassandra = openCassandra(c);
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
-  const link = gatewayLink(c);
+  const registry = openGatewayRegistry(c, redis.redis, (gateway_id, problem) => r.log.warn({ gateway_id, problem }, "malformed gateway registry entry skipped"));
+  const { book, link } = gatewayLink(c, registry, { clock: r.clock, timers: r.timers }, {
+    joined: (entry) => r.log.info({ gateway: entry }, "gateway discovered"),
+    departed: (gateway_id) => r.log.info({ gateway_id }, "gateway departed"),
+    refresh_failed: (reason) => r.log.warn({ reason }, "gateway registry unreachable; keeping the last address book"),
+  });
+  await book.start();
   // Webhook, Web Push, APNs and FCM as configured; gone registrations are deleted (nodes/push.ts).
   const push = openPush(own.value, r.config.SECRET, pg.directory);
   r.metrics.observeServices({ cql: cassandra.counter, kafka: log.stats });
-  const routers: RouterHost[] = [];
-  for (let i = 0; i < own.value.ROUTER_WORKERS; i++) {
-    routers.push(
-      new RouterHost(
-        { log, messages: cassandra.messages, pending: cassandra.pending, directory: pg.directory, sessions: redis.sessions, link, push, clock: r.clock, timers: r.timers },
-        {
-          router_id: `${own.value.ROUTER_ID}-${i}`,
-          machine: Number.parseInt(randomBytes(2).toString("hex"), 16) % 1024,
-          limits: r.limits,
-          push_preview_chars: own.value.PUSH_PREVIEW_CHARS,
-          variant: "correct",
-          group,
-          member_id: `${own.value.ROUTER_ID}-${i}-${randomBytes(4).toString("hex")}`,
-          call_timeout_ms: 10_000,
-          poll_wait_ms: 500,
+  // Machine numbers are leased (core/lease): a worker consumes only while it holds one, and
+  // its claims, where IDs leave the process, check the lease at that moment (router-host.ts).
+  // Lease time is monotonic: a wall clock stepping back must not stretch a lease.
+  const monotonic = { now: () => performance.now() };
+  const lease_timers = timersReal(monotonic);
+  const leases = openLeaseStore(own.value, redis.redis);
+  const incarnation = randomBytes(6).toString("hex");
+  const workers = Array.from({ length: own.value.ROUTER_WORKERS }, (_, i) => {
+    const name = `${own.value.ROUTER_ID}-${i}`;
+    let host: RouterHost | null = null;
+    const lease: MachineLease = new MachineLease(
+      { store: leases, clock: monotonic, timers: lease_timers },
+      {
+        token: `${name}.${incarnation}`,
+        ttl_ms: own.value.MACHINE_LEASE_TTL_MS,
+        renew_every_ms: own.value.MACHINE_LEASE_RENEW_MS,
+        margin_ms: own.value.MACHINE_LEASE_MARGIN_MS,
+        retry_ms: Math.min(500, own.value.MACHINE_LEASE_RENEW_MS),
+        call_timeout_ms: Math.max(100, Math.min(2_000, own.value.MACHINE_LEASE_RENEW_MS)),
+      },
+      {
+        gained: (machine) => {
+          r.log.info({ worker: name, machine }, "machine number leased; consuming");
+          host = new RouterHost(
+            { log, messages: cassandra.messages, pending: cassandra.pending, directory: pg.directory, sessions: redis.sessions, link, push, clock: r.clock, timers: r.timers, lease },
+            {
+              router_id: name,
+              machine,
+              limits: r.limits,
+              push_preview_chars: own.value.PUSH_PREVIEW_CHARS,
+              variant: "correct",
+              group,
+              member_id: `${name}-${randomBytes(4).toString("hex")}`,
+              call_timeout_ms: 10_000,
+              poll_wait_ms: 500,
+            },
+            {
+              observed: (what) => r.metrics.router.inc({ what }),
+              delivery_failed: () => r.metrics.delivery_failures.inc(),
+              call_done: (call, ms, ok) => r.metrics.router_calls.observe({ call, ok: String(ok) }, ms / 1000),
+            },
+          );
+          host.start();
         },
-        {
-          observed: (what) => r.metrics.router.inc({ what }),
-          delivery_failed: () => r.metrics.delivery_failures.inc(),
-          call_done: (call, ms, ok) => r.metrics.router_calls.observe({ call, ok: String(ok) }, ms / 1000),
+        lost: (machine, reason) => {
+          // Stop consuming: uncommitted work is redelivered to whoever takes the partitions.
+          r.log.warn({ worker: name, machine, reason }, "machine lease lost; stopped consuming until a number is leased again");
+          host?.stop();
+          host = null;
         },
-      ),
+        call_failed: (call, reason) => r.log.warn({ worker: name, call, reason }, "machine lease store call failed; retrying"),
+      },
     );
-  }
+    return {
+      lease,
+      stop: () => new Promise<void>((ok) => (host === null ? ok() : host.stop(ok))).then(() => lease.stop()),
+    };
+  });
+  for (const w of workers) w.lease.start();
   let ready = false;
-  const app = createApp(r.log, r.limits, r.metrics, () => (ready ? "ok" : "starting"), undefined, { metrics_token: r.config.METRICS_TOKEN });
+  // 503 "starting" while any worker waits for (or lost) its machine lease: it consumes nothing then.
+  const app = createApp(r.log, r.limits, r.metrics, () => (!ready ? "starting" : workers.every((w) => w.lease.machine() !== null) ? "ok" : "starting"), undefined, { metrics_token: r.config.METRICS_TOKEN });
   await app.listen({ host: r.config.HOST, port: r.config.PORT });
-  await Promise.all(routers.map((h) => new Promise<void>((ok) => h.start(() => ok()))));
+  await Promise.all(workers.map((w) => w.lease.gained()));
   ready = true;
   const address = app.server.address();
-  process.stdout.write(`router ${own.value.ROUTER_ID} consuming with ${routers.length} workers; health on http://${r.config.HOST}:${typeof address === "object" && address !== null ? address.port : r.config.PORT}\n`);
+  process.stdout.write(`router ${own.value.ROUTER_ID} consuming with ${workers.length} workers (leased machines ${workers.map((w) => w.lease.machine()).join(",")}); health on http://${r.config.HOST}:${typeof address === "object" && address !== null ? address.port : r.config.PORT}\n`);
   onSignals(r, async () => {
-    await Promise.all(routers.map((h) => new Promise<void>((ok) => h.stop(ok))));
+    await Promise.all(workers.map((w) => w.stop()));
     await app.close();
+    book.stop();
     link.close();
     await log.close();
     await Promise.all([cassandra.close(), redis.presence.close(), pg.close()]);

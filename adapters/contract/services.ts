@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 const SERVICES_SCRIPT = fileURLToPath(new URL("../../deploy/services.sh", import.meta.url));
 const PORT_PROBE_TIMEOUT_MS = 1_000;
 
-export type ServiceName = "redis" | "postgres" | "kafka" | "cassandra" | "s3proxy";
+export type ServiceName = "redis" | "postgres" | "kafka" | "cassandra" | "s3proxy" | "redis-cluster";
 
 /** Whether something accepts TCP connections on host:port within a second. */
 export function portOpen(port: number, host = "127.0.0.1"): Promise<boolean> {

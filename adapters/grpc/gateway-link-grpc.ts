@@ -150,6 +150,12 @@ export class GatewayLinkGrpc implements GatewayLink {
     this.channels.clear();
   }
 
+  /** Closes the channel to a gateway that departed (discovery), so channels do not pile up. */
+  forget(gateway_id: string): void {
+    this.channels.get(gateway_id)?.client.close();
+    this.channels.delete(gateway_id);
+  }
+
   private channelFor(gateway_id: string): Channel {
     const address = this.resolve(gateway_id);
     if (address === null) {

@@ -14,3 +14,5 @@ export { SessionStoreMemory, type SessionStoreMemoryOptions } from "./session-st
 // The Presence and PendingStore memory adapters (presence-memory.ts, pending-store-memory.ts) are exported here by their author.
 export { PresenceMemory, presenceSchedulerTimeout, type PresenceMemoryOptions, type PresenceScheduler } from "./presence-memory.js";
 export { PendingStoreMemory } from "./pending-store-memory.js";
+export { LeaseStoreMemory } from "./lease-store-memory.js";
+export { GatewayRegistryMemory } from "./gateway-registry-memory.js";

@@ -28,13 +28,15 @@
  * - The command client is the caller's (see client.ts); close() stops the sweeper, waits for a
  *   sweep in flight and quits the subscriber connection, which it opened.
  */
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
+import { isCluster, type RedisClient } from "./client.js";
 import type { Presence, PresenceChange, PresenceListener, PresenceState } from "../../core/ports/presence.js";
 import { assert } from "../../core/result.js";
-import { PRESENCE_SCRIPTS, lapsesKey, presenceKeys, type PresenceCommands, type PresenceKeys } from "./presence-scripts.js";
+import { PRESENCE_SCRIPTS, lapsesKey, presenceKeys, shardedScripts, type PresenceCommands, type PresenceKeys } from "./presence-scripts.js";
 
 export type PresenceRedisOptions = {
-  readonly redis: Redis;
+  /** One server, or a Redis Cluster (then notices go over sharded pub/sub: SPUBLISH, SSUBSCRIBE). */
+  readonly redis: RedisClient;
   /** Prepended to every key and channel; keep `{` and `}` out of it. Default "chat:". */
   readonly prefix?: string;
   /** Lapse-index buckets (hash tags); a deployment constant, since it places the keys. Default 16. */
@@ -54,6 +56,8 @@ const BUCKETS_DEFAULT = 16;
 const BUCKETS_MAX = 16_384;
 const SWEEP_INTERVAL_MS_DEFAULT = 1_000;
 const SWEEP_BATCH_MAX_DEFAULT = 256;
+/** After a Redis Cluster regroups its shard subscribers: when to re-read the listened-to users' status. */
+const CLUSTER_RESYNC_DELAYS_MS = [200, 1_000];
 /** Rounds one sweep may run back to back when buckets keep coming back full. */
 const SWEEP_ROUNDS_MAX = 16;
 
@@ -67,13 +71,15 @@ type Channel = {
 };
 
 export class PresenceRedis implements Presence {
-  private readonly redis: Redis & PresenceCommands;
+  private readonly redis: RedisClient & PresenceCommands;
+  /** On a Redis Cluster: SSUBSCRIBE / SPUBLISH instead of SUBSCRIBE / PUBLISH. */
+  private readonly sharded: boolean;
   private readonly prefix: string;
   private readonly buckets: number;
   private readonly sweep_batch_max: number;
   private readonly on_error: (error: unknown) => void;
   private readonly subscriber_name: string | undefined;
-  private subscriber: Redis | null = null;
+  private subscriber: RedisClient | null = null;
   private subscriber_was_ready = false;
   /** channel name -> its listeners here. */
   private readonly channels = new Map<string, Channel>();
@@ -91,8 +97,9 @@ export class PresenceRedis implements Presence {
     assert(!/[{}]/.test(this.prefix), `PresenceRedis: prefix '${this.prefix}' must not contain { or }`);
     assert(Number.isInteger(this.buckets) && this.buckets >= 1 && this.buckets <= BUCKETS_MAX, `PresenceRedis: buckets must be 1..${BUCKETS_MAX}, got ${this.buckets}`);
     assert(Number.isInteger(this.sweep_batch_max) && this.sweep_batch_max >= 1, `PresenceRedis: sweep_batch_max must be a positive integer`);
-    for (const script of PRESENCE_SCRIPTS) options.redis.defineCommand(script.name, { numberOfKeys: script.keys, lua: script.lua });
-    this.redis = options.redis as Redis & PresenceCommands;
+    this.sharded = isCluster(options.redis);
+    for (const script of this.sharded ? shardedScripts() : PRESENCE_SCRIPTS) options.redis.defineCommand(script.name, { numberOfKeys: script.keys, lua: script.lua });
+    this.redis = options.redis as RedisClient & PresenceCommands;
     const sweep_interval_ms = options.sweep_interval_ms === undefined ? SWEEP_INTERVAL_MS_DEFAULT : options.sweep_interval_ms;
     if (sweep_interval_ms !== null) {
       assert(Number.isFinite(sweep_interval_ms) && sweep_interval_ms >= 1, `PresenceRedis: sweep_interval_ms must be >= 1, got ${sweep_interval_ms}`);
@@ -150,7 +157,7 @@ export class PresenceRedis implements Presence {
       if (this.channels.get(name) !== channel) return;
       this.channels.delete(name);
       // Sent after this channel's SUBSCRIBE on the same connection, so Redis sees them in order.
-      if (!this.closed && this.subscriber !== null) await this.subscriber.unsubscribe(name);
+      if (!this.closed && this.subscriber !== null) await this.unsubscribeFrom(this.subscriber, name);
     };
     try {
       await channel.ready;
@@ -160,7 +167,7 @@ export class PresenceRedis implements Presence {
       if (this.channels.get(name) === channel) {
         this.channels.delete(name);
         // Best effort: the SUBSCRIBE may have gone through before the status read failed.
-        this.subscriber?.unsubscribe(name).catch(() => undefined);
+        if (this.subscriber !== null) this.unsubscribeFrom(this.subscriber, name).catch(() => undefined);
       }
       throw error;
     }
@@ -211,17 +218,47 @@ export class PresenceRedis implements Presence {
 
   /** SUBSCRIBEs `name` and reads the status its listeners start from. */
   private async openChannel(name: string, channel: Channel): Promise<void> {
-    await this.subscriberConnection().subscribe(name);
+    const subscriber = this.subscriberConnection();
+    if (this.sharded) await (subscriber as Cluster).ssubscribe(name);
+    else await (subscriber as Redis).subscribe(name);
     const state = (await this.status([channel.user_id])).get(channel.user_id);
     // A notice that arrived meanwhile is newer than the read, or the same: it stands.
     if (channel.last === null && state !== undefined) channel.last = state;
   }
 
-  private subscriberConnection(): Redis {
+  private unsubscribeFrom(subscriber: RedisClient, name: string): Promise<unknown> {
+    return this.sharded ? (subscriber as Cluster).sunsubscribe(name) : (subscriber as Redis).unsubscribe(name);
+  }
+
+  private subscriberConnection(): RedisClient {
     if (this.subscriber !== null) return this.subscriber;
+    const connection_name = this.subscriber_name === undefined ? {} : { connectionName: this.subscriber_name };
+    if (isCluster(this.redis)) {
+      // One subscriber per master (ioredis' sharded subscriber group), moved along when slots
+      // move (a failover). Notices published while a shard had no subscriber are gone, so after
+      // each regrouping listeners are resynced. ioredis emits subscribersReady once it has sent
+      // the SSUBSCRIBEs again but without waiting for their answers (and +subscriber even
+      // before that: a resync then read a status older than a notice that was then lost, which
+      // the failover test caught), so the resync runs twice: shortly after, and a second later.
+      const subscriber = this.redis.duplicate(undefined, { shardedSubscribers: true, enableAutoPipelining: false, redisOptions: { ...this.redis.options.redisOptions, ...connection_name } });
+      subscriber.on("smessage", (name: string, message: string) => this.onMessage(name, message));
+      subscriber.on("error", (error: unknown) => this.report(error));
+      subscriber.on("subscribersReady", () => {
+        if (this.subscriber_was_ready) {
+          for (const delay_ms of CLUSTER_RESYNC_DELAYS_MS) {
+            setTimeout(() => {
+              if (!this.closed && this.subscriber === subscriber) this.resync(subscriber).catch((error: unknown) => this.report(error));
+            }, delay_ms).unref();
+          }
+        }
+        this.subscriber_was_ready = true;
+      });
+      this.subscriber = subscriber;
+      return subscriber;
+    }
     const subscriber = this.redis.duplicate({
       enableAutoPipelining: false,
-      ...(this.subscriber_name === undefined ? {} : { connectionName: this.subscriber_name }),
+      ...connection_name,
     });
     subscriber.on("message", (name: string, message: string) => this.onMessage(name, message));
     subscriber.on("error", (error: unknown) => this.report(error));
@@ -234,10 +271,13 @@ export class PresenceRedis implements Presence {
   }
 
   /** After a reconnect: tells listeners the status they may have missed while it was down. */
-  private async resync(subscriber: Redis): Promise<void> {
-    // ioredis resubscribed before 'ready'; the PING answer means Redis has done it.
-    await subscriber.ping();
-    const channels = [...this.channels.entries()];
+  private async resync(subscriber: RedisClient): Promise<void> {
+    // ioredis resubscribed before 'ready'; the PING answer means Redis has done it. (A
+    // cluster's shard subscribers have resubscribed when they report +subscriber.)
+    if (!isCluster(subscriber)) await subscriber.ping();
+    // A channel still opening (no status read yet) reads its own after its subscribe: skip it,
+    // or a listener could hear a status older than the notices that follow.
+    const channels = [...this.channels.entries()].filter(([, channel]) => channel.last !== null);
     if (channels.length === 0 || this.closed) return;
     const found = await this.status(channels.map(([, channel]) => channel.user_id));
     for (const [name, channel] of channels) {

@@ -16,8 +16,9 @@
  *   changes nothing, until the connection would have lapsed (the presence core's rule).
  * - `P presence:{bB}:lapses` sorted set per bucket: user_id -> its earliest live lapse, for the
  *   sweepers. Every script that changes a user's live set rewrites the user's entry.
- * - Channel `P presence:<user_id>`: each online <-> offline transition of the user, published by
- *   the script that made it, as JSON {"status","last_seen_ms"}.
+ * - Channel `P presence:{bB}:channel:<user_id>`: each online <-> offline transition of the user,
+ *   published by the script that made it, as JSON {"status","last_seen_ms"} (PUBLISH on one
+ *   server, SPUBLISH on a Redis Cluster: the channel shares the bucket's slot for that).
  * The bucket is the hash tag, so each script's keys share one slot (and one Redis Cluster
  * node): buckets spread users over up to `buckets` nodes.
  *
@@ -172,8 +173,17 @@ export function lapsesKey(prefix: string, bucket: number): string {
   return `${prefix}presence:{b${bucket}}:lapses`;
 }
 
-export function channelOf(prefix: string, user_id: string): string {
-  return `${prefix}presence:${user_id}`;
+/** In the user's bucket's slot, so that a script may SPUBLISH to it on a Redis Cluster. */
+export function channelOf(prefix: string, bucket: number, user_id: string): string {
+  return `${prefix}presence:{b${bucket}}:channel:${user_id}`;
+}
+
+/**
+ * The scripts for a Redis Cluster: the same, publishing with SPUBLISH (sharded pub/sub: the
+ * notice stays on the shard that owns the channel's slot instead of crossing every node's bus).
+ */
+export function shardedScripts(): typeof PRESENCE_SCRIPTS {
+  return PRESENCE_SCRIPTS.map((script) => ({ ...script, lua: script.lua.replaceAll("redis.call('PUBLISH'", "redis.call('SPUBLISH'") }));
 }
 
 export function presenceKeys(prefix: string, buckets: number, user_id: string): PresenceKeys {
@@ -183,7 +193,7 @@ export function presenceKeys(prefix: string, buckets: number, user_id: string): 
     user: `${base}:user:${user_id}`,
     live: `${base}:live:${user_id}`,
     lapses: lapsesKey(prefix, bucket),
-    channel: channelOf(prefix, user_id),
+    channel: channelOf(prefix, bucket, user_id),
     // The length keeps (user "a:b", connection "c") apart from (user "a", connection "b:c").
     connection: (connection_id) => `${base}:conn:${user_id.length}:${user_id}:${connection_id}`,
   };

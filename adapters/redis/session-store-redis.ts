@@ -15,19 +15,20 @@
  *   whole expires (PEXPIREAT) when its latest entry does: memory never outlives the live set by
  *   more than one TTL. `register` is one Lua script (atomic): it drops the user's lapsed
  *   fields, writes the entry and moves the key's expiry to the latest one it keeps.
- * - `lookup` of any number of users is one pipeline: TIME then one HGETALL per user, one write
- *   and one round trip; lapsed fields are filtered out here and dropped by the next register.
+ * - `lookup` of any number of users is one script per user (TIME and HGETALL on the node that
+ *   holds the user), auto-pipelined: one write and one round trip per node; lapsed fields are
+ *   filtered out here and dropped by the next register.
  * - `unregister` is an HDEL; the key's expiry stays where it is, which is only an upper bound.
  * - The cache is plain SET PX / GET, in its own key space, so it never meets the sessions.
  * - The client is the caller's: close() stops this adapter but does not quit the connection.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./client.js";
 import type { SessionEntry } from "../../core/model.js";
 import type { SessionStore } from "../../core/ports/session-store.js";
 import { assert } from "../../core/result.js";
 
 export type SessionStoreRedisOptions = {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Prepended to every key; keep `{` and `}` out of it (they would make it the hash tag). */
   readonly prefix?: string;
 };
@@ -63,14 +64,27 @@ redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', keep_until))
 return created
 `;
 
+/**
+ * KEYS[1] the user's session hash. Answers {seconds, microseconds, field, value, ...}: the
+ * fields read on the clock of the node that holds them (the clock register used there).
+ */
+const LOOKUP_LUA = `
+local t = redis.call('TIME')
+local reply = redis.call('HGETALL', KEYS[1])
+table.insert(reply, 1, t[2])
+table.insert(reply, 1, t[1])
+return reply
+`;
+
 type SessionCommands = {
   sessionRegister(key: string, connection_id: string, entry: string, ttl_ms: number): Promise<number>;
+  sessionLookup(key: string): Promise<string[]>;
 };
 
 type StoredEntry = { readonly device_id: string; readonly gateway_id: string };
 
 export class SessionStoreRedis implements SessionStore {
-  private readonly redis: Redis & SessionCommands;
+  private readonly redis: RedisClient & SessionCommands;
   private readonly prefix: string;
   private closed = false;
 
@@ -78,7 +92,8 @@ export class SessionStoreRedis implements SessionStore {
     this.prefix = options.prefix ?? PREFIX_DEFAULT;
     assert(!/[{}]/.test(this.prefix), `SessionStoreRedis: prefix '${this.prefix}' must not contain { or }`);
     options.redis.defineCommand("sessionRegister", { numberOfKeys: 1, lua: REGISTER_LUA });
-    this.redis = options.redis as Redis & SessionCommands;
+    options.redis.defineCommand("sessionLookup", { numberOfKeys: 1, lua: LOOKUP_LUA });
+    this.redis = options.redis as RedisClient & SessionCommands;
   }
 
   /** The hash that holds `user_id`'s connections. */
@@ -108,17 +123,17 @@ export class SessionStoreRedis implements SessionStore {
     const found = new Map<string, SessionEntry[]>();
     const asked = [...new Set(user_ids)];
     if (asked.length === 0) return found;
-    const pipeline = this.redis.pipeline();
-    pipeline.time();
-    for (const user_id of asked) pipeline.hgetall(this.sessionKey(user_id));
-    const replies = await pipeline.exec();
-    assert(replies !== null && replies.length === asked.length + 1, "SessionStoreRedis.lookup: one reply per command");
-    const now_ms = serverMs(reply(replies[0]) as [string, string]);
+    // One script per user, sent together (auto-pipelining: one write per node). Not one
+    // MULTI-less pipeline of TIME + HGETALLs: on a Redis Cluster the users live on different
+    // nodes, and each user's expiries were written on its own node's clock.
+    const replies = await Promise.all(asked.map((user_id) => this.redis.sessionLookup(this.sessionKey(user_id))));
     asked.forEach((user_id, index) => {
-      const fields = reply(replies[index + 1]) as Record<string, string>;
+      const flat = replies[index];
+      assert(flat !== undefined && flat.length >= 2 && flat.length % 2 === 0, "SessionStoreRedis.lookup: a reply is TIME then field/value pairs");
+      const now_ms = serverMs([flat[0] as string, flat[1] as string]);
       const live: SessionEntry[] = [];
-      for (const [connection_id, value] of Object.entries(fields)) {
-        const entry = decodeEntry(user_id, connection_id, value, now_ms);
+      for (let i = 2; i < flat.length; i += 2) {
+        const entry = decodeEntry(user_id, flat[i] as string, flat[i + 1] as string, now_ms);
         if (entry !== null) live.push(entry);
       }
       if (live.length > 0) found.set(user_id, live);
@@ -144,13 +159,6 @@ export class SessionStoreRedis implements SessionStore {
   private assertOpen(method: string): void {
     if (this.closed) throw new Error(`SessionStoreRedis.${method}: the store is closed`);
   }
-}
-
-/** The value of one pipeline reply, or its error thrown. */
-function reply(item: [Error | null, unknown] | undefined): unknown {
-  assert(item !== undefined, "SessionStoreRedis: a pipeline reply is missing");
-  if (item[0] !== null) throw item[0];
-  return item[1];
 }
 
 /** TIME's [seconds, microseconds] as milliseconds. */

@@ -9,3 +9,5 @@ export * from "./push.js";
 export * from "./blob-store.js";
 export * from "./clock.js";
 export * from "./gateway-link.js";
+export * from "./lease-store.js";
+export * from "./gateway-registry.js";

@@ -38,6 +38,12 @@ export type RouterPorts = {
   readonly push: Push;
   readonly clock: Clock;
   readonly timers: Timers;
+  /**
+   * The machine-number lease (lease-host.ts). When given, a claim, the moment a new message
+   * ID leaves this process, runs only while the lease on `config.machine` is live; otherwise
+   * it fails (and is retried), so no ID is issued without a lease. The simulator passes none.
+   */
+  readonly lease?: { machine(): number | null };
 };
 
 export type RouterHostConfig = RouterConfig & {
@@ -212,6 +218,10 @@ export class RouterHost {
     }
   }
 
+  private leaseLive(): boolean {
+    return this.ports.lease === undefined || this.ports.lease.machine() === this.config.machine;
+  }
+
   private remember(message: import("../../core/model.js").StoredMessage): void {
     const key = `${message.conversation_id}\u0000${message.message_id}`;
     this.persisted.delete(key);
@@ -260,8 +270,10 @@ export class RouterHost {
         );
       }
       case "claim":
+        if (!this.leaseLive()) return (_ok, fail) => fail(`no live lease on machine ${this.config.machine}`);
         return map(fromPromise(() => ports.messages.claim(call.claim)), (winner) => ({ type: "claim", winner }));
       case "claim_cached": {
+        if (!this.leaseLive()) return (_ok, fail) => fail(`no live lease on machine ${this.config.machine}`);
         const key = `dedup:${call.claim.sender_id}:${call.claim.client_msg_id}`;
         return chain(fromPromise(() => ports.sessions.cacheGet(key)), (cached) =>
           cached !== null

@@ -14,6 +14,7 @@ import { errorBody, apiError } from "../../core/protocol/errors.js";
 import { LIMITS } from "../../core/limits.js";
 import type { GatewayHost } from "../hosts/gateway-host.js";
 import type { Tokens } from "../auth.js";
+import { perMessageDeflate, sendText, type WsCompression } from "./compression.js";
 
 export type WebSocketOptions = {
   readonly gateway: GatewayHost;
@@ -33,6 +34,8 @@ export type WebSocketOptions = {
    * check admits the device (the store being down is no reason to sign anyone out).
    */
   readonly device_current?: (user_id: string, device_id: string) => Promise<boolean>;
+  /** permessage-deflate settings (compression.ts), or null/absent: the extension is declined. */
+  readonly compression?: WsCompression | null;
   readonly on_open?: () => void;
   readonly on_close?: () => void;
 };
@@ -43,7 +46,8 @@ function refuse(socket: Duplex, status: number, reason: string, code: "UNAUTHENT
 }
 
 export function attachWebSocket(server: Server, options: WebSocketOptions): { close(): void; count(): number } {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.frame_bytes_max, perMessageDeflate: false });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.frame_bytes_max, perMessageDeflate: perMessageDeflate(options.compression ?? null) });
+  const compression = options.compression ?? null;
   const alive = new WeakMap<WebSocket, boolean>();
   const per_user = new Map<string, number>();
   const per_address = new Map<string, number>();
@@ -107,7 +111,7 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): { cl
               ws.close(1013, "too slow: reconnect to resume");
               return;
             }
-            ws.send(text);
+            sendText(ws, text, compression);
           },
           close(code, reason) {
             if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
