@@ -5,7 +5,7 @@
  * adapters use (core/pending, core/presence).
  */
 import type { DedupClaim, Delivery, InboxEntry, PendingEntry, PushNotification, PushTarget, ReceiptRow, SessionEntry, StoredMessage } from "../core/model.js";
-import { pendingCount, pendingInit, pendingList, pendingListConversation, pendingPut, pendingRemove } from "../core/pending/index.js";
+import { pendingCount, pendingInit, pendingList, pendingListConversation, pendingPut, pendingRemove, pendingRemoveDevice } from "../core/pending/index.js";
 import type { PendingState } from "../core/pending/index.js";
 import { presenceInit, presenceOf, presenceStep, type PresenceCoreState, type PresenceEffect } from "../core/presence/index.js";
 import type { Directory, GroupRecord, UserRecord } from "../core/ports/directory.js";
@@ -188,6 +188,9 @@ export class PendingStoreSim implements PendingStore {
   count(user_id: string, device_id: string): SyncPromise<number> {
     return this.kernel.call(this.node, "store", () => pendingCount(this.state, user_id, device_id), "read");
   }
+  removeDevice(user_id: string, device_id: string): SyncPromise<void> {
+    return this.kernel.call(this.node, "store", () => void pendingRemoveDevice(this.state, user_id, device_id));
+  }
   close(): SyncPromise<void> {
     return SyncPromise.resolved(undefined);
   }
@@ -321,6 +324,21 @@ export class DirectorySim implements Directory {
   }
   devices(user_id: string): SyncPromise<string[]> {
     return this.r(() => [...(this.s.devices.get(user_id) ?? [])]);
+  }
+  removeDevice(user_id: string, device_id: string): SyncPromise<boolean> {
+    return this.r(() => {
+      const list = this.s.devices.get(user_id) ?? [];
+      const at = list.indexOf(device_id);
+      if (at >= 0) list.splice(at, 1);
+      return at >= 0;
+    });
+  }
+  setPasswordHash(user_id: string, password_hash: string): SyncPromise<boolean> {
+    return this.r(() => {
+      const user = this.s.users.get(user_id);
+      if (user !== undefined) this.s.users.set(user_id, { ...user, password_hash });
+      return user !== undefined;
+    });
   }
   registerPush(user_id: string, target: PushTarget): SyncPromise<void> {
     return this.r(() => void this.s.push.set(user_id, [...(this.s.push.get(user_id) ?? []), target]));

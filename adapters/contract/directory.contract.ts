@@ -121,6 +121,32 @@ export function describeDirectoryContract(name: string, factory: () => Promise<D
     );
 
     it(
+      "removes one device, answering whether it was there, and keeps the order of the rest",
+      async () => {
+        const user = await newUser();
+        const devices = [unique("dev"), unique("dev"), unique("dev")];
+        for (const [i, device_id] of devices.entries()) await directory().addDevice(user.user_id, device_id, 1_750_000_000_000 + i * 1_000);
+        expect(await directory().removeDevice(user.user_id, devices[1]!)).toBe(true);
+        expect(await directory().removeDevice(user.user_id, devices[1]!)).toBe(false);
+        expect(await directory().removeDevice(unique("usr_none"), devices[0]!)).toBe(false);
+        expect(await directory().devices(user.user_id)).toEqual([devices[0], devices[2]]);
+      },
+      timeout,
+    );
+
+    it(
+      "replaces a user's password hash, answering whether the user exists",
+      async () => {
+        const user = await newUser();
+        expect(await directory().setPasswordHash(user.user_id, "scrypt$new")).toBe(true);
+        expect(await directory().userById(user.user_id)).toEqual({ ...user, password_hash: "scrypt$new" });
+        expect(await directory().userByName(user.username)).toEqual({ ...user, password_hash: "scrypt$new" });
+        expect(await directory().setPasswordHash(unique("usr_none"), "scrypt$x")).toBe(false);
+      },
+      timeout,
+    );
+
+    it(
       "keeps one push registration per (platform, token)",
       async () => {
         const user = await newUser();

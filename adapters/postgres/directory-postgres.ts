@@ -39,6 +39,8 @@ const SQL = {
   existingUsers: "SELECT user_id FROM users WHERE user_id = ANY($1::text[])",
   insertDevice: `INSERT INTO devices (user_id, device_id, created_at) VALUES ($1, $2, ${msIn("$3")}) ON CONFLICT DO NOTHING`,
   devices: "SELECT device_id FROM devices WHERE user_id = $1 ORDER BY created_at, added",
+  deleteDevice: "DELETE FROM devices WHERE user_id = $1 AND device_id = $2",
+  updatePassword: "UPDATE users SET password_hash = $2 WHERE user_id = $1",
   insertPush: "INSERT INTO push_registrations (user_id, platform, token) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
   pushTargets: "SELECT platform, token FROM push_registrations WHERE user_id = $1 ORDER BY added",
   deletePush: "DELETE FROM push_registrations WHERE user_id = $1 AND platform = $2 AND token = $3",
@@ -98,6 +100,16 @@ export class DirectoryPostgres implements Directory {
   async devices(user_id: string): Promise<string[]> {
     this.assertOpen("devices");
     return (await this.pool.query<{ device_id: string }>(SQL.devices, [user_id])).rows.map((row) => row.device_id);
+  }
+
+  async removeDevice(user_id: string, device_id: string): Promise<boolean> {
+    this.assertOpen("removeDevice");
+    return ((await this.pool.query(SQL.deleteDevice, [user_id, device_id])).rowCount ?? 0) > 0;
+  }
+
+  async setPasswordHash(user_id: string, password_hash: string): Promise<boolean> {
+    this.assertOpen("setPasswordHash");
+    return ((await this.pool.query(SQL.updatePassword, [user_id, password_hash])).rowCount ?? 0) > 0;
   }
 
   async registerPush(user_id: string, target: PushTarget): Promise<void> {
