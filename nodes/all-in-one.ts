@@ -32,7 +32,8 @@ import { timersReal } from "./hosts/timers.js";
 import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
-import { attachWebSocket } from "./http/websocket.js";
+import { attachWebSocket, type WebSocketEdge } from "./http/websocket.js";
+import { DeviceSessions } from "./sessions.js";
 import { Metrics } from "./metrics.js";
 import { mediaOwnership } from "./media.js";
 import { openPush } from "./push.js";
@@ -87,6 +88,7 @@ export type Embedded = {
   readonly secret: string;
   readonly directory: DirectorySqlite;
   readonly messages: MessageStoreSqlite;
+  readonly pending: PendingStoreSqlite;
   readonly presence: PresenceMemory;
   readonly blobs: BlobStoreLocal;
   readonly gateway: GatewayHost;
@@ -216,6 +218,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
     secret,
     directory,
     messages,
+    pending,
     presence,
     blobs,
     gateway,
@@ -239,7 +242,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
 
 export async function startAllInOne(config: AllInOneConfig, providers: { push?: Push } = {}): Promise<AllInOne> {
   const core = assembleEmbedded(config, providers);
-  const { db, log, limits, clock, metrics, secret, directory, messages, presence, blobs, gateway } = core;
+  const { db, log, limits, clock, metrics, secret, directory, messages, pending, presence, blobs, gateway } = core;
   const random = new RandomSystem();
   const tokens = new Tokens(secret);
   let ready = false;
@@ -262,7 +265,16 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   const sweeper = setInterval(() => void blobs.sweep(clock.now()).catch((error: unknown) => log.warn({ err: error }, "media sweep failed")), MEDIA_SWEEP_INTERVAL_MS);
   sweeper.unref();
 
-  registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND });
+  // Sign-outs close the device's sockets here: the WebSocket edge is attached below.
+  let edge: WebSocketEdge | null = null;
+  const sessions = new DeviceSessions({
+    directory,
+    pending,
+    limits,
+    signed_out: (user_id, device_ids) => void edge?.signOut(user_id, device_ids),
+    warn: (error, what) => log.warn({ err: error }, what),
+  });
+  registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND, sessions });
   serveStatic(app, resolve(config.WEB_DIR));
 
   const ws = attachWebSocket(app.server, {
@@ -273,8 +285,9 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     send_buffer_bytes_max: 4 * 1024 * 1024,
     ping_interval_ms: 30_000,
     connections_per_address_max: config.CONNECTIONS_PER_ADDRESS_MAX,
-    device_current: async (user_id, device_id) => (await directory.devices(user_id)).slice(-limits.devicesPerUserMax).includes(device_id),
+    device_current: (user_id, device_id) => sessions.current(user_id, device_id),
   });
+  edge = ws;
 
   await core.startRouters();
   await app.listen({ host: config.HOST, port: config.PORT });
