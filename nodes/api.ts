@@ -10,6 +10,8 @@ import { parseEnv } from "./config.js";
 import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
+import { publishSignOut } from "../adapters/redis/index.js";
+import { DeviceSessions } from "./sessions.js";
 import { apiEnv, openBlobStore, openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 
@@ -46,6 +48,14 @@ async function main(): Promise<void> {
     public_url: () => own.value.PUBLIC_URL ?? listening,
     rest_burst: 200,
     rest_per_second: 50,
+    // A retired device's sockets live on the gateways: they hear of it over Redis.
+    sessions: new DeviceSessions({
+      directory: pg.directory,
+      pending: cassandra.pending,
+      limits: r.limits,
+      signed_out: (user_id, device_ids) => void publishSignOut(redis.redis, user_id, device_ids).catch((err: unknown) => r.log.warn({ err }, "sign-out not published; sockets close on their own")),
+      warn: (err, what) => r.log.warn({ err }, what),
+    }),
   });
   serveStatic(app, resolve(own.value.WEB_DIR));
   await app.listen({ host: r.config.HOST, port: r.config.PORT });

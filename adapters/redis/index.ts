@@ -5,3 +5,4 @@
 export { connectRedis, redisUrlFromEnv, type RedisConnectOptions } from "./client.js";
 export { SessionStoreRedis, type SessionStoreRedisOptions } from "./session-store-redis.js";
 export { PresenceRedis, type PresenceRedisOptions } from "./presence-redis.js";
+export { publishSignOut, subscribeSignOuts, decodeSignOut, SIGN_OUT_CHANNEL } from "./sign-outs-redis.js";

@@ -18,8 +18,9 @@ export const SIGN_OUT_CHANNEL = "chat:signed-out";
 /** Devices per message at most: a password change retires at most the user's devices. */
 const DEVICES_PER_MESSAGE_MAX = 1_000;
 
-export async function publishSignOut(redis: Redis, user_id: string, device_ids: readonly string[]): Promise<void> {
-  await redis.publish(SIGN_OUT_CHANNEL, JSON.stringify({ u: user_id, d: device_ids.slice(0, DEVICES_PER_MESSAGE_MAX) }));
+/** `channel`: SIGN_OUT_CHANNEL but in tests, which share a Redis with running clusters. */
+export async function publishSignOut(redis: Redis, user_id: string, device_ids: readonly string[], channel = SIGN_OUT_CHANNEL): Promise<void> {
+  await redis.publish(channel, JSON.stringify({ u: user_id, d: device_ids.slice(0, DEVICES_PER_MESSAGE_MAX) }));
 }
 
 /** Decodes one message of the channel; null for anything that is not a sign-out. */
@@ -40,15 +41,16 @@ export async function subscribeSignOuts(
   redis: Redis,
   on_sign_out: (user_id: string, device_ids: readonly string[]) => void,
   on_error: (error: unknown) => void = () => undefined,
+  channel = SIGN_OUT_CHANNEL,
 ): Promise<{ close(): Promise<void> }> {
   const subscriber = redis.duplicate({ enableAutoPipelining: false });
   subscriber.on("error", on_error);
-  subscriber.on("message", (channel: string, message: string) => {
-    if (channel !== SIGN_OUT_CHANNEL) return;
+  subscriber.on("message", (name: string, message: string) => {
+    if (name !== channel) return;
     const signed_out = decodeSignOut(message);
     if (signed_out !== null) on_sign_out(signed_out.user_id, signed_out.device_ids);
   });
-  await subscriber.subscribe(SIGN_OUT_CHANNEL);
+  await subscriber.subscribe(channel);
   return {
     close: async () => {
       await subscriber.quit().catch(() => subscriber.disconnect());
