@@ -34,7 +34,14 @@ export const productionEnv = z.object({
   CASSANDRA_CONSISTENCY: z.enum(["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "EACH_QUORUM", "ALL"]).default("LOCAL_QUORUM"),
   CASSANDRA_SERIAL_CONSISTENCY: z.enum(["SERIAL", "LOCAL_SERIAL"]).default("SERIAL"),
   REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
-  DATABASE_URL: z.string().min(1).default("postgres://chat:chat@127.0.0.1:5432/chat"),
+  /**
+   * No default: the only sensible one carries a password (the development `chat:chat`), and a
+   * production node must never start on it because a variable was forgotten.
+   * `deploy/services.sh env` prints the local one.
+   */
+  DATABASE_URL: z
+    .string({ error: "is required: postgres://USER:PASSWORD@HOST:PORT/DB (for the local services: eval \"$(deploy/services.sh env)\")" })
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
   /** The gateways' gRPC addresses: `gw-0=127.0.0.1:7101,gw-1=127.0.0.1:7102`. */
   GATEWAYS: z
     .string()
