@@ -63,6 +63,12 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): WebS
   const deviceKey = (user_id: string, device_id: string): string => `${user_id} ${device_id}`;
   /** Sockets closed by a sign-out: nothing they send after it is read. */
   const signed_out = new WeakSet<WebSocket>();
+  /**
+   * Devices signed out lately, oldest first (bounded): an upgrade whose device check passed
+   * just before the sign-out arrived is closed as soon as its socket exists.
+   */
+  const recently_signed_out = new Set<string>();
+  const RECENTLY_SIGNED_OUT_MAX = 10_000;
   const user_max = options.connections_per_user_max ?? LIMITS.connectionsPerUserMax;
   const address_max = options.connections_per_address_max ?? LIMITS.connectionsPerAddressMax;
   const count = (map: Map<string, number>, key: string, delta: number): void => {
@@ -139,6 +145,7 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): WebS
       const mine = by_device.get(key) ?? new Set<WebSocket>();
       mine.add(ws);
       by_device.set(key, mine);
+      if (recently_signed_out.has(key)) queueMicrotask(() => closeSignedOut(ws));
       ws.on("pong", () => alive.set(ws, true));
       ws.on("message", (data, isBinary) => {
         if (signed_out.has(ws)) return;
@@ -172,6 +179,15 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): WebS
     });
   });
 
+  function closeSignedOut(ws: WebSocket): void {
+    signed_out.add(ws);
+    ws.close(CLOSE_SIGNED_OUT, "signed out: sign in again");
+    // The close frame goes out first; a peer that never answers it is cut off soon after.
+    const timer = setTimeout(() => ws.terminate(), 1_000);
+    timer.unref();
+    ws.once("close", () => clearTimeout(timer));
+  }
+
   const pinger = setInterval(() => {
     for (const ws of wss.clients) {
       if (alive.get(ws) === false) {
@@ -194,13 +210,12 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): WebS
     signOut(user_id, device_ids) {
       let closed = 0;
       for (const device_id of device_ids) {
-        for (const ws of by_device.get(deviceKey(user_id, device_id)) ?? []) {
-          signed_out.add(ws);
-          ws.close(CLOSE_SIGNED_OUT, "signed out: sign in again");
-          // The close frame goes out first; a peer that never answers it is cut off soon after.
-          const timer = setTimeout(() => ws.terminate(), 1_000);
-          timer.unref();
-          ws.once("close", () => clearTimeout(timer));
+        const key = deviceKey(user_id, device_id);
+        recently_signed_out.delete(key);
+        recently_signed_out.add(key);
+        if (recently_signed_out.size > RECENTLY_SIGNED_OUT_MAX) recently_signed_out.delete(recently_signed_out.values().next().value!);
+        for (const ws of by_device.get(key) ?? []) {
+          closeSignedOut(ws);
           closed++;
         }
       }
