@@ -33,7 +33,7 @@ import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
 import { attachWebSocket, type WebSocketEdge } from "./http/websocket.js";
-import { DeviceSessions } from "./sessions.js";
+import { DEVICE_SWEEP_INTERVAL_MS, DeviceSessions } from "./sessions.js";
 import { Metrics } from "./metrics.js";
 import { mediaOwnership } from "./media.js";
 import { openPush } from "./push.js";
@@ -275,6 +275,9 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     warn: (error, what) => log.warn({ err: error }, what),
   });
   registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND, sessions });
+  // Devices whose token expired can never connect again: they and their pending rows go.
+  const device_sweeper = setInterval(() => void sessions.sweepExpired(clock.now()).catch((error: unknown) => log.warn({ err: error }, "expired device sweep failed")), DEVICE_SWEEP_INTERVAL_MS);
+  device_sweeper.unref();
   serveStatic(app, resolve(config.WEB_DIR));
 
   const ws = attachWebSocket(app.server, {
@@ -302,6 +305,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       clearInterval(sweeper);
+      clearInterval(device_sweeper);
       await core.drain(Math.min(config.DRAIN_TIMEOUT_MS, 500));
       ws.close();
       await app.close();

@@ -4,7 +4,9 @@
  * every token of that device is then refused on REST (401 TOKEN_REVOKED) and at the WebSocket
  * upgrade, on every node, with no list of revoked tokens to keep. A device is retired when
  * its user signs it out, when a password change signs out all of them, and when newer
- * sign-ins push it out of the newest `devicesPerUserMax` (core/limits.ts).
+ * sign-ins push it out of the newest `devicesPerUserMax` (core/limits.ts), and when its token
+ * has expired (a token is issued once, with its device: an expired device can never connect
+ * again, so `sweepExpired` collects it and its pending entries).
  *
  * Retiring a device, in this order:
  * 1. it leaves the directory, so routers stop writing pending entries for it and every node
@@ -21,6 +23,11 @@ import type { PendingStore } from "../core/ports/pending-store.js";
 
 /** Longer than any message takes from the audience read to its pending put. */
 export const PENDING_SETTLE_MS = 60_000;
+/** How often the nodes that retire devices collect those whose token expired. */
+export const DEVICE_SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+/** Expired devices read per page, and pages per sweep (what is left waits for the next). */
+const SWEEP_PAGE_DEVICES = 500;
+const SWEEP_PAGES_MAX = 20;
 
 export type DeviceSessionsOptions = {
   readonly directory: Directory;
@@ -56,6 +63,19 @@ export class DeviceSessions {
   /** Signs out every device of the user (a password change). */
   async retireAll(user_id: string): Promise<void> {
     await this.retire(user_id, await this.o.directory.devices(user_id));
+  }
+
+  /** Retires the devices whose token has expired by `now_ms`; answers how many (bounded per call). */
+  async sweepExpired(now_ms: number): Promise<number> {
+    let retired = 0;
+    for (let page = 0; page < SWEEP_PAGES_MAX; page++) {
+      const expired = await this.o.directory.devicesCreatedBefore(now_ms - this.o.limits.tokenTtlMs, SWEEP_PAGE_DEVICES);
+      const by_user = new Map<string, string[]>();
+      for (const { user_id, device_id } of expired) by_user.set(user_id, [...(by_user.get(user_id) ?? []), device_id]);
+      for (const [user_id, device_ids] of by_user) retired += (await this.retire(user_id, device_ids)).length;
+      if (expired.length < SWEEP_PAGE_DEVICES) break;
+    }
+    return retired;
   }
 
   /** Retires `device_ids` of `user_id`; answers those that were there. */

@@ -284,6 +284,8 @@ export class SessionStoreSim implements SessionStore {
 export class DirectoryState {
   readonly users = new Map<string, UserRecord>();
   readonly devices = new Map<string, string[]>();
+  /** "user_id device_id" -> created_at_ms. */
+  readonly device_created = new Map<string, number>();
   readonly push = new Map<string, PushTarget[]>();
   readonly groups = new Map<string, { group: GroupRecord; members: string[] }>();
 }
@@ -315,10 +317,13 @@ export class DirectorySim implements Directory {
   missingUsers(user_ids: readonly string[]): SyncPromise<string[]> {
     return this.r(() => user_ids.filter((u) => !this.s.users.has(u)));
   }
-  addDevice(user_id: string, device_id: string): SyncPromise<void> {
+  addDevice(user_id: string, device_id: string, created_at_ms = 0): SyncPromise<void> {
     return this.r(() => {
       const list = this.s.devices.get(user_id) ?? [];
-      if (!list.includes(device_id)) list.push(device_id);
+      if (!list.includes(device_id)) {
+        list.push(device_id);
+        this.s.device_created.set(`${user_id} ${device_id}`, created_at_ms);
+      }
       this.s.devices.set(user_id, list);
     });
   }
@@ -330,7 +335,20 @@ export class DirectorySim implements Directory {
       const list = this.s.devices.get(user_id) ?? [];
       const at = list.indexOf(device_id);
       if (at >= 0) list.splice(at, 1);
+      this.s.device_created.delete(`${user_id} ${device_id}`);
       return at >= 0;
+    });
+  }
+  devicesCreatedBefore(before_ms: number, limit: number): SyncPromise<{ user_id: string; device_id: string }[]> {
+    return this.r(() => {
+      const found: { user_id: string; device_id: string; at: number }[] = [];
+      for (const [user_id, list] of this.s.devices) {
+        for (const device_id of list) {
+          const at = this.s.device_created.get(`${user_id} ${device_id}`) ?? 0;
+          if (at < before_ms) found.push({ user_id, device_id, at });
+        }
+      }
+      return found.sort((a, b) => a.at - b.at).slice(0, Math.max(0, limit)).map(({ user_id, device_id }) => ({ user_id, device_id }));
     });
   }
   setPasswordHash(user_id: string, password_hash: string): SyncPromise<boolean> {

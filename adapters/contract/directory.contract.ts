@@ -135,6 +135,30 @@ export function describeDirectoryContract(name: string, factory: () => Promise<D
     );
 
     it(
+      "lists devices created before a time, oldest first, at most limit",
+      async () => {
+        const [a, b] = await newUsers(2);
+        const t = 1_000_000_000_000 + counter * 10_000;
+        const [a1, a2, b1] = [unique("dev"), unique("dev"), unique("dev")];
+        await directory().addDevice(a!, a2, t + 20);
+        await directory().addDevice(b!, b1, t + 10);
+        await directory().addDevice(a!, a1, t + 5);
+        const mine = (rows: { user_id: string; device_id: string }[]) => rows.filter((r) => [a1, a2, b1].includes(r.device_id));
+        expect(mine(await directory().devicesCreatedBefore(t + 20, 10_000))).toEqual([
+          { user_id: a, device_id: a1 },
+          { user_id: b, device_id: b1 },
+        ]);
+        expect(await directory().devicesCreatedBefore(t + 20, 0)).toEqual([]);
+        await directory().removeDevice(a!, a1);
+        expect(mine(await directory().devicesCreatedBefore(t + 21, 10_000))).toEqual([
+          { user_id: b, device_id: b1 },
+          { user_id: a, device_id: a2 },
+        ]);
+      },
+      timeout,
+    );
+
+    it(
       "replaces a user's password hash, answering whether the user exists",
       async () => {
         const user = await newUser();

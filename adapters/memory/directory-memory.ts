@@ -79,6 +79,16 @@ export class DirectoryMemory implements Directory {
     return true;
   }
 
+  async devicesCreatedBefore(before_ms: number, limit: number): Promise<{ user_id: string; device_id: string }[]> {
+    this.assertOpen("devicesCreatedBefore");
+    const found: { user_id: string; device_id: string; created_at_ms: number; insertion: number }[] = [];
+    for (const [user_id, devices] of this.devices_by_user) {
+      for (const d of devices) if (d.created_at_ms < before_ms) found.push({ user_id, device_id: d.device_id, created_at_ms: d.created_at_ms, insertion: d.insertion });
+    }
+    found.sort((a, b) => a.created_at_ms - b.created_at_ms || a.insertion - b.insertion);
+    return found.slice(0, Math.max(0, limit)).map(({ user_id, device_id }) => ({ user_id, device_id }));
+  }
+
   async setPasswordHash(user_id: string, password_hash: string): Promise<boolean> {
     this.assertOpen("setPasswordHash");
     const user = this.users.get(user_id);

@@ -40,6 +40,7 @@ const SQL = {
   insertDevice: `INSERT INTO devices (user_id, device_id, created_at) VALUES ($1, $2, ${msIn("$3")}) ON CONFLICT DO NOTHING`,
   devices: "SELECT device_id FROM devices WHERE user_id = $1 ORDER BY created_at, added",
   deleteDevice: "DELETE FROM devices WHERE user_id = $1 AND device_id = $2",
+  devicesBefore: `SELECT user_id, device_id FROM devices WHERE created_at < ${msIn("$1")} ORDER BY created_at, added LIMIT $2`,
   updatePassword: "UPDATE users SET password_hash = $2 WHERE user_id = $1",
   insertPush: "INSERT INTO push_registrations (user_id, platform, token) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
   pushTargets: "SELECT platform, token FROM push_registrations WHERE user_id = $1 ORDER BY added",
@@ -105,6 +106,11 @@ export class DirectoryPostgres implements Directory {
   async removeDevice(user_id: string, device_id: string): Promise<boolean> {
     this.assertOpen("removeDevice");
     return ((await this.pool.query(SQL.deleteDevice, [user_id, device_id])).rowCount ?? 0) > 0;
+  }
+
+  async devicesCreatedBefore(before_ms: number, limit: number): Promise<{ user_id: string; device_id: string }[]> {
+    this.assertOpen("devicesCreatedBefore");
+    return (await this.pool.query<{ user_id: string; device_id: string }>(SQL.devicesBefore, [before_ms, Math.max(0, limit)])).rows.map((row) => ({ user_id: row.user_id, device_id: row.device_id }));
   }
 
   async setPasswordHash(user_id: string, password_hash: string): Promise<boolean> {

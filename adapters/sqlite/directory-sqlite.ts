@@ -60,6 +60,7 @@ export class DirectorySqlite implements Directory {
   private readonly insert_device: Statement<[string, string, number]>;
   private readonly select_devices: Statement<[string], { device_id: string }>;
   private readonly delete_device: Statement<[string, string]>;
+  private readonly devices_before: Statement<[number, number], { user_id: string; device_id: string }>;
   private readonly update_password: Statement<[string, string]>;
   private readonly insert_push: Statement<[string, string, string]>;
   private readonly select_push: Statement<[string], { platform: string; token: string }>;
@@ -84,6 +85,8 @@ export class DirectorySqlite implements Directory {
     this.insert_device = db.prepare("INSERT OR IGNORE INTO devices (user_id, device_id, created_at_ms) VALUES (?, ?, ?)");
     this.select_devices = db.prepare("SELECT device_id FROM devices WHERE user_id = ? ORDER BY created_at_ms, rowid");
     this.delete_device = db.prepare("DELETE FROM devices WHERE user_id = ? AND device_id = ?");
+    // A scan (no index on created_at_ms): a sweep every few minutes over at most 10 devices a user.
+    this.devices_before = db.prepare("SELECT user_id, device_id FROM devices WHERE created_at_ms < ? ORDER BY created_at_ms, rowid LIMIT ?");
     this.update_password = db.prepare("UPDATE users SET password_hash = ? WHERE user_id = ?");
     this.insert_push = db.prepare("INSERT OR IGNORE INTO push_registrations (user_id, platform, token) VALUES (?, ?, ?)");
     this.select_push = db.prepare("SELECT platform, token FROM push_registrations WHERE user_id = ? ORDER BY rowid");
@@ -150,6 +153,11 @@ export class DirectorySqlite implements Directory {
       this.devices_of.delete(user_id);
       return removed;
     });
+  }
+
+  async devicesCreatedBefore(before_ms: number, limit: number): Promise<{ user_id: string; device_id: string }[]> {
+    this.assertOpen("devicesCreatedBefore");
+    return this.devices_before.all(before_ms, Math.max(0, limit)).map((row) => ({ user_id: row.user_id, device_id: row.device_id }));
   }
 
   async setPasswordHash(user_id: string, password_hash: string): Promise<boolean> {

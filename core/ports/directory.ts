@@ -13,6 +13,8 @@
  * - removeDevice forgets one device (signed out, retired by newer sign-ins, or all of them at
  *   a password change), answering whether it was there; devices never lists it again.
  * - setPasswordHash replaces a user's password hash, answering whether the user exists.
+ * - devicesCreatedBefore lists devices created before a time, oldest first, at most `limit`
+ *   (a device's one token is issued with it, so these are the devices whose token expired).
  */
 import type { PushTarget } from "../model.js";
 
@@ -40,6 +42,7 @@ export interface Directory {
   addDevice(user_id: string, device_id: string, created_at_ms: number): Promise<void>;
   devices(user_id: string): Promise<string[]>;
   removeDevice(user_id: string, device_id: string): Promise<boolean>;
+  devicesCreatedBefore(before_ms: number, limit: number): Promise<{ user_id: string; device_id: string }[]>;
   setPasswordHash(user_id: string, password_hash: string): Promise<boolean>;
   registerPush(user_id: string, target: PushTarget): Promise<void>;
   pushTargets(user_id: string): Promise<PushTarget[]>;
