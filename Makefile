@@ -114,6 +114,6 @@ cluster-down: ## stop the cluster's nodes and services
 	deploy/cluster.sh down
 
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
-	node dist/nodes/all-in-one.js
+	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} node dist/nodes/all-in-one.js
 
 .PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-peer bench-pipeline bench-storage profile profile-clinic bench-fanout bench-density bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down

@@ -33,7 +33,8 @@ import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
 import { wsCompressionFrom } from "./http/compression.js";
-import { attachWebSocket } from "./http/websocket.js";
+import { attachWebSocket, type WebSocketEdge } from "./http/websocket.js";
+import { DEVICE_SWEEP_INTERVAL_MS, DeviceSessions } from "./sessions.js";
 import { Metrics } from "./metrics.js";
 import { mediaOwnership } from "./media.js";
 import { openPush } from "./push.js";
@@ -88,6 +89,7 @@ export type Embedded = {
   readonly secret: string;
   readonly directory: DirectorySqlite;
   readonly messages: MessageStoreSqlite;
+  readonly pending: PendingStoreSqlite;
   readonly presence: PresenceMemory;
   readonly blobs: BlobStoreLocal;
   readonly gateway: GatewayHost;
@@ -217,6 +219,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
     secret,
     directory,
     messages,
+    pending,
     presence,
     blobs,
     gateway,
@@ -240,7 +243,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
 
 export async function startAllInOne(config: AllInOneConfig, providers: { push?: Push } = {}): Promise<AllInOne> {
   const core = assembleEmbedded(config, providers);
-  const { db, log, limits, clock, metrics, secret, directory, messages, presence, blobs, gateway } = core;
+  const { db, log, limits, clock, metrics, secret, directory, messages, pending, presence, blobs, gateway } = core;
   const random = new RandomSystem();
   const tokens = new Tokens(secret);
   let ready = false;
@@ -263,7 +266,19 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   const sweeper = setInterval(() => void blobs.sweep(clock.now()).catch((error: unknown) => log.warn({ err: error }, "media sweep failed")), MEDIA_SWEEP_INTERVAL_MS);
   sweeper.unref();
 
-  registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND });
+  // Sign-outs close the device's sockets here: the WebSocket edge is attached below.
+  let edge: WebSocketEdge | null = null;
+  const sessions = new DeviceSessions({
+    directory,
+    pending,
+    limits,
+    signed_out: (user_id, device_ids) => void edge?.signOut(user_id, device_ids),
+    warn: (error, what) => log.warn({ err: error }, what),
+  });
+  registerApi(app, { directory, messages, presence, blobs, tokens, clock, random, limits, public_url, rest_burst: config.REST_BURST, rest_per_second: config.REST_PER_SECOND, sessions });
+  // Devices whose token expired can never connect again: they and their pending rows go.
+  const device_sweeper = setInterval(() => void sessions.sweepExpired(clock.now()).catch((error: unknown) => log.warn({ err: error }, "expired device sweep failed")), DEVICE_SWEEP_INTERVAL_MS);
+  device_sweeper.unref();
   serveStatic(app, resolve(config.WEB_DIR));
 
   const ws = attachWebSocket(app.server, {
@@ -275,8 +290,9 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
     ping_interval_ms: 30_000,
     connections_per_address_max: config.CONNECTIONS_PER_ADDRESS_MAX,
     compression: wsCompressionFrom(config),
-    device_current: async (user_id, device_id) => (await directory.devices(user_id)).slice(-limits.devicesPerUserMax).includes(device_id),
+    device_current: (user_id, device_id) => sessions.current(user_id, device_id),
   });
+  edge = ws;
 
   await core.startRouters();
   await app.listen({ host: config.HOST, port: config.PORT });
@@ -291,6 +307,7 @@ export async function startAllInOne(config: AllInOneConfig, providers: { push?: 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       clearInterval(sweeper);
+      clearInterval(device_sweeper);
       await core.drain(Math.min(config.DRAIN_TIMEOUT_MS, 500));
       ws.close();
       await app.close();

@@ -10,6 +10,8 @@ import { parseEnv } from "./config.js";
 import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
+import { publishSignOut } from "../adapters/redis/index.js";
+import { DEVICE_SWEEP_INTERVAL_MS, DeviceSessions } from "./sessions.js";
 import { apiEnv, openBlobStore, openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 
@@ -33,6 +35,18 @@ async function main(): Promise<void> {
     const sweeper = setInterval(() => void local.sweep(r.clock.now()).catch(() => undefined), 10 * 60 * 1000);
     sweeper.unref();
   }
+  // A retired device's sockets live on the gateways: they hear of it over Redis.
+  const sessions = new DeviceSessions({
+    directory: pg.directory,
+    pending: cassandra.pending,
+    limits: r.limits,
+    signed_out: (user_id, device_ids) => void publishSignOut(redis.redis, user_id, device_ids).catch((err: unknown) => r.log.warn({ err }, "sign-out not published; sockets close on their own")),
+    warn: (err, what) => r.log.warn({ err }, what),
+  });
+  // Devices whose token expired go with their pending partitions (every api node may sweep;
+  // a device retired twice is retired once).
+  const device_sweeper = setInterval(() => void sessions.sweepExpired(r.clock.now()).catch((err: unknown) => r.log.warn({ err }, "expired device sweep failed")), DEVICE_SWEEP_INTERVAL_MS);
+  device_sweeper.unref();
   const app = createApp(r.log, r.limits, r.metrics, () => (ready ? "ok" : "starting"), undefined, { metrics_token: r.config.METRICS_TOKEN });
   registerApi(app, {
     directory: pg.directory,
@@ -46,6 +60,7 @@ async function main(): Promise<void> {
     public_url: () => own.value.PUBLIC_URL ?? listening,
     rest_burst: 200,
     rest_per_second: 50,
+    sessions,
   });
   serveStatic(app, resolve(own.value.WEB_DIR));
   await app.listen({ host: r.config.HOST, port: r.config.PORT });
@@ -54,6 +69,7 @@ async function main(): Promise<void> {
   ready = true;
   process.stdout.write(`api listening: ${listening}\n`);
   onSignals(r, async () => {
+    clearInterval(device_sweeper);
     await app.close();
     await Promise.all([cassandra.close(), redis.presence.close(), pg.close()]);
     await redis.close();

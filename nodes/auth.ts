@@ -4,8 +4,8 @@
  * JSON payload {u: user, d: device, e: expiry ms} and an HMAC-SHA256 of it under the token
  * key (nodes/keys.ts: derived from the node's secret for tokens alone), so they cannot be
  * forged or altered and they expire; verifying one needs no store. Media IDs prove their
- * uploader with a key of their own. (Revocation before expiry is out of scope here; see
- * docs/API.md.)
+ * uploader with a key of their own. Revocation before expiry is by device: a token is
+ * refused once its device is gone from the directory (nodes/sessions.ts).
  */
 import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from "node:crypto";
 import { deriveKey } from "./keys.js";

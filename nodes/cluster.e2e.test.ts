@@ -16,6 +16,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { ensureService } from "../adapters/contract/services.js";
+import { databaseUrlFromEnv } from "../adapters/postgres/pool.js";
 import { killAndRestart, runClusterFault } from "./cluster.fault.js";
 import { runClusterSmoke, type Endpoints } from "./testing/cluster-smoke.js";
 import { registerE2E } from "./testing/e2e-suite.js";
@@ -82,7 +83,9 @@ beforeAll(async () => {
   await Promise.all([ensureService("redis", 6379), ensureService("postgres", 5432)]);
   await ensureService("kafka", 9092, 300_000);
   await ensureService("cassandra", 9042, 400_000);
-  for (const k of ["gw-0", "gw-1", "grpc-0", "grpc-1", "api"]) ports[k] = await freePort();
+  // CLUSTER_E2E_PORT_BASE: consecutive ports from there (on a shared box with a port range of one's own).
+  const base = Number(process.env.CLUSTER_E2E_PORT_BASE ?? 0);
+  for (const [i, k] of ["gw-0", "gw-1", "grpc-0", "grpc-1", "api"].entries()) ports[k] = base > 0 ? base + i : await freePort();
   push = await startPushStandIns(media);
   env = {
     ...push.env,
@@ -94,6 +97,8 @@ beforeAll(async () => {
     // No GATEWAYS: routers and gateways find each other through the gateway registry in Redis
     // (discovery, registry `gateways.<LOG_TOPIC>`); cluster.fault.ts keeps the static list.
     MEDIA_DIR: media,
+    // Production roles have no default DATABASE_URL (it would carry a password): the local one.
+    DATABASE_URL: databaseUrlFromEnv(),
   };
   execFileSync(process.execPath, ["--import", "tsx", join(root, "nodes/migrate.ts")], { cwd: root, env: { ...process.env, ...env }, stdio: "pipe", timeout: 120_000 });
   await Promise.all([startGateway(0), startGateway(1), startRouter(0), startRouter(1), start("api", "api", { PORT: String(ports.api) })]);

@@ -17,6 +17,8 @@ import { instrumentGateway } from "./observe.js";
 import { mediaOwnership } from "./media.js";
 import { advertisedAddress, gatewayEnv, gatewayLink, openGatewayRegistry, openBlobStore, openCassandra, openDirectory, openLog, openRedis, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
+import { subscribeSignOuts } from "../adapters/redis/index.js";
+import { DeviceSessions } from "./sessions.js";
 
 async function main(): Promise<void> {
   const r = role("gateway", process.env);
@@ -38,6 +40,8 @@ async function main(): Promise<void> {
   });
   await book.start();
   const tokens = new Tokens(r.config.SECRET);
+  // Only `current` is used here; retiring happens on api nodes.
+  const sessions = new DeviceSessions({ directory: pg.directory, pending: null, limits: r.limits, signed_out: () => undefined });
   r.metrics.observeServices({ cql: cassandra.counter, kafka: log.stats });
   const gateway = new GatewayHost(
     {
@@ -78,8 +82,10 @@ async function main(): Promise<void> {
     ping_interval_ms: 30_000,
     connections_per_address_max: own.value.CONNECTIONS_PER_ADDRESS_MAX,
     compression: wsCompressionFrom(own.value),
-    device_current: async (user_id, device_id) => (await pg.directory.devices(user_id)).slice(-r.limits.devicesPerUserMax).includes(device_id),
+    device_current: (user_id, device_id) => sessions.current(user_id, device_id),
   });
+  // Devices signed out on an api node: their open sockets here close (4001).
+  const sign_outs = await subscribeSignOuts(redis.redis, (user_id, device_ids) => void ws.signOut(user_id, device_ids), (err) => r.log.warn({ err }, "sign-out subscriber: redis unreachable; retrying"));
   await app.listen({ host: r.config.HOST, port: r.config.PORT });
   ready = true;
   const address = app.server.address();
@@ -90,6 +96,7 @@ async function main(): Promise<void> {
     gateway.drain();
     await new Promise((res) => setTimeout(res, Math.min(500, r.config.DRAIN_TIMEOUT_MS)));
     ws.close();
+    await sign_outs.close();
     await app.close();
     await grpc.close();
     book.stop();

@@ -433,6 +433,9 @@ describe("authorization: every endpoint and frame refuses outsiders", () => {
       ["DELETE", "/api/v1/groups/g1/members/u1"],
       ["POST", "/api/v1/media", { content_type: "image/png", size: 10 }],
       ["GET", "/api/v1/media/m1"],
+      ["DELETE", "/api/v1/sessions/current"],
+      ["DELETE", "/api/v1/sessions/d1"],
+      ["PUT", "/api/v1/users/me/password", { current_password: "correct horse battery", new_password: "another long password" }],
     ];
     for (const [method, path, body] of calls) {
       const res = await anon.call(method, path, body);

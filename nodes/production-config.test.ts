@@ -14,7 +14,7 @@ const SECRET = "s".repeat(32);
 
 describe("production configuration", () => {
   it("fills every default of the shared variables", () => {
-    const c = parseEnv(productionEnv, {});
+    const c = parseEnv(productionEnv, { DATABASE_URL: "postgres://chat:pw@db:5432/chat" });
     expect(c.ok).toBe(true);
     if (!c.ok) return;
     expect(c.value.KAFKA_BROKERS).toBe("127.0.0.1:9092");
@@ -24,8 +24,18 @@ describe("production configuration", () => {
     expect(c.value.GATEWAYS.size).toBe(0);
   });
 
+  it("has no default DATABASE_URL, so no node starts on a development password by omission (issue 14 finding 8)", () => {
+    const c = parseEnv(productionEnv, {});
+    expect(c.ok).toBe(false);
+    if (c.ok) return;
+    expect(c.message).toContain("DATABASE_URL:");
+    expect(c.message).toContain("is required");
+    const bad = parseEnv(productionEnv, { DATABASE_URL: "mysql://x" });
+    expect(!bad.ok && bad.message).toContain("postgres:// URL");
+  });
+
   it("parses the gateway map", () => {
-    const c = parseEnv(productionEnv, { GATEWAYS: "gw-0=127.0.0.1:7101, gw-1=127.0.0.1:7102" });
+    const c = parseEnv(productionEnv, { DATABASE_URL: "postgres://chat:pw@db:5432/chat", GATEWAYS: "gw-0=127.0.0.1:7101, gw-1=127.0.0.1:7102" });
     expect(c.ok && [...c.value.GATEWAYS]).toEqual([
       ["gw-0", "127.0.0.1:7101"],
       ["gw-1", "127.0.0.1:7102"],
@@ -40,7 +50,7 @@ describe("production configuration", () => {
     [{ CASSANDRA_CONSISTENCY: "TWO_AND_A_HALF" }, "CASSANDRA_CONSISTENCY", "LOCAL_QUORUM"],
     [{ CASSANDRA_SERIAL_CONSISTENCY: "QUORUM" }, "CASSANDRA_SERIAL_CONSISTENCY", "SERIAL"],
   ])("refuses %j, naming %s", (env, name, hint) => {
-    const c = parseEnv(productionEnv, env);
+    const c = parseEnv(productionEnv, { DATABASE_URL: "postgres://chat:pw@db:5432/chat", ...env });
     expect(c.ok).toBe(false);
     if (c.ok) return;
     expect(c.message).toContain(`${name}:`);
@@ -62,7 +72,7 @@ describe("production configuration", () => {
   });
 
   it("gives routers a consumer group of their topic's own unless ROUTER_GROUP says", () => {
-    const c = parseEnv(productionEnv, { LOG_TOPIC: "chat-log-e2e-1" });
+    const c = parseEnv(productionEnv, { DATABASE_URL: "postgres://chat:pw@db:5432/chat", LOG_TOPIC: "chat-log-e2e-1" });
     const own = parseEnv(routerEnv, { ROUTER_ID: "router-0" });
     if (!c.ok || !own.ok) throw new Error("valid configuration refused");
     expect(routerGroup(own.value, c.value)).toBe("routers.chat-log-e2e-1");

@@ -65,7 +65,14 @@ export const productionEnv = z.object({
       }
       return nodes;
     }),
-  DATABASE_URL: z.string().min(1).default("postgres://chat:chat@127.0.0.1:5432/chat"),
+  /**
+   * No default: the only sensible one carries a password (the development `chat:chat`), and a
+   * production node must never start on it because a variable was forgotten.
+   * `deploy/services.sh env` prints the local one.
+   */
+  DATABASE_URL: z
+    .string({ error: "is required: postgres://USER:PASSWORD@HOST:PORT/DB (for the local services: eval \"$(deploy/services.sh env)\")" })
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
   /**
    * The static address book: `gw-0=127.0.0.1:7101,gw-1=gw-1.internal:7101`. Optional beside
    * discovery (a static entry wins for its ID); the only book when GATEWAY_DISCOVERY=off.

@@ -5,7 +5,7 @@
  * adapters use (core/pending, core/presence).
  */
 import type { DedupClaim, Delivery, InboxEntry, PendingEntry, PushNotification, PushTarget, ReceiptRow, SessionEntry, StoredMessage } from "../core/model.js";
-import { pendingCount, pendingInit, pendingList, pendingListConversation, pendingPut, pendingRemove } from "../core/pending/index.js";
+import { pendingCount, pendingInit, pendingList, pendingListConversation, pendingPut, pendingRemove, pendingRemoveDevice } from "../core/pending/index.js";
 import type { PendingState } from "../core/pending/index.js";
 import { presenceInit, presenceOf, presenceStep, type PresenceCoreState, type PresenceEffect } from "../core/presence/index.js";
 import type { Directory, GroupRecord, UserRecord } from "../core/ports/directory.js";
@@ -188,6 +188,9 @@ export class PendingStoreSim implements PendingStore {
   count(user_id: string, device_id: string): SyncPromise<number> {
     return this.kernel.call(this.node, "store", () => pendingCount(this.state, user_id, device_id), "read");
   }
+  removeDevice(user_id: string, device_id: string): SyncPromise<void> {
+    return this.kernel.call(this.node, "store", () => void pendingRemoveDevice(this.state, user_id, device_id));
+  }
   close(): SyncPromise<void> {
     return SyncPromise.resolved(undefined);
   }
@@ -281,6 +284,8 @@ export class SessionStoreSim implements SessionStore {
 export class DirectoryState {
   readonly users = new Map<string, UserRecord>();
   readonly devices = new Map<string, string[]>();
+  /** "user_id device_id" -> created_at_ms. */
+  readonly device_created = new Map<string, number>();
   readonly push = new Map<string, PushTarget[]>();
   readonly groups = new Map<string, { group: GroupRecord; members: string[] }>();
 }
@@ -312,15 +317,46 @@ export class DirectorySim implements Directory {
   missingUsers(user_ids: readonly string[]): SyncPromise<string[]> {
     return this.r(() => user_ids.filter((u) => !this.s.users.has(u)));
   }
-  addDevice(user_id: string, device_id: string): SyncPromise<void> {
+  addDevice(user_id: string, device_id: string, created_at_ms = 0): SyncPromise<void> {
     return this.r(() => {
       const list = this.s.devices.get(user_id) ?? [];
-      if (!list.includes(device_id)) list.push(device_id);
+      if (!list.includes(device_id)) {
+        list.push(device_id);
+        this.s.device_created.set(`${user_id} ${device_id}`, created_at_ms);
+      }
       this.s.devices.set(user_id, list);
     });
   }
   devices(user_id: string): SyncPromise<string[]> {
     return this.r(() => [...(this.s.devices.get(user_id) ?? [])]);
+  }
+  removeDevice(user_id: string, device_id: string): SyncPromise<boolean> {
+    return this.r(() => {
+      const list = this.s.devices.get(user_id) ?? [];
+      const at = list.indexOf(device_id);
+      if (at >= 0) list.splice(at, 1);
+      this.s.device_created.delete(`${user_id} ${device_id}`);
+      return at >= 0;
+    });
+  }
+  devicesCreatedBefore(before_ms: number, limit: number): SyncPromise<{ user_id: string; device_id: string }[]> {
+    return this.r(() => {
+      const found: { user_id: string; device_id: string; at: number }[] = [];
+      for (const [user_id, list] of this.s.devices) {
+        for (const device_id of list) {
+          const at = this.s.device_created.get(`${user_id} ${device_id}`) ?? 0;
+          if (at < before_ms) found.push({ user_id, device_id, at });
+        }
+      }
+      return found.sort((a, b) => a.at - b.at).slice(0, Math.max(0, limit)).map(({ user_id, device_id }) => ({ user_id, device_id }));
+    });
+  }
+  setPasswordHash(user_id: string, password_hash: string): SyncPromise<boolean> {
+    return this.r(() => {
+      const user = this.s.users.get(user_id);
+      if (user !== undefined) this.s.users.set(user_id, { ...user, password_hash });
+      return user !== undefined;
+    });
   }
   registerPush(user_id: string, target: PushTarget): SyncPromise<void> {
     return this.r(() => void this.s.push.set(user_id, [...(this.s.push.get(user_id) ?? []), target]));

@@ -86,6 +86,7 @@ type Cql = {
   readonly conversation_from_start: string;
   readonly conversation_after: string;
   readonly count: string;
+  readonly remove_device: string;
 };
 
 function cqlFor(ks: string): Cql {
@@ -98,6 +99,9 @@ function cqlFor(ks: string): Cql {
     conversation_from_start: `SELECT ${COLUMNS} FROM ${ks}.pending WHERE ${device} AND conversation_id = ? LIMIT ?`,
     conversation_after: `SELECT ${COLUMNS} FROM ${ks}.pending WHERE ${device} AND conversation_id = ? AND message_id > ? LIMIT ?`,
     count: `SELECT COUNT(*) AS count FROM ${ks}.pending WHERE ${device}`,
+    // A partition tombstone at the removal timestamp: it shadows every put of the device,
+    // earlier or later (a late put from a router that read the device list before), for good.
+    remove_device: `DELETE FROM ${ks}.pending USING TIMESTAMP ${REMOVE_WRITE_TIMESTAMP} WHERE ${device}`,
   };
 }
 
@@ -172,6 +176,12 @@ export class PendingStoreCassandra implements PendingStore {
       const params = [user_id, device_id, conversation_id, message_id];
       if (this.batcher !== null) await this.batcher.write([{ query: this.cql.remove, params }]);
       else await this.client.execute(this.cql.remove, params, this.options());
+    });
+  }
+
+  removeDevice(user_id: string, device_id: string): Promise<void> {
+    return this.lifecycle.run("removeDevice", async () => {
+      await this.client.execute(this.cql.remove_device, [user_id, device_id], this.options());
     });
   }
 

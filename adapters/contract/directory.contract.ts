@@ -121,6 +121,56 @@ export function describeDirectoryContract(name: string, factory: () => Promise<D
     );
 
     it(
+      "removes one device, answering whether it was there, and keeps the order of the rest",
+      async () => {
+        const user = await newUser();
+        const devices = [unique("dev"), unique("dev"), unique("dev")];
+        for (const [i, device_id] of devices.entries()) await directory().addDevice(user.user_id, device_id, 1_750_000_000_000 + i * 1_000);
+        expect(await directory().removeDevice(user.user_id, devices[1]!)).toBe(true);
+        expect(await directory().removeDevice(user.user_id, devices[1]!)).toBe(false);
+        expect(await directory().removeDevice(unique("usr_none"), devices[0]!)).toBe(false);
+        expect(await directory().devices(user.user_id)).toEqual([devices[0], devices[2]]);
+      },
+      timeout,
+    );
+
+    it(
+      "lists devices created before a time, oldest first, at most limit",
+      async () => {
+        const [a, b] = await newUsers(2);
+        const t = 1_000_000_000_000 + counter * 10_000;
+        const [a1, a2, b1] = [unique("dev"), unique("dev"), unique("dev")];
+        await directory().addDevice(a!, a2, t + 20);
+        await directory().addDevice(b!, b1, t + 10);
+        await directory().addDevice(a!, a1, t + 5);
+        const mine = (rows: { user_id: string; device_id: string }[]) => rows.filter((r) => [a1, a2, b1].includes(r.device_id));
+        expect(mine(await directory().devicesCreatedBefore(t + 20, 10_000))).toEqual([
+          { user_id: a, device_id: a1 },
+          { user_id: b, device_id: b1 },
+        ]);
+        expect(await directory().devicesCreatedBefore(t + 20, 0)).toEqual([]);
+        await directory().removeDevice(a!, a1);
+        expect(mine(await directory().devicesCreatedBefore(t + 21, 10_000))).toEqual([
+          { user_id: b, device_id: b1 },
+          { user_id: a, device_id: a2 },
+        ]);
+      },
+      timeout,
+    );
+
+    it(
+      "replaces a user's password hash, answering whether the user exists",
+      async () => {
+        const user = await newUser();
+        expect(await directory().setPasswordHash(user.user_id, "scrypt$new")).toBe(true);
+        expect(await directory().userById(user.user_id)).toEqual({ ...user, password_hash: "scrypt$new" });
+        expect(await directory().userByName(user.username)).toEqual({ ...user, password_hash: "scrypt$new" });
+        expect(await directory().setPasswordHash(unique("usr_none"), "scrypt$x")).toBe(false);
+      },
+      timeout,
+    );
+
+    it(
       "keeps one push registration per (platform, token)",
       async () => {
         const user = await newUser();

@@ -161,6 +161,21 @@ export function describePendingStoreContract(
       expect(await store().count(b.user_id, b.device_id)).toBe(2);
     }, timeout);
 
+    it("drops every entry of a removed device, and only that device's", async () => {
+      const [gone, kept] = [device(), device()];
+      const [c1, c2] = [unique("conv"), unique("conv")];
+      await store().put([gone.entry(1, c1), gone.entry(2, c2), gone.entry(3, c2), kept.entry(4, c1)]);
+      await store().remove(gone.user_id, gone.device_id, c2, messageId(3));
+      await store().removeDevice(gone.user_id, gone.device_id);
+      expect(await store().list(gone.user_id, gone.device_id, null, 10)).toEqual([]);
+      expect(await store().listConversation(gone.user_id, gone.device_id, c2, null, 10)).toEqual([]);
+      expect(await store().count(gone.user_id, gone.device_id)).toBe(0);
+      expect(numbers(await store().list(kept.user_id, kept.device_id, null, 10))).toEqual([4]);
+      await store().removeDevice(gone.user_id, gone.device_id);
+      await store().removeDevice(unique("user"), unique("device"));
+      expect(await store().count(kept.user_id, kept.device_id)).toBe(1);
+    }, timeout);
+
     it("removes an entry from list, listConversation and count, and leaves the others", async () => {
       const d = device();
       const conversation = unique("conv");

@@ -69,6 +69,34 @@ export class DirectoryMemory implements Directory {
     return (this.devices_by_user.get(user_id) ?? []).map((device) => device.device_id);
   }
 
+  async removeDevice(user_id: string, device_id: string): Promise<boolean> {
+    this.assertOpen("removeDevice");
+    const devices = this.devices_by_user.get(user_id) ?? [];
+    const at = devices.findIndex((device) => device.device_id === device_id);
+    if (at < 0) return false;
+    devices.splice(at, 1);
+    if (devices.length === 0) this.devices_by_user.delete(user_id);
+    return true;
+  }
+
+  async devicesCreatedBefore(before_ms: number, limit: number): Promise<{ user_id: string; device_id: string }[]> {
+    this.assertOpen("devicesCreatedBefore");
+    const found: { user_id: string; device_id: string; created_at_ms: number; insertion: number }[] = [];
+    for (const [user_id, devices] of this.devices_by_user) {
+      for (const d of devices) if (d.created_at_ms < before_ms) found.push({ user_id, device_id: d.device_id, created_at_ms: d.created_at_ms, insertion: d.insertion });
+    }
+    found.sort((a, b) => a.created_at_ms - b.created_at_ms || a.insertion - b.insertion);
+    return found.slice(0, Math.max(0, limit)).map(({ user_id, device_id }) => ({ user_id, device_id }));
+  }
+
+  async setPasswordHash(user_id: string, password_hash: string): Promise<boolean> {
+    this.assertOpen("setPasswordHash");
+    const user = this.users.get(user_id);
+    if (user === undefined) return false;
+    this.users.set(user_id, { ...user, password_hash });
+    return true;
+  }
+
   async registerPush(user_id: string, target: PushTarget): Promise<void> {
     this.assertOpen("registerPush");
     const targets = getOrCreate(this.push_by_user, user_id, () => []);

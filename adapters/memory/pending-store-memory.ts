@@ -22,6 +22,7 @@ import {
   pendingListConversation,
   pendingPut,
   pendingRemove,
+  pendingRemoveDevice,
 } from "../../core/pending/index.js";
 import type { PendingState } from "../../core/pending/index.js";
 import { assert } from "../../core/result.js";
@@ -54,6 +55,11 @@ export class PendingStoreMemory implements PendingStore {
   async remove(user_id: string, device_id: string, conversation_id: string, message_id: string): Promise<void> {
     this.assertOpen("remove");
     pendingRemove(this.state, user_id, device_id, conversation_id, message_id);
+  }
+
+  async removeDevice(user_id: string, device_id: string): Promise<void> {
+    this.assertOpen("removeDevice");
+    pendingRemoveDevice(this.state, user_id, device_id);
   }
 
   async count(user_id: string, device_id: string): Promise<number> {

@@ -49,6 +49,9 @@ const SQL = {
   // Existence and devices of many users in one query: a user without devices comes back once, device_id null.
   audienceOf: `SELECT u.user_id, d.device_id FROM users u LEFT JOIN devices d ON d.user_id = u.user_id
     WHERE u.user_id = ANY($1::text[]) ORDER BY u.user_id, d.created_at, d.added`,
+  deleteDevice: "DELETE FROM devices WHERE user_id = $1 AND device_id = $2",
+  devicesBefore: `SELECT user_id, device_id FROM devices WHERE created_at < ${msIn("$1")} ORDER BY created_at, added LIMIT $2`,
+  updatePassword: "UPDATE users SET password_hash = $2 WHERE user_id = $1",
   insertPush: "INSERT INTO push_registrations (user_id, platform, token) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
   pushTargets: "SELECT platform, token FROM push_registrations WHERE user_id = $1 ORDER BY added",
   deletePush: "DELETE FROM push_registrations WHERE user_id = $1 AND platform = $2 AND token = $3",
@@ -124,6 +127,21 @@ export class DirectoryPostgres implements Directory {
   async devices(user_id: string): Promise<string[]> {
     this.assertOpen("devices");
     return [...((await this.audienceLoader.load(user_id)) ?? [])];
+  }
+
+  async removeDevice(user_id: string, device_id: string): Promise<boolean> {
+    this.assertOpen("removeDevice");
+    return ((await this.pool.query(SQL.deleteDevice, [user_id, device_id])).rowCount ?? 0) > 0;
+  }
+
+  async devicesCreatedBefore(before_ms: number, limit: number): Promise<{ user_id: string; device_id: string }[]> {
+    this.assertOpen("devicesCreatedBefore");
+    return (await this.pool.query<{ user_id: string; device_id: string }>(SQL.devicesBefore, [before_ms, Math.max(0, limit)])).rows.map((row) => ({ user_id: row.user_id, device_id: row.device_id }));
+  }
+
+  async setPasswordHash(user_id: string, password_hash: string): Promise<boolean> {
+    this.assertOpen("setPasswordHash");
+    return ((await this.pool.query(SQL.updatePassword, [user_id, password_hash])).rowCount ?? 0) > 0;
   }
 
   async registerPush(user_id: string, target: PushTarget): Promise<void> {

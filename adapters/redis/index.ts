@@ -7,3 +7,4 @@ export { SessionStoreRedis, type SessionStoreRedisOptions } from "./session-stor
 export { PresenceRedis, type PresenceRedisOptions } from "./presence-redis.js";
 export { LeaseStoreRedis, type LeaseStoreRedisOptions } from "./lease-store-redis.js";
 export { GatewayRegistryRedis, type GatewayRegistryRedisOptions } from "./gateway-registry-redis.js";
+export { publishSignOut, subscribeSignOuts, decodeSignOut, SIGN_OUT_CHANNEL } from "./sign-outs-redis.js";

@@ -59,6 +59,9 @@ export class DirectorySqlite implements Directory {
   private readonly existing_users: Statement<[string], { user_id: string }>;
   private readonly insert_device: Statement<[string, string, number]>;
   private readonly select_devices: Statement<[string], { device_id: string }>;
+  private readonly delete_device: Statement<[string, string]>;
+  private readonly devices_before: Statement<[number, number], { user_id: string; device_id: string }>;
+  private readonly update_password: Statement<[string, string]>;
   private readonly insert_push: Statement<[string, string, string]>;
   private readonly select_push: Statement<[string], { platform: string; token: string }>;
   private readonly delete_push: Statement<[string, string, string]>;
@@ -81,6 +84,10 @@ export class DirectorySqlite implements Directory {
     this.existing_users = db.prepare("SELECT user_id FROM users WHERE user_id IN (SELECT value FROM json_each(?))");
     this.insert_device = db.prepare("INSERT OR IGNORE INTO devices (user_id, device_id, created_at_ms) VALUES (?, ?, ?)");
     this.select_devices = db.prepare("SELECT device_id FROM devices WHERE user_id = ? ORDER BY created_at_ms, rowid");
+    this.delete_device = db.prepare("DELETE FROM devices WHERE user_id = ? AND device_id = ?");
+    // A scan (no index on created_at_ms): a sweep every few minutes over at most 10 devices a user.
+    this.devices_before = db.prepare("SELECT user_id, device_id FROM devices WHERE created_at_ms < ? ORDER BY created_at_ms, rowid LIMIT ?");
+    this.update_password = db.prepare("UPDATE users SET password_hash = ? WHERE user_id = ?");
     this.insert_push = db.prepare("INSERT OR IGNORE INTO push_registrations (user_id, platform, token) VALUES (?, ?, ?)");
     this.select_push = db.prepare("SELECT platform, token FROM push_registrations WHERE user_id = ? ORDER BY rowid");
     this.delete_push = db.prepare("DELETE FROM push_registrations WHERE user_id = ? AND platform = ? AND token = ?");
@@ -137,6 +144,25 @@ export class DirectorySqlite implements Directory {
     this.assertOpen("devices");
     const cached = this.devices_of.get(user_id) ?? remember(this.devices_of, user_id, this.select_devices.all(user_id).map((row) => row.device_id));
     return [...cached];
+  }
+
+  async removeDevice(user_id: string, device_id: string): Promise<boolean> {
+    this.assertOpen("removeDevice");
+    return this.database.write(() => {
+      const removed = this.delete_device.run(user_id, device_id).changes > 0;
+      this.devices_of.delete(user_id);
+      return removed;
+    });
+  }
+
+  async devicesCreatedBefore(before_ms: number, limit: number): Promise<{ user_id: string; device_id: string }[]> {
+    this.assertOpen("devicesCreatedBefore");
+    return this.devices_before.all(before_ms, Math.max(0, limit)).map((row) => ({ user_id: row.user_id, device_id: row.device_id }));
+  }
+
+  async setPasswordHash(user_id: string, password_hash: string): Promise<boolean> {
+    this.assertOpen("setPasswordHash");
+    return this.database.write(() => this.update_password.run(password_hash, user_id).changes > 0);
   }
 
   async registerPush(user_id: string, target: PushTarget): Promise<void> {

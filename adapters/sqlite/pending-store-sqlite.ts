@@ -45,6 +45,7 @@ export class PendingStoreSqlite implements PendingStore {
   private readonly conversation_from_start: Statement<[string, string, string, number], ListedRow>;
   private readonly conversation_after: Statement<[string, string, string, string, number], ListedRow>;
   private readonly count_entries: Statement<[string, string], { count: number }>;
+  private readonly delete_device: Statement<[string, string]>;
   private readonly forget_tombstones: Statement<[string]>;
 
   constructor(private readonly database: Database) {
@@ -77,6 +78,7 @@ export class PendingStoreSqlite implements PendingStore {
       `SELECT ${LISTED_COLUMNS} FROM pending WHERE user_id = ? AND device_id = ? AND conversation_id = ? AND message_id > ? ORDER BY message_id LIMIT ?`,
     );
     this.count_entries = db.prepare("SELECT COUNT(*) AS count FROM pending WHERE user_id = ? AND device_id = ?");
+    this.delete_device = db.prepare("DELETE FROM pending WHERE user_id = ? AND device_id = ?");
     this.forget_tombstones = db.prepare("DELETE FROM pending_tombstones WHERE message_id < ?");
   }
 
@@ -128,6 +130,18 @@ export class PendingStoreSqlite implements PendingStore {
     await this.database.write(() => {
       this.insert_tombstone.run(key);
       this.delete_entry.run(key);
+    });
+  }
+
+  /**
+   * A range delete on the primary key. The device's tombstones stay until
+   * forgetTombstonesBefore trims them with everyone's (they are keyed by message ID first, so
+   * finding one device's would scan them all inside the write).
+   */
+  async removeDevice(user_id: string, device_id: string): Promise<void> {
+    this.assertOpen("removeDevice");
+    await this.database.write(() => {
+      this.delete_device.run(user_id, device_id);
     });
   }
 

@@ -91,6 +91,21 @@ export function pendingRemove(
 }
 
 /**
+ * Drops every entry and tombstone of a device that no longer exists (signed out, or retired by
+ * newer sign-ins). Answers how many live entries went. Unlike pendingRemove it leaves no
+ * tombstones: nothing may ever be delivered to that device again, so a late put for it is
+ * garbage to be dropped by a second call, not an entry to be kept from coming back.
+ */
+export function pendingRemoveDevice(state: PendingState, user_id: string, device_id: string): number {
+  const devices = state.users.get(user_id);
+  const device = devices?.get(device_id);
+  if (devices === undefined || device === undefined) return 0;
+  devices.delete(device_id);
+  if (devices.size === 0) state.users.delete(user_id);
+  return device.live_count;
+}
+
+/**
  * Forgets the tombstones of message IDs below `before_message_id` (for Snowflake IDs, those
  * ordered before a time), and drops records left with nothing in them. After this, a put of
  * such an old entry would be taken again, so call it only with a bound older than anything

@@ -10,6 +10,11 @@
  * - devices lists a user's devices in creation order; pushTargets its push registrations,
  *   one per (platform, token); unregisterPush deletes one (the provider said it is gone),
  *   answering whether it was there.
+ * - removeDevice forgets one device (signed out, retired by newer sign-ins, or all of them at
+ *   a password change), answering whether it was there; devices never lists it again.
+ * - setPasswordHash replaces a user's password hash, answering whether the user exists.
+ * - devicesCreatedBefore lists devices created before a time, oldest first, at most `limit`
+ *   (a device's one token is issued with it, so these are the devices whose token expired).
  */
 import type { PushTarget } from "../model.js";
 
@@ -36,6 +41,9 @@ export interface Directory {
 
   addDevice(user_id: string, device_id: string, created_at_ms: number): Promise<void>;
   devices(user_id: string): Promise<string[]>;
+  removeDevice(user_id: string, device_id: string): Promise<boolean>;
+  devicesCreatedBefore(before_ms: number, limit: number): Promise<{ user_id: string; device_id: string }[]>;
+  setPasswordHash(user_id: string, password_hash: string): Promise<boolean>;
   registerPush(user_id: string, target: PushTarget): Promise<void>;
   pushTargets(user_id: string): Promise<PushTarget[]>;
   unregisterPush(user_id: string, target: PushTarget): Promise<boolean>;

@@ -16,6 +16,10 @@
  * - listConversation returns one conversation's entries with message_id > after (all when
  *   null), ascending, at most `limit`.
  * - count is the number of live entries for the device.
+ * - removeDevice drops every entry of a device that no longer exists (signed out or retired):
+ *   afterwards list and count find none. A put for that device racing it (a router that read
+ *   the device list just before) may still land; the caller repeats removeDevice once such a
+ *   put has settled (nodes/sessions.ts).
  */
 import type { PendingEntry } from "../model.js";
 
@@ -34,5 +38,6 @@ export interface PendingStore {
   ): Promise<PendingEntry[]>;
   remove(user_id: string, device_id: string, conversation_id: string, message_id: string): Promise<void>;
   count(user_id: string, device_id: string): Promise<number>;
+  removeDevice(user_id: string, device_id: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import { newMessageData } from "./frames.js";
 
 export const createUserBody = z.object({ username: f.username, password: f.password });
 export const createSessionBody = z.object({ username: f.username, password: f.password });
+export const changePasswordBody = z.object({ current_password: f.password, new_password: f.password });
 export const lookupUserQuery = z.object({ username: f.username });
 export const createGroupBody = z.object({
   name: z.string().trim().min(1).max(LIMITS.groupNameCharsMax),
@@ -48,6 +49,7 @@ export const inboxQuery = z.object({
 
 export type CreateUserBody = z.infer<typeof createUserBody>;
 export type CreateSessionBody = z.infer<typeof createSessionBody>;
+export type ChangePasswordBody = z.infer<typeof changePasswordBody>;
 export type CreateGroupBody = z.infer<typeof createGroupBody>;
 export type AddMembersBody = z.infer<typeof addMembersBody>;
 export type CreateMediaBody = z.infer<typeof createMediaBody>;

@@ -169,6 +169,10 @@ const REST_ROUTES: readonly (readonly [string, (r: Draw, k: Known) => string, ()
   ["GET", (r) => `/api/v1/media/${enc(anyString(r, 100))}?conversation_id=${enc(anyString(r, 40))}`, () => null],
   ["PUT", (r) => `/media/${enc(anyString(r, 40))}/upload?expires=${int(r, 2e12)}&sig=${"0".repeat(int(r, 70))}`, () => ({})],
   ["GET", (r) => `/media/${enc(anyString(r, 40))}/download?expires=${anyString(r, 20)}&sig=${anyString(r, 70)}`, () => null],
+  // Sign-out of someone else's or a made-up device (404), never the attacker's own: that would
+  // revoke its token and leave the rest of the run to 401s.
+  ["DELETE", (r) => `/api/v1/sessions/${enc(anyString(r, 90)) || "d1"}`, () => null],
+  ["PUT", () => "/api/v1/users/me/password", () => ({ current_password: "wrong password here", new_password: "another long password" })],
   ["GET", () => "/healthz", () => null],
   ["GET", (r) => pick(r, ["/", "/static/../../etc/passwd", "/static/%2e%2e/%2e%2e/x", "/%", "/api", "/api/v1", "/api/v2/users", "/ws", "/app.js", "/\u00ff"]), () => null],
 ];

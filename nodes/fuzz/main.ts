@@ -6,6 +6,9 @@
  */
 import { fuzzSeed, runFuzz, type FuzzReport } from "./run.js";
 
+/** 200,000 frames end at about 1.5x the starting RSS (2 malloc arenas); 3.5x was glibc's default keeping freed memory. */
+export const RSS_GROWTH_MAX = 2;
+
 export function fuzzVerdict(report: FuzzReport): string[] {
   const problems: string[] = [];
   if (report.crashes > 0) problems.push(`${report.crashes} crash(es)`);
@@ -15,6 +18,10 @@ export function fuzzVerdict(report: FuzzReport): string[] {
   if (report.live.errors > 0) problems.push(`the honest client got ${report.live.errors} error frame(s)`);
   if (report.live.delivered < report.live.sent) problems.push(`the honest client got ${report.live.delivered} of ${report.live.sent} messages`);
   if (!report.healthy_after) problems.push("the node was not healthy afterwards");
+  // Memory a run leaves behind: the node's RSS at the end within RSS_GROWTH_MAX of its start.
+  if (report.rss_mb.start > 0 && report.rss_mb.end > RSS_GROWTH_MAX * report.rss_mb.start) {
+    problems.push(`RSS grew from ${report.rss_mb.start} to ${report.rss_mb.end} MiB (more than ${RSS_GROWTH_MAX}x)`);
+  }
   return problems;
 }
 

@@ -7,7 +7,8 @@
  * `nodejs_eventloop_lag_seconds` from /metrics), and the messages delivered and their latency
  * in that window. Writes `bench/results/soak.json` and `bench/results/soak.svg` (one chart per
  * series over time) and exits 1 if the node crashed, a message was lost, or RSS at the end is
- * more than twice its first sample after warm-up.
+ * more than 1.25 times its sample at half time (a leak; bounded caches are full by then) or
+ * three times its first sample after warm-up.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -138,11 +139,13 @@ async function main(): Promise<void> {
     const out = resolve(new URL("../../bench/results", import.meta.url).pathname);
     mkdirSync(out, { recursive: true });
     const warm = samples[Math.min(samples.length - 1, 1)];
+    const half = samples[Math.floor(samples.length / 2)];
     const last = samples.at(-1);
     const verdict = {
       crashed,
       lost,
       rss_start_mb: warm?.rss_mb ?? 0,
+      rss_half_mb: half?.rss_mb ?? 0,
       rss_end_mb: last?.rss_mb ?? 0,
       p99_ms_max: Math.max(0, ...samples.map((s) => s.p99_ms)),
       loop_lag_ms_max: Math.max(0, ...samples.map((s) => s.loop_lag_ms)),
@@ -150,9 +153,13 @@ async function main(): Promise<void> {
     writeFileSync(join(out, "soak.json"), `${JSON.stringify({ seconds, seed, verdict, samples }, null, 1)}\n`);
     writeFileSync(join(out, "soak.svg"), chart(samples));
     process.stdout.write(`soak: ${JSON.stringify(verdict)} -> bench/results/soak.json, soak.svg\n`);
-    const grew = verdict.rss_start_mb > 0 && verdict.rss_end_mb > 2 * verdict.rss_start_mb;
+    // Bounded caches fill during the first quarter hour at the default rate (SQLite's 64 MiB
+    // page cache, the log's recent records, 4,096 message IDs per connection in the gateway),
+    // so a leak is growth in the second half; doubling from the warm-up sample is kept as a
+    // coarse bound, at three times.
+    const grew = verdict.rss_start_mb > 0 && (verdict.rss_end_mb > 1.25 * verdict.rss_half_mb || verdict.rss_end_mb > 3 * verdict.rss_start_mb);
     if (crashed || lost > 0 || grew) {
-      process.stdout.write(`soak FAILED: ${crashed ? "the node crashed; " : ""}${lost > 0 ? `${lost} message(s) not delivered; ` : ""}${grew ? "RSS more than doubled" : ""}\n`);
+      process.stdout.write(`soak FAILED: ${crashed ? "the node crashed; " : ""}${lost > 0 ? `${lost} message(s) not delivered; ` : ""}${grew ? "RSS grew by more than a quarter in the second half, or tripled" : ""}\n`);
       process.exitCode = 1;
     }
   }

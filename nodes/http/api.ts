@@ -20,6 +20,7 @@ import type { ReceiptStatus } from "../../core/protocol/frames.js";
 import * as rest from "../../core/protocol/rest.js";
 import { receiptRank } from "../../core/receipts/receipts.js";
 import { hashPassword, verifyPassword, type TokenClaims, type Tokens } from "../auth.js";
+import type { DeviceSessions } from "../sessions.js";
 import { fail, failWith } from "./errors.js";
 import { SignInGuard } from "./sign-in-guard.js";
 import { Thumbnails } from "./thumbnails.js";
@@ -37,6 +38,8 @@ export type ApiServices = {
   readonly public_url: () => string;
   readonly rest_burst: number;
   readonly rest_per_second: number;
+  /** Which devices are current, and retiring them (sign-out, password change, newest-N). */
+  readonly sessions: DeviceSessions;
 };
 
 declare module "fastify" {
@@ -86,6 +89,15 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     const token = header !== undefined && header.startsWith("Bearer ") ? header.slice(7) : undefined;
     const check = s.tokens.verify(token, s.clock.now());
     if (!check.ok) return fail(reply, check.code, check.message);
+    // A token is only as good as its device: signed out, retired or at a password change,
+    // every token of it is refused, on every node (nodes/sessions.ts).
+    let current: boolean;
+    try {
+      current = await s.sessions.current(check.claims.user_id, check.claims.device_id);
+    } catch {
+      return fail(reply, "STORE_UNAVAILABLE", "Your session could not be checked just now; retry.");
+    }
+    if (!current) return fail(reply, "TOKEN_REVOKED", "This token's device was signed out (by the user, a password change, or newer sign-ins); sign in again.");
     req.claims = check.claims;
     if (!limiter.take(`u:${check.claims.user_id}`)) return fail(reply, "RATE_LIMITED", "Too many requests; retry in a moment.");
   });
@@ -144,12 +156,49 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     });
     if (!checked.ok) return fail(reply, checked.refusal.code, checked.refusal.message);
     if (!checked.value || user === null) return fail(reply, "BAD_CREDENTIALS", "The username or the password is wrong.");
+    return reply.send(await newSession(user.user_id));
+  });
+
+  /** A new device and its token; the user's devices beyond the newest N are retired. */
+  const newSession = async (user_id: string): Promise<{ token: string; user_id: string; device_id: string; expires_at: string }> => {
     const device_id = opaqueId("d", draw);
     const now = s.clock.now();
-    await s.directory.addDevice(user.user_id, device_id, now);
+    await s.directory.addDevice(user_id, device_id, now);
+    await s.sessions.signedIn(user_id);
     const expires_at_ms = now + s.limits.tokenTtlMs;
-    const token = s.tokens.issue({ user_id: user.user_id, device_id, expires_at_ms });
-    return reply.send({ token, user_id: user.user_id, device_id, expires_at: isoFromMs(expires_at_ms) });
+    const token = s.tokens.issue({ user_id, device_id, expires_at_ms });
+    return { token, user_id, device_id, expires_at: isoFromMs(expires_at_ms) };
+  };
+
+  /** Sign-out: `current` or one of the caller's own device IDs; its tokens stop working everywhere. */
+  app.delete<{ Params: { device_id: string } }>("/api/v1/sessions/:device_id", async (req, reply) => {
+    const claims = me(req);
+    const device_id = req.params.device_id === "current" ? claims.device_id : req.params.device_id;
+    const removed = await s.sessions.retire(claims.user_id, [device_id]);
+    if (removed.length === 0) return fail(reply, "NOT_FOUND", `You have no device ${device_id.slice(0, 100)} signed in.`);
+    return reply.code(204).send();
+  });
+
+  /**
+   * Password change: the current password again (throttled like a sign-in, so a stolen token
+   * cannot be used to guess it), then every device of the user is signed out, this one
+   * included, and the answer is a fresh session for the caller.
+   */
+  app.put("/api/v1/users/me/password", async (req, reply) => {
+    const b = body(rest.changePasswordBody, req, reply);
+    if (b === null) return reply;
+    const user_id = me(req).user_id;
+    const user = await s.directory.userById(user_id);
+    if (user === null) return fail(reply, "TOKEN_REVOKED", "This token's user no longer exists; sign in again.");
+    const checked = await sign_in.run(user.username, async () => {
+      const right = await verifyPassword(b.current_password, user.password_hash);
+      return { value: right ? await hashPassword(b.new_password) : null, password_ok: right };
+    });
+    if (!checked.ok) return fail(reply, checked.refusal.code, checked.refusal.message);
+    if (checked.value === null) return fail(reply, "WRONG_PASSWORD", "current_password is not this account's password.");
+    await s.directory.setPasswordHash(user_id, checked.value);
+    await s.sessions.retireAll(user_id);
+    return reply.send(await newSession(user_id));
   });
 
   app.get("/api/v1/users", async (req, reply) => {

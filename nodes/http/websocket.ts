@@ -29,9 +29,10 @@ export type WebSocketOptions = {
   /** Connections from one address (0: no cap); past it the upgrade is refused with 429. */
   readonly connections_per_address_max?: number;
   /**
-   * Whether the token's device is still one the user's messages go to (not retired by newer
-   * sign-ins, core/limits.ts devicesPerUserMax); a retired one is refused with 401. A failed
-   * check admits the device (the store being down is no reason to sign anyone out).
+   * Whether the token's device is still one the user's messages go to (not signed out, nor
+   * retired by newer sign-ins: nodes/sessions.ts); a retired one is refused with 401
+   * TOKEN_REVOKED. A failed check admits the device (the store being down is no reason to
+   * sign anyone out).
    */
   readonly device_current?: (user_id: string, device_id: string) => Promise<boolean>;
   /** permessage-deflate settings (compression.ts), or null/absent: the extension is declined. */
@@ -40,17 +41,38 @@ export type WebSocketOptions = {
   readonly on_close?: () => void;
 };
 
-function refuse(socket: Duplex, status: number, reason: string, code: "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "NOT_FOUND" | "DRAINING" | "RATE_LIMITED", message: string): void {
+/** The close code of a socket whose device was signed out (docs/API.md): sign in again. */
+export const CLOSE_SIGNED_OUT = 4001;
+
+function refuse(socket: Duplex, status: number, reason: string, code: "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_REVOKED" | "NOT_FOUND" | "DRAINING" | "RATE_LIMITED", message: string): void {
   const body = JSON.stringify(errorBody(apiError(code, message)));
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
-export function attachWebSocket(server: Server, options: WebSocketOptions): { close(): void; count(): number } {
+export type WebSocketEdge = {
+  close(): void;
+  count(): number;
+  /** Closes (4001) every open socket of these devices of `user_id`; answers how many. */
+  signOut(user_id: string, device_ids: readonly string[]): number;
+};
+
+export function attachWebSocket(server: Server, options: WebSocketOptions): WebSocketEdge {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.frame_bytes_max, perMessageDeflate: perMessageDeflate(options.compression ?? null) });
   const compression = options.compression ?? null;
   const alive = new WeakMap<WebSocket, boolean>();
   const per_user = new Map<string, number>();
   const per_address = new Map<string, number>();
+  /** `user_id device_id` -> its open sockets, so a sign-out can close them. */
+  const by_device = new Map<string, Set<WebSocket>>();
+  const deviceKey = (user_id: string, device_id: string): string => `${user_id} ${device_id}`;
+  /** Sockets closed by a sign-out: nothing they send after it is read. */
+  const signed_out = new WeakSet<WebSocket>();
+  /**
+   * Devices signed out lately, oldest first (bounded): an upgrade whose device check passed
+   * just before the sign-out arrived is closed as soon as its socket exists.
+   */
+  const recently_signed_out = new Set<string>();
+  const RECENTLY_SIGNED_OUT_MAX = 10_000;
   const user_max = options.connections_per_user_max ?? LIMITS.connectionsPerUserMax;
   const address_max = options.connections_per_address_max ?? LIMITS.connectionsPerAddressMax;
   const count = (map: Map<string, number>, key: string, delta: number): void => {
@@ -123,13 +145,21 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): { cl
         return;
       }
       options.on_open?.();
+      const key = deviceKey(user_id, check.claims.device_id);
+      const mine = by_device.get(key) ?? new Set<WebSocket>();
+      mine.add(ws);
+      by_device.set(key, mine);
+      if (recently_signed_out.has(key)) queueMicrotask(() => closeSignedOut(ws));
       ws.on("pong", () => alive.set(ws, true));
       ws.on("message", (data, isBinary) => {
+        if (signed_out.has(ws)) return;
         // Binary frames are not part of the protocol; decoding them as text yields a clear error.
         const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.from(data).toString("utf8");
         connection.text(isBinary ? `\u0000${text}` : text);
       });
       ws.on("close", () => {
+        mine.delete(ws);
+        if (mine.size === 0 && by_device.get(key) === mine) by_device.delete(key);
         connection.closed();
         options.on_close?.();
       });
@@ -146,12 +176,21 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): { cl
     void current.then((is_current) => {
       if (socket.destroyed) return;
       if (!is_current) {
-        refuse(socket, 401, "Unauthorized", "UNAUTHENTICATED", "This device was signed out by newer sign-ins of the account; sign in again.");
+        refuse(socket, 401, "Unauthorized", "TOKEN_REVOKED", "This device was signed out (by the user, a password change, or newer sign-ins); sign in again.");
         return;
       }
       upgrade();
     });
   });
+
+  function closeSignedOut(ws: WebSocket): void {
+    signed_out.add(ws);
+    ws.close(CLOSE_SIGNED_OUT, "signed out: sign in again");
+    // The close frame goes out first; a peer that never answers it is cut off soon after.
+    const timer = setTimeout(() => ws.terminate(), 1_000);
+    timer.unref();
+    ws.once("close", () => clearTimeout(timer));
+  }
 
   const pinger = setInterval(() => {
     for (const ws of wss.clients) {
@@ -172,5 +211,19 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): { cl
       wss.close();
     },
     count: () => wss.clients.size,
+    signOut(user_id, device_ids) {
+      let closed = 0;
+      for (const device_id of device_ids) {
+        const key = deviceKey(user_id, device_id);
+        recently_signed_out.delete(key);
+        recently_signed_out.add(key);
+        if (recently_signed_out.size > RECENTLY_SIGNED_OUT_MAX) recently_signed_out.delete(recently_signed_out.values().next().value!);
+        for (const ws of by_device.get(key) ?? []) {
+          closeSignedOut(ws);
+          closed++;
+        }
+      }
+      return closed;
+    },
   };
 }

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
-import { Rest, Socket, signUp, type Account } from "./api-client.js";
+import { Rest, Socket, signIn, signUp, type Account } from "./api-client.js";
 import type { PushStandIns } from "./push-stand-ins.js";
 
 export type E2ETarget = {
@@ -307,6 +307,42 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       await new Promise((r) => setTimeout(r, 300));
       expect(apns.acceptedFor(marker_token).map((n) => (n.payload["chat"] as { message_id: string }).message_id)).not.toContain(online.message_id);
       await Promise.all([a.close(), b.close()]);
+    });
+  });
+
+  describe(`${label}: sign-out and password change`, () => {
+    /** The close code once the socket has closed (-1 if it did not within the time). */
+    const closedWith = async (socket: Socket, timeout_ms = 10_000): Promise<number> => {
+      const deadline = Date.now() + timeout_ms;
+      while (socket.closed === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return socket.closed?.code ?? -1;
+    };
+
+    it("signs a device out everywhere: its socket on any gateway closes with 4001, its token is refused on REST and at every upgrade", async () => {
+      const phone = await signUp(api(), name("so"));
+      const laptop = await signIn(api(), phone.username);
+      const [p1, p2, l1] = [await open(phone.token), await open(phone.token), await open(laptop.token)];
+      expect((await phone.rest.call("DELETE", "/api/v1/sessions/current")).status).toBe(204);
+      expect(await closedWith(p1)).toBe(4001);
+      expect(await closedWith(p2)).toBe(4001);
+      expect((await phone.rest.call("GET", "/api/v1/conversations")).json.error.code).toBe("TOKEN_REVOKED");
+      for (const g of target().gateways) await expect(Socket.open(g, phone.token)).rejects.toThrow(/401/);
+      expect((await laptop.rest.call("GET", "/api/v1/conversations")).status).toBe(200);
+      expect(l1.closed).toBeNull();
+      await l1.close();
+    });
+
+    it("changes a password: every earlier device is signed out, the fresh session works, the new password signs in", async () => {
+      const phone = await signUp(api(), name("pw"));
+      const laptop = await signIn(api(), phone.username);
+      const sockets = [await open(phone.token), await open(laptop.token)];
+      const changed = await phone.rest.call("PUT", "/api/v1/users/me/password", { current_password: "correct horse battery", new_password: "a brand new password" });
+      expect(changed.status).toBe(200);
+      for (const s of sockets) expect(await closedWith(s)).toBe(4001);
+      for (const old of [phone, laptop]) expect((await old.rest.call("GET", "/api/v1/conversations")).json.error.code).toBe("TOKEN_REVOKED");
+      const fresh = await open(changed.json.token);
+      await fresh.close();
+      expect((await signIn(api(), phone.username, "a brand new password")).user_id).toBe(phone.user_id);
     });
   });
 

@@ -118,7 +118,9 @@ export class App {
     window.addEventListener("focus", () => this.onVisible());
   }
 
+  /** Signs this device out on the server too, so its token (kept in localStorage) is dead everywhere. */
   signOut(): void {
+    void this.api.signOut();
     this.signOutNow(null);
   }
 

@@ -379,6 +379,13 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     const me = userOf(req, url);
     if (me === null) return fail(res, "UNAUTHENTICATED", "A valid bearer token is required.");
 
+    if (method === "DELETE" && path === "/api/v1/sessions/current") {
+      // Sign-out: this token stops working (the fake keeps one token per device).
+      sessions.delete(req.headers.authorization?.slice(7) ?? "");
+      res.writeHead(204).end();
+      return;
+    }
+
     if (method === "GET" && path === "/api/v1/users") {
       const id = byName.get(url.searchParams.get("username") ?? "");
       if (id === undefined) return fail(res, "NOT_FOUND", "No such user.");

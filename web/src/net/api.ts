@@ -135,6 +135,16 @@ export class Api {
     return this.call("GET", `/media/${encodeURIComponent(media_id)}`, mediaInfo);
   }
 
+  /**
+   * DELETE /sessions/current: this device's token stops working on every node and its sockets
+   * close. Best effort and silent (a 401 here is no news): the page forgets the token anyway.
+   */
+  async signOut(): Promise<void> {
+    if (this.token === null) return;
+    const headers = { Authorization: `Bearer ${this.token}` };
+    await fetch(`${BASE}/sessions/current`, { method: "DELETE", headers, keepalive: true }).catch(() => undefined);
+  }
+
   /** A cheap authenticated call, to tell a refused WebSocket upgrade (401) from a network fault. */
   async tokenStillValid(): Promise<boolean> {
     try {
