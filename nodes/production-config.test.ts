@@ -127,8 +127,10 @@ describe("machine lease configuration (router)", () => {
 });
 
 describe("gateway discovery configuration", () => {
+  // DATABASE_URL is required (issue 14), so every case here carries one.
+  const DB = { DATABASE_URL: "postgres://chat:pw@db:5432/chat" };
   it("accepts host names and bracketed IPv6 in GATEWAYS, discovery on by default with a registry per topic", () => {
-    const c = parseEnv(productionEnv, { GATEWAYS: "gw-0=gw-0.chat.internal:7101,gw-1=[fd00::1]:7101", LOG_TOPIC: "t1" });
+    const c = parseEnv(productionEnv, { ...DB, GATEWAYS: "gw-0=gw-0.chat.internal:7101,gw-1=[fd00::1]:7101", LOG_TOPIC: "t1" });
     expect(c.ok && [...c.value.GATEWAYS]).toEqual([
       ["gw-0", "gw-0.chat.internal:7101"],
       ["gw-1", "[fd00::1]:7101"],
@@ -144,7 +146,7 @@ describe("gateway discovery configuration", () => {
     [{ REGION: "eu west" }, "REGION", "letters, digits"],
     [{ REDIS_CLUSTER_NODES: "127.0.0.1:7200,127.0.0.1" }, "REDIS_CLUSTER_NODES", "not host:port"],
   ])("refuses %j, naming %s", (env, name, words) => {
-    const c = parseEnv(productionEnv, env);
+    const c = parseEnv(productionEnv, { ...DB, ...env });
     expect(c.ok).toBe(false);
     if (c.ok) return;
     expect(c.message).toContain(`${name}:`);
@@ -152,9 +154,10 @@ describe("gateway discovery configuration", () => {
   });
 
   it("takes REDIS_CLUSTER_NODES as a list of host:port (unset: REDIS_URL alone)", () => {
-    const c = parseEnv(productionEnv, { REDIS_CLUSTER_NODES: "127.0.0.1:7200, redis-2.internal:7201" });
+    const c = parseEnv(productionEnv, { ...DB, REDIS_CLUSTER_NODES: "127.0.0.1:7200, redis-2.internal:7201" });
     expect(c.ok && c.value.REDIS_CLUSTER_NODES).toEqual(["127.0.0.1:7200", "redis-2.internal:7201"]);
-    const none = parseEnv(productionEnv, {});
+    const none = parseEnv(productionEnv, DB);
+    expect(none.ok).toBe(true);
     expect(none.ok && none.value.REDIS_CLUSTER_NODES).toBeUndefined();
   });
 
