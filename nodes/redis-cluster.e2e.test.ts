@@ -17,6 +17,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureService } from "../adapters/contract/services.js";
 import { runClusterFault, type FaultPlan } from "./cluster.fault.js";
 import type { Endpoints } from "./testing/cluster-smoke.js";
+import { databaseUrlFromEnv } from "../adapters/postgres/pool.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const REDIS_CLUSTER = join(root, "deploy/services/redis-cluster.sh");
@@ -65,6 +66,8 @@ beforeAll(async () => {
     LOG_PARTITIONS: "8",
     CASSANDRA_KEYSPACE: `chat_rc_${run}`,
     REDIS_CLUSTER_NODES: nodes,
+    // Production roles have no default DATABASE_URL (issue 14): the local one.
+    DATABASE_URL: databaseUrlFromEnv(),
     MACHINE_LEASE_PREFIX: `chat-rc-${run}:`,
     MEDIA_DIR: media,
   };
