@@ -44,6 +44,11 @@ export type WebSocketOptions = {
 /** The close code of a socket whose device was signed out (docs/API.md): sign in again. */
 export const CLOSE_SIGNED_OUT = 4001;
 
+/** An 'error' listener shared by every socket: no closure per connection. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 function refuse(socket: Duplex, status: number, reason: string, code: "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_REVOKED" | "NOT_FOUND" | "DRAINING" | "RATE_LIMITED", message: string): void {
   const body = JSON.stringify(errorBody(apiError(code, message)));
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
@@ -81,6 +86,74 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): WebS
     else map.set(key, n);
   };
 
+  // Per connection, only what a connection needs stays reachable from its sockets' listeners:
+  // closures made inside the upgrade handler share its scope (the request, its head buffer, the
+  // token check), and one listener left on the socket kept all of that for the connection's
+  // life (bench/results/density.md: 1,248 B of closures per idle connection). So the
+  // long-lived listeners are made here, in functions that see only their arguments.
+  const countUntilClosed = (socket: Duplex, user_id: string, address: string): void => {
+    count(per_user, user_id, 1);
+    count(per_address, address, 1);
+    socket.once("close", () => {
+      count(per_user, user_id, -1);
+      count(per_address, address, -1);
+    });
+  };
+  const admit = (req: IncomingMessage, socket: Duplex, head: Buffer, claims: { user_id: string; device_id: string }): void =>
+    wss.handleUpgrade(req, socket, head, (ws) => opened(ws, claims));
+  const opened = (ws: WebSocket, claims: { user_id: string; device_id: string }): void => {
+    const user_id = claims.user_id;
+    const connection_id = `c${randomBytes(9).toString("base64url")}`;
+    alive.set(ws, true);
+    const connection = options.gateway.open(
+      { user_id: claims.user_id, device_id: claims.device_id, connection_id },
+      {
+        send(text) {
+          if (ws.readyState !== WebSocket.OPEN) return;
+          if (ws.bufferedAmount > options.send_buffer_bytes_max) {
+            ws.close(1013, "too slow: reconnect to resume");
+            return;
+          }
+          sendText(ws, text, compression);
+        },
+        close(code, reason) {
+          if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
+        },
+      },
+    );
+    if (connection === null) {
+      ws.close(1013, "draining");
+      return;
+    }
+    options.on_open?.();
+    const key = deviceKey(user_id, claims.device_id);
+    const mine = by_device.get(key) ?? new Set<WebSocket>();
+    mine.add(ws);
+    by_device.set(key, mine);
+    if (recently_signed_out.has(key)) queueMicrotask(() => closeSignedOut(ws));
+    ws.on("pong", () => alive.set(ws, true));
+    ws.on("message", (data, isBinary) => {
+      if (signed_out.has(ws)) return;
+      // Binary frames are not part of the protocol; decoding them as text yields a clear error.
+      const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.from(data).toString("utf8");
+      connection.text(isBinary ? `\u0000${text}` : text);
+    });
+    ws.on("close", () => {
+      mine.delete(ws);
+      if (mine.size === 0 && by_device.get(key) === mine) by_device.delete(key);
+      connection.closed();
+      options.on_close?.();
+    });
+    // An error (a frame over maxPayload: 1009, invalid UTF-8: 1007, ...) has already had ws
+    // start its close handshake with the right code; terminating at once cut that frame off
+    // and clients saw 1006. Give the close frame a moment to go out, then make sure.
+    ws.on("error", () => {
+      const timer = setTimeout(() => ws.terminate(), 1_000);
+      timer.unref();
+      ws.once("close", () => clearTimeout(timer));
+    });
+  };
+
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== "/ws") {
@@ -109,69 +182,11 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): WebS
       return;
     }
     // Counted from here, so that upgrades in progress count too; uncounted once the socket closes.
-    count(per_user, user_id, 1);
-    count(per_address, address, 1);
-    let counted = true;
-    socket.once("close", () => {
-      if (!counted) return;
-      counted = false;
-      count(per_user, user_id, -1);
-      count(per_address, address, -1);
-    });
+    countUntilClosed(socket, user_id, address);
     // The device check below is asynchronous: until ws owns the socket, a reset must not be
     // an unhandled 'error' (it would take the process down).
-    socket.on("error", () => socket.destroy());
-    const upgrade = (): void => wss.handleUpgrade(req, socket, head, (ws) => {
-      const connection_id = `c${randomBytes(9).toString("base64url")}`;
-      alive.set(ws, true);
-      const connection = options.gateway.open(
-        { user_id: check.claims.user_id, device_id: check.claims.device_id, connection_id },
-        {
-          send(text) {
-            if (ws.readyState !== WebSocket.OPEN) return;
-            if (ws.bufferedAmount > options.send_buffer_bytes_max) {
-              ws.close(1013, "too slow: reconnect to resume");
-              return;
-            }
-            sendText(ws, text, compression);
-          },
-          close(code, reason) {
-            if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
-          },
-        },
-      );
-      if (connection === null) {
-        ws.close(1013, "draining");
-        return;
-      }
-      options.on_open?.();
-      const key = deviceKey(user_id, check.claims.device_id);
-      const mine = by_device.get(key) ?? new Set<WebSocket>();
-      mine.add(ws);
-      by_device.set(key, mine);
-      if (recently_signed_out.has(key)) queueMicrotask(() => closeSignedOut(ws));
-      ws.on("pong", () => alive.set(ws, true));
-      ws.on("message", (data, isBinary) => {
-        if (signed_out.has(ws)) return;
-        // Binary frames are not part of the protocol; decoding them as text yields a clear error.
-        const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.from(data).toString("utf8");
-        connection.text(isBinary ? `\u0000${text}` : text);
-      });
-      ws.on("close", () => {
-        mine.delete(ws);
-        if (mine.size === 0 && by_device.get(key) === mine) by_device.delete(key);
-        connection.closed();
-        options.on_close?.();
-      });
-      // An error (a frame over maxPayload: 1009, invalid UTF-8: 1007, ...) has already had ws
-      // start its close handshake with the right code; terminating at once cut that frame off
-      // and clients saw 1006. Give the close frame a moment to go out, then make sure.
-      ws.on("error", () => {
-        const timer = setTimeout(() => ws.terminate(), 1_000);
-        timer.unref();
-        ws.once("close", () => clearTimeout(timer));
-      });
-    });
+    socket.on("error", destroyOnError);
+    const upgrade = (): void => admit(req, socket, head, check.claims);
     const current = options.device_current?.(user_id, check.claims.device_id).catch(() => true) ?? Promise.resolve(true);
     void current.then((is_current) => {
       if (socket.destroyed) return;
