@@ -16,7 +16,7 @@ import type { SessionEntry } from "../../core/model.js";
 import type { ReceiptStatus } from "../../core/protocol/frames.js";
 import {
   routerInit,
-  routerStep,
+  routerStepFor,
   type RouterCall,
   type RouterCallResult,
   type RouterConfig,
@@ -63,6 +63,7 @@ export type RouterHostEvents = {
 
 export class RouterHost {
   private state: RouterState;
+  private readonly step: ReturnType<typeof routerStepFor>;
   private consumer: LogConsumer | null = null;
   private stopped = false;
 
@@ -72,6 +73,7 @@ export class RouterHost {
     private readonly events: RouterHostEvents = {},
   ) {
     this.state = routerInit(config);
+    this.step = routerStepFor(config.variant);
   }
 
   /**
@@ -123,7 +125,7 @@ export class RouterHost {
 
   private feed(input: RouterInput): void {
     if (this.stopped) return;
-    const effects = routerStep(this.state, input);
+    const effects = this.step(this.state, input);
     for (const effect of effects) this.run(effect);
   }
 
