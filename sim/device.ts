@@ -96,6 +96,7 @@ export class SimSocket implements ConnectionSink {
 export type DeviceWorld = {
   connect(device: SimDevice): SimSocket | null;
   recovery(name: "client_send_retried" | "client_duplicate_dropped" | "client_reconnected"): void;
+  note(text: string): void;
 };
 
 export class SimDevice {
@@ -211,6 +212,12 @@ export class SimDevice {
         if (frame.event === "send_message" || frame.event === "send_group_message") {
           const op = this.sends[this.sendIndex.get(frame.data.client_msg_id) ?? -1];
           if (op !== undefined && op.invoked_at !== this.now) this.world.recovery("client_send_retried");
+        }
+        // An inbound frame lost while the socket stays open (a proxy or a gateway that drops
+        // a frame): only the gateway's resync, or the client's own retry, can make up for it.
+        if ((frame.event === "ack" || frame.event === "send_message" || frame.event === "send_group_message") && this.socket !== null && this.kernel.fires("socket_frame_lost", 0.05, this.rng)) {
+          this.world.note(`${this.device_id}: its ${frame.event} frame is lost on a live socket`);
+          return;
         }
         this.socket?.toGateway(encodeFrame(frame));
         return;

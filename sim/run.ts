@@ -25,6 +25,7 @@ export type SimSummary = {
   readonly faults_enabled: readonly FaultClass[];
   readonly faults_fired: Readonly<Record<string, number>>;
   readonly recoveries: Readonly<Record<string, number>>;
+  readonly workloads: Readonly<Record<string, number>>;
   readonly invariants_checked: number;
   readonly violations: number;
   readonly quiescent: boolean;
@@ -106,6 +107,7 @@ export function runSimulation(options: SimOptions, progress: (phase: "faults" | 
     faults_enabled: [...faults.enabled],
     faults_fired: Object.fromEntries(kernel.coverage.faults),
     recoveries: Object.fromEntries(kernel.coverage.recoveries),
+    workloads: Object.fromEntries(kernel.coverage.workloads),
     invariants_checked: 10,
     violations: violations.length,
     quiescent: quiescent_at !== null,

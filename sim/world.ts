@@ -11,7 +11,7 @@ import { GatewayHost } from "../nodes/hosts/gateway-host.js";
 import { SyncPromise } from "./sync-promise.js";
 import { RouterHost } from "../nodes/hosts/router-host.js";
 import { SimDevice, SimSocket, type DeviceWorld } from "./device.js";
-import { FAULT_CLASSES, type RecoveryPath } from "./faults.js";
+import { FAULT_CLASSES, type RecoveryPath, type WorkloadClass } from "./faults.js";
 import { Kernel, SIM_EPOCH_MS, SimNode } from "./kernel.js";
 import { LogSim, LogState } from "./log-sim.js";
 import type { SimOptions } from "./options.js";
@@ -34,6 +34,8 @@ import {
 export const ROUTER_GROUP = "routers";
 /** A crashed router's member stays in the group this long (the consumer session timeout). */
 export const ROUTER_SESSION_TIMEOUT_MS = 3_000;
+/** How long a host waits on one port call before it counts it failed. */
+export const CALL_TIMEOUT_MS = 1_000;
 
 /** Limits shrunk so that heartbeats, resyncs and retries happen many times per run. */
 export function simLimits(): Limits {
@@ -49,6 +51,16 @@ export function simLimits(): Limits {
     gatewaySendForgetMs: 60_000,
     gatewayReappendAfterMs: 10_000,
     pendingPageEntriesMax: 16,
+    // Small enough that a drawn backlog is paced by acks and a burst meets the bucket, and
+    // that a long log outage outlasts an ack's retry budget (~3.5 s of backoff plus timeouts).
+    replayUnackedMax: 32,
+    replayAckWaitMs: 2_000,
+    connectionFramesBurst: 24,
+    connectionFramesPerSecond: 10,
+    rateLimitedFramesRunMax: 12,
+    ackAppendAttemptsMax: 3,
+    ackAppendRetryBaseMs: 250,
+    ackAppendRetryMaxMs: 4_000,
   };
 }
 
@@ -86,6 +98,10 @@ export class World implements DeviceWorld {
 
   recovery(name: RecoveryPath): void {
     this.kernel.coverage.recovery(name);
+  }
+
+  workload(name: WorkloadClass): void {
+    this.kernel.coverage.workload(name);
   }
 
   // ---- building ---------------------------------------------------------------------------
@@ -146,11 +162,15 @@ export class World implements DeviceWorld {
         clock: node.clock,
         timers: node.timers,
       },
-      { gateway_id: id, limits: this.limits, call_timeout_ms: 1_000, session_ttl_ms: 3 * this.limits.heartbeatIntervalMs, variant: this.options.gateway_variant },
+      { gateway_id: id, limits: this.limits, call_timeout_ms: CALL_TIMEOUT_MS, session_ttl_ms: 3 * this.limits.heartbeatIntervalMs, variant: this.options.gateway_variant },
       {
         effect: (_connection, effect, phase) => {
           if (effect.type === "read_pending_conversation") this.recovery("gateway_conversation_read");
           if (effect.type === "read_pending_page" && effect.after === null && phase === "live") this.recovery("gateway_resync");
+          if (effect.type === "read_pending_page" && effect.after !== null) this.workload("backlog_several_pages");
+          if (effect.type === "send_frame" && effect.frame.event === "error" && effect.frame.data.code === "RATE_LIMITED" && phase !== "closed") {
+            this.workload("frames_rate_limited_open");
+          }
           if (effect.type === "send_frame" && effect.frame.event === "new_message") {
             this.deliveredFrames++;
             if (phase === "syncing") this.recovery("pending_replayed_on_connect");
@@ -194,7 +214,7 @@ export class World implements DeviceWorld {
         variant: this.options.router_variant,
         group: ROUTER_GROUP,
         member_id: slot.member_id,
-        call_timeout_ms: 1_000,
+        call_timeout_ms: CALL_TIMEOUT_MS,
         poll_wait_ms: 50,
       },
       {
