@@ -146,6 +146,7 @@ function collectHistory(world: World, healed_at: number, quiescent_at: number | 
       pending: world.pendingEntries().map((p) => ({ device: { user_id: p.user_id, device_id: p.device_id }, message_id: p.message_id })),
       connected: world.devices.filter((d) => d.connected).map((d) => d.ref),
       presence_watches: world.devices.flatMap((d) => [...d.watching].map((user_id) => ({ device: d.ref, user_id }))),
+      ...(quiescent_at === null ? { stuck: world.stuck() } : {}),
     },
     delivery_bound_ms: world.limits.pendingResyncIntervalMs + 2 * world.limits.heartbeatIntervalMs + 5_000,
     presence_bound_ms,

@@ -339,6 +339,47 @@ export class World implements DeviceWorld {
     return true;
   }
 
+  /**
+   * What keeps the run from quiescence, and where: unfetched log records per partition,
+   * routers down or busy (each job's record and the call it waits on), devices not connected
+   * or with sends unanswered, and pending entries per device. Empty when quiescent().
+   */
+  stuck(entries_max = 40): string[] {
+    const out: string[] = [];
+    for (const u of this.log.unfetchedByPartition(ROUTER_GROUP)) out.push(`log: partition ${u.partition} has ${u.count} records no router fetched, from offset ${u.from}`);
+    for (const r of this.routers) {
+      const st = r.host?.routerState;
+      if (st === undefined || !r.node.alive) {
+        out.push(`router ${r.member_id}: down`);
+        continue;
+      }
+      for (const job of st.jobs.values()) {
+        const rec = job.record;
+        const waits = job.call === null ? "nothing" : job.retry_at_ms !== null ? `a retry of ${job.call.type} (attempt ${job.attempt})` : job.call.type;
+        out.push(`router ${r.member_id}: job ${job.id} on ${rec.record.kind} ${rec.partition}:${rec.offset} in ${rec.record.conversation_id} waits on ${waits}`);
+      }
+      for (const [conversation, queue] of st.queues) out.push(`router ${r.member_id}: ${queue.length} records queued in ${conversation}`);
+      if (st.committing) out.push(`router ${r.member_id}: a commit is in flight`);
+    }
+    for (const d of this.devices) {
+      if (!d.connected) out.push(`device ${d.device_id}: not connected (client ${d.core.phase}, ${d.online ? "online" : "offline"})`);
+      for (const [lane, items] of d.core.lanes) out.push(`device ${d.device_id}: ${items.length} sends unanswered in ${lane}, first ${items[0]?.client_msg_id ?? "?"}`);
+    }
+    const pending = new Map<string, string[]>();
+    for (const p of this.pendingEntries()) {
+      const key = `${p.user_id}/${p.device_id}`;
+      const list = pending.get(key) ?? [];
+      list.push(p.message_id);
+      pending.set(key, list);
+    }
+    for (const [device, ids] of pending) {
+      const where = this.devices.find((d) => `${d.user_id}/${d.device_id}` === device);
+      const gateway = where?.socket?.gateway_id ?? "no gateway";
+      out.push(`pending: ${ids.length} entries for ${device} (connected via ${gateway}): ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", ..." : ""}`);
+    }
+    return out.length > entries_max ? [...out.slice(0, entries_max), `... and ${out.length - entries_max} more`] : out;
+  }
+
   pendingCount(user_id: string, device_id: string): number {
     return this.pending.users.get(user_id)?.get(device_id)?.live_count ?? 0;
   }
