@@ -6,7 +6,8 @@ import { runSimulation, type SimSummary } from "./run.js";
 import { simOptions, type SimOptions } from "./options.js";
 import { toArgs } from "./cli/args.js";
 
-export type BatchFailure = { seed: number; violation: string; replay: string };
+/** `invariants`: every invariant the seed's run violated, ascending. */
+export type BatchFailure = { seed: number; violation: string; replay: string; invariants: number[] };
 export type BatchReport = {
   readonly seeds: number;
   readonly failures: BatchFailure[];
@@ -36,7 +37,8 @@ export function runBatch(first_seed: number, count: number, patch: Partial<SimOp
     for (const [k, v] of Object.entries(result.summary.workloads)) workloads.set(k, (workloads.get(k) ?? 0) + v);
     const v = result.violations[0];
     if (v !== undefined) {
-      failures.push({ seed, violation: `[${v.invariant} ${v.name}] ${v.message}`, replay: replayCommand(options) });
+      const invariants = [...new Set(result.violations.map((x) => x.invariant))].sort((a, b) => a - b);
+      failures.push({ seed, violation: `[${v.invariant} ${v.name}] ${v.message}`, replay: replayCommand(options), invariants });
       if (stop_at_first_failure) break;
     }
   }

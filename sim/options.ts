@@ -29,6 +29,8 @@ export type SimOptions = {
   readonly off_faults: ReadonlySet<FaultClass>;
   readonly router_variant: RouterVariant;
   readonly gateway_variant: GatewayVariant;
+  /** Whether the seed may draw a backlog of several pages in one conversation (workload class). */
+  readonly backlog: boolean;
   /** A hard bound on events, so a livelock ends the run instead of the process. */
   readonly events_max: number;
   /** Keep a readable trace of notable events (costs memory; on when reproducing). */
@@ -50,6 +52,7 @@ export const DEFAULT_OPTIONS: Omit<SimOptions, "seed"> = {
   off_faults: new Set(),
   router_variant: "correct",
   gateway_variant: "correct",
+  backlog: true,
   events_max: 5_000_000,
   trace: false,
 };

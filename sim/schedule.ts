@@ -63,7 +63,7 @@ export function scheduleWorkload(world: World, rng: Rng): void {
     if (kernel.faults.enabled.has("client_ack_late_or_twice") && rng.chance(0.5)) d.lateAcks = true;
   }
   // Drawn from a stream of its own, so the base workload of every seed stays what it was.
-  scheduleBacklog(world, kernel.rngs.stream("workload:backlog"));
+  if (options.backlog) scheduleBacklog(world, kernel.rngs.stream("workload:backlog"));
 }
 
 /**

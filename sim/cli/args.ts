@@ -35,6 +35,7 @@ const flags = z.object({
   json: z.boolean().default(false),
   trace: z.boolean().default(false),
   "no-shrink": z.boolean().default(false),
+  "no-backlog": z.boolean().default(false),
   n: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
   workers: z.coerce.number().int().min(1).max(64).optional(),
 });
@@ -44,7 +45,7 @@ export type CliFlags = z.infer<typeof flags>;
 /** Parses `--name value`, `--name=value` and boolean `--name`. */
 export function parseFlags(argv: readonly string[], defaults: Record<string, string> = {}): { ok: true; flags: CliFlags } | { ok: false; message: string } {
   const raw: Record<string, unknown> = { ...defaults };
-  const booleans = new Set(["json", "trace", "no-shrink"]);
+  const booleans = new Set(["json", "trace", "no-shrink", "no-backlog"]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith("--")) return { ok: false, message: `Unexpected argument ${JSON.stringify(arg)}; flags look like --name value.` };
@@ -86,6 +87,7 @@ export function toOptions(f: CliFlags): SimOptions {
     router_variant: f["router-variant"],
     gateway_variant: f["gateway-variant"],
     events_max: f["events-max"],
+    backlog: !f["no-backlog"],
     trace: f.trace,
   });
 }
@@ -108,5 +110,6 @@ export function toArgs(o: SimOptions): string {
   if (o.off_faults.size > 0) parts.push(`--no-faults ${[...o.off_faults].join(",")}`);
   if (o.router_variant !== "correct") parts.push(`--router-variant ${o.router_variant}`);
   if (o.gateway_variant !== "correct") parts.push(`--gateway-variant ${o.gateway_variant}`);
+  if (!o.backlog) parts.push("--no-backlog");
   return parts.join(" ");
 }
