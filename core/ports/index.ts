@@ -9,3 +9,4 @@ export * from "./push.js";
 export * from "./blob-store.js";
 export * from "./clock.js";
 export * from "./gateway-link.js";
+export * from "./timers.js";

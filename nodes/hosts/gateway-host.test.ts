@@ -15,7 +15,7 @@ import { defaultLimits } from "../../core/limits.js";
 import type { Presence, PresenceListener, PresenceState } from "../../core/ports/presence.js";
 import { GatewayHost, refusableSend } from "./gateway-host.js";
 import { overloadedSendFrame } from "../../core/gateway/index.js";
-import { timersReal } from "./timers.js";
+import { timersReal } from "../timers-real.js";
 
 /** A presence port whose subscribe completes only when the test says; it records the order of calls. */
 function slowPresence() {
