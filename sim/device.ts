@@ -143,13 +143,13 @@ export class SimDevice {
     for (const e of effects) this.run(e);
   }
 
-  send(target: ClientTarget, content: string): void {
+  send(target: ClientTarget, content: string, message_type: "text" | "image" | "file" = "text"): void {
     const client_msg_id = this.rng.uuid();
     const conversation_id = target.kind === "direct" ? directConversationId(this.user_id, target.to) : groupConversationId(target.group_id);
     this.sendIndex.set(client_msg_id, this.sends.length);
     this.sends.push({ device: this.ref, conversation_id, client_msg_id, content, invoked_at: this.now, outcome: "info", message_id: null, completed_at: null });
     this.conversations.add(conversation_id);
-    this.feed({ type: "send_requested", target, content, message_type: "text", client_msg_id, now_ms: this.node.now() });
+    this.feed({ type: "send_requested", target, content, message_type, client_msg_id, now_ms: this.node.now() });
   }
 
   readAll(): void {

@@ -77,6 +77,12 @@ export const WORKLOAD_CLASSES = [
   "backlog_several_pages",
   /** The gateway refused frames for their rate and the connection stayed open. */
   "frames_rate_limited_open",
+  /** An image or file message: the gateway checks its media_id was uploaded by the sender. */
+  "media_message",
+  /** A media message naming a media_id the sender never uploaded (refused, a definite fail). */
+  "media_not_owned",
+  /** A push notification to a user none of whose devices was connected. */
+  "push_to_offline_user",
 ] as const;
 
 export type WorkloadClass = (typeof WORKLOAD_CLASSES)[number];

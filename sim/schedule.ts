@@ -14,6 +14,9 @@ export function scheduleWorkload(world: World, rng: Rng): void {
   const loop = kernel.loop;
   for (const d of world.devices) loop.after(rng.int(500), () => d.start());
 
+  // Media: some sends are images, uploaded first; a few name a media_id the sender never
+  // uploaded (the gateway must refuse them). A stream of its own keeps the base draws put.
+  const media = kernel.rngs.stream("workload:media");
   for (let i = 0; i < options.messages; i++) {
     const at = 1_000 + rng.int(Math.max(1, options.fault_ms - 1_000));
     const device = rng.pick(world.devices);
@@ -25,9 +28,14 @@ export function scheduleWorkload(world: World, rng: Rng): void {
       if (peer === device.user_id) peer = world.users[(world.users.findIndex((u) => u.user_id === peer) + 1) % world.users.length]!.user_id;
       target = { kind: "direct", to: peer };
     }
-    const content = `m${i} from ${device.device_id}`;
+    const kind = media.float();
+    const media_id = kind < 0.1 ? `media-${i}-${device.user_id}` : kind < 0.12 ? `stolen-${i}` : null;
+    if (media_id !== null && kind < 0.1) world.media.set(media_id, device.user_id);
+    if (media_id !== null && kind >= 0.1) world.media.set(media_id, world.users[0]!.user_id === device.user_id ? "nobody" : world.users[0]!.user_id);
+    const content = media_id ?? `m${i} from ${device.device_id}`;
     loop.schedule(at, () => {
-      device.send(target, content);
+      if (media_id === null) device.send(target, content);
+      else device.send(target, content, "image");
       world.note(`${device.device_id} sends "${content}" to ${target.kind === "direct" ? target.to : target.group_id}`);
       if (kernel.fires("client_offline_mid_send", 0.1)) goOffline(world, device, rng, 500 + rng.int(8_000));
     });

@@ -81,6 +81,8 @@ export class World implements DeviceWorld {
   readonly users: { user_id: string; devices: SimDevice[] }[] = [];
   readonly groups: { group_id: string; members: string[] }[] = [];
   readonly trace: string[] = [];
+  /** media_id -> the user who uploaded it (the blob store's ownership record). */
+  readonly media = new Map<string, string>();
   private readonly rng: Rng;
 
   constructor(
@@ -157,8 +159,8 @@ export class World implements DeviceWorld {
         presence: new PresenceSim(k, node, this.presence, SIM_EPOCH_MS),
         directory: new DirectorySim(k, node, this.directory),
         link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
-        // The simulated workload sends text only; no media is ever uploaded here.
-        media: { isUploadedBy: () => SyncPromise.resolved(false) },
+        // Media IDs the workload "uploaded" (schedule.ts), with their uploader.
+        media: { isUploadedBy: (media_id, user_id) => SyncPromise.resolved(this.media.get(media_id) === user_id) },
         clock: node.clock,
         timers: node.timers,
       },
@@ -168,6 +170,8 @@ export class World implements DeviceWorld {
           if (effect.type === "read_pending_conversation") this.recovery("gateway_conversation_read");
           if (effect.type === "read_pending_page" && effect.after === null && phase === "live") this.recovery("gateway_resync");
           if (effect.type === "read_pending_page" && effect.after !== null) this.workload("backlog_several_pages");
+          // Connection IDs are "<user>-d<n>#<seq>@<gateway>" (see connect()).
+          if (effect.type === "check_media") this.workload(this.media.get(effect.media_id) === _connection.split("#")[0]!.replace(/-d\d+$/, "") ? "media_message" : "media_not_owned");
           if (effect.type === "send_frame" && effect.frame.event === "error" && effect.frame.data.code === "RATE_LIMITED" && phase !== "closed") {
             this.workload("frames_rate_limited_open");
           }
@@ -202,7 +206,11 @@ export class World implements DeviceWorld {
         directory: new DirectorySim(k, node, this.directory),
         sessions: new SessionStoreSim(k, node, this.sessions),
         link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
-        push: new PushSim(k, node),
+        push: new PushSim(k, node, (target) => {
+          // Push tokens are "hook-<user>" (see build()).
+          const user = this.users.find((u) => `hook-${u.user_id}` === target.token);
+          if (user !== undefined && user.devices.every((d) => !d.connected)) this.workload("push_to_offline_user");
+        }),
         clock: node.clock,
         timers: node.timers,
       },
