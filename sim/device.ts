@@ -305,7 +305,24 @@ export class SimDevice {
       this.received.push({ kind: "typing", device: this.ref, conversation_id: frame.data.conversation_id, from: frame.data.from, at: this.now });
     } else if (frame.event === "presence_update") {
       this.received.push({ kind: "presence", device: this.ref, user_id: frame.data.user_id, status: frame.data.status, at: this.now });
+    } else if (frame.event === "error" && frame.data.code === "RATE_LIMITED" && frame.data.client_msg_id === undefined) {
+      // A refused frame that was not a send (sends are retried by the client core): the
+      // screen cannot tell which, so it asks for its presence subscriptions again shortly,
+      // as it does on every connect (a refused subscription would otherwise be lost for good).
+      this.resubscribeSoon();
     }
+  }
+
+  private resubscribe_at: number | null = null;
+
+  private resubscribeSoon(): void {
+    if (this.resubscribe_at !== null || this.watching.size === 0) return;
+    const socket = this.socket;
+    this.resubscribe_at = this.now + 1_000;
+    this.kernel.loop.after(1_000, () => {
+      this.resubscribe_at = null;
+      if (this.socket === socket && socket !== null) this.raw({ event: "subscribe_presence", data: { user_ids: [...this.watching] } });
+    });
   }
 
   /** The connection ended (closed by either side, or the gateway died). */
