@@ -83,6 +83,10 @@ export const WORKLOAD_CLASSES = [
   "media_not_owned",
   /** A push notification to a user none of whose devices was connected. */
   "push_to_offline_user",
+  /** A user joins a group during the run (membership window opens). */
+  "group_join",
+  /** A member leaves a group during the run (membership window closes). */
+  "group_leave",
 ] as const;
 
 export type WorkloadClass = (typeof WORKLOAD_CLASSES)[number];

@@ -72,6 +72,34 @@ export function scheduleWorkload(world: World, rng: Rng): void {
   }
   // Drawn from a stream of its own, so the base workload of every seed stays what it was.
   if (options.backlog) scheduleBacklog(world, kernel.rngs.stream("workload:backlog"));
+  if (options.membership) scheduleMembership(world, kernel.rngs.stream("workload:membership"));
+}
+
+/**
+ * Group joins and leaves during the fault phase, applied to the directory at once (as the
+ * REST API does) and recorded as membership windows for the checkers: a member who left must
+ * get nothing ordered after, a joiner everything ordered after, and a send from a leaver is
+ * refused. Sends drawn before a change still target the groups their sender was in then.
+ */
+function scheduleMembership(world: World, rng: Rng): void {
+  const { kernel, options } = world;
+  if (world.groups.length === 0 || !rng.chance(0.4)) return;
+  const changes = 1 + rng.int(4);
+  for (let c = 0; c < changes; c++) {
+    const g = rng.pick(world.groups);
+    const at = 1_000 + rng.int(Math.max(1, options.fault_ms - 2_000));
+    const user_id = rng.pick(world.users).user_id;
+    const rejoin_after_ms = rng.chance(0.3) ? 1_000 + rng.int(8_000) : null;
+    kernel.loop.schedule(at, () => {
+      const record = world.directory.groups.get(g.group_id);
+      if (record === undefined || record.group.creator_id === user_id) return;
+      if (record.members.includes(user_id)) {
+        if (record.members.length <= 2) return;
+        world.changeMembership(g.group_id, user_id, "leave");
+        if (rejoin_after_ms !== null) kernel.loop.after(rejoin_after_ms, () => world.changeMembership(g.group_id, user_id, "join"));
+      } else world.changeMembership(g.group_id, user_id, "join");
+    });
+  }
 }
 
 /**

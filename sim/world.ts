@@ -79,7 +79,7 @@ export class World implements DeviceWorld {
   readonly routers: RouterSlot[] = [];
   readonly devices: SimDevice[] = [];
   readonly users: { user_id: string; devices: SimDevice[] }[] = [];
-  readonly groups: { group_id: string; members: string[] }[] = [];
+  readonly groups: { group_id: string; members: string[]; readonly initial: readonly string[] }[] = [];
   readonly trace: string[] = [];
   /** media_id -> the user who uploaded it (the blob store's ownership record). */
   readonly media = new Map<string, string>();
@@ -145,7 +145,7 @@ export class World implements DeviceWorld {
       while (members.size < size) members.add(this.rng.pick(this.users).user_id);
       const list = [...members];
       this.directory.groups.set(group_id, { group: { group_id, name: `group ${g}`, creator_id: list[0]!, created_at_ms: SIM_EPOCH_MS }, members: list });
-      this.groups.push({ group_id, members: list });
+      this.groups.push({ group_id, members: list, initial: [...list] });
     }
   }
 
@@ -302,6 +302,23 @@ export class World implements DeviceWorld {
     this.kernel.loop.after(2_000, () => {
       this.crashGateway(slot, 1_000 + this.rng.int(2_000));
     });
+  }
+
+  /** Joins and leaves during the run, in virtual time, for the history's membership windows. */
+  readonly membership_changes: { group_id: string; user_id: string; kind: "join" | "leave"; at: number }[] = [];
+
+  /** A member joins or leaves a group now (the directory's write, as the REST API makes it). */
+  changeMembership(group_id: string, user_id: string, kind: "join" | "leave"): void {
+    const record = this.directory.groups.get(group_id);
+    const g = this.groups.find((x) => x.group_id === group_id);
+    if (record === undefined || g === undefined) return;
+    const member = record.members.includes(user_id);
+    if ((kind === "join") === member) return;
+    record.members = kind === "join" ? [...record.members, user_id] : record.members.filter((m) => m !== user_id);
+    g.members = [...record.members];
+    this.membership_changes.push({ group_id, user_id, kind, at: this.kernel.loop.now });
+    this.workload(kind === "join" ? "group_join" : "group_leave");
+    this.note(`${user_id} ${kind === "join" ? "joins" : "leaves"} ${group_id}`);
   }
 
   // ---- devices ----------------------------------------------------------------------------

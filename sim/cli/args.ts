@@ -36,6 +36,7 @@ const flags = z.object({
   trace: z.boolean().default(false),
   "no-shrink": z.boolean().default(false),
   "no-backlog": z.boolean().default(false),
+  membership: z.boolean().default(false),
   n: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
   workers: z.coerce.number().int().min(1).max(64).optional(),
 });
@@ -45,7 +46,7 @@ export type CliFlags = z.infer<typeof flags>;
 /** Parses `--name value`, `--name=value` and boolean `--name`. */
 export function parseFlags(argv: readonly string[], defaults: Record<string, string> = {}): { ok: true; flags: CliFlags } | { ok: false; message: string } {
   const raw: Record<string, unknown> = { ...defaults };
-  const booleans = new Set(["json", "trace", "no-shrink", "no-backlog"]);
+  const booleans = new Set(["json", "trace", "no-shrink", "no-backlog", "membership"]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith("--")) return { ok: false, message: `Unexpected argument ${JSON.stringify(arg)}; flags look like --name value.` };
@@ -88,6 +89,7 @@ export function toOptions(f: CliFlags): SimOptions {
     gateway_variant: f["gateway-variant"],
     events_max: f["events-max"],
     backlog: !f["no-backlog"],
+    membership: f.membership,
     trace: f.trace,
   });
 }
@@ -111,5 +113,6 @@ export function toArgs(o: SimOptions): string {
   if (o.router_variant !== "correct") parts.push(`--router-variant ${o.router_variant}`);
   if (o.gateway_variant !== "correct") parts.push(`--gateway-variant ${o.gateway_variant}`);
   if (!o.backlog) parts.push("--no-backlog");
+  if (o.membership) parts.push("--membership");
   return parts.join(" ");
 }

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { FAULT_CLASSES, RECOVERY_PATHS, WORKLOAD_CLASSES } from "../faults.js";
 import { runSimulation, type SimSummary } from "../run.js";
 import { parseFlags, toArgs, toOptions, type CliFlags } from "./args.js";
+import { workloadDrawn } from "../options.js";
 import { readableTrace, shrink } from "./shrink.js";
 
 const out = (line = ""): void => void process.stdout.write(`${line}\n`);
@@ -136,10 +137,12 @@ async function swarm(f: CliFlags): Promise<number> {
     }
   }
   out(`${"workload class".padEnd(30)} ${"seeds".padStart(7)} ${"fired".padStart(9)}`);
+  const options = toOptions(f);
   for (const w of WORKLOAD_CLASSES) {
     const [seeds, fired] = workloads.get(w) ?? [0, 0];
-    if (fired === 0) gaps.push(w);
-    out(`${w.padEnd(30)} ${String(seeds).padStart(7)} ${String(fired).padStart(9)}${fired === 0 ? "   GAP" : ""}`);
+    const drawn = workloadDrawn(w, options);
+    if (fired === 0 && drawn) gaps.push(w);
+    out(`${w.padEnd(30)} ${String(seeds).padStart(7)} ${String(fired).padStart(9)}${!drawn ? "   off (see its flag)" : fired === 0 ? "   GAP" : ""}`);
   }
   out("");
   out(gaps.length === 0 ? "coverage: no gaps" : `coverage gaps: ${gaps.join(", ")}`);
