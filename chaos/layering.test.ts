@@ -9,7 +9,8 @@ const SIM_IMPORT = /(?:from|import)\s*\(?\s*["'](?:\.\.\/)+sim\//;
 
 it("chaos/ imports nothing from sim/", () => {
   const dir = new URL("./", import.meta.url);
-  const files = readdirSync(dir).filter((f) => f.endsWith(".ts"));
+  // This file names such an import in its own test below; it is the one file not scanned.
+  const files = readdirSync(dir).filter((f) => f.endsWith(".ts") && f !== "layering.test.ts");
   expect(files.length).toBeGreaterThan(2);
   const offenders = files.filter((f) => SIM_IMPORT.test(readFileSync(new URL(f, dir), "utf8")));
   expect(offenders).toEqual([]);
