@@ -5,7 +5,7 @@
  * (`make chaos-cluster SCENARIO=router-failover`, chaos/cluster.ts) injects each scenario's
  * `real` faults into the processes of `make cluster-up`.
  */
-import type { FaultClass } from "../sim/faults.js";
+import type { FaultClass } from "./fault-classes.js";
 
 /** What a chaos run can do to a real cluster on this machine (processes, not packets). */
 export const REAL_FAULTS = {
@@ -38,7 +38,7 @@ export const SCENARIOS = {
   },
   "storage-flaky": {
     summary: "log and stores time out after applying, fail, slow down and go away for a while",
-    faults: ["log_append_timeout_applied", "log_append_fail", "log_outage", "store_timeout_applied", "store_fail", "store_slow", "store_outage"],
+    faults: ["log_append_timeout_applied", "log_append_fail", "log_outage", "log_outage_long", "store_timeout_applied", "store_fail", "store_slow", "store_outage"],
     real: ["store_pause", "broker_restart"],
   },
   "session-loss": {
@@ -57,8 +57,8 @@ export const SCENARIOS = {
     real: [],
   },
   "flaky-clients": {
-    summary: "clients go offline mid-send, retry with the same client_msg_id, ack late or twice",
-    faults: ["client_offline_mid_send", "client_retry", "client_ack_late_or_twice", "client_reconnect_storm"],
+    summary: "clients go offline mid-send, retry with the same client_msg_id, ack late or twice, lose frames on a live socket, burst past their rate",
+    faults: ["client_offline_mid_send", "client_retry", "client_ack_late_or_twice", "client_reconnect_storm", "socket_frame_lost", "client_frame_burst"],
     real: [],
   },
 } as const satisfies Record<string, Scenario>;

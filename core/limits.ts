@@ -164,6 +164,14 @@ export const LIMITS = {
   gatewayReappendAfterMs: 30_000,
   /** A send the router has not answered within this long is forgotten by the gateway (the client retries). */
   gatewaySendForgetMs: 120_000,
+  /**
+   * The gateway's retry budget for an ack whose log append failed: this many attempts, backing
+   * off from the base doubling up to the max, then the resync (anti-entropy) is left to cover
+   * it. The simulator shrinks it so that an outage can outlast it.
+   */
+  ackAppendAttemptsMax: 8,
+  ackAppendRetryBaseMs: 250,
+  ackAppendRetryMaxMs: 30_000,
   /** Messages a client keeps for duplicate detection per conversation (beyond this, the order floor decides). */
   clientSeenPerConversationMax: 10_000,
 } as const;

@@ -1,7 +1,10 @@
 /**
- * Determinism is sacred in core/ and sim/: time and randomness arrive as inputs. This test
- * walks the TypeScript syntax tree of every non-test file there and fails on any clock read,
- * random draw, timer, IO import, or (in core/) an import from adapters/, nodes/ or sim/.
+ * Determinism is sacred in core/ and sim/, and in nodes/hosts/, which the simulator runs:
+ * time and randomness arrive as inputs (or, in hosts, through the Clock and Timers ports).
+ * This test walks the TypeScript syntax tree of every non-test file there and fails on any
+ * clock read, random draw, timer, IO import, or an import from outside core/ (in core/) or
+ * outside core/ and nodes/hosts/ (in nodes/hosts/). A folder that is missing, or holds no
+ * source, fails too: a checker over zero files checks nothing.
  * It parses rather than greps, so a comment that mentions Date.now is fine and a call
  * hidden behind a line break is not. A line in sim/ that only measures the simulator's own
  * wall-clock speed may carry the comment `allow-nondeterminism`. sim/cli/ is the command-line
@@ -28,7 +31,9 @@ const FORBIDDEN_MEMBERS: ReadonlyArray<[string, string]> = [
 const FORBIDDEN_IDENTIFIERS = new Set(["process", "performance", "globalThis", "window", "document"]);
 const NODE_BUILTINS = new Set(["fs", "path", "os", "crypto", "child_process", "net", "http", "https", "worker_threads", "timers", "perf_hooks", "dgram", "dns", "tls", "url", "util", "events", "stream", "zlib", "cluster"]);
 
-export function findImpurities(fileName: string, text: string, folder: "core" | "sim"): string[] {
+type Folder = "core" | "sim" | "nodes/hosts";
+
+export function findImpurities(fileName: string, text: string, folder: Folder): string[] {
   const shell = folder === "sim" && relative(ROOT, fileName).startsWith(join("sim", "cli"));
   const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
   const problems: string[] = [];
@@ -53,6 +58,10 @@ export function findImpurities(fileName: string, text: string, folder: "core" | 
     if (folder === "core" && spec.startsWith(".")) {
       const target = relative(ROOT, resolve(dirname(fileName), spec));
       if (!target.startsWith("core/")) flag(node, `imports "${spec}" from outside core/`);
+    }
+    if (folder === "nodes/hosts" && spec.startsWith(".")) {
+      const target = relative(ROOT, resolve(dirname(fileName), spec));
+      if (!target.startsWith("core/") && !target.startsWith("nodes/hosts/")) flag(node, `imports "${spec}" from outside core/ and nodes/hosts/`);
     }
   };
   const visit = (node: ts.Node): void => {
@@ -100,24 +109,34 @@ function sourceFiles(folder: string): string[] {
       else if (name.endsWith(".ts") && !name.endsWith(".test.ts")) out.push(path);
     }
   };
-  try {
-    walk(join(ROOT, folder));
-  } catch {
-    // The folder may not exist yet (sim/ before the simulator lands).
-  }
+  // A missing folder throws here, and fails the test: it must not pass over zero files.
+  walk(join(ROOT, folder));
   return out;
 }
 
-describe("determinism of core/ and sim/", () => {
-  for (const folder of ["core", "sim"] as const) {
+/** The fewest source files each folder holds today, give or take: fewer means a folder went missing. */
+const FILES_MIN: Record<Folder, number> = { core: 30, sim: 10, "nodes/hosts": 3 };
+
+describe("determinism of core/, sim/ and nodes/hosts/", () => {
+  for (const folder of ["core", "sim", "nodes/hosts"] as const) {
     it(`${folder}/ reads no clock, draws no randomness, sets no timer and does no IO`, () => {
-      const problems = sourceFiles(folder).flatMap((file) => findImpurities(file, readFileSync(file, "utf8"), folder));
+      const files = sourceFiles(folder);
+      expect(files.length, `${folder}/ holds ${files.length} source files; a checker over (almost) none checks nothing`).toBeGreaterThanOrEqual(FILES_MIN[folder]);
+      const problems = files.flatMap((file) => findImpurities(file, readFileSync(file, "utf8"), folder));
       expect(problems).toEqual([]);
     });
   }
 
-  it("finds core/ at all (a checker over zero files checks nothing)", () => {
-    expect(sourceFiles("core").length).toBeGreaterThan(10);
+  it("fails on a folder that is missing, rather than passing over zero files", () => {
+    expect(() => sourceFiles("no-such-folder")).toThrow();
+  });
+
+  it("keeps nodes/hosts/ to core/ and itself, and off the wall clock", () => {
+    const host = join(ROOT, "nodes", "hosts", "x.ts");
+    expect(findImpurities(host, 'import type { Log } from "../../core/ports/log.js";\nimport { within } from "./task.js";', "nodes/hosts")).toEqual([]);
+    expect(findImpurities(host, 'import { timersReal } from "../timers-real.js";', "nodes/hosts").length).toBeGreaterThan(0);
+    expect(findImpurities(host, 'import { LogMemory } from "../../adapters/memory/log-memory.js";', "nodes/hosts").length).toBeGreaterThan(0);
+    expect(findImpurities(host, "export const t = () => setTimeout(() => {}, 1);", "nodes/hosts").length).toBeGreaterThan(0);
   });
 
   // The checker checks: each of these must be caught.

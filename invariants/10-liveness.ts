@@ -26,7 +26,8 @@ export function checkLiveness(history: History, d: Derived = derive(history)): V
   const report = new Report(INVARIANT, NAME);
   const { final } = history;
   if (!final.quiescent) {
-    report.add(`The run did not reach quiescence before its deadline (healed at ${final.healed_at}; pending entries left: ${final.pending.length}).`);
+    const stuck = final.stuck === undefined || final.stuck.length === 0 ? "" : ` Still pending or in flight: ${final.stuck.join("; ")}.`;
+    report.add(`The run did not reach quiescence before its deadline (healed at ${final.healed_at}; pending entries left: ${final.pending.length}).${stuck}`);
   }
 
   for (const facts of d.messages.values()) {

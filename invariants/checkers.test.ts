@@ -465,6 +465,13 @@ describe("invariant 10, liveness", () => {
     expectViolation(10, h, "quiescence");
   });
 
+  it("names what was still pending, and where, when the run did not reach quiescence", () => {
+    const h = baseline();
+    h.final.quiescent = false;
+    h.final.stuck = ["pending: 1 entries for bob/phone (connected via gw-1): m42", "router rt-0-1: job 7 on send 2:13 in d.alice.bob waits on persist"];
+    expectViolation(10, h, "quiescence", "pending: 1 entries for bob/phone (connected via gw-1): m42", "waits on persist");
+  });
+
   it("reports a delivery after the heal that took longer than the bound", () => {
     const h = baseline();
     h.sends.push({ device: ALICE_PHONE, conversation_id: DM, client_msg_id: "a4", content: "x", invoked_at: 1010, outcome: "ok", message_id: id(70), completed_at: 1020 });

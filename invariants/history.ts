@@ -109,6 +109,11 @@ export type FinalState = {
   /** Unread counts per user and conversation as the inbox reports them (optional). */
   readonly unread?: readonly { readonly user_id: string; readonly conversation_id: string; readonly count: number }[];
   readonly presence_watches?: readonly PresenceWatch[];
+  /**
+   * Without quiescence, what was still pending or in flight, and where, one line each, as the
+   * world that ran it reports it (optional). Invariant 10 names them in its violation.
+   */
+  readonly stuck?: readonly string[];
 };
 
 export type History = {

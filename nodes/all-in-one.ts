@@ -28,7 +28,7 @@ import { deriveKey } from "./keys.js";
 import { allInOneEnv, parseEnv, withEdgeBounds, type AllInOneConfig } from "./config.js";
 import { GatewayHost } from "./hosts/gateway-host.js";
 import { RouterHost } from "./hosts/router-host.js";
-import { timersReal } from "./hosts/timers.js";
+import { timersReal } from "./timers-real.js";
 import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";

@@ -8,7 +8,8 @@ import { ClockSystem } from "../adapters/memory/clock-memory.js";
 import { RandomSystem } from "../adapters/memory/random-memory.js";
 import { defaultLimits, type Limits } from "../core/limits.js";
 import { edgeEnv, parseEnv, withEdgeBounds } from "./config.js";
-import { timersReal, type Timers } from "./hosts/timers.js";
+import type { Timers } from "../core/ports/timers.js";
+import { timersReal } from "./timers-real.js";
 import { Metrics } from "./metrics.js";
 
 export const roleEnv = z.object({

@@ -10,7 +10,7 @@ import { parseEnv } from "./config.js";
 import { openPush } from "./push.js";
 import { MachineLease } from "./hosts/lease-host.js";
 import { RouterHost } from "./hosts/router-host.js";
-import { timersReal } from "./hosts/timers.js";
+import { timersReal } from "./timers-real.js";
 import { createApp } from "./http/app.js";
 import { gatewayLink, openGatewayRegistry, openCassandra, openDirectory, openLeaseStore, openLog, openRedis, productionConfig, routerEnv, routerGroup } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";

@@ -96,6 +96,7 @@ export class SimSocket implements ConnectionSink {
 export type DeviceWorld = {
   connect(device: SimDevice): SimSocket | null;
   recovery(name: "client_send_retried" | "client_duplicate_dropped" | "client_reconnected"): void;
+  note(text: string): void;
 };
 
 export class SimDevice {
@@ -142,13 +143,13 @@ export class SimDevice {
     for (const e of effects) this.run(e);
   }
 
-  send(target: ClientTarget, content: string): void {
+  send(target: ClientTarget, content: string, message_type: "text" | "image" | "file" = "text"): void {
     const client_msg_id = this.rng.uuid();
     const conversation_id = target.kind === "direct" ? directConversationId(this.user_id, target.to) : groupConversationId(target.group_id);
     this.sendIndex.set(client_msg_id, this.sends.length);
     this.sends.push({ device: this.ref, conversation_id, client_msg_id, content, invoked_at: this.now, outcome: "info", message_id: null, completed_at: null });
     this.conversations.add(conversation_id);
-    this.feed({ type: "send_requested", target, content, message_type: "text", client_msg_id, now_ms: this.node.now() });
+    this.feed({ type: "send_requested", target, content, message_type, client_msg_id, now_ms: this.node.now() });
   }
 
   readAll(): void {
@@ -211,6 +212,12 @@ export class SimDevice {
         if (frame.event === "send_message" || frame.event === "send_group_message") {
           const op = this.sends[this.sendIndex.get(frame.data.client_msg_id) ?? -1];
           if (op !== undefined && op.invoked_at !== this.now) this.world.recovery("client_send_retried");
+        }
+        // An inbound frame lost while the socket stays open (a proxy or a gateway that drops
+        // a frame): only the gateway's resync, or the client's own retry, can make up for it.
+        if ((frame.event === "ack" || frame.event === "send_message" || frame.event === "send_group_message") && this.socket !== null && this.kernel.fires("socket_frame_lost", 0.05, this.rng)) {
+          this.world.note(`${this.device_id}: its ${frame.event} frame is lost on a live socket`);
+          return;
         }
         this.socket?.toGateway(encodeFrame(frame));
         return;
@@ -298,7 +305,24 @@ export class SimDevice {
       this.received.push({ kind: "typing", device: this.ref, conversation_id: frame.data.conversation_id, from: frame.data.from, at: this.now });
     } else if (frame.event === "presence_update") {
       this.received.push({ kind: "presence", device: this.ref, user_id: frame.data.user_id, status: frame.data.status, at: this.now });
+    } else if (frame.event === "error" && frame.data.code === "RATE_LIMITED" && frame.data.client_msg_id === undefined) {
+      // A refused frame that was not a send (sends are retried by the client core): the
+      // screen cannot tell which, so it asks for its presence subscriptions again shortly,
+      // as it does on every connect (a refused subscription would otherwise be lost for good).
+      this.resubscribeSoon();
     }
+  }
+
+  private resubscribe_at: number | null = null;
+
+  private resubscribeSoon(): void {
+    if (this.resubscribe_at !== null || this.watching.size === 0) return;
+    const socket = this.socket;
+    this.resubscribe_at = this.now + 1_000;
+    this.kernel.loop.after(1_000, () => {
+      this.resubscribe_at = null;
+      if (this.socket === socket && socket !== null) this.raw({ event: "subscribe_presence", data: { user_ids: [...this.watching] } });
+    });
   }
 
   /** The connection ended (closed by either side, or the gateway died). */

@@ -6,43 +6,10 @@
  */
 import type { Rng } from "./random.js";
 
-export const FAULT_CLASSES = [
-  "gateway_crash",
-  "gateway_pause",
-  "gateway_slow_socket",
-  "gateway_drain",
-  "router_crash",
-  "router_stale",
-  "log_redelivery",
-  "log_rebalance",
-  "log_append_timeout_applied",
-  "log_append_fail",
-  "log_commit_lost",
-  "log_outage",
-  "session_ttl_skew",
-  "session_key_loss",
-  "session_stale_read",
-  "session_outage",
-  "store_timeout_applied",
-  "store_fail",
-  "store_slow",
-  "store_outage",
-  "net_delay",
-  "net_loss",
-  "net_duplication",
-  "net_reordering",
-  "net_partition",
-  "net_partition_one_way",
-  "clock_skew",
-  "clock_drift",
-  "clock_step",
-  "client_reconnect_storm",
-  "client_retry",
-  "client_offline_mid_send",
-  "client_ack_late_or_twice",
-] as const;
-
-export type FaultClass = (typeof FAULT_CLASSES)[number];
+// The fault vocabulary lives with the scenarios (chaos/ sits below sim/: sim reads chaos's
+// scenarios, never the other way round); the simulator injects every class it names.
+import { FAULT_CLASSES, type FaultClass } from "../chaos/fault-classes.js";
+export { FAULT_CLASSES, type FaultClass };
 
 /** Recovery paths worth seeing fire at least once in a batch of seeds. */
 export const RECOVERY_PATHS = [
@@ -59,6 +26,29 @@ export const RECOVERY_PATHS = [
 ] as const;
 
 export type RecoveryPath = (typeof RECOVERY_PATHS)[number];
+
+/**
+ * Workload classes a seed may draw besides the base traffic; like fault classes, one that
+ * never fires in a batch is a gap in the coverage table.
+ */
+export const WORKLOAD_CLASSES = [
+  /** Several pages of pending messages in one quiet direct conversation, replayed on reconnect. */
+  "backlog_several_pages",
+  /** The gateway refused frames for their rate and the connection stayed open. */
+  "frames_rate_limited_open",
+  /** An image or file message: the gateway checks its media_id was uploaded by the sender. */
+  "media_message",
+  /** A media message naming a media_id the sender never uploaded (refused, a definite fail). */
+  "media_not_owned",
+  /** A push notification to a user none of whose devices was connected. */
+  "push_to_offline_user",
+  /** A user joins a group during the run (membership window opens). */
+  "group_join",
+  /** A member leaves a group during the run (membership window closes). */
+  "group_leave",
+] as const;
+
+export type WorkloadClass = (typeof WORKLOAD_CLASSES)[number];
 
 export type FaultConfig = {
   readonly enabled: ReadonlySet<FaultClass>;
@@ -83,6 +73,7 @@ export function drawFaults(rng: Rng, only: ReadonlySet<FaultClass> | null, off: 
 export class Coverage {
   readonly faults = new Map<FaultClass, number>();
   readonly recoveries = new Map<RecoveryPath, number>();
+  readonly workloads = new Map<WorkloadClass, number>();
 
   fault(name: FaultClass): void {
     this.faults.set(name, (this.faults.get(name) ?? 0) + 1);
@@ -92,7 +83,11 @@ export class Coverage {
     this.recoveries.set(name, (this.recoveries.get(name) ?? 0) + 1);
   }
 
-  toJSON(): { faults: Record<string, number>; recoveries: Record<string, number> } {
-    return { faults: Object.fromEntries(this.faults), recoveries: Object.fromEntries(this.recoveries) };
+  workload(name: WorkloadClass): void {
+    this.workloads.set(name, (this.workloads.get(name) ?? 0) + 1);
+  }
+
+  toJSON(): { faults: Record<string, number>; recoveries: Record<string, number>; workloads: Record<string, number> } {
+    return { faults: Object.fromEntries(this.faults), recoveries: Object.fromEntries(this.recoveries), workloads: Object.fromEntries(this.workloads) };
   }
 }

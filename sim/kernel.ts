@@ -10,7 +10,7 @@
  *   older incarnation is dropped. A paused node's callbacks wait until the pause ends.
  */
 import type { Clock } from "../core/ports/clock.js";
-import type { TimerHandle, Timers } from "../nodes/hosts/timers.js";
+import type { TimerHandle, Timers } from "../core/ports/timers.js";
 import { EventLoop } from "./event-loop.js";
 import { Coverage, type FaultClass, type FaultConfig } from "./faults.js";
 import type { Rng, RngTree } from "./random.js";

@@ -144,6 +144,19 @@ export class LogState {
     return n;
   }
 
+  /** Per partition with records no live member of `group` fetched: how many, from which offset. */
+  unfetchedByPartition(group: string): { partition: number; from: number; count: number }[] {
+    const g = this.group(group);
+    const out: { partition: number; from: number; count: number }[] = [];
+    for (let p = 0; p < this.partition_count; p++) {
+      let reached = g.committed[p]!;
+      for (const m of g.members.values()) if (m.assigned.includes(p)) reached = Math.max(reached, m.fetch.get(p) ?? 0);
+      const count = this.partitions[p]!.length - reached;
+      if (count > 0) out.push({ partition: p, from: reached, count });
+    }
+    return out;
+  }
+
   /** Records not yet committed by `group`, across partitions. */
   lag(group: string): number {
     const g = this.group(group);

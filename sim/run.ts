@@ -25,6 +25,7 @@ export type SimSummary = {
   readonly faults_enabled: readonly FaultClass[];
   readonly faults_fired: Readonly<Record<string, number>>;
   readonly recoveries: Readonly<Record<string, number>>;
+  readonly workloads: Readonly<Record<string, number>>;
   readonly invariants_checked: number;
   readonly violations: number;
   readonly quiescent: boolean;
@@ -106,6 +107,7 @@ export function runSimulation(options: SimOptions, progress: (phase: "faults" | 
     faults_enabled: [...faults.enabled],
     faults_fired: Object.fromEntries(kernel.coverage.faults),
     recoveries: Object.fromEntries(kernel.coverage.recoveries),
+    workloads: Object.fromEntries(kernel.coverage.workloads),
     invariants_checked: 10,
     violations: violations.length,
     quiescent: quiescent_at !== null,
@@ -116,9 +118,21 @@ export function runSimulation(options: SimOptions, progress: (phase: "faults" | 
 }
 
 function collectHistory(world: World, healed_at: number, quiescent_at: number | null, presence_bound_ms: number): History {
-  const memberships = [
-    ...world.groups.flatMap((g) => g.members.map((user_id) => ({ conversation_id: `g.${g.group_id}`, user_id, joined_at: null, left_at: null }))),
-  ];
+  const memberships: { conversation_id: string; user_id: string; joined_at: number | null; left_at: number | null }[] = [];
+  for (const g of world.groups) {
+    // Each user's windows in the group: from the start if an initial member, then each
+    // change in virtual-time order closes or opens one.
+    const open = new Map<string, number | null>(g.initial.map((u) => [u, null]));
+    for (const c of world.membership_changes) {
+      if (c.group_id !== g.group_id) continue;
+      if (c.kind === "join") open.set(c.user_id, c.at);
+      else if (open.has(c.user_id)) {
+        memberships.push({ conversation_id: `g.${g.group_id}`, user_id: c.user_id, joined_at: open.get(c.user_id)!, left_at: c.at });
+        open.delete(c.user_id);
+      }
+    }
+    for (const [user_id, joined_at] of open) memberships.push({ conversation_id: `g.${g.group_id}`, user_id, joined_at, left_at: null });
+  }
   // Direct chats: both users of every direct conversation that was used (its ID names them).
   const direct = new Set<string>();
   for (const d of world.devices) {
@@ -144,6 +158,7 @@ function collectHistory(world: World, healed_at: number, quiescent_at: number | 
       pending: world.pendingEntries().map((p) => ({ device: { user_id: p.user_id, device_id: p.device_id }, message_id: p.message_id })),
       connected: world.devices.filter((d) => d.connected).map((d) => d.ref),
       presence_watches: world.devices.flatMap((d) => [...d.watching].map((user_id) => ({ device: d.ref, user_id }))),
+      ...(quiescent_at === null ? { stuck: world.stuck() } : {}),
     },
     delivery_bound_ms: world.limits.pendingResyncIntervalMs + 2 * world.limits.heartbeatIntervalMs + 5_000,
     presence_bound_ms,

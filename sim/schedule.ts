@@ -7,13 +7,16 @@
 import type { ClientTarget } from "../core/client/index.js";
 import type { Kernel } from "./kernel.js";
 import type { Rng } from "./random.js";
-import type { World } from "./world.js";
+import { CALL_TIMEOUT_MS, type World } from "./world.js";
 
 export function scheduleWorkload(world: World, rng: Rng): void {
   const { kernel, options } = world;
   const loop = kernel.loop;
   for (const d of world.devices) loop.after(rng.int(500), () => d.start());
 
+  // Media: some sends are images, uploaded first; a few name a media_id the sender never
+  // uploaded (the gateway must refuse them). A stream of its own keeps the base draws put.
+  const media = kernel.rngs.stream("workload:media");
   for (let i = 0; i < options.messages; i++) {
     const at = 1_000 + rng.int(Math.max(1, options.fault_ms - 1_000));
     const device = rng.pick(world.devices);
@@ -25,9 +28,14 @@ export function scheduleWorkload(world: World, rng: Rng): void {
       if (peer === device.user_id) peer = world.users[(world.users.findIndex((u) => u.user_id === peer) + 1) % world.users.length]!.user_id;
       target = { kind: "direct", to: peer };
     }
-    const content = `m${i} from ${device.device_id}`;
+    const kind = media.float();
+    const media_id = kind < 0.1 ? `media-${i}-${device.user_id}` : kind < 0.12 ? `stolen-${i}` : null;
+    if (media_id !== null && kind < 0.1) world.media.set(media_id, device.user_id);
+    if (media_id !== null && kind >= 0.1) world.media.set(media_id, world.users[0]!.user_id === device.user_id ? "nobody" : world.users[0]!.user_id);
+    const content = media_id ?? `m${i} from ${device.device_id}`;
     loop.schedule(at, () => {
-      device.send(target, content);
+      if (media_id === null) device.send(target, content);
+      else device.send(target, content, "image");
       world.note(`${device.device_id} sends "${content}" to ${target.kind === "direct" ? target.to : target.group_id}`);
       if (kernel.fires("client_offline_mid_send", 0.1)) goOffline(world, device, rng, 500 + rng.int(8_000));
     });
@@ -61,6 +69,69 @@ export function scheduleWorkload(world: World, rng: Rng): void {
   }
   for (const d of world.devices) {
     if (kernel.faults.enabled.has("client_ack_late_or_twice") && rng.chance(0.5)) d.lateAcks = true;
+  }
+  // Drawn from a stream of its own, so the base workload of every seed stays what it was.
+  if (options.backlog) scheduleBacklog(world, kernel.rngs.stream("workload:backlog"));
+  if (options.membership) scheduleMembership(world, kernel.rngs.stream("workload:membership"));
+}
+
+/**
+ * Group joins and leaves during the fault phase, applied to the directory at once (as the
+ * REST API does) and recorded as membership windows for the checkers: a member who left must
+ * get nothing ordered after, a joiner everything ordered after, and a send from a leaver is
+ * refused. Sends drawn before a change still target the groups their sender was in then.
+ */
+function scheduleMembership(world: World, rng: Rng): void {
+  const { kernel, options } = world;
+  if (world.groups.length === 0 || !rng.chance(0.4)) return;
+  const changes = 1 + rng.int(4);
+  for (let c = 0; c < changes; c++) {
+    const g = rng.pick(world.groups);
+    const at = 1_000 + rng.int(Math.max(1, options.fault_ms - 2_000));
+    const user_id = rng.pick(world.users).user_id;
+    const rejoin_after_ms = rng.chance(0.3) ? 1_000 + rng.int(8_000) : null;
+    kernel.loop.schedule(at, () => {
+      const record = world.directory.groups.get(g.group_id);
+      if (record === undefined || record.group.creator_id === user_id) return;
+      if (record.members.includes(user_id)) {
+        if (record.members.length <= 2) return;
+        world.changeMembership(g.group_id, user_id, "leave");
+        if (rejoin_after_ms !== null) kernel.loop.after(rejoin_after_ms, () => world.changeMembership(g.group_id, user_id, "join"));
+      } else world.changeMembership(g.group_id, user_id, "join");
+    });
+  }
+}
+
+/**
+ * A backlog of several pages in one quiet direct conversation: every device of the
+ * recipient is offline while one sender writes 2..8 pages' worth, then comes back and has it
+ * replayed, paced by its acks. Paging bugs hide below one page; this is where they show.
+ */
+function scheduleBacklog(world: World, rng: Rng): void {
+  const { kernel, options, limits } = world;
+  if (world.users.length < 2 || !rng.chance(0.35)) return;
+  const page = limits.pendingPageEntriesMax;
+  const size = (2 + rng.int(7)) * page + rng.int(page);
+  const sender = rng.pick(world.devices);
+  let recipient = rng.pick(world.users);
+  if (recipient.user_id === sender.user_id) recipient = world.users[(world.users.indexOf(recipient) + 1) % world.users.length]!;
+  // Spaced at about the frame rate a client is allowed, so the sender is rarely refused.
+  const spacing_ms = Math.ceil(1_000 / limits.connectionFramesPerSecond) + rng.int(50);
+  const start = 1_000 + rng.int(Math.max(1, Math.floor(options.fault_ms / 3)));
+  const back_at = start + 500 + size * spacing_ms + 2_000 + rng.int(3_000);
+  const to = recipient.user_id;
+  kernel.loop.schedule(start, () => {
+    world.note(`backlog: ${recipient.user_id} goes offline while ${sender.device_id} sends it ${size} messages`);
+    for (const d of recipient.devices) {
+      d.online = false;
+      d.dropConnection();
+    }
+  });
+  kernel.loop.schedule(back_at, () => {
+    for (const d of recipient.devices) d.online = true;
+  });
+  for (let i = 0; i < size; i++) {
+    kernel.loop.schedule(start + 500 + i * spacing_ms, () => sender.send({ kind: "direct", to }, `b${i} from ${sender.device_id}`));
   }
 }
 
@@ -161,6 +232,24 @@ export function scheduleFaults(world: World, rng: Rng): void {
     else d.raw({ event: "send_message", data: { to: peer, content: s.content, type: "text", client_msg_id: s.client_msg_id } });
   });
 
+  // Issue 13's classes (their draws come after every older class's, so those stay put).
+  const ack_budget_ms = ackRetryBudgetMs(world);
+  at("log_outage_long", 1, () => {
+    const until = loop.now + ack_budget_ms + 2_000 + rng.int(8_000);
+    world.note(`the log broker is down for ${until - loop.now} ms, past an ack's retry budget of ${ack_budget_ms} ms`);
+    kernel.startOutage("log", until);
+  });
+  at("client_frame_burst", 3, () => {
+    // Past the bucket, but by fewer refusals than close the connection: the client is told to
+    // slow down and stays connected; its acks must still get through.
+    const d = rng.pick(world.devices);
+    const peer = rng.pick(world.users).user_id;
+    if (peer === d.user_id) return;
+    const n = world.limits.connectionFramesBurst + 1 + rng.int(Math.floor(world.limits.rateLimitedFramesRunMax / 2));
+    world.note(`${d.device_id} bursts ${n} typing frames`);
+    for (let i = 0; i < n; i++) d.raw({ event: "typing", data: { to: peer } });
+  });
+
   // Clocks: skew and drift are properties of a node for the whole run.
   for (const n of [...world.gateways.map((g) => g.node), ...world.routers.map((r) => r.node), ...world.devices.map((d) => d.node)]) {
     if (kernel.faults.enabled.has("clock_skew")) {
@@ -172,4 +261,12 @@ export function scheduleFaults(world: World, rng: Rng): void {
       kernel.coverage.fault("clock_drift");
     }
   }
+}
+
+/** The longest a gateway keeps retrying an ack's append: its backoffs plus a call timeout each. */
+function ackRetryBudgetMs(world: World): number {
+  const { ackAppendAttemptsMax: attempts, ackAppendRetryBaseMs: base, ackAppendRetryMaxMs: cap } = world.limits;
+  let total = 0;
+  for (let a = 1; a <= attempts; a++) total += Math.min(cap, base * 2 ** a) + CALL_TIMEOUT_MS;
+  return total;
 }

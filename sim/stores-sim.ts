@@ -515,9 +515,14 @@ export class PushSim implements Push {
   constructor(
     private readonly kernel: Kernel,
     private readonly node: SimNode,
+    /** Told of each notification the push service accepted (the simulator's coverage). */
+    private readonly accepted: (target: PushTarget) => void = () => undefined,
   ) {}
   notify(target: PushTarget, notification: PushNotification): SyncPromise<void> {
-    return this.kernel.call(this.node, "push", () => void this.sent.push({ target, notification }));
+    return this.kernel.call(this.node, "push", () => {
+      this.sent.push({ target, notification });
+      this.accepted(target);
+    });
   }
 }
 

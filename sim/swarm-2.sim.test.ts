@@ -1,10 +1,12 @@
 /**
  * The CI batch, second half: seeds 101..200 with the seed-drawn fault mix must show no
  * violation. (First half in swarm-1.sim.test.ts.) It also checks coverage over both halves' kind of mix:
- * every fault class and recovery path fires somewhere in these 100 seeds.
+ * every fault class, recovery path and workload class fires somewhere in these 100 seeds.
  */
 import { expect, it } from "vitest";
 import { runBatch } from "./batch.js";
+import type { WorkloadClass } from "./faults.js";
+import { DEFAULT_OPTIONS, workloadDrawn } from "./options.js";
 
 it("seeds 101..200: no invariant is violated under any drawn fault mix", () => {
   const report = runBatch(101, 100);
@@ -14,9 +16,10 @@ it("seeds 101..200: no invariant is violated under any drawn fault mix", () => {
   expect(report.summaries.every((s) => s.quiescent)).toBe(true);
 }, 300_000);
 
-it("seeds 201..260: every fault class and recovery path fires (a class that never fires is a test gap)", () => {
+it("seeds 201..260: every fault class, recovery path and workload class fires (a class that never fires is a test gap)", () => {
   const report = runBatch(201, 60);
-  const gaps = [...report.faults, ...report.recoveries].filter(([, n]) => n === 0).map(([k]) => k);
+  const drawn = [...report.workloads].filter(([w]) => workloadDrawn(w as WorkloadClass, DEFAULT_OPTIONS));
+  const gaps = [...report.faults, ...report.recoveries, ...drawn].filter(([, n]) => n === 0).map(([k]) => k);
   expect(gaps).toEqual([]);
   expect(report.failures.map((f) => `seed ${f.seed}: ${f.violation} (${f.replay})`)).toEqual([]);
 }, 300_000);

@@ -1,27 +1,78 @@
 /**
  * A simulator that cannot catch a broken core checks nothing. Each deliberately broken
- * variant must produce a violation within 500 seeds; the test prints which seed caught it.
+ * variant must produce a violation within 500 seeds, and among the violations of the seed
+ * that catches it must be one of the invariants the bug breaks (a variant caught only by an
+ * unrelated checker proves nothing about the checker that should have seen it). The test
+ * prints which seed caught it.
+ *
+ * The variants issue 13 added are caught only thanks to a fault or workload class it also
+ * added: the same seed with those classes off must then pass, which shows that the new
+ * classes, not luck, caught it (the swarm before them missed the first in 300 seeds).
  */
 import { describe, expect, it } from "vitest";
 import { runBatch } from "./batch.js";
 import type { SimOptions } from "./options.js";
+import { runSimulation } from "./run.js";
+import { simOptions } from "./options.js";
 
-const variants: [string, Partial<SimOptions>][] = [
-  ["router commits offsets before persisting", { router_variant: "commit_before_persist" }],
-  ["router orders by the gateway's clock", { router_variant: "order_by_gateway_clock" }],
-  ["router deletes pending entries on delivery, before the ack", { router_variant: "delete_pending_on_delivery" }],
-  ["router deduplicates only in the expiring cache", { router_variant: "dedup_cache_only" }],
-  ["router host persists concurrently but moves on before pending and inboxes are written", { router_variant: "persist_without_waiting" }],
-  ["gateway answers sent before the log append is acknowledged", { gateway_variant: "sent_before_append" }],
+type Variant = {
+  readonly name: string;
+  readonly patch: Partial<SimOptions>;
+  /** The invariants (INVARIANTS.md numbers) the bug breaks; at least one must fire. */
+  readonly breaks: readonly number[];
+  /** Options that switch off the classes that catch it: the catching seed must then pass. */
+  readonly without?: Partial<SimOptions>;
+};
+
+/** Issue 13's fault classes and the backlog workload, off. */
+const NEW_CLASSES_OFF: Partial<SimOptions> = { off_faults: new Set(["socket_frame_lost", "log_outage_long", "client_frame_burst"]), backlog: false };
+
+const variants: readonly Variant[] = [
+  { name: "router commits offsets before persisting", patch: { router_variant: "commit_before_persist" }, breaks: [1, 10] },
+  { name: "router orders by the gateway's clock", patch: { router_variant: "order_by_gateway_clock" }, breaks: [3, 4] },
+  { name: "router deletes pending entries on delivery, before the ack", patch: { router_variant: "delete_pending_on_delivery" }, breaks: [1, 7, 10] },
+  { name: "router deduplicates only in the expiring cache", patch: { router_variant: "dedup_cache_only" }, breaks: [2, 5] },
+  // Pending entries not yet written when sessions are looked up break the replay seam's
+  // contiguity (README, "The replay seam"): a loss, or a message emitted out of order.
+  { name: "router host persists concurrently but moves on before pending and inboxes are written", patch: { router_variant: "persist_without_waiting" }, breaks: [1, 3, 7, 10] },
+  { name: "gateway answers sent before the log append is acknowledged", patch: { gateway_variant: "sent_before_append" }, breaks: [1, 2, 5] },
+  {
+    name: "gateway resync does not resend what it emitted (an ack lost on a live socket)",
+    patch: { gateway_variant: "resync_skips_emitted" },
+    breaks: [7, 10],
+    without: NEW_CLASSES_OFF,
+  },
+  {
+    name: "gateway records an ack as durable when its retry budget runs out (an outage past the budget)",
+    patch: { gateway_variant: "ack_given_up_as_durable" },
+    breaks: [7, 10],
+    without: NEW_CLASSES_OFF,
+  },
+  {
+    name: "gateway ends the pending scan at a full page (a backlog of several pages)",
+    patch: { gateway_variant: "scan_stops_at_full_page" },
+    breaks: [10],
+    without: NEW_CLASSES_OFF,
+  },
+  {
+    name: "router commits past a record still in flight",
+    patch: { router_variant: "commit_past_in_flight" },
+    breaks: [1, 10],
+  },
 ];
 
-describe("broken variants are caught", () => {
-  for (const [name, patch] of variants) {
-    it(`${name}: caught within 500 seeds`, () => {
-      const report = runBatch(1, 500, patch, true);
+describe("broken variants are caught, by the invariant they break", () => {
+  for (const v of variants) {
+    it(`${v.name}: caught within 500 seeds, violating invariant ${v.breaks.join(" or ")}`, () => {
+      const report = runBatch(1, 500, v.patch, true);
       const caught = report.failures[0];
       expect(caught, `not caught in ${report.seeds} seeds`).toBeDefined();
-      console.log(`${name}: caught at seed ${caught!.seed}: ${caught!.violation.slice(0, 160)}`);
-    }, 300_000);
+      console.log(`${v.name}: caught at seed ${caught!.seed}, invariants ${caught!.invariants.join(",")}: ${caught!.violation.slice(0, 160)}`);
+      expect(caught!.invariants.filter((i) => v.breaks.includes(i)), `seed ${caught!.seed} violated ${caught!.invariants.join(",")}, none of ${v.breaks.join(",")}`).not.toEqual([]);
+      if (v.without !== undefined) {
+        const again = runSimulation(simOptions(caught!.seed, { ...v.patch, ...v.without }));
+        expect(again.violations.map((x) => `[${x.invariant}] ${x.message}`), "the same seed without the new class still fails: the class is not what caught it").toEqual([]);
+      }
+    }, 600_000);
   }
 });

@@ -11,7 +11,7 @@ import { GatewayHost } from "../nodes/hosts/gateway-host.js";
 import { SyncPromise } from "./sync-promise.js";
 import { RouterHost } from "../nodes/hosts/router-host.js";
 import { SimDevice, SimSocket, type DeviceWorld } from "./device.js";
-import { FAULT_CLASSES, type RecoveryPath } from "./faults.js";
+import { FAULT_CLASSES, type RecoveryPath, type WorkloadClass } from "./faults.js";
 import { Kernel, SIM_EPOCH_MS, SimNode } from "./kernel.js";
 import { LogSim, LogState } from "./log-sim.js";
 import type { SimOptions } from "./options.js";
@@ -34,6 +34,8 @@ import {
 export const ROUTER_GROUP = "routers";
 /** A crashed router's member stays in the group this long (the consumer session timeout). */
 export const ROUTER_SESSION_TIMEOUT_MS = 3_000;
+/** How long a host waits on one port call before it counts it failed. */
+export const CALL_TIMEOUT_MS = 1_000;
 
 /** Limits shrunk so that heartbeats, resyncs and retries happen many times per run. */
 export function simLimits(): Limits {
@@ -49,6 +51,16 @@ export function simLimits(): Limits {
     gatewaySendForgetMs: 60_000,
     gatewayReappendAfterMs: 10_000,
     pendingPageEntriesMax: 16,
+    // Small enough that a drawn backlog is paced by acks and a burst meets the bucket, and
+    // that a long log outage outlasts an ack's retry budget (~3.5 s of backoff plus timeouts).
+    replayUnackedMax: 32,
+    replayAckWaitMs: 2_000,
+    connectionFramesBurst: 24,
+    connectionFramesPerSecond: 10,
+    rateLimitedFramesRunMax: 12,
+    ackAppendAttemptsMax: 3,
+    ackAppendRetryBaseMs: 250,
+    ackAppendRetryMaxMs: 4_000,
   };
 }
 
@@ -67,8 +79,10 @@ export class World implements DeviceWorld {
   readonly routers: RouterSlot[] = [];
   readonly devices: SimDevice[] = [];
   readonly users: { user_id: string; devices: SimDevice[] }[] = [];
-  readonly groups: { group_id: string; members: string[] }[] = [];
+  readonly groups: { group_id: string; members: string[]; readonly initial: readonly string[] }[] = [];
   readonly trace: string[] = [];
+  /** media_id -> the user who uploaded it (the blob store's ownership record). */
+  readonly media = new Map<string, string>();
   private readonly rng: Rng;
 
   constructor(
@@ -86,6 +100,10 @@ export class World implements DeviceWorld {
 
   recovery(name: RecoveryPath): void {
     this.kernel.coverage.recovery(name);
+  }
+
+  workload(name: WorkloadClass): void {
+    this.kernel.coverage.workload(name);
   }
 
   // ---- building ---------------------------------------------------------------------------
@@ -127,7 +145,7 @@ export class World implements DeviceWorld {
       while (members.size < size) members.add(this.rng.pick(this.users).user_id);
       const list = [...members];
       this.directory.groups.set(group_id, { group: { group_id, name: `group ${g}`, creator_id: list[0]!, created_at_ms: SIM_EPOCH_MS }, members: list });
-      this.groups.push({ group_id, members: list });
+      this.groups.push({ group_id, members: list, initial: [...list] });
     }
   }
 
@@ -141,16 +159,22 @@ export class World implements DeviceWorld {
         presence: new PresenceSim(k, node, this.presence, SIM_EPOCH_MS),
         directory: new DirectorySim(k, node, this.directory),
         link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
-        // The simulated workload sends text only; no media is ever uploaded here.
-        media: { isUploadedBy: () => SyncPromise.resolved(false) },
+        // Media IDs the workload "uploaded" (schedule.ts), with their uploader.
+        media: { isUploadedBy: (media_id, user_id) => SyncPromise.resolved(this.media.get(media_id) === user_id) },
         clock: node.clock,
         timers: node.timers,
       },
-      { gateway_id: id, limits: this.limits, call_timeout_ms: 1_000, session_ttl_ms: 3 * this.limits.heartbeatIntervalMs, variant: this.options.gateway_variant },
+      { gateway_id: id, limits: this.limits, call_timeout_ms: CALL_TIMEOUT_MS, session_ttl_ms: 3 * this.limits.heartbeatIntervalMs, variant: this.options.gateway_variant },
       {
         effect: (_connection, effect, phase) => {
           if (effect.type === "read_pending_conversation") this.recovery("gateway_conversation_read");
           if (effect.type === "read_pending_page" && effect.after === null && phase === "live") this.recovery("gateway_resync");
+          if (effect.type === "read_pending_page" && effect.after !== null) this.workload("backlog_several_pages");
+          // Connection IDs are "<user>-d<n>#<seq>@<gateway>" (see connect()).
+          if (effect.type === "check_media") this.workload(this.media.get(effect.media_id) === _connection.split("#")[0]!.replace(/-d\d+$/, "") ? "media_message" : "media_not_owned");
+          if (effect.type === "send_frame" && effect.frame.event === "error" && effect.frame.data.code === "RATE_LIMITED" && phase !== "closed") {
+            this.workload("frames_rate_limited_open");
+          }
           if (effect.type === "send_frame" && effect.frame.event === "new_message") {
             this.deliveredFrames++;
             if (phase === "syncing") this.recovery("pending_replayed_on_connect");
@@ -182,7 +206,11 @@ export class World implements DeviceWorld {
         directory: new DirectorySim(k, node, this.directory),
         sessions: new SessionStoreSim(k, node, this.sessions),
         link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
-        push: new PushSim(k, node),
+        push: new PushSim(k, node, (target) => {
+          // Push tokens are "hook-<user>" (see build()).
+          const user = this.users.find((u) => `hook-${u.user_id}` === target.token);
+          if (user !== undefined && user.devices.every((d) => !d.connected)) this.workload("push_to_offline_user");
+        }),
         clock: node.clock,
         timers: node.timers,
       },
@@ -194,7 +222,7 @@ export class World implements DeviceWorld {
         variant: this.options.router_variant,
         group: ROUTER_GROUP,
         member_id: slot.member_id,
-        call_timeout_ms: 1_000,
+        call_timeout_ms: CALL_TIMEOUT_MS,
         poll_wait_ms: 50,
       },
       {
@@ -276,6 +304,23 @@ export class World implements DeviceWorld {
     });
   }
 
+  /** Joins and leaves during the run, in virtual time, for the history's membership windows. */
+  readonly membership_changes: { group_id: string; user_id: string; kind: "join" | "leave"; at: number }[] = [];
+
+  /** A member joins or leaves a group now (the directory's write, as the REST API makes it). */
+  changeMembership(group_id: string, user_id: string, kind: "join" | "leave"): void {
+    const record = this.directory.groups.get(group_id);
+    const g = this.groups.find((x) => x.group_id === group_id);
+    if (record === undefined || g === undefined) return;
+    const member = record.members.includes(user_id);
+    if ((kind === "join") === member) return;
+    record.members = kind === "join" ? [...record.members, user_id] : record.members.filter((m) => m !== user_id);
+    g.members = [...record.members];
+    this.membership_changes.push({ group_id, user_id, kind, at: this.kernel.loop.now });
+    this.workload(kind === "join" ? "group_join" : "group_leave");
+    this.note(`${user_id} ${kind === "join" ? "joins" : "leaves"} ${group_id}`);
+  }
+
   // ---- devices ----------------------------------------------------------------------------
 
   connect(device: SimDevice): SimSocket | null {
@@ -317,6 +362,47 @@ export class World implements DeviceWorld {
       if (this.pendingCount(d.user_id, d.device_id) > 0) return false;
     }
     return true;
+  }
+
+  /**
+   * What keeps the run from quiescence, and where: unfetched log records per partition,
+   * routers down or busy (each job's record and the call it waits on), devices not connected
+   * or with sends unanswered, and pending entries per device. Empty when quiescent().
+   */
+  stuck(entries_max = 40): string[] {
+    const out: string[] = [];
+    for (const u of this.log.unfetchedByPartition(ROUTER_GROUP)) out.push(`log: partition ${u.partition} has ${u.count} records no router fetched, from offset ${u.from}`);
+    for (const r of this.routers) {
+      const st = r.host?.routerState;
+      if (st === undefined || !r.node.alive) {
+        out.push(`router ${r.member_id}: down`);
+        continue;
+      }
+      for (const job of st.jobs.values()) {
+        const rec = job.record;
+        const waits = job.call === null ? "nothing" : job.retry_at_ms !== null ? `a retry of ${job.call.type} (attempt ${job.attempt})` : job.call.type;
+        out.push(`router ${r.member_id}: job ${job.id} on ${rec.record.kind} ${rec.partition}:${rec.offset} in ${rec.record.conversation_id} waits on ${waits}`);
+      }
+      for (const [conversation, queue] of st.queues) out.push(`router ${r.member_id}: ${queue.length} records queued in ${conversation}`);
+      if (st.committing) out.push(`router ${r.member_id}: a commit is in flight`);
+    }
+    for (const d of this.devices) {
+      if (!d.connected) out.push(`device ${d.device_id}: not connected (client ${d.core.phase}, ${d.online ? "online" : "offline"})`);
+      for (const [lane, items] of d.core.lanes) out.push(`device ${d.device_id}: ${items.length} sends unanswered in ${lane}, first ${items[0]?.client_msg_id ?? "?"}`);
+    }
+    const pending = new Map<string, string[]>();
+    for (const p of this.pendingEntries()) {
+      const key = `${p.user_id}/${p.device_id}`;
+      const list = pending.get(key) ?? [];
+      list.push(p.message_id);
+      pending.set(key, list);
+    }
+    for (const [device, ids] of pending) {
+      const where = this.devices.find((d) => `${d.user_id}/${d.device_id}` === device);
+      const gateway = where?.socket?.gateway_id ?? "no gateway";
+      out.push(`pending: ${ids.length} entries for ${device} (connected via ${gateway}): ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", ..." : ""}`);
+    }
+    return out.length > entries_max ? [...out.slice(0, entries_max), `... and ${out.length - entries_max} more`] : out;
   }
 
   pendingCount(user_id: string, device_id: string): number {

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { credentials, makeGenericClientConstructor, status, type ServiceError } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
+import { describeGatewayLinkContract } from "../contract/gateway-link.contract.js";
 import type { Delivery } from "../../core/model.js";
 import { GATEWAY_PROTO_TEXT } from "./gateway-proto.js";
 import { GatewayLinkError, GatewayLinkGrpc } from "./gateway-link-grpc.js";
@@ -221,4 +222,23 @@ describe("GatewayLinkGrpc with the gateway gRPC server", () => {
     await l.deliver("gw-1", everyKind);
     expect(batches).toEqual([everyKind]);
   });
+});
+
+describeGatewayLinkContract("GatewayLinkGrpc", async () => {
+  const addresses = new Map<string, string>();
+  const servers: GatewayGrpcServer[] = [];
+  const l = new GatewayLinkGrpc((id) => addresses.get(id) ?? null, { deadline_ms: 1_000 });
+  return {
+    link: l,
+    serve: async (gateway_id, receive) => {
+      const server = await startGatewayGrpcServer({ host: "127.0.0.1", port: 0, gateway_id, receive, close_grace_ms: 100 });
+      servers.push(server);
+      addresses.set(gateway_id, `127.0.0.1:${server.port}`);
+      return () => server.close();
+    },
+    cleanup: async () => {
+      l.close();
+      for (const s of servers) await s.close().catch(() => undefined);
+    },
+  };
 });

@@ -1,3 +1,4 @@
+import { describeGatewayLinkContract } from "../contract/gateway-link.contract.js";
 import { describe, expect, it } from "vitest";
 import { GatewayLinkMemory } from "./gateway-link-memory.js";
 import type { Delivery } from "../../core/model.js";
@@ -79,4 +80,16 @@ describe("GatewayLinkMemory", () => {
     await link.deliver("gw", batch);
     expect(kept).toBe(batch);
   });
+});
+
+describeGatewayLinkContract("GatewayLinkMemory", async () => {
+  const link = new GatewayLinkMemory();
+  return {
+    link,
+    serve: async (gateway_id, receive) => {
+      const remove = link.register(gateway_id, receive);
+      return async () => remove();
+    },
+    cleanup: async () => undefined,
+  };
 });

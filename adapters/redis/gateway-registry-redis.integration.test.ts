@@ -10,7 +10,7 @@ import { ClockSystem } from "../memory/clock-memory.js";
 import type { Delivery } from "../../core/model.js";
 import { GatewayAnnouncer } from "../../nodes/hosts/gateway-announcer.js";
 import { GatewayBook } from "../../nodes/hosts/gateway-book.js";
-import { timersReal } from "../../nodes/hosts/timers.js";
+import { timersReal } from "../../nodes/timers-real.js";
 import { describeGatewayRegistryContract } from "../contract/gateway-registry.contract.js";
 import { GatewayLinkGrpc } from "../grpc/gateway-link-grpc.js";
 import { startGatewayGrpcServer } from "../grpc/gateway-server-grpc.js";

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { snowflakeInit, snowflakeNext, type SnowflakeState } from "../../core/ids/snowflake.js";
 import type { LeaseStore } from "../../core/ports/lease-store.js";
 import { MachineLease } from "../../nodes/hosts/lease-host.js";
-import { timersReal } from "../../nodes/hosts/timers.js";
+import { timersReal } from "../../nodes/timers-real.js";
 import { describeLeaseStoreContract } from "../contract/lease-store.contract.js";
 import { connectRedis, redisUrlFromEnv } from "./client.js";
 import { LeaseStoreRedis } from "./lease-store-redis.js";

@@ -2,3 +2,4 @@
 export * from "./types.js";
 export * from "./state.js";
 export * from "./step.js";
+export * from "./planted.js";

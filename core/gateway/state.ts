@@ -44,9 +44,16 @@ export type HeldSend = {
 
 /**
  * Deliberately broken variants, for proving that the simulator catches what they break.
- * "sent_before_append" answers `sent` with a gateway-made ID before the log has the message.
+ * "sent_before_append" answers `sent` with a gateway-made ID before the log has the message;
+ * the others are planted around the step, in planted.ts, which says what each breaks.
  */
-export type GatewayVariant = "correct" | "sent_before_append";
+export type GatewayVariant =
+  | "correct"
+  | "sent_before_append"
+  | "resync_skips_emitted"
+  | "ack_given_up_as_durable"
+  | "acks_rate_limited"
+  | "scan_stops_at_full_page";
 
 export type GatewayConfig = {
   readonly gateway_id: string;

@@ -316,9 +316,6 @@ function appendSend(state: GatewayState, out: Out, now_ms: number, client_msg_id
   });
 }
 
-/** Attempts at an ack's append before the resync (anti-entropy) is left to cover it. */
-const ACK_ATTEMPTS_MAX = 8;
-
 function onAppendCompleted(state: GatewayState, out: Out, record: SendRecord | AckRecord, ok: boolean, now_ms: number, overloaded: boolean): void {
   if (record.kind === "ack") {
     // A lost ack would leave the entry pending while the client believes it acked: retry it
@@ -337,11 +334,12 @@ function onAppendCompleted(state: GatewayState, out: Out, record: SendRecord | A
     }
     const previous = state.ack_retries.get(record.message_id);
     const attempts = (previous?.attempts ?? 0) + 1;
-    if (attempts > ACK_ATTEMPTS_MAX || (previous === undefined && state.ack_retries.size >= state.config.limits.deliveredIndexPerConnectionMax)) {
+    // Past the budget (limits.ackAppendAttemptsMax) the resync (anti-entropy) covers it.
+    if (attempts > state.config.limits.ackAppendAttemptsMax || (previous === undefined && state.ack_retries.size >= state.config.limits.deliveredIndexPerConnectionMax)) {
       state.ack_retries.delete(record.message_id);
       return;
     }
-    const at_ms = now_ms + Math.min(30_000, 250 * 2 ** attempts);
+    const at_ms = now_ms + Math.min(state.config.limits.ackAppendRetryMaxMs, state.config.limits.ackAppendRetryBaseMs * 2 ** attempts);
     state.ack_retries.set(record.message_id, { record, attempts, at_ms });
     out.push({ type: "set_timer", at_ms });
     return;

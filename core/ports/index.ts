@@ -11,3 +11,4 @@ export * from "./clock.js";
 export * from "./gateway-link.js";
 export * from "./lease-store.js";
 export * from "./gateway-registry.js";
+export * from "./timers.js";

@@ -3,3 +3,4 @@ export * from "./types.js";
 export * from "./state.js";
 export * from "./step.js";
 export * from "./ordering.js";
+export * from "./planted.js";

@@ -26,7 +26,9 @@ export type RouterVariant =
    * The host's concurrent persist moves on once the message row is written, without waiting
    * for the pending entries and inboxes (their failures go unnoticed).
    */
-  | "persist_without_waiting";
+  | "persist_without_waiting"
+  /** Planted around the step (planted.ts): commits past a record still in flight. */
+  | "commit_past_in_flight";
 
 export type RouterConfig = {
   readonly router_id: string;

@@ -146,6 +146,21 @@ describe("router: acks and receipts", () => {
     expect(allDeliveries(w).map((d) => (d.kind === "receipt" ? d.receipt.status : ""))).toEqual(["read"]);
   });
 
+  it("lets a member who left clear its own pending entry, with no receipt for the sender", () => {
+    const w = world();
+    w.sessions.push({ user_id: "alice", device_id: "a1", gateway_id: "g-1", connection_id: "conn-a1" });
+    const r = freshRouter();
+    drive(w, r, consumed([groupSend("alice", "a1", 1)]));
+    const id = [...w.messages.values()][0]!.message_id;
+    expect(w.pending.has(`bob|b1|${id}`)).toBe(true);
+    w.groups.set("g1", ["alice", "carol"]); // bob leaves before his device acks
+    w.delivered = [];
+    drive(w, r, consumed([ack("bob", "b1", "g.g1", id, "delivered")], 0, 1));
+    expect(w.pending.has(`bob|b1|${id}`)).toBe(false);
+    expect(w.receipts.size).toBe(0);
+    expect(allDeliveries(w).filter((d) => d.kind === "receipt")).toEqual([]);
+  });
+
   it("ignores acks from non-members and for unknown messages", () => {
     const w = world();
     const r = freshRouter();

@@ -520,9 +520,22 @@ function onAckResult(state: RouterState, out: Out, job: Job, record: AckRecord, 
       return;
     }
     case "check_member":
-      if (!result.is_member || job.ack.message === null) {
+      if (job.ack.message === null) {
         out.push({ type: "observed", what: "ack_ignored" });
         finish(state, job);
+        return;
+      }
+      if (!result.is_member) {
+        // Not a member now: no receipt, no read mark. But the device may have been one when
+        // the message was ordered (it left since), and its entry would otherwise be replayed
+        // forever: it may always clear its own entry (the simulator's group leaves found it).
+        out.push({ type: "observed", what: "ack_ignored" });
+        call(out, job, {
+          type: "apply_ack",
+          pending_remove: { user_id: record.user_id, device_id: record.device_id, conversation_id: record.conversation_id, message_id: record.message_id },
+          receipt: null,
+          mark_read: null,
+        });
         return;
       }
       applyAck(out, job, record, job.ack.message);

@@ -15,7 +15,7 @@ import { defaultLimits } from "../../core/limits.js";
 import type { Presence, PresenceListener, PresenceState } from "../../core/ports/presence.js";
 import { GatewayHost, refusableSend } from "./gateway-host.js";
 import { overloadedSendFrame } from "../../core/gateway/index.js";
-import { timersReal } from "./timers.js";
+import { timersReal } from "../timers-real.js";
 
 /** A presence port whose subscribe completes only when the test says; it records the order of calls. */
 function slowPresence() {
@@ -156,4 +156,44 @@ it("fans group typing out to the members' connections, but not in groups above t
   await tick();
   expect(typingSeenBy()).toEqual([]);
   for (const c of connections) c!.closed();
+});
+
+/** A log whose appends fail while `down` is set (a broker outage, as the host sees it). */
+class LogFailing extends LogMemory {
+  down = true;
+  appends: string[] = [];
+  override append(key: string, record: import("../../core/model.js").LogRecord): Promise<import("../../core/model.js").LogPosition> {
+    this.appends.push(record.kind);
+    return this.down ? Promise.reject(new Error("broker unavailable")) : super.append(key, record);
+  }
+}
+
+it("answers a send whose log append failed with a retryable LOG_UNAVAILABLE, never `sent`, and retries a failed ack's append itself", async () => {
+  const clock = new ClockSystem();
+  const log = new LogFailing();
+  const limits = { ...defaultLimits(), ackAppendRetryBaseMs: 5, ackAppendRetryMaxMs: 10 };
+  const host = new GatewayHost(
+    { log, pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: slowPresence().presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), media: { isUploadedBy: async () => false }, clock, timers: timersReal(clock) },
+    { gateway_id: "gw-0", limits, call_timeout_ms: 5_000, session_ttl_ms: 90_000 },
+  );
+  const sent: { event: string; data: { code?: string; retryable?: boolean; client_msg_id?: string; status?: string } }[] = [];
+  const connection = host.open({ user_id: "alice", device_id: "d1", connection_id: "c1" }, { send: (t) => sent.push(JSON.parse(t)), close: () => undefined });
+  await tick();
+  const client_msg_id = "00000000-0000-4000-8000-000000000001";
+  connection!.text(JSON.stringify({ event: "send_message", data: { to: "bob", content: "hi", type: "text", client_msg_id } }));
+  await tick();
+  expect(sent.filter((f) => f.event === "error").map((f) => [f.data.code, f.data.retryable, f.data.client_msg_id])).toEqual([["LOG_UNAVAILABLE", true, client_msg_id]]);
+  expect(sent.some((f) => f.event === "delivery_receipt")).toBe(false);
+  // An ack whose append fails is not the client's to retry: the host tries again on its timer.
+  connection!.text(JSON.stringify({ event: "ack", data: { message_id: "0000000000000000001", status: "delivered", conversation_id: "d.alice.bob" } }));
+  await tick();
+  expect(log.appends.filter((k) => k === "ack").length).toBe(1);
+  log.down = false;
+  await new Promise((r) => setTimeout(r, 60));
+  expect(log.appends.filter((k) => k === "ack").length).toBeGreaterThanOrEqual(2);
+  const consumer = await log.consumer("probe", "m");
+  const got = await consumer.poll(10, 0);
+  expect(got.map((r) => r.record.kind)).toEqual(["ack"]);
+  await consumer.close();
+  connection!.closed();
 });

@@ -17,7 +17,7 @@ import type { PendingStore } from "../../core/ports/pending-store.js";
 import type { Presence, PresenceChange } from "../../core/ports/presence.js";
 import type { SessionStore } from "../../core/ports/session-store.js";
 import { decodeClientFrame, encodeFrame } from "../../core/protocol/decode.js";
-import { gatewayInit, gatewayStep, overloadedSendFrame, type GatewayEffect, type GatewayInput, type GatewayState } from "../../core/gateway/index.js";
+import { gatewayInit, gatewayStepFor, overloadedSendFrame, type GatewayEffect, type GatewayInput, type GatewayState } from "../../core/gateway/index.js";
 import { all, chain, fromPromise, map, ofValue, within } from "./task.js";
 import type { Timers } from "./timers.js";
 
@@ -218,6 +218,7 @@ export class GatewayHost {
 /** One connection: its core, its socket, and the effects between them. */
 export class ConnectionHost {
   private readonly state: GatewayState;
+  private readonly step: ReturnType<typeof gatewayStepFor>;
 
   constructor(
     private readonly gateway: GatewayHost,
@@ -235,6 +236,7 @@ export class ConnectionHost {
       },
       gateway.ports.clock.now(),
     );
+    this.step = gatewayStepFor(gateway.config.variant);
   }
 
   get coreState(): GatewayState {
@@ -265,7 +267,7 @@ export class ConnectionHost {
   }
 
   feed(input: GatewayInput): void {
-    const effects = gatewayStep(this.state, input);
+    const effects = this.step(this.state, input);
     for (const effect of effects) this.run(effect);
     if (this.state.phase === "closed") this.gateway.forget(this.identity.connection_id);
   }

@@ -8,7 +8,7 @@ import { directConversationId } from "../../core/ids/conversation.js";
 import { snowflakeParse } from "../../core/ids/snowflake.js";
 import { defaultLimits } from "../../core/limits.js";
 import { RouterHost } from "./router-host.js";
-import { timersReal } from "./timers.js";
+import { timersReal } from "../timers-real.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -27,12 +27,16 @@ const flags = z.object({
   faults: faultList.optional(),
   "no-faults": faultList.optional(),
   scenario: z.enum(SCENARIO_NAMES as [ScenarioName, ...ScenarioName[]]).optional(),
-  "router-variant": z.enum(["correct", "commit_before_persist", "order_by_gateway_clock", "delete_pending_on_delivery", "dedup_cache_only", "persist_without_waiting"]).default("correct"),
-  "gateway-variant": z.enum(["correct", "sent_before_append"]).default("correct"),
+  "router-variant": z.enum(["correct", "commit_before_persist", "order_by_gateway_clock", "delete_pending_on_delivery", "dedup_cache_only", "persist_without_waiting", "commit_past_in_flight"]).default("correct"),
+  "gateway-variant": z
+    .enum(["correct", "sent_before_append", "resync_skips_emitted", "ack_given_up_as_durable", "acks_rate_limited", "scan_stops_at_full_page"])
+    .default("correct"),
   "events-max": z.coerce.number().int().min(1_000).max(1_000_000_000).default(DEFAULT_OPTIONS.events_max),
   json: z.boolean().default(false),
   trace: z.boolean().default(false),
   "no-shrink": z.boolean().default(false),
+  "no-backlog": z.boolean().default(false),
+  membership: z.boolean().default(false),
   n: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
   workers: z.coerce.number().int().min(1).max(64).optional(),
 });
@@ -42,7 +46,7 @@ export type CliFlags = z.infer<typeof flags>;
 /** Parses `--name value`, `--name=value` and boolean `--name`. */
 export function parseFlags(argv: readonly string[], defaults: Record<string, string> = {}): { ok: true; flags: CliFlags } | { ok: false; message: string } {
   const raw: Record<string, unknown> = { ...defaults };
-  const booleans = new Set(["json", "trace", "no-shrink"]);
+  const booleans = new Set(["json", "trace", "no-shrink", "no-backlog", "membership"]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith("--")) return { ok: false, message: `Unexpected argument ${JSON.stringify(arg)}; flags look like --name value.` };
@@ -84,6 +88,8 @@ export function toOptions(f: CliFlags): SimOptions {
     router_variant: f["router-variant"],
     gateway_variant: f["gateway-variant"],
     events_max: f["events-max"],
+    backlog: !f["no-backlog"],
+    membership: f.membership,
     trace: f.trace,
   });
 }
@@ -106,5 +112,7 @@ export function toArgs(o: SimOptions): string {
   if (o.off_faults.size > 0) parts.push(`--no-faults ${[...o.off_faults].join(",")}`);
   if (o.router_variant !== "correct") parts.push(`--router-variant ${o.router_variant}`);
   if (o.gateway_variant !== "correct") parts.push(`--gateway-variant ${o.gateway_variant}`);
+  if (!o.backlog) parts.push("--no-backlog");
+  if (o.membership) parts.push("--membership");
   return parts.join(" ");
 }

@@ -10,9 +10,10 @@
 import { cpus } from "node:os";
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
-import { FAULT_CLASSES, RECOVERY_PATHS } from "../faults.js";
+import { FAULT_CLASSES, RECOVERY_PATHS, WORKLOAD_CLASSES } from "../faults.js";
 import { runSimulation, type SimSummary } from "../run.js";
 import { parseFlags, toArgs, toOptions, type CliFlags } from "./args.js";
+import { workloadDrawn } from "../options.js";
 import { readableTrace, shrink } from "./shrink.js";
 
 const out = (line = ""): void => void process.stdout.write(`${line}\n`);
@@ -37,6 +38,7 @@ function runOne(f: CliFlags): number {
   out(`faults on: ${s.faults_enabled.join(", ") || "none"}`);
   out(`faults fired: ${Object.entries(s.faults_fired).map(([k, v]) => `${k}=${v}`).join(" ") || "none"}`);
   out(`recoveries: ${Object.entries(s.recoveries).map(([k, v]) => `${k}=${v}`).join(" ") || "none"}`);
+  out(`workloads: ${Object.entries(s.workloads).map(([k, v]) => `${k}=${v}`).join(" ") || "none"}`);
   out(`invariants checked: ${s.invariants_checked}, quiescent: ${s.quiescent}, violations: ${s.violations}`);
   out(`trace hash: ${s.trace_hash}`);
   if (result.violations.length > 0) {
@@ -124,6 +126,23 @@ async function swarm(f: CliFlags): Promise<number> {
     const fired = recoveries.get(r) ?? 0;
     if (fired === 0) gaps.push(r);
     out(`${r.padEnd(30)} ${String(fired).padStart(9)}${fired === 0 ? "   GAP" : ""}`);
+  }
+  out("");
+  const workloads = new Map<string, [number, number]>();
+  for (const { summary } of summaries) {
+    for (const w of WORKLOAD_CLASSES) {
+      const [seeds, fired] = workloads.get(w) ?? [0, 0];
+      const k = summary.workloads[w] ?? 0;
+      workloads.set(w, [seeds + (k > 0 ? 1 : 0), fired + k]);
+    }
+  }
+  out(`${"workload class".padEnd(30)} ${"seeds".padStart(7)} ${"fired".padStart(9)}`);
+  const options = toOptions(f);
+  for (const w of WORKLOAD_CLASSES) {
+    const [seeds, fired] = workloads.get(w) ?? [0, 0];
+    const drawn = workloadDrawn(w, options);
+    if (fired === 0 && drawn) gaps.push(w);
+    out(`${w.padEnd(30)} ${String(seeds).padStart(7)} ${String(fired).padStart(9)}${!drawn ? "   off (see its flag)" : fired === 0 ? "   GAP" : ""}`);
   }
   out("");
   out(gaps.length === 0 ? "coverage: no gaps" : `coverage gaps: ${gaps.join(", ")}`);

@@ -1,8 +1,8 @@
 /** Every named scenario holds every invariant over a few seeds, and names only real fault classes. */
 import { describe, expect, it } from "vitest";
-import { FAULT_CLASSES } from "../sim/faults.js";
-import { runBatch } from "../sim/batch.js";
-import { SCENARIOS, SCENARIO_NAMES } from "./scenarios.js";
+import { FAULT_CLASSES } from "./faults.js";
+import { runBatch } from "./batch.js";
+import { SCENARIOS, SCENARIO_NAMES } from "../chaos/scenarios.js";
 
 describe("chaos scenarios in the simulator", () => {
   it("name only known fault classes and together cover every class", () => {

@@ -1,0 +1,70 @@
+/**
+ * The router's commit-offset guard, where it stands: a partition is committed only up to its
+ * first record still in flight. The swarm sees a router that commits past one only when a
+ * crash or rebalance lands while that record is unfinished, so this test runs the guard's
+ * scenario on the correct step, where it must hold, and on the planted bug that breaks it
+ * (planted.ts), where it must fail.
+ */
+import { describe, expect, it } from "vitest";
+import type { SendRecord } from "../model.js";
+import { routerStep, routerStepFor, type RouterEffect, type RouterInput, type RouterState } from "./index.js";
+import { consumed, execute, freshRouter, worldInit } from "./test-support.js";
+
+const NOW = 1_800_000_000_000;
+type Step = (state: RouterState, input: RouterInput) => RouterEffect[];
+
+function send(from: string, to: string, n: number): SendRecord {
+  const pair = [from, to].sort();
+  return {
+    kind: "send",
+    conversation_id: `d.${pair[0]}.${pair[1]}`,
+    sender_id: from,
+    sender_device_id: `${from}-1`,
+    origin: { gateway_id: "g-1", connection_id: "conn-1" },
+    target: { kind: "direct", to },
+    content: `hello ${n}`,
+    type: "text",
+    client_msg_id: `7f1c2b9e-8a4d-4c3b-9f2e-${String(n).padStart(12, "0")}`,
+    accepted_at_ms: NOW,
+  };
+}
+
+/** Offsets the router asked to commit, in order, over three records finished out of order. */
+function commitsWhenFinishedOutOfOrder(step: Step): number[][] {
+  const w = worldInit();
+  for (const u of ["alice", "bob", "carol", "dave", "erin", "frank"]) w.users.set(u, [`${u}-1`]);
+  const r = freshRouter();
+  const commits: number[][] = [];
+  const feed = (input: RouterInput): void => {
+    for (const e of step(r, input)) {
+      if (e.type === "call" && e.call.type === "commit") {
+        commits.push(e.call.offsets.map((o) => o.offset));
+        step(r, { type: "effect_completed", job: 0, result: { type: "commit", outcome: "ok" }, now_ms: NOW });
+      }
+    }
+  };
+  feed({ type: "records_polled", records: consumed([send("alice", "bob", 1), send("carol", "dave", 2), send("erin", "frank", 3)]), now_ms: NOW });
+  const finish = (conversation: string, now_ms: number): void => {
+    const id = r.jobs.get(conversation)!.id;
+    for (let job = r.jobs.get(conversation); job !== undefined && job.id === id && job.call !== null; job = r.jobs.get(conversation)) {
+      feed({ type: "effect_completed", job: id, result: execute(w, job.call), now_ms });
+    }
+  };
+  // Offsets 1 and 2 finish while 0 is in flight; time passes so that a commit is due.
+  finish("d.carol.dave", NOW + 1_000);
+  finish("d.erin.frank", NOW + 2_000);
+  finish("d.alice.bob", NOW + 3_000);
+  return commits;
+}
+
+describe("router: the commit-offset guard, where it stands", () => {
+  it("commits nothing past a record still in flight, then everything once it finishes", () => {
+    expect(commitsWhenFinishedOutOfOrder(routerStep)).toEqual([[3]]);
+  });
+
+  it("fails on the planted bug commit_past_in_flight", () => {
+    const commits = commitsWhenFinishedOutOfOrder(routerStepFor("commit_past_in_flight"));
+    expect(commits.some((offsets) => offsets.some((o) => o <= 2) && offsets.length > 0)).toBe(true);
+    expect(commits).not.toEqual([[3]]);
+  });
+});
