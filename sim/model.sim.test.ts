@@ -40,3 +40,21 @@ it(`no drawn run violates an invariant (fast-check seed ${seed})`, () => {
     { seed, numRuns: 40 },
   );
 }, 300_000);
+
+// Found by the test above after issue 10's message cache met issue 13's fault classes: an ack's
+// load_message answered from the router host's cache completed synchronously, so the host ran
+// a second step in the middle of the first one's effects, and a device's pending entry was
+// never removed (invariant 10). Fails without the host's one-step-at-a-time feed.
+it("a router host steps one input at a time even when a call completes synchronously (sim seed 83890)", () => {
+  const options = simOptions(83890, {
+    users: 2,
+    groups: 0,
+    messages: 49,
+    gateways: 2,
+    routers: 1,
+    fault_ms: 15_000,
+    only_faults: new Set("gateway_crash,gateway_pause,gateway_slow_socket,gateway_drain,router_crash,log_redelivery,log_append_timeout_applied,log_append_fail,log_commit_lost,log_outage,session_ttl_skew,session_key_loss,session_outage,store_fail,store_slow,store_outage,net_delay,net_duplication,net_reordering,net_partition,net_partition_one_way,clock_skew,clock_drift,clock_step,client_reconnect_storm,client_retry,client_offline_mid_send,client_ack_late_or_twice,socket_frame_lost,log_outage_long".split(",") as FaultClass[]),
+  });
+  const result = runSimulation(options);
+  expect(result.violations.map((v) => `[${v.invariant}] ${v.message}`)).toEqual([]);
+}, 120_000);

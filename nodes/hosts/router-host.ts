@@ -134,11 +134,32 @@ export class RouterHost {
     return this.state;
   }
 
+  /**
+   * Inputs that arrived while a step's effects were still being carried out. A call can
+   * complete synchronously (load_message answered from `persisted`), and feeding its outcome
+   * at once would run a second step in the middle of the first one's effects, so a later
+   * effect of the first (a commit, a delivery) would run after effects of the second. Inputs
+   * are stepped strictly one after another, in the order they arrived.
+   */
+  private readonly inbox: RouterInput[] = [];
+  private stepping = false;
+
   private feed(input: RouterInput): void {
     if (this.stopped) return;
-    // The correct step unless a simulator test planted a bug (core/router/planted.ts).
-    const effects = routerStepFor(this.config.variant)(this.state, input);
-    for (const effect of effects) this.run(effect);
+    this.inbox.push(input);
+    if (this.stepping) return;
+    this.stepping = true;
+    try {
+      for (let next = this.inbox.shift(); next !== undefined; next = this.inbox.shift()) {
+        if (this.stopped) break;
+        // The correct step unless a simulator test planted a bug (core/router/planted.ts).
+        const effects = routerStepFor(this.config.variant)(this.state, next);
+        for (const effect of effects) this.run(effect);
+      }
+    } finally {
+      this.stepping = false;
+      if (this.stopped) this.inbox.length = 0;
+    }
   }
 
   private run(effect: RouterEffect): void {
