@@ -319,7 +319,7 @@ export function gatewayLink(c: ProductionConfig, registry: GatewayRegistryRedis 
       events.departed?.(gateway_id);
     },
   });
-  link = new GatewayLinkGrpc((gateway_id) => book.resolve(gateway_id));
+  link = new GatewayLinkGrpc((gateway_id) => book.resolve(gateway_id), { refresh: (gateway_id) => book.fresh(gateway_id) });
   return { book, link };
 }
 

@@ -28,6 +28,12 @@ export type GatewayLinkGrpcOptions = {
   deadline_ms?: number;
   /** Upper bound of gRPC's reconnect backoff, so a restarted gateway is found again quickly. */
   reconnect_backoff_ms_max?: number;
+  /**
+   * For an ID the resolver does not know: resolves once the address book was read again
+   * (GatewayBook.fresh), and the delivery is tried with what it says before failing with
+   * GATEWAY_UNKNOWN. Without it an unknown gateway fails at once.
+   */
+  refresh?: (gateway_id: string) => Promise<void>;
 };
 
 export type GatewayLinkErrorCode = "GATEWAY_UNKNOWN" | "GATEWAY_UNREACHABLE" | "GATEWAY_DEADLINE_EXCEEDED" | "GATEWAY_REFUSED" | "BATCH_TOO_LARGE" | "LINK_CLOSED";
@@ -61,6 +67,7 @@ export class GatewayLinkGrpc implements GatewayLink {
   private readonly waiting = new Map<string, Waiting[]>();
   private readonly deadline_ms: number;
   private readonly reconnect_backoff_ms_max: number;
+  private readonly refresh: ((gateway_id: string) => Promise<void>) | null;
   private closed = false;
 
   constructor(
@@ -69,6 +76,7 @@ export class GatewayLinkGrpc implements GatewayLink {
   ) {
     this.deadline_ms = options.deadline_ms ?? GATEWAY_LINK_LIMITS.deadlineMsDefault;
     this.reconnect_backoff_ms_max = options.reconnect_backoff_ms_max ?? 1_000;
+    this.refresh = options.refresh ?? null;
     if (!(this.deadline_ms > 0)) throw new Error(`GatewayLinkGrpc: deadline_ms must be positive, got ${this.deadline_ms}`);
   }
 
@@ -82,7 +90,10 @@ export class GatewayLinkGrpc implements GatewayLink {
       );
     }
     if (deliveries.length === 0) return;
-    // Resolve the address now, so an unknown gateway fails this caller alone, at once.
+    // A gateway that registered a moment ago: read the address book once more first.
+    if (this.refresh !== null && this.resolve(gateway_id) === null) await this.refresh(gateway_id);
+    if (this.closed) throw new GatewayLinkError("LINK_CLOSED", gateway_id, `cannot deliver to gateway "${gateway_id}": the link is closed`);
+    // Resolve the address now, so an unknown gateway fails this caller alone.
     this.channelFor(gateway_id);
     const encoded = deliveries.map((d) => JSON.stringify(d));
     const bytes = encoded.reduce((sum, d) => sum + d.length + 8, 0);

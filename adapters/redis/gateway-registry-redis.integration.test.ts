@@ -68,6 +68,37 @@ describe("gateway discovery on Redis", () => {
     }
   });
 
+  it("a delivery to a gateway that registered after the book's last read waits for one more read, and arrives", async () => {
+    const redis = connectRedis(redisUrlFromEnv());
+    const clock = new ClockSystem();
+    const timers = timersReal(clock);
+    const registry = new GatewayRegistryRedis({ redis, prefix: PREFIX, registry: `late-${++registries}` });
+    const received: Delivery[][] = [];
+    const server = await startGatewayGrpcServer({ host: "127.0.0.1", port: 0, gateway_id: "gw-late", receive: (d) => void received.push(d) });
+    // The periodic read is a minute away: only the delivery's own request can find gw-late.
+    const book = new GatewayBook(new Map(), registry, { clock, timers }, { refresh_ms: 60_000, refresh_min_ms: 50, call_timeout_ms: 1_000 });
+    const eager = new GatewayLinkGrpc((id) => book.resolve(id), { deadline_ms: 2_000 });
+    const waiting = new GatewayLinkGrpc((id) => book.resolve(id), { deadline_ms: 2_000, refresh: (id) => book.fresh(id) });
+    try {
+      await book.start();
+      await registry.register({ gateway_id: "gw-late", address: `127.0.0.1:${server.port}`, region: "local", load: 0 }, 30_000);
+      const batch: Delivery[] = [{ kind: "typing", connection_id: "c-1", from: "alice", conversation_id: "d.alice.bob", group_id: null }];
+      // Without the refresh the book still says nothing of gw-late: the delivery fails (and the
+      // message would wait in pending for the device's next resync).
+      await expect(eager.deliver("gw-late", batch)).rejects.toThrow(/no address is known/);
+      await waiting.deliver("gw-late", batch);
+      expect(received).toEqual([batch]);
+      // An ID that is still unknown after the read fails, once the read is done.
+      await expect(waiting.deliver("gw-never", batch)).rejects.toThrow(/no address is known/);
+    } finally {
+      book.stop();
+      eager.close();
+      waiting.close();
+      await server.close();
+      await redis.quit();
+    }
+  });
+
   it("a router's book learns a new gateway by host name and delivers to it over gRPC, then forgets it when it departs or lapses", async () => {
     const redis = connectRedis(redisUrlFromEnv());
     const clock = new ClockSystem();

@@ -34,6 +34,9 @@ export class GatewayBook {
   private last_refresh_ms = Number.NEGATIVE_INFINITY;
   private stopped = false;
   private first: Promise<void> | null = null;
+  /** Callers of `fresh` waiting for the next read of the registry to end. */
+  private waiters: (() => void)[] = [];
+  private soon: TimerHandle | null = null;
 
   constructor(
     private readonly statics: ReadonlyMap<string, string>,
@@ -53,13 +56,48 @@ export class GatewayBook {
     this.stopped = true;
     this.timer?.cancel();
     this.timer = null;
+    this.soon?.cancel();
+    this.soon = null;
+    this.wake();
+  }
+
+  /**
+   * Resolves once the registry has been read again (at most one read per `refresh_min_ms`,
+   * shared by every caller), or at once when `gateway_id` is known or there is no registry.
+   * A delivery to a gateway that registered a moment ago waits for this instead of failing:
+   * a failed delivery leaves the message in pending until the device's next resync, so a
+   * client that connects to a new gateway would not see its first messages live.
+   */
+  fresh(gateway_id: string): Promise<void> {
+    if (this.resolveKnown(gateway_id) !== null || this.registry === null || this.stopped) return Promise.resolve();
+    return new Promise((done) => {
+      this.waiters.push(done);
+      if (this.in_flight || this.soon !== null) return;
+      const at_ms = this.last_refresh_ms + this.options.refresh_min_ms;
+      if (at_ms <= this.ports.clock.now()) this.refresh();
+      else
+        this.soon = this.ports.timers.at(at_ms, () => {
+          this.soon = null;
+          if (!this.in_flight) this.refresh();
+        });
+    });
   }
 
   /** The address of `gateway_id`, or null; an unknown ID asks the registry again soon. */
   resolve(gateway_id: string): string | null {
-    const address = this.statics.get(gateway_id) ?? this.discovered.get(gateway_id)?.address ?? null;
+    const address = this.resolveKnown(gateway_id);
     if (address === null && this.registry !== null && !this.in_flight && this.ports.clock.now() - this.last_refresh_ms >= this.options.refresh_min_ms) this.refresh();
     return address;
+  }
+
+  private resolveKnown(gateway_id: string): string | null {
+    return this.statics.get(gateway_id) ?? this.discovered.get(gateway_id)?.address ?? null;
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const done of waiters) done();
   }
 
   /** Every gateway known now: the static ones, then the discovered ones. */
@@ -83,12 +121,14 @@ export class GatewayBook {
         this.in_flight = false;
         this.apply(entries);
         this.schedule();
+        this.wake();
         done();
       },
       (reason) => {
         this.in_flight = false;
         this.events.refresh_failed?.(reason);
         this.schedule();
+        this.wake();
         done();
       },
     );
