@@ -47,6 +47,9 @@ async function main(): Promise<void> {
     const users = await Promise.all(Array.from({ length: pairs * 2 }, (_, i) => account(node.url, `soak${i}_${Date.now().toString(36).slice(-4)}`)));
     const sockets = await Promise.all(users.map((u) => openSocket(node.url, u.token)));
     const outstanding = new Map<string, number>();
+    /** client_msg_id -> the send_message frame, to send again after a retryable refusal. */
+    const frames = new Map<string, string>();
+    let refusals = 0;
     let window: number[] = [];
     let sent = 0;
     let delivered = 0;
@@ -55,11 +58,22 @@ async function main(): Promise<void> {
       ws.on("close", () => closed++);
       ws.on("message", (data) => {
         const frame = JSON.parse(data.toString()) as { event: string; data: Record<string, unknown> };
+        if (frame.event === "error" && frame.data.retryable === true) {
+          // OVERLOADED under load: nothing was appended; the contract says resend the same
+          // client_msg_id after a pause (counting such a send as lost was the harness's bug).
+          const again = frames.get(String(frame.data.client_msg_id));
+          if (again !== undefined) {
+            refusals++;
+            setTimeout(() => ws.readyState === WebSocket.OPEN && ws.send(again), 250);
+          }
+          return;
+        }
         if (frame.event !== "new_message") return;
         ws.send(JSON.stringify({ event: "ack", data: { message_id: frame.data.message_id, status: "delivered" } }));
         const at = outstanding.get(String(frame.data.client_msg_id));
         if (at !== undefined && i % 2 === 1) {
           outstanding.delete(String(frame.data.client_msg_id));
+          frames.delete(String(frame.data.client_msg_id));
           delivered++;
           window.push(Date.now() - at);
         }
@@ -73,7 +87,9 @@ async function main(): Promise<void> {
         if (ws.readyState !== WebSocket.OPEN) continue;
         const id = randomUUID();
         outstanding.set(id, Date.now());
-        ws.send(JSON.stringify({ event: "send_message", data: { to: users[2 * k + 1]!.user_id, content: `soak ${sent}`, type: "text", client_msg_id: id } }));
+        const text = JSON.stringify({ event: "send_message", data: { to: users[2 * k + 1]!.user_id, content: `soak ${sent}`, type: "text", client_msg_id: id } });
+        frames.set(id, text);
+        ws.send(text);
         sent++;
       }
     }, 100);
@@ -129,6 +145,7 @@ async function main(): Promise<void> {
     const deadline = Date.now() + 30_000;
     while (outstanding.size > 0 && Date.now() < deadline && !node.exited()) await new Promise((res) => setTimeout(res, 100));
     lost = outstanding.size;
+    process.stdout.write(`soak: ${refusals} retryable refusal(s) answered by resending\n`);
     clearInterval(beat);
     for (const ws of sockets) ws.close();
     (hostile as WebSocket | null)?.close();
