@@ -44,8 +44,8 @@ it(`no drawn run violates an invariant (fast-check seed ${seed})`, () => {
 // Found by the test above after issue 10's message cache met issue 13's fault classes: an ack's
 // load_message answered from the router host's cache completed synchronously, so the host ran
 // a second step in the middle of the first one's effects, and a device's pending entry was
-// never removed (invariant 10). Fails without the host's one-step-at-a-time feed.
-it("a router host steps one input at a time even when a call completes synchronously (sim seed 83890)", () => {
+// never removed (invariant 10). Fails when the cache answers synchronously again.
+it("a router host's cached answer completes as its own event, never inside the step that asked (sim seed 83890)", () => {
   const options = simOptions(83890, {
     users: 2,
     groups: 0,
