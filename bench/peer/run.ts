@@ -236,7 +236,10 @@ function chart(result: PeerResult): string {
       cpu !== null && cpu !== undefined
         ? `${fmtNum(cpu)} µs per delivered message at its sustainable step`
         : `${fmtNum(lowest?.cpu_us_per_delivered)} µs per delivered message at ${fmtNum(lowest?.offered_per_s)}/s (no sustainable step)`;
-    return `${r.label}: server CPU ${cpuText}; RSS ${r.rss_per_idle_connection_kib} KiB per idle connection`;
+    // At 1,000 connections a server's fixed costs and heap slack can outweigh them: a figure at
+    // or below zero says only that (bench-density measures connections properly).
+    const rss = r.rss_per_idle_connection_kib > 0 ? `${r.rss_per_idle_connection_kib} KiB` : "below this run's noise";
+    return `${r.label}: server CPU ${cpuText}; RSS ${rss} per idle connection`;
   });
   const over = result.overload;
   if (over) {
