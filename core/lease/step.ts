@@ -170,8 +170,8 @@ export function leaseStep(state: LeaseState, input: LeaseInput): LeaseEffect[] {
       break;
     }
     case "timer_fired":
-      // The host holds no timer once it fired, early or not (Node's setTimeout may fire a
-      // millisecond before a performance.now deadline): asked for again below if still due.
+      // The host holds no timer once it fired, early or not (a real timer may fire a
+      // millisecond before its monotonic-clock deadline): asked for again below if still due.
       state.timer_at_ms = null;
       break;
     case "stop_requested": {
