@@ -116,6 +116,55 @@ export class Socket {
     }
   }
 
+  /**
+   * Sends `count` text messages to `to` as fast as the contract allows a client: its first 500
+   * frames at once (the burst every connection may send), then 50 a second (less a margin for
+   * clock skew); a retryable refusal is sent again with the same client_msg_id after a pause
+   * that doubles per refusal of that message (250 ms to 4 s). Resolves once every message has
+   * its `sent`, with the refusals it met by code; a non-retryable error, a close or the
+   * deadline rejects.
+   */
+  async sendBurst(to: string, count: number, timeout_ms = 300_000): Promise<{ refused: Record<string, number> }> {
+    const waiting = new Map<string, { content: string; refusals: number }>();
+    const due: { id: string; at: number }[] = [];
+    const refused: Record<string, number> = {};
+    let failed: string | null = null;
+    let sent = 0;
+    this.onFrame((f: Frame) => {
+      const id = String(f.data.client_msg_id ?? "");
+      const entry = waiting.get(id);
+      if (entry === undefined) return;
+      if (f.event === "delivery_receipt" && f.data.status === "sent") {
+        waiting.delete(id);
+        sent++;
+      } else if (f.event === "error" && f.data.retryable === true) {
+        refused[String(f.data.code)] = (refused[String(f.data.code)] ?? 0) + 1;
+        due.push({ id, at: Date.now() + Math.min(4_000, 250 * 2 ** entry.refusals++) });
+      } else if (f.event === "error") failed ??= JSON.stringify(f.data);
+    });
+    for (let i = 0; i < count; i++) waiting.set(randomUUID(), { content: `m${i}`, refusals: 0 });
+    const queue = [...waiting.keys()];
+    const deadline = Date.now() + timeout_ms;
+    // The contract's bucket, mirrored: 500 deep, 50 per second (45 here).
+    let tokens = 500;
+    let at = Date.now();
+    while (sent < count) {
+      if (failed !== null) throw new Error(`sendBurst: refused for good: ${failed}`);
+      if (this.closed !== null) throw new Error(`sendBurst: closed ${JSON.stringify(this.closed)}`);
+      if (Date.now() > deadline) throw new Error(`sendBurst: ${sent} of ${count} sent before the deadline`);
+      tokens = Math.min(500, tokens + ((Date.now() - at) * 45) / 1000);
+      at = Date.now();
+      for (const id of queue.splice(0, Math.floor(tokens))) {
+        tokens -= 1;
+        this.send("send_message", { to, content: waiting.get(id)!.content, type: "text", client_msg_id: id });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      const now = Date.now();
+      for (let i = due.length - 1; i >= 0; i--) if (due[i]!.at <= now) queue.push(due.splice(i, 1)[0]!.id);
+    }
+    return { refused };
+  }
+
   wait(match: (f: Frame) => boolean, timeout_ms = 10_000): Promise<Frame> {
     const seen = this.frames.find(match);
     if (seen !== undefined) return Promise.resolve(seen);
