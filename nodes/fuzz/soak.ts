@@ -114,11 +114,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const per_tick = Math.round((options.fuzz_per_second ?? 40) / 10);
     let fuzz_frames = 0;
     let hostile: WebSocket | null = null;
+    // One attacker connection at a time: a tick while an upgrade is still on its way must not
+    // start another (on a busy box the 1 h run leaked 31 idle sockets that way, up to the
+    // user's cap of 32).
+    let opening = false;
     const fuzz = setInterval(() => {
-      if (per_tick === 0) return;
+      if (per_tick === 0 || opening) return;
       if (hostile === null || hostile.readyState === WebSocket.CLOSED) {
         hostile = null;
-        openSocket(node.url, attacker.token).then((ws) => (hostile = ws), () => undefined);
+        opening = true;
+        openSocket(node.url, attacker.token)
+          .then((ws) => (hostile = ws), () => undefined)
+          .finally(() => (opening = false));
         return;
       }
       if (hostile.readyState !== WebSocket.OPEN) return;
