@@ -75,6 +75,20 @@ describe("HonestLoad: a client written from the contract", () => {
     expect(load.verdict()).toMatchObject({ unanswered_resends: 2, accepted: 1, lost: 1, lost_after_sent: 1, lost_refused: 0, lost_unanswered: 0 });
   });
 
+  it("takes a refusal of a resend whose message was already delivered as late, not as a stray error", () => {
+    const { load, a, b } = setup();
+    load.sendNext();
+    const id = idOf(a.sent[0]!);
+    vi.advanceTimersByTime(5_000); // no `sent` yet: resent
+    expect(a.sent).toHaveLength(2);
+    b.frame("new_message", { message_id: "m1", conversation_id: "c", from: "u-a", content: "x", type: "text", sent_at: "t", client_msg_id: id });
+    a.frame("error", { code: "OVERLOADED", message: "busy", retryable: true, client_msg_id: id });
+    a.frame("error", { code: "OVERLOADED", message: "busy", retryable: true, client_msg_id: "00000000-0000-4000-8000-00000000beef" });
+    vi.advanceTimersByTime(60_000);
+    expect(a.sent).toHaveLength(2);
+    expect(load.verdict()).toMatchObject({ delivered: 1, lost: 0, late_refusals: 1, refusals: 0, errors_other: 1, errors_other_by_code: { OVERLOADED: 1 }, errors_by_code: {} });
+  });
+
   it("counts a non-retryable error and does not resend it", () => {
     const { load, a } = setup();
     load.sendNext();

@@ -74,8 +74,14 @@ export type HonestCounts = {
   unanswered_resends: number;
   /** Non-retryable errors about the load's own sends (a client bug or the node's), per code. */
   errors_by_code: Record<string, number>;
-  /** Error frames that named no message of ours, or any other error. */
+  /** Error frames that named no message of ours (no client_msg_id, or one we never sent), per code. */
   errors_other: number;
+  errors_other_by_code: Record<string, number>;
+  /**
+   * Retryable refusals of a resend whose message had already been delivered (its first attempt
+   * was accepted, its `sent` was slow, the unanswered timer resent it): nothing to do.
+   */
+  late_refusals: number;
   /** A `new_message` for a message already delivered to that receiver (the contract allows a replay repeat). */
   duplicates: number;
   /** Honest sockets closed by the other side. */
@@ -101,6 +107,8 @@ const bump = (m: Record<string, number>, k: string): void => {
 
 export class HonestLoad {
   private readonly entries = new Map<string, Entry>();
+  /** client_msg_id -> sender socket of every delivered message (an error may still name one). */
+  private readonly delivered_by = new Map<string, number>();
   private readonly latencies: number[] = [];
   private next_pair = 0;
   private stopped = false;
@@ -116,6 +124,8 @@ export class HonestLoad {
     unanswered_resends: 0,
     errors_by_code: {},
     errors_other: 0,
+    errors_other_by_code: {},
+    late_refusals: 0,
     duplicates: 0,
     closed: 0,
   };
@@ -180,7 +190,7 @@ export class HonestLoad {
       else if (e.refusals > 0) lost_refused++;
       else lost_unanswered++;
     }
-    return { ...this.counts, refusals_by_code: { ...this.counts.refusals_by_code }, errors_by_code: { ...this.counts.errors_by_code }, lost: this.entries.size, lost_after_sent, lost_refused, lost_error, lost_unanswered };
+    return { ...this.counts, refusals_by_code: { ...this.counts.refusals_by_code }, errors_by_code: { ...this.counts.errors_by_code }, errors_other_by_code: { ...this.counts.errors_other_by_code }, lost: this.entries.size, lost_after_sent, lost_refused, lost_error, lost_unanswered };
   }
 
   private attempt(id: string, entry: Entry): void {
@@ -214,8 +224,14 @@ export class HonestLoad {
     if (frame.event === "error") {
       const entry = this.entries.get(id);
       const code = String(frame.data.code);
+      if (entry === undefined && this.delivered_by.get(id) === i) {
+        if (frame.data.retryable === true) this.counts.late_refusals++;
+        else bump(this.counts.errors_by_code, code);
+        return;
+      }
       if (entry === undefined || entry.sender !== i) {
         this.counts.errors_other++;
+        bump(this.counts.errors_other_by_code, code);
         return;
       }
       if (frame.data.retryable !== true) {
@@ -255,6 +271,7 @@ export class HonestLoad {
     }
     if (entry.sender !== i - 1) return;
     this.entries.delete(id);
+    this.delivered_by.set(id, entry.sender);
     if (entry.timer !== null) clearTimeout(entry.timer);
     // Its `sent` may still be on its way to the sender; delivered implies it was accepted.
     if (!entry.accepted) this.counts.accepted++;

@@ -186,7 +186,7 @@ export function judge(crashed: boolean, samples: readonly Sample[], honest: Hone
   const last = samples.at(-1);
   const h: HonestVerdict = honest ?? {
     sent: 0, attempts: 0, accepted: 0, delivered: 0, refusals: 0, refusals_by_code: {}, refused_messages: 0, refused_then_delivered: 0,
-    unanswered_resends: 0, errors_by_code: {}, errors_other: 0, duplicates: 0, closed: 0, lost: 0, lost_after_sent: 0, lost_refused: 0, lost_error: 0, lost_unanswered: 0,
+    unanswered_resends: 0, errors_by_code: {}, errors_other: 0, errors_other_by_code: {}, late_refusals: 0, duplicates: 0, closed: 0, lost: 0, lost_after_sent: 0, lost_refused: 0, lost_error: 0, lost_unanswered: 0,
   };
   const v = {
     crashed,
@@ -205,7 +205,7 @@ export function judge(crashed: boolean, samples: readonly Sample[], honest: Hone
   if (h.closed > 0) problems.push(`${h.closed} honest socket(s) closed by the node`);
   const errors = Object.values(h.errors_by_code).reduce((a, b) => a + b, 0);
   if (errors > 0) problems.push(`${errors} non-retryable error(s) on honest sends: ${JSON.stringify(h.errors_by_code)}`);
-  if (h.errors_other > 0) problems.push(`${h.errors_other} error frame(s) naming no honest send`);
+  if (h.errors_other > 0) problems.push(`${h.errors_other} error frame(s) naming no honest send: ${JSON.stringify(h.errors_other_by_code)}`);
   // Bounded caches fill during the first quarter hour at the default rate (SQLite's 64 MiB
   // page cache, the log's recent records, 4,096 message IDs per connection in the gateway),
   // so a leak is growth in the second half; tripling from the warm-up sample is kept as a
@@ -231,10 +231,12 @@ async function main(): Promise<void> {
   const result = await runSoak(options);
   const out = resolve(new URL("../../bench/results", import.meta.url).pathname);
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, "soak.json"), `${JSON.stringify(result, null, 1)}\n`);
-  writeFileSync(join(out, "soak.svg"), chart(result.samples));
+  // SOAK_NAME keeps a shorter re-check beside the hour's results (bench/results/<name>.*).
+  const file = /^[a-z0-9-]{1,40}$/.test(process.env.SOAK_NAME ?? "") ? process.env.SOAK_NAME! : "soak";
+  writeFileSync(join(out, `${file}.json`), `${JSON.stringify(result, null, 1)}\n`);
+  writeFileSync(join(out, `${file}.svg`), chart(result.samples));
   const { problems, ...figures } = result.verdict;
-  process.stdout.write(`soak: ${JSON.stringify(figures)} -> bench/results/soak.json, soak.svg\n`);
+  process.stdout.write(`soak: ${JSON.stringify(figures)} -> bench/results/${file}.json, ${file}.svg\n`);
   if (problems.length > 0) {
     process.stdout.write(`soak FAILED: ${problems.join("; ")}\n`);
     process.exitCode = 1;
