@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ClockManual, ClockSystem } from "../memory/clock-memory.js";
-import { describeBlobStoreContract } from "../contract/blob-store.contract.js";
+import { describeBlobStoreContract, describeResumableContract } from "../contract/blob-store.contract.js";
 import { ensureService } from "../contract/services.js";
 import { BlobStoreS3, PART_BYTES_MIN, type BlobStoreS3Options } from "./blob-store-s3.js";
 
@@ -28,6 +28,15 @@ describeBlobStoreContract(
     return { blobs, signature_param: "X-Amz-Signature", cleanup: async () => blobs.close() };
   },
   { test_timeout_ms: 30_000 },
+);
+
+describeResumableContract(
+  "BlobStoreS3 on s3proxy",
+  async () => {
+    const blobs = new BlobStoreS3({ ...S3, prefix: `contract-${randomUUID().slice(0, 8)}/`, clock: new ClockManual(NOW_MS) });
+    return { blobs, cleanup: async () => blobs.close() };
+  },
+  { test_timeout_ms: 60_000 },
 );
 
 describe("BlobStoreS3 on s3proxy, over plain HTTP as a browser would", () => {
