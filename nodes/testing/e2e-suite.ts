@@ -351,7 +351,12 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       const url = (await alice.rest.call("POST", `/api/v1/media/uploads/${media_id}/parts`, { part_numbers: [2] })).json.parts[0].upload_url as string;
       expect((await alice.rest.call("DELETE", `/api/v1/media/uploads/${media_id}`)).status).toBe(204);
       expect((await alice.rest.call("GET", `/api/v1/media/uploads/${media_id}`)).status).toBe(404);
-      expect((await fetch(url, { method: "PUT", body: Buffer.alloc(1024 * 1024) })).status).toBeGreaterThanOrEqual(400);
+      // The node refuses a part of an aborted upload; AWS S3 does too (404 NoSuchUpload), while
+      // s3proxy stores it aside. Either way nothing of it can become a media.
+      const stray = await fetch(url, { method: "PUT", body: Buffer.alloc(1024 * 1024) });
+      if (target().media === "folder") expect(stray.status).toBeGreaterThanOrEqual(400);
+      expect((await alice.rest.call("POST", `/api/v1/media/uploads/${media_id}/complete`)).status).toBe(404);
+      expect((await alice.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(404);
     });
 
     it("refuses image and file content that is not an uploaded media of the sender, with UNKNOWN_MEDIA", async () => {
