@@ -441,6 +441,39 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       expect(apns.acceptedFor(marker_token).map((n) => (n.payload["chat"] as { message_id: string }).message_id)).not.toContain(online.message_id);
       await Promise.all([a.close(), b.close()]);
     });
+
+    it("posts one signed webhook per message to an offline recipient's hook, and forgets a hook that answers 410", async () => {
+      const { webhook } = target().push;
+      const [alice, bob] = await pair();
+      const run = `${Date.now() % 100_000}-${n++}`;
+      const hook = webhook.script(`/hook/${run}`, { status: 204 });
+      const marker = webhook.script(`/marker/${run}`, { status: 200 });
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "webhook", token: hook })).status).toBe(201);
+      const a = await open(alice.token);
+      const sent: string[] = [];
+      for (let i = 0; i < 3; i++) sent.push((await a.sendText(bob.user_id, `webhook ${i}`)).message_id);
+      await until("3 webhooks", () => webhook.on(`/hook/${run}`).length >= 3);
+      await new Promise((r) => setTimeout(r, 300));
+      const posts = webhook.on(`/hook/${run}`);
+      // Exactly one per message: the delivery header names it, and none repeats.
+      expect(posts.map((p) => p.headers["x-chat-delivery"]).sort()).toEqual([...sent].sort());
+      for (const p of posts) {
+        expect(p.method).toBe("POST");
+        expect(String(p.headers["x-chat-signature"])).toMatch(/^sha256=[0-9a-f]{64}$/);
+        expect(JSON.parse(p.body.toString("utf8"))).toMatchObject({ user_id: bob.user_id, from: alice.user_id, message_id: p.headers["x-chat-delivery"] });
+      }
+      // The hook says it is gone: the node deletes the registration and never calls it again.
+      webhook.script(`/hook/${run}`, { status: 410 });
+      await a.sendText(bob.user_id, "still there?");
+      await until("the 410", () => webhook.on(`/hook/${run}`).some((p) => p.status === 410));
+      await new Promise((r) => setTimeout(r, 200));
+      const asked = webhook.on(`/hook/${run}`).length;
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "webhook", token: marker })).status).toBe(201);
+      const last = await a.sendText(bob.user_id, "last one");
+      await until("the marker hook's webhook", () => webhook.on(`/marker/${run}`).some((p) => p.headers["x-chat-delivery"] === last.message_id));
+      expect(webhook.on(`/hook/${run}`).length).toBe(asked);
+      await a.close();
+    });
   });
 
   describe(`${label}: sign-out and password change`, () => {
