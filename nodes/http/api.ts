@@ -563,18 +563,21 @@ function registerUpload(app: FastifyInstance, s: ApiServices, thumbnails: Thumbn
     if (length !== undefined && Number(length) > declared) {
       return refuse(reply, "MEDIA_TOO_LARGE", `The body is ${length} bytes; this upload was declared as ${declared}.`);
     }
-    const mine = by_address.get(req.ip) ?? 0;
+    // The address is read now: once the socket is gone (a dropped upload, a refusal that
+    // closes it) req.ip is undefined, and the slot would never be given back.
+    const ip = req.ip;
+    const mine = by_address.get(ip) ?? 0;
     if (mine >= s.limits.uploadsInFlightPerAddressMax) {
       return refuse(reply, "RATE_LIMITED", `At most ${s.limits.uploadsInFlightPerAddressMax} uploads at once from one address; retry when one finishes.`);
     }
     if (in_flight >= s.limits.uploadsInFlightMax) return refuse(reply, "OVERLOADED", "Too many uploads in progress; retry shortly.");
     in_flight++;
-    by_address.set(req.ip, mine + 1);
+    by_address.set(ip, mine + 1);
     reply.raw.once("close", () => {
       in_flight--;
-      const left = (by_address.get(req.ip) ?? 1) - 1;
-      if (left <= 0) by_address.delete(req.ip);
-      else by_address.set(req.ip, left);
+      const left = (by_address.get(ip) ?? 1) - 1;
+      if (left <= 0) by_address.delete(ip);
+      else by_address.set(ip, left);
     });
     declared_size.set(req, declared);
     return undefined;
