@@ -3,7 +3,7 @@
  * all-in-one node and the production cluster: REST on `api`, sockets on the gateways (users
  * alternate between them, so in a cluster the two sides of a chat sit on different gateways).
  */
-import { randomUUID } from "node:crypto";
+import { createECDH, randomBytes, randomUUID } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
@@ -472,6 +472,47 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       const last = await a.sendText(bob.user_id, "last one");
       await until("the marker hook's webhook", () => webhook.on(`/marker/${run}`).some((p) => p.headers["x-chat-delivery"] === last.message_id));
       expect(webhook.on(`/hook/${run}`).length).toBe(asked);
+      await a.close();
+    });
+
+    it("sends one encrypted Web Push per message to an offline recipient's subscription, and forgets one the service calls gone (410)", async () => {
+      const { webpush, vapid } = target().push;
+      const [alice, bob] = await pair();
+      const run = `${Date.now() % 100_000}-${n++}`;
+      const subscription = (path: string): string => {
+        const ecdh = createECDH("prime256v1");
+        ecdh.generateKeys();
+        return JSON.stringify({ endpoint: webpush.script(path, { status: 201 }), keys: { p256dh: ecdh.getPublicKey().toString("base64url"), auth: randomBytes(16).toString("base64url") } });
+      };
+      const endpoint = `/push/${run}`;
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "webpush", token: subscription(endpoint) })).status).toBe(201);
+      const a = await open(alice.token);
+      for (let i = 0; i < 3; i++) await a.sendText(bob.user_id, `web push ${i}`);
+      await until("3 pushes", () => webpush.on(endpoint).length >= 3);
+      await new Promise((r) => setTimeout(r, 300));
+      const posts = webpush.on(endpoint);
+      // One per message (the payload is encrypted to the browser; the adapter's test reads it).
+      expect(posts).toHaveLength(3);
+      for (const p of posts) {
+        expect(p.method).toBe("POST");
+        expect(p.headers["content-encoding"]).toBe("aes128gcm");
+        expect(String(p.headers["authorization"])).toMatch(new RegExp(`^vapid t=[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+, k=${vapid.public_key}$`));
+        expect(Number(p.headers["ttl"])).toBeGreaterThan(0);
+        expect(p.body.length).toBeGreaterThan(86);
+      }
+      // The push service says the subscription is gone: it is deleted and never used again.
+      webpush.script(endpoint, { status: 410 });
+      await a.sendText(bob.user_id, "still subscribed?");
+      await until("the 410", () => webpush.on(endpoint).some((p) => p.status === 410));
+      await new Promise((r) => setTimeout(r, 200));
+      const asked = webpush.on(endpoint).length;
+      const marker = `/marker/${run}`;
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "webpush", token: subscription(marker) })).status).toBe(201);
+      await a.sendText(bob.user_id, "last one");
+      await until("the marker subscription's push", () => webpush.on(marker).length >= 1);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(webpush.on(endpoint).length).toBe(asked);
+      expect(webpush.on(marker)).toHaveLength(1);
       await a.close();
     });
   });
