@@ -147,6 +147,20 @@ export class BlobStoreLocal implements BlobStore, ResumableUploads {
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
   }
 
+  async read(media_id: string): Promise<AsyncIterable<Uint8Array> | null> {
+    const info = await this.head(media_id);
+    if (info === null) return null;
+    let file;
+    try {
+      file = await open(join(this.directory, `${media_id}.bin`), "r");
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+    // Opened before answering: a missing file is null here, not a failure mid-download.
+    return file.createReadStream({ highWaterMark: 256 * 1024 });
+  }
+
   async head(media_id: string): Promise<BlobInfo | null> {
     if (!MEDIA_ID_PATTERN.test(media_id)) return null;
     const stored = await readJson(join(this.directory, `${media_id}.json`));

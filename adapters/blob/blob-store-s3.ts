@@ -170,6 +170,18 @@ export class BlobStoreS3 implements BlobStore, ResumableUploads {
     }
   }
 
+  async read(media_id: string): Promise<AsyncIterable<Uint8Array> | null> {
+    if (!MEDIA_ID_PATTERN.test(media_id)) return null;
+    try {
+      const answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(media_id) }));
+      if (answer.Body === undefined) return (async function* () {})();
+      return answer.Body as unknown as AsyncIterable<Uint8Array>;
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
   async head(media_id: string): Promise<BlobInfo | null> {
     if (!MEDIA_ID_PATTERN.test(media_id)) return null;
     try {

@@ -200,7 +200,12 @@ export function describeBlobStoreContract(name: string, factory: () => Promise<B
         expect(await blobs().head(declared.media_id)).toEqual(declared);
         const got = await blobs().get(declared.media_id);
         expect(got === null ? null : Array.from(got)).toEqual(Array.from(bytes));
+        const chunks = await blobs().read(declared.media_id);
+        const read: number[] = [];
+        for await (const chunk of chunks ?? []) read.push(...chunk);
+        expect(chunks === null ? null : read).toEqual(Array.from(bytes));
         expect(await blobs().get(mediaId())).toBeNull();
+        expect(await blobs().read(mediaId())).toBeNull();
         expect(await blobs().head(mediaId())).toBeNull();
       },
       timeout,

@@ -24,6 +24,11 @@ export interface BlobStore {
   uploadSize(media_id: string): Promise<number | null>;
   put(media_id: string, bytes: Uint8Array): Promise<void>;
   get(media_id: string): Promise<Uint8Array | null>;
+  /**
+   * The stored bytes a chunk at a time (null when there are none): what a host serving a
+   * download sends, so a large media is never held in memory whole.
+   */
+  read(media_id: string): Promise<AsyncIterable<Uint8Array> | null>;
   head(media_id: string): Promise<BlobInfo | null>;
 }
 

@@ -4,6 +4,7 @@
  * call but sign-up and sign-in needs a bearer token, and every read of a conversation, group
  * or media is authorized by membership.
  */
+import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { groupConversationId, parseConversationId } from "../../core/ids/conversation.js";
 import { opaqueId } from "../../core/ids/opaque.js";
@@ -526,7 +527,8 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     const granted = await s.blobs.verify("download", req.url, s.clock.now());
     if (granted !== req.params.media_id) return fail(reply, "FORBIDDEN", "The download URL is invalid or has expired.");
     const info = await s.blobs.head(req.params.media_id);
-    const bytes = await s.blobs.get(req.params.media_id);
+    // Streamed from the store: a resumable upload may be hundreds of MiB.
+    const bytes = info === null ? null : await s.blobs.read(req.params.media_id);
     if (info === null || bytes === null) return fail(reply, "NOT_FOUND", "No such media.");
     // Served from this origin, so never as anything a browser would run (core/protocol/media-types.ts).
     const serving = mediaServing(info.content_type);
@@ -537,7 +539,8 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
       .header("content-security-policy", MEDIA_CONTENT_SECURITY_POLICY)
       .header("cross-origin-resource-policy", "same-origin")
       .header("cache-control", "private, max-age=600")
-      .send(Buffer.from(bytes));
+      .header("content-length", String(info.size))
+      .send(Readable.from(bytes));
   });
 }
 
