@@ -37,12 +37,11 @@ import { wsCompressionFrom } from "./http/compression.js";
 import { attachWebSocket, type WebSocketEdge } from "./http/websocket.js";
 import { DEVICE_SWEEP_INTERVAL_MS, DeviceSessions } from "./sessions.js";
 import { Metrics } from "./metrics.js";
-import { mediaOwnership } from "./media.js";
+import { MEDIA_SWEEP_INTERVAL_MS, mediaOwnership } from "./media.js";
 import { openPush } from "./push.js";
 import { instrumentGateway } from "./observe.js";
 
 const ROUTER_GROUP = "routers";
-const MEDIA_SWEEP_INTERVAL_MS = 10 * 60 * 1000;
 
 export type AllInOne = {
   readonly url: string;
