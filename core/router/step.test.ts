@@ -1,8 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { AckRecord, Delivery, SendRecord } from "../model.js";
+import { EPOCH_MS } from "../ids/snowflake.js";
 import { routerStep, type RouterEffect, type RouterInput } from "./index.js";
-import { consumed, drive, execute, freshRouter, worldInit, type World } from "./test-support.js";
+import { consumed, drive, execute, freshRouter, pollLoaded, worldInit, type World } from "./test-support.js";
 
 const seed = Number(process.env.FC_SEED ?? 20261128);
 const NOW = 1_800_000_000_000;
@@ -77,11 +78,20 @@ describe("router: a direct message", () => {
     expect(allDeliveries(w).filter((d) => d.kind === "message")).toHaveLength(1);
   });
 
-  it("refuses a client_msg_id reused in another conversation", () => {
+  it("deduplicates per conversation: one client_msg_id in two conversations is two messages", () => {
     const w = world();
     drive(w, freshRouter(), consumed([send("alice", "a1", "bob", 1), send("alice", "a1", "carol", 1)]));
+    expect(allDeliveries(w).filter((d) => d.kind === "error")).toEqual([]);
+    expect(new Set([...w.messages.values()].map((m) => m.conversation_id))).toEqual(new Set(["d.alice.bob", "d.alice.carol"]));
+  });
+
+  it("refuses a client_msg_id reused in the same conversation for other content", () => {
+    const w = world();
+    const other = { ...send("alice", "a1", "bob", 1), content: "something else" };
+    drive(w, freshRouter(), consumed([send("alice", "a1", "bob", 1), other]));
     const errors = allDeliveries(w).filter((d) => d.kind === "error");
     expect(errors).toMatchObject([{ code: "CLIENT_MSG_ID_REUSED", retryable: false }]);
+    expect(w.messages.size).toBe(1);
   });
 
   it("refuses a message to a user that does not exist", () => {
@@ -89,7 +99,7 @@ describe("router: a direct message", () => {
     drive(w, freshRouter(), consumed([send("alice", "a1", "nobody", 1)]));
     expect(allDeliveries(w)).toMatchObject([{ kind: "error", code: "UNKNOWN_USER" }]);
     expect(w.messages.size).toBe(0);
-    expect(w.claims.size).toBe(0);
+    expect(w.send_claims.size).toBe(0);
   });
 });
 
@@ -177,7 +187,7 @@ describe("router: failures, fencing, ordering", () => {
   it("retries a failed call after a backoff, never skipping the record", () => {
     const w = world();
     const r = freshRouter();
-    const first = routerStep(r, { type: "records_polled", records: consumed([send("alice", "a1", "bob", 1)]), now_ms: NOW });
+    const first = pollLoaded(w, r, consumed([send("alice", "a1", "bob", 1)]), NOW);
     const call = first.find((e) => e.type === "call")!;
     if (call.type !== "call") throw new Error("expected a call");
     const failed = routerStep(r, { type: "effect_failed", job: call.job, reason: "timeout", now_ms: NOW });
@@ -220,9 +230,10 @@ describe("router: failures, fencing, ordering", () => {
     // its queued records; handling what it brought next skipped records of the partition
     // and won claims numbered below the ones the owner later gave the skipped records.
     const r = freshRouter();
-    routerStep(r, { type: "records_polled", records: consumed([send("alice", "a1", "bob", 1), send("alice", "a2", "bob", 2)], 0, 0, 11), now_ms: NOW });
+    const w = world();
+    pollLoaded(w, r, consumed([send("alice", "a1", "bob", 1), send("alice", "a2", "bob", 2)], 0, 0, 11), NOW);
     expect(r.queued).toBe(1); // a1 in flight, a2 queued
-    routerStep(r, { type: "records_polled", records: consumed([send("carol", "c1", "dave", 3)], 1, 0, 12), now_ms: NOW });
+    pollLoaded(w, r, consumed([send("carol", "c1", "dave", 3)], 1, 0, 12), NOW);
     expect(r.queued).toBe(0); // a2 (generation 11) dropped; c1 started
     const late = routerStep(r, { type: "records_polled", records: consumed([send("alice", "a3", "bob", 3)], 0, 2, 11), now_ms: NOW });
     expect(late.filter((e) => e.type === "call")).toEqual([]);
@@ -270,7 +281,7 @@ describe("router: failures, fencing, ordering", () => {
   it("commits a partition up to its first record still in flight, while the next batch is polled", () => {
     const w = world();
     const r = freshRouter();
-    const first = routerStep(r, { type: "records_polled", records: consumed([send("alice", "a1", "bob", 1), send("carol", "c1", "dave", 2)]), now_ms: NOW });
+    const first = pollLoaded(w, r, consumed([send("alice", "a1", "bob", 1), send("carol", "c1", "dave", 2)]), NOW);
     // The next batch is asked for at once, while both records are in flight.
     expect(first).toContainEqual({ type: "poll", max_records: r.config.limits.routerBatchRecordsMax });
     // Finish carol's record (offset 1) first: nothing may be committed while alice's (offset 0) is in flight.
@@ -286,7 +297,11 @@ describe("router: failures, fencing, ordering", () => {
     const afterCarol = runJob(carolJob);
     expect(afterCarol.some((e) => e.type === "call" && e.call.type === "commit")).toBe(false);
     const afterAlice = runJob(aliceJob);
-    expect(afterAlice).toContainEqual({ type: "call", job: 0, call: { type: "commit", offsets: [{ partition: 0, offset: 2 }], generation: 1 } });
+    expect(afterAlice).toContainEqual({
+      type: "call",
+      job: 0,
+      call: { type: "commit", offsets: [{ partition: 0, offset: 2 }], generation: 1, checkpoints: [{ partition: 0, offset: 2, last_ms: NOW - EPOCH_MS, sequence: 1 }] },
+    });
   });
 
   it("does not trust a floor it cached before losing and regaining the partition", () => {
@@ -298,7 +313,7 @@ describe("router: failures, fencing, ordering", () => {
     drive(w, b, consumed([send("alice", "a1", "bob", 1)], 0, 0, 1), NOW);
     drive(w, freshRouter({ machine: 1 }), consumed([send("alice", "a1", "bob", 2)], 0, 1, 2), NOW + 60_000);
     drive(w, b, consumed([send("alice", "a1", "bob", 3)], 0, 2, 3), NOW + 1);
-    const byOffset = [0, 1, 2].map((offset) => [...w.claims.values()].find((c) => c.position.offset === offset)!);
+    const byOffset = [0, 1, 2].map((offset) => [...w.send_claims.values()].find((c) => c.position.offset === offset)!);
     expect(byOffset[2]!.prev_message_id).toBe(byOffset[1]!.message_id);
     expect(byOffset[2]!.message_id > byOffset[1]!.message_id).toBe(true);
   });
@@ -334,11 +349,11 @@ describe("router properties", () => {
         w.sessions.push({ user_id: "bob", device_id: "b1", gateway_id: "g-2", connection_id: "conn-b1" });
         const batch = consumed(recs);
         drive(w, freshRouter({ machine: 1 }), batch, NOW);
-        const snapshot = JSON.stringify([[...w.messages], [...w.claims], [...w.pending], [...w.inbox].map(([k, v]) => [k, v.last_message_id])]);
+        const snapshot = JSON.stringify([[...w.messages], [...w.send_claims], [...w.pending], [...w.inbox].map(([k, v]) => [k, v.last_message_id])]);
         const firstMessages = new Set(allDeliveries(w).flatMap((d) => (d.kind === "message" ? [d.message.message_id] : [])));
         w.delivered = [];
         drive(w, freshRouter({ machine: 2 }), batch, NOW + skew);
-        const again = JSON.stringify([[...w.messages], [...w.claims], [...w.pending], [...w.inbox].map(([k, v]) => [k, v.last_message_id])]);
+        const again = JSON.stringify([[...w.messages], [...w.send_claims], [...w.pending], [...w.inbox].map(([k, v]) => [k, v.last_message_id])]);
         expect(again).toBe(snapshot);
         for (const d of allDeliveries(w)) if (d.kind === "message") expect(firstMessages.has(d.message.message_id)).toBe(true);
       }),
@@ -352,17 +367,19 @@ describe("router properties", () => {
         const w = world();
         const batch = consumed(recs);
         const cut = cutRaw % (batch.length + 1);
-        // Router A handles a prefix and "crashes" without committing; B (clock skewed) starts
-        // over from offset 0 while A, stale, finishes the rest afterwards.
-        drive(w, freshRouter({ machine: 1 }), batch.slice(0, cut), NOW);
+        // Router A handles a prefix, its commit lost; B (clock skewed) starts over from offset
+        // 0 while A, stale, finishes the rest afterwards: no Paxos claim decides between them,
+        // their chains must agree (core/router/ordering.ts).
+        const a = freshRouter({ machine: 1 });
+        drive(w, a, batch.slice(0, cut), NOW);
         drive(w, freshRouter({ machine: 2 }), batch, NOW + skew);
-        drive(w, freshRouter({ machine: 3 }), batch.slice(cut), NOW - skew);
+        drive(w, a, batch.slice(cut), NOW - skew);
         const byConversation = new Map<string, string[]>();
         const seen = new Set<string>();
         for (const r of batch) {
           if (r.record.kind !== "send") continue;
-          const claim = w.claims.get(`${r.record.sender_id}|${r.record.client_msg_id}`);
-          if (claim === undefined || claim.conversation_id !== r.record.conversation_id) continue;
+          const claim = w.send_claims.get(`${r.record.sender_id}|${r.record.conversation_id}|${r.record.client_msg_id}`);
+          if (claim === undefined) continue;
           if (claim.position.offset !== r.offset) continue; // a retry
           if (seen.has(claim.message_id)) continue;
           seen.add(claim.message_id);
@@ -372,6 +389,8 @@ describe("router properties", () => {
           byConversation.set(claim.conversation_id, list);
         }
         for (const ids of byConversation.values()) for (let i = 1; i < ids.length; i++) expect(ids[i]! > ids[i - 1]!).toBe(true);
+        // One message per accepted send, whichever router wrote it.
+        expect(w.messages.size).toBe(seen.size);
       }),
       { seed, numRuns: 200 },
     );
