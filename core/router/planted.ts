@@ -46,17 +46,16 @@ function chainIgnoresCheckpoint(state: RouterState, input: RouterInput): RouterE
  * messages with two IDs. Breaks invariant 5 (one send, two message IDs) or 2.
  */
 function idFromRouterClock(state: RouterState, input: RouterInput): RouterEffect[] {
-  const out = routerStep(state, input);
-  for (const effect of out) {
-    if (effect.type !== "call" || effect.call.type !== "find_claim") continue;
+  if (input.type === "effect_completed" && input.result.type === "prepare_send") {
     for (const job of state.jobs.values()) {
-      if (job.id !== effect.job) continue;
-      const next = nextMessageId(state.generator, input.now_ms, job.send.floor);
+      if (job.id !== input.job) continue;
+      const floor = input.result.floor?.last_message_id ?? job.send.floor;
+      const next = nextMessageId(state.generator, input.now_ms, floor);
       state.generator = next.generator;
       job.send.candidate = next.message_id;
     }
   }
-  return out;
+  return routerStep(state, input);
 }
 
 /**

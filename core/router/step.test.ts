@@ -195,7 +195,7 @@ describe("router: failures, fencing, ordering", () => {
     // Woken early (the clock stepped back): it asks again rather than waiting forever.
     expect(routerStep(r, { type: "timer_fired", now_ms: NOW + 10 })).toEqual([{ type: "set_timer", at_ms: NOW + 40 }]);
     expect(routerStep(r, { type: "timer_fired", now_ms: NOW + 40 })).toEqual([{ type: "call", job: call.job, call: call.call }]);
-    expect(execute(w, call.call).type).toBe("load_floor");
+    expect(execute(w, call.call).type).toBe("prepare_send");
   });
 
   it("drops what it holds when its commit is fenced", () => {
@@ -274,7 +274,7 @@ describe("router: failures, fencing, ordering", () => {
     expect([...r.jobs.values()].map((j) => j.record.record.kind)).toEqual(["ack"]);
     const afterLast = finishJob(third!);
     // The send starts only once no ack of its conversation runs; an ack never runs beside a send.
-    expect(afterLast.some((e) => e.type === "call" && (e.call.type === "load_audience" || e.call.type === "load_floor"))).toBe(true);
+    expect(afterLast.some((e) => e.type === "call" && e.call.type === "prepare_send")).toBe(true);
     expect([...r.jobs.values()].map((j) => j.record.record.kind)).toEqual(["send"]);
   });
 

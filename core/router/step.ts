@@ -34,6 +34,7 @@ import { isoFromMs, toNewMessage } from "../model.js";
 import { snowflakeUnixMs } from "../ids/snowflake.js";
 import { chainInit, chainNext, floorGet, floorRaise, nextMessageId, sendDigest } from "./ordering.js";
 import type { Job, PartitionProgress, RouterState } from "./state.js";
+import type { AudienceQuery } from "./types.js";
 import type { RouterCall, RouterCallResult, RouterEffect, RouterInput } from "./types.js";
 
 type Out = RouterEffect[];
@@ -323,23 +324,31 @@ function begin(state: RouterState, out: Out, job: Job, now_ms: number): void {
   state.ids.delete(job.record);
   job.send.candidate = id;
   const floor = floorGet(state.floors, record.conversation_id, job.record.generation);
-  if (floor === undefined) {
-    call(out, job, { type: "load_floor", conversation_id: record.conversation_id, below: id });
+  if (floor !== undefined) job.send.floor = floor;
+  void now_ms;
+  if (state.config.variant === "dedup_cache_only") {
+    if (floor === undefined) call(out, job, { type: "load_floor", conversation_id: record.conversation_id, below: id });
+    else call(out, job, { type: "load_audience", query: audienceOf(record) });
     return;
   }
-  job.send.floor = floor;
-  loadAudience(out, job, record);
-  void now_ms;
+  // One round of independent reads: audience (the directory), dedup record (the message
+  // store) and, for a conversation's first send in a generation, its floor. In sequence they
+  // were three waits per message on a loaded box.
+  call(out, job, {
+    type: "prepare_send",
+    query: audienceOf(record),
+    sender_id: record.sender_id,
+    conversation_id: record.conversation_id,
+    client_msg_id: record.client_msg_id,
+    floor_below: floor === undefined ? id : null,
+  });
 }
 
-function loadAudience(out: Out, job: Job, record: SendRecord): void {
-  if (record.target.kind === "group") {
-    call(out, job, { type: "load_audience", query: { kind: "group", group_id: record.target.group_id } });
-    return;
-  }
+function audienceOf(record: SendRecord): AudienceQuery {
+  if (record.target.kind === "group") return { kind: "group", group_id: record.target.group_id };
   const ref = parseConversationId(record.conversation_id);
   const pair: [string, string] = ref !== null && ref.kind === "direct" ? [ref.user_ids[0], ref.user_ids[1]] : [record.sender_id, record.target.to];
-  call(out, job, { type: "load_audience", query: { kind: "direct", user_ids: pair } });
+  return { kind: "direct", user_ids: pair };
 }
 
 function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResult, now_ms: number): void {
@@ -349,17 +358,26 @@ function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResu
     return;
   }
   switch (result.type) {
+    case "prepare_send":
+      if (result.floor !== null) {
+        out.push({ type: "observed", what: "floor_loaded" });
+        floorRaise(state.floors, record.conversation_id, result.floor.last_message_id, job.record.generation);
+        job.send.floor = floorGet(state.floors, record.conversation_id, job.record.generation) ?? null;
+      }
+      if (!acceptAudience(state, out, job, record, result.members, result.devices)) return;
+      onClaim(state, out, job, record, result.found);
+      return;
     case "load_floor":
+      // Only the broken variant "dedup_cache_only" reads these one at a time.
       out.push({ type: "observed", what: "floor_loaded" });
       floorRaise(state.floors, record.conversation_id, result.last_message_id, job.record.generation);
       job.send.floor = floorGet(state.floors, record.conversation_id, job.record.generation) ?? null;
-      loadAudience(out, job, record);
+      call(out, job, { type: "load_audience", query: audienceOf(record) });
       return;
     case "load_audience":
-      onAudience(state, out, job, record, result.members, result.devices, now_ms);
-      return;
-    case "find_claim":
-      onClaim(state, out, job, record, result.found);
+      if (!acceptAudience(state, out, job, record, result.members, result.devices)) return;
+      // Broken on purpose: a retry after the cache forgot becomes a second message.
+      call(out, job, { type: "claim_cached", claim: ownClaim(job, record), ttl_ms: 5 * 60_000 });
       return;
     case "claim":
       onClaim(state, out, job, record, result.winner);
@@ -376,15 +394,15 @@ function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResu
   }
 }
 
-function onAudience(
+/** The audience check, as of when the message is ordered; false when the send was refused. */
+function acceptAudience(
   state: RouterState,
   out: Out,
   job: Job,
   record: SendRecord,
   members: readonly string[] | null,
   devices: Readonly<Record<string, readonly string[]>>,
-  now_ms: number,
-): void {
+): boolean {
   if (members === null || !members.includes(record.sender_id)) {
     const unknown = members === null;
     const message =
@@ -394,7 +412,7 @@ function onAudience(
           : `You are not a member of group ${record.target.group_id}.`
         : `User ${record.target.to} does not exist.`;
     rejectSend(state, out, job, record, unknown && record.target.kind === "direct" ? "UNKNOWN_USER" : unknown ? "NOT_FOUND" : "NOT_A_MEMBER", message);
-    return;
+    return false;
   }
   job.send.members = members;
   job.send.devices = devices;
@@ -404,13 +422,7 @@ function onAudience(
     state.generator = next.generator;
     job.send.candidate = next.message_id;
   }
-  if (state.config.variant === "dedup_cache_only") {
-    // Broken on purpose: a retry after the cache forgot becomes a second message.
-    call(out, job, { type: "claim_cached", claim: ownClaim(job, record), ttl_ms: 5 * 60_000 });
-    return;
-  }
-  void now_ms;
-  call(out, job, { type: "find_claim", sender_id: record.sender_id, conversation_id: record.conversation_id, client_msg_id: record.client_msg_id });
+  return true;
 }
 
 function ownClaim(job: Job, record: SendRecord): SendClaim {

@@ -66,8 +66,18 @@ export function execute(world: World, call: RouterCall): RouterCallResult {
     }
     case "load_chain":
       return { type: "load_chain", checkpoint: world.checkpoints.get(`${call.partition}|${call.offset}`) ?? null };
-    case "find_claim":
-      return { type: "find_claim", found: world.send_claims.get(`${call.sender_id}|${call.conversation_id}|${call.client_msg_id}`) ?? null };
+    case "prepare_send": {
+      const audience = execute(world, { type: "load_audience", query: call.query });
+      const floor = call.floor_below === null ? null : execute(world, { type: "load_floor", conversation_id: call.conversation_id, below: call.floor_below });
+      if (audience.type !== "load_audience" || (floor !== null && floor.type !== "load_floor")) throw new Error("test world: unexpected result");
+      return {
+        type: "prepare_send",
+        members: audience.members,
+        devices: audience.devices,
+        found: world.send_claims.get(`${call.sender_id}|${call.conversation_id}|${call.client_msg_id}`) ?? null,
+        floor: floor === null ? null : { last_message_id: floor.last_message_id },
+      };
+    }
     case "claim_cached": {
       const key = `${call.claim.sender_id}|${call.claim.client_msg_id}`;
       const existing = world.claims.get(key);

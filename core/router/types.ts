@@ -33,8 +33,19 @@ export type RouterCall =
   | { readonly type: "load_audience"; readonly query: AudienceQuery }
   /** Where the partition's ID chain stood before `offset` (the first offset of a generation). */
   | { readonly type: "load_chain"; readonly partition: number; readonly offset: number }
-  /** The durable dedup record of (sender, conversation, client_msg_id), if any. */
-  | { readonly type: "find_claim"; readonly sender_id: string; readonly conversation_id: string; readonly client_msg_id: string }
+  /**
+   * A send's reads, made together (they are independent): its audience, the durable dedup
+   * record of (sender, conversation, client_msg_id), and, when `floor_below` is set, the
+   * conversation's greatest message ID below it (the send's own ID).
+   */
+  | {
+      readonly type: "prepare_send";
+      readonly query: AudienceQuery;
+      readonly sender_id: string;
+      readonly conversation_id: string;
+      readonly client_msg_id: string;
+      readonly floor_below: string | null;
+    }
   /** Only the broken variant "dedup_cache_only": a claim held in the expiring cache. */
   | { readonly type: "claim_cached"; readonly claim: DedupClaim; readonly ttl_ms: number }
   | {
@@ -66,7 +77,15 @@ export type RouterCallResult =
   | { readonly type: "load_audience"; readonly members: readonly string[] | null; readonly devices: Readonly<Record<string, readonly string[]>> }
   /** Only the broken variant "dedup_cache_only" (its expiring cache's answer). */
   | { readonly type: "claim"; readonly winner: DedupClaim }
-  | { readonly type: "find_claim"; readonly found: SendClaim | null }
+  | {
+      readonly type: "prepare_send";
+      /** As load_audience's. */
+      readonly members: readonly string[] | null;
+      readonly devices: Readonly<Record<string, readonly string[]>>;
+      readonly found: SendClaim | null;
+      /** Null when the call asked for no floor. */
+      readonly floor: { readonly last_message_id: string | null } | null;
+    }
   | { readonly type: "load_chain"; readonly checkpoint: IdCheckpoint | null }
   | { readonly type: "persist" }
   | { readonly type: "locate"; readonly sessions: Readonly<Record<string, readonly SessionEntry[]>> }

@@ -277,11 +277,30 @@ export class RouterHost {
           })),
         );
       }
-      case "find_claim":
+      case "prepare_send": {
         // The last step before a record becomes a message: gated by the lease like consuming
         // is (a router whose lease lapsed is being replaced), though the ID no longer needs it.
         if (!this.leaseLive()) return (_ok, fail) => fail(`no live lease on machine ${this.config.machine}`);
-        return map(fromPromise(() => ports.messages.findSendClaim(call.sender_id, call.conversation_id, call.client_msg_id)), (found) => ({ type: "find_claim", found }));
+        const below = call.floor_below;
+        return map(
+          all<unknown>([
+            this.execute({ type: "load_audience", query: call.query }),
+            fromPromise(() => ports.messages.findSendClaim(call.sender_id, call.conversation_id, call.client_msg_id)),
+            below === null ? ofValue(null) : this.execute({ type: "load_floor", conversation_id: call.conversation_id, below }),
+          ]),
+          ([audience, found, floor]): RouterCallResult => {
+            const a = audience as Extract<RouterCallResult, { type: "load_audience" }>;
+            const f = floor as Extract<RouterCallResult, { type: "load_floor" }> | null;
+            return {
+              type: "prepare_send",
+              members: a.members,
+              devices: a.devices,
+              found: found as import("../../core/model.js").SendClaim | null,
+              floor: f === null ? null : { last_message_id: f.last_message_id },
+            };
+          },
+        );
+      }
       case "claim_cached": {
         if (!this.leaseLive()) return (_ok, fail) => fail(`no live lease on machine ${this.config.machine}`);
         const key = `dedup:${call.claim.sender_id}:${call.claim.client_msg_id}`;
