@@ -67,8 +67,9 @@ export type StoredMessage = {
 };
 
 /**
- * The durable dedup record: (sender, client_msg_id) -> the message it became. First writer
- * wins; `position` is the log record that won, so a router can tell a redelivery of that
+ * The durable dedup record as it was before dedup became per conversation (SendClaim below):
+ * (sender, client_msg_id) -> the message it became, first writer wins by a Paxos round
+ * (MessageStore.claim, no longer on the hot path); `position` is the log record that won, so a router can tell a redelivery of that
  * record (run the whole pipeline again) from a client's retry (answer `sent` only).
  */
 export type DedupClaim = {

@@ -2,8 +2,10 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { AckRecord, Delivery, SendRecord } from "../model.js";
 import { EPOCH_MS } from "../ids/snowflake.js";
-import { routerStep, type RouterEffect, type RouterInput } from "./index.js";
-import { consumed, drive, execute, freshRouter, pollLoaded, worldInit, type World } from "./test-support.js";
+import { routerStep, routerStepFor, type RouterEffect, type RouterInput, type RouterState } from "./index.js";
+
+type Step = (state: RouterState, input: RouterInput) => RouterEffect[];
+import { consumed, drive, driveTogether, execute, freshRouter, pollLoaded, worldInit, type World } from "./test-support.js";
 
 const seed = Number(process.env.FC_SEED ?? 20261128);
 const NOW = 1_800_000_000_000;
@@ -361,38 +363,53 @@ describe("router properties", () => {
     );
   });
 
+  /**
+   * Router A handles a prefix, its commit lost; B (clock skewed) starts over from offset 0
+   * while A, stale, finishes the rest at the same time: no Paxos claim decides between them,
+   * their chains must agree (core/router/ordering.ts). Throws on the first rule broken.
+   */
+  const staleAndOwner = (step: Step, recs: SendRecord[], cutRaw: number, skew: number): void => {
+    const w = world();
+    const batch = consumed(recs);
+    const cut = cutRaw % (batch.length + 1);
+    const a = freshRouter({ machine: 1 });
+    drive(w, a, batch.slice(0, cut), NOW, step);
+    // B starts over while A, stale, finishes the rest at the same time.
+    driveTogether(w, [
+      { state: freshRouter({ machine: 2 }), records: batch, now_ms: NOW + skew },
+      { state: a, records: batch.slice(cut), now_ms: NOW - skew },
+    ], step);
+    const byConversation = new Map<string, string[]>();
+    const seen = new Set<string>();
+    for (const r of batch) {
+      if (r.record.kind !== "send") continue;
+      const claim = w.send_claims.get(`${r.record.sender_id}|${r.record.conversation_id}|${r.record.client_msg_id}`);
+      if (claim === undefined) continue;
+      if (claim.position.offset !== r.offset) continue; // a retry
+      if (seen.has(claim.message_id)) continue;
+      seen.add(claim.message_id);
+      const list = byConversation.get(claim.conversation_id) ?? [];
+      expect(claim.prev_message_id).toBe(list.at(-1) ?? null);
+      list.push(claim.message_id);
+      byConversation.set(claim.conversation_id, list);
+    }
+    for (const ids of byConversation.values()) for (let i = 1; i < ids.length; i++) expect(ids[i]! > ids[i - 1]!).toBe(true);
+    // One message per accepted send, whichever router wrote it.
+    expect(w.messages.size).toBe(seen.size);
+  };
+
   it(`IDs rise with log order and prev links are exact, across a crash, a stale router and skewed clocks (seed ${seed})`, () => {
     fc.assert(
-      fc.property(records, fc.nat(), fc.integer({ min: -120_000, max: 120_000 }), (recs, cutRaw, skew) => {
-        const w = world();
-        const batch = consumed(recs);
-        const cut = cutRaw % (batch.length + 1);
-        // Router A handles a prefix, its commit lost; B (clock skewed) starts over from offset
-        // 0 while A, stale, finishes the rest afterwards: no Paxos claim decides between them,
-        // their chains must agree (core/router/ordering.ts).
-        const a = freshRouter({ machine: 1 });
-        drive(w, a, batch.slice(0, cut), NOW);
-        drive(w, freshRouter({ machine: 2 }), batch, NOW + skew);
-        drive(w, a, batch.slice(cut), NOW - skew);
-        const byConversation = new Map<string, string[]>();
-        const seen = new Set<string>();
-        for (const r of batch) {
-          if (r.record.kind !== "send") continue;
-          const claim = w.send_claims.get(`${r.record.sender_id}|${r.record.conversation_id}|${r.record.client_msg_id}`);
-          if (claim === undefined) continue;
-          if (claim.position.offset !== r.offset) continue; // a retry
-          if (seen.has(claim.message_id)) continue;
-          seen.add(claim.message_id);
-          const list = byConversation.get(claim.conversation_id) ?? [];
-          expect(claim.prev_message_id).toBe(list.at(-1) ?? null);
-          list.push(claim.message_id);
-          byConversation.set(claim.conversation_id, list);
-        }
-        for (const ids of byConversation.values()) for (let i = 1; i < ids.length; i++) expect(ids[i]! > ids[i - 1]!).toBe(true);
-        // One message per accepted send, whichever router wrote it.
-        expect(w.messages.size).toBe(seen.size);
-      }),
+      fc.property(records, fc.nat(), fc.integer({ min: -120_000, max: 120_000 }), (recs, cutRaw, skew) => staleAndOwner(routerStep, recs, cutRaw, skew)),
       { seed, numRuns: 200 },
     );
+  });
+
+  it(`the same property fails when a new message's ID is the router's own, as before the chain (seed ${seed})`, () => {
+    const result = fc.check(
+      fc.property(records, fc.nat(), fc.integer({ min: -120_000, max: 120_000 }), (recs, cutRaw, skew) => staleAndOwner(routerStepFor("id_from_router_clock"), recs, cutRaw, skew)),
+      { seed, numRuns: 200 },
+    );
+    expect(result.failed).toBe(true);
   });
 });

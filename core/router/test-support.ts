@@ -141,13 +141,19 @@ export function routerConfig(patch: Partial<RouterConfig> = {}): RouterConfig {
 }
 
 /** Runs a router until it asks for more records than `records`; answers every call at once. */
-export function drive(world: World, state: RouterState, records: ConsumedRecord[], now_ms = 1_800_000_000_000): RouterEffect[] {
+export function drive(
+  world: World,
+  state: RouterState,
+  records: ConsumedRecord[],
+  now_ms = 1_800_000_000_000,
+  step: (state: RouterState, input: RouterInput) => RouterEffect[] = routerStep,
+): RouterEffect[] {
   const all: RouterEffect[] = [];
   const queue: RouterInput[] = [{ type: "records_polled", records, now_ms }];
   let polls = 0;
   while (queue.length > 0) {
     const input = queue.shift()!;
-    for (const e of routerStep(state, input)) {
+    for (const e of step(state, input)) {
       all.push(e);
       if (e.type === "call") queue.push({ type: "effect_completed", job: e.job, result: execute(world, e.call), now_ms });
       if (e.type === "deliver") world.delivered.push({ gateway_id: e.gateway_id, deliveries: e.deliveries });
@@ -183,4 +189,31 @@ export function pollLoaded(
     if (e.type === "call" && e.call.type === "load_chain") out.push(...step(state, { type: "effect_completed", job: e.job, result: execute(world, e.call), now_ms }));
   }
   return out.filter((e) => !(e.type === "call" && e.call.type === "load_chain"));
+}
+
+/**
+ * Runs routers side by side, one input each in turn, every call answered at once: two
+ * routers handling the same records at the same time (a stale one and the new owner) read
+ * before either writes.
+ */
+export function driveTogether(
+  world: World,
+  runs: readonly { state: RouterState; records: ConsumedRecord[]; now_ms: number }[],
+  step: (state: RouterState, input: RouterInput) => RouterEffect[] = routerStep,
+): void {
+  const queues: RouterInput[][] = runs.map((r) => [{ type: "records_polled", records: r.records, now_ms: r.now_ms }]);
+  const polls = runs.map(() => 0);
+  for (let busy = true; busy; ) {
+    busy = false;
+    runs.forEach((run, i) => {
+      const input = queues[i]!.shift();
+      if (input === undefined) return;
+      busy = true;
+      for (const e of step(run.state, input)) {
+        if (e.type === "call") queues[i]!.push({ type: "effect_completed", job: e.job, result: execute(world, e.call), now_ms: run.now_ms });
+        if (e.type === "deliver") world.delivered.push({ gateway_id: e.gateway_id, deliveries: e.deliveries });
+        if (e.type === "poll" && polls[i]!++ === 0 && run.records.length > 0) queues[i]!.push({ type: "records_polled", records: [], now_ms: run.now_ms });
+      }
+    });
+  }
 }
