@@ -320,7 +320,13 @@ export class RouterHost {
           // Broken on purpose: the rest is fired and forgotten.
           fromPromise(() => ports.pending.put(call.pending))(() => undefined, () => undefined);
           for (const entry of call.inbox) fromPromise(() => ports.messages.touchInbox(entry))(() => undefined, () => undefined);
-          return map(fromPromise(() => ports.messages.putMessage(call.message)), () => ({ type: "persist" as const }));
+          return map(
+            all<unknown>([
+              fromPromise(() => ports.messages.putMessage(call.message)),
+              ...(call.claim === null ? [] : [fromPromise(() => ports.messages.putSendClaim(call.claim!))]),
+            ]),
+            () => ({ type: "persist" as const }),
+          );
         }
         return map(
           all<unknown>([
