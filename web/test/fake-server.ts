@@ -171,10 +171,11 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       conversation_id = groupConversationId(g.group_id);
       group_id = g.group_id;
     }
-    const key = `${sender}|${d.client_msg_id}`;
+    // Dedup per (sender, conversation, client_msg_id), as the router does (docs/API.md).
+    const key = `${sender}|${conversation_id}|${d.client_msg_id}`;
     const earlier = dedup.get(key);
     if (earlier !== undefined) {
-      if (earlier.conversation_id !== conversation_id) return fail("CLIENT_MSG_ID_REUSED", "client_msg_id was already used in another conversation.");
+      if (earlier.content !== d.content || earlier.type !== d.type) return fail("CLIENT_MSG_ID_REUSED", "client_msg_id was already used for another message in this conversation.");
       push(conn, { event: "delivery_receipt", data: { message_id: earlier.message_id, conversation_id, status: "sent", client_msg_id: d.client_msg_id } });
       return;
     }
