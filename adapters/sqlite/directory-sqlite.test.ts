@@ -24,7 +24,7 @@ describe("DirectorySqlite", () => {
         .all(1, 10)
         .map((row) => row.detail)
         .join("; ");
-      // Before migration 6: "SCAN devices; USE TEMP B-TREE FOR ORDER BY".
+      // Before migration 7: "SCAN devices; USE TEMP B-TREE FOR ORDER BY".
       expect(plan).toMatch(/SEARCH devices USING (COVERING )?INDEX devices_by_created \(created_at_ms<\?\)/);
       expect(plan).not.toMatch(/TEMP B-TREE/);
     } finally {

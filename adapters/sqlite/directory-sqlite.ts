@@ -48,7 +48,7 @@ function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
 
 const PUSH_PLATFORMS: ReadonlySet<string> = new Set<PushTarget["platform"]>(["apns", "fcm", "webpush", "webhook"]);
 
-/** The expired-device sweep's page: the oldest devices first (index devices_by_created, migration 6). */
+/** The expired-device sweep's page: the oldest devices first (index devices_by_created, migration 7). */
 export const DEVICES_BEFORE_SQL = "SELECT user_id, device_id FROM devices WHERE created_at_ms < ? ORDER BY created_at_ms, rowid LIMIT ?";
 
 export class DirectorySqlite implements Directory {

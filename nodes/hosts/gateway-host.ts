@@ -18,7 +18,7 @@ import type { Presence, PresenceChange } from "../../core/ports/presence.js";
 import type { SessionStore } from "../../core/ports/session-store.js";
 import { decodeClientFrame, encodeFrame } from "../../core/protocol/decode.js";
 import { gatewayInit, gatewayStepFor, overloadedSendFrame, type GatewayEffect, type GatewayInput, type GatewayState } from "../../core/gateway/index.js";
-import { all, chain, fromPromise, map, ofValue, within } from "./task.js";
+import { all, chain, fromPromise, map, ofValue, within, type Task } from "./task.js";
 import type { Timers } from "./timers.js";
 
 export type GatewayPorts = {
@@ -276,8 +276,9 @@ export class ConnectionHost {
     const { ports, config } = this.gateway;
     const { user_id, device_id, connection_id } = this.identity;
     this.gateway.events.effect?.(connection_id, effect, this.state.phase);
-    const now = (): number => ports.clock.now();
-    const deadline = <T>(task: import("./task.js").Task<T>) => within(task, ports.timers, ports.clock, config.call_timeout_ms);
+    // `now` and `deadline` are methods, not closures made here: this runs for every effect,
+    // and closures made per call are garbage per message (and a pending timer's callback kept
+    // that whole scope alive per connection: bench/results/density.md).
     switch (effect.type) {
       case "send_frame":
         this.sink.send(encodeFrame(effect.frame));
@@ -291,47 +292,47 @@ export class ConnectionHost {
             config.admission?.overloaded() === true)
         ) {
           // Overload: refuse new sends at once (retryable) rather than queue without bound.
-          this.feed({ type: "append_completed", record, ok: false, overloaded: true, now_ms: now() });
+          this.feed({ type: "append_completed", record, ok: false, overloaded: true, now_ms: this.now() });
           return;
         }
         gateway.appends_in_flight++;
-        deadline(fromPromise(() => ports.log.append(record.conversation_id, record)))(
+        this.deadline(fromPromise(() => ports.log.append(record.conversation_id, record)))(
           () => {
             gateway.appends_in_flight--;
-            this.feed({ type: "append_completed", record, ok: true, now_ms: now() });
+            this.feed({ type: "append_completed", record, ok: true, now_ms: this.now() });
           },
           () => {
             gateway.appends_in_flight--;
-            this.feed({ type: "append_completed", record, ok: false, now_ms: now() });
+            this.feed({ type: "append_completed", record, ok: false, now_ms: this.now() });
           },
         );
         return;
       }
       case "check_media":
-        deadline(fromPromise(() => ports.media.isUploadedBy(effect.media_id, user_id)))(
-          (owned) => this.feed({ type: "media_checked", client_msg_id: effect.client_msg_id, outcome: owned ? "owned" : "unknown", now_ms: now() }),
-          () => this.feed({ type: "media_checked", client_msg_id: effect.client_msg_id, outcome: "failed", now_ms: now() }),
+        this.deadline(fromPromise(() => ports.media.isUploadedBy(effect.media_id, user_id)))(
+          (owned) => this.feed({ type: "media_checked", client_msg_id: effect.client_msg_id, outcome: owned ? "owned" : "unknown", now_ms: this.now() }),
+          () => this.feed({ type: "media_checked", client_msg_id: effect.client_msg_id, outcome: "failed", now_ms: this.now() }),
         );
         return;
       case "register_session":
-        deadline(fromPromise(() => ports.sessions.register({ user_id, device_id, gateway_id: config.gateway_id, connection_id }, config.session_ttl_ms)))(
-          (missing) => this.feed({ type: "session_registered", ok: true, missing, now_ms: now() }),
-          () => this.feed({ type: "session_registered", ok: false, now_ms: now() }),
+        this.deadline(fromPromise(() => ports.sessions.register({ user_id, device_id, gateway_id: config.gateway_id, connection_id }, config.session_ttl_ms)))(
+          (missing) => this.feed({ type: "session_registered", ok: true, missing, now_ms: this.now() }),
+          () => this.feed({ type: "session_registered", ok: false, now_ms: this.now() }),
         );
         return;
       case "unregister_session":
         fromPromise(() => ports.sessions.unregister(user_id, connection_id))(() => undefined, () => undefined);
         return;
       case "read_pending_page":
-        deadline(fromPromise(() => ports.pending.list(user_id, device_id, effect.after, effect.limit)))(
-          (entries) => this.feed({ type: "pending_page_read", read_id: effect.read_id, entries, now_ms: now() }),
+        this.deadline(fromPromise(() => ports.pending.list(user_id, device_id, effect.after, effect.limit)))(
+          (entries) => this.feed({ type: "pending_page_read", read_id: effect.read_id, entries, now_ms: this.now() }),
           () => this.retryLater((n) => this.feed({ type: "pending_page_read", read_id: effect.read_id, entries: null, now_ms: n })),
         );
         return;
       case "read_pending_conversation":
-        deadline(fromPromise(() => ports.pending.listConversation(user_id, device_id, effect.conversation_id, effect.after_message_id, effect.limit)))(
+        this.deadline(fromPromise(() => ports.pending.listConversation(user_id, device_id, effect.conversation_id, effect.after_message_id, effect.limit)))(
           (entries) =>
-            this.feed({ type: "pending_conversation_read", read_id: effect.read_id, conversation_id: effect.conversation_id, entries, now_ms: now() }),
+            this.feed({ type: "pending_conversation_read", read_id: effect.read_id, conversation_id: effect.conversation_id, entries, now_ms: this.now() }),
           () =>
             this.retryLater((n) =>
               this.feed({ type: "pending_conversation_read", read_id: effect.read_id, conversation_id: effect.conversation_id, entries: null, now_ms: n }),
@@ -367,7 +368,7 @@ export class ConnectionHost {
         this.relayTyping(effect.target);
         return;
       case "set_timer":
-        ports.timers.at(effect.at_ms, () => this.feed({ type: "timer_fired", now_ms: now() }));
+        this.armTimer(effect.at_ms);
         return;
       case "close_connection":
         this.sink.close(effect.code, effect.reason);
@@ -377,6 +378,19 @@ export class ConnectionHost {
         throw new Error(`gateway host: unknown effect ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /** In its own method so the pending callback holds only `this`, not `run`'s whole scope. */
+  private armTimer(at_ms: number): void {
+    this.gateway.ports.timers.at(at_ms, () => this.feed({ type: "timer_fired", now_ms: this.now() }));
+  }
+
+  private now(): number {
+    return this.gateway.ports.clock.now();
+  }
+
+  private deadline<T>(task: Task<T>): Task<T> {
+    return within(task, this.gateway.ports.timers, this.gateway.ports.clock, this.gateway.config.call_timeout_ms);
   }
 
   /** A failed read is answered as failed after a short pause, so a down store is not hammered. */

@@ -12,7 +12,7 @@ import { WebSocket, WebSocketServer } from "ws";
 import type { Clock } from "../../core/ports/clock.js";
 import { errorBody, apiError } from "../../core/protocol/errors.js";
 import { LIMITS } from "../../core/limits.js";
-import type { GatewayHost } from "../hosts/gateway-host.js";
+import type { ConnectionHost, ConnectionSink, GatewayHost } from "../hosts/gateway-host.js";
 import type { Tokens } from "../auth.js";
 import { perMessageDeflate, sendText, type WsCompression } from "./compression.js";
 
@@ -54,6 +54,45 @@ function refuse(socket: Duplex, status: number, reason: string, code: "UNAUTHENT
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
+const CONN = Symbol("conn");
+const COUNTED = Symbol("counted");
+type Tracked = WebSocket & { [CONN]?: Conn };
+type Counted = { [COUNTED]?: { readonly user_id: string; readonly address: string } | undefined };
+
+/** What the edge keeps per open WebSocket; it is also the gateway's sink for that connection. */
+class Conn implements ConnectionSink {
+  /** Answered the last ping (or opened since). */
+  alive = true;
+  /** Closed by a sign-out: nothing it sends after that is read. */
+  signed_out = false;
+  connection: ConnectionHost | null = null;
+  constructor(
+    readonly ws: WebSocket,
+    readonly key: string,
+    private readonly shared: { readonly send_buffer_bytes_max: number; readonly compression: WsCompression | null },
+  ) {}
+  send(text: string): void {
+    const ws = this.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > this.shared.send_buffer_bytes_max) {
+      ws.close(1013, "too slow: reconnect to resume");
+      return;
+    }
+    sendText(ws, text, this.shared.compression);
+  }
+  close(code: number, reason: string): void {
+    const ws = this.ws;
+    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
+  }
+}
+
+/** Cuts a socket off a second from now unless it closes first (its close frame goes out first). */
+function terminateSoon(ws: WebSocket): void {
+  const timer = setTimeout(() => ws.terminate(), 1_000);
+  timer.unref();
+  ws.once("close", () => clearTimeout(timer));
+}
+
 export type WebSocketEdge = {
   close(): void;
   count(): number;
@@ -63,15 +102,11 @@ export type WebSocketEdge = {
 
 export function attachWebSocket(server: Server, options: WebSocketOptions): WebSocketEdge {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.frame_bytes_max, perMessageDeflate: perMessageDeflate(options.compression ?? null) });
-  const compression = options.compression ?? null;
-  const alive = new WeakMap<WebSocket, boolean>();
   const per_user = new Map<string, number>();
   const per_address = new Map<string, number>();
-  /** `user_id device_id` -> its open sockets, so a sign-out can close them. */
-  const by_device = new Map<string, Set<WebSocket>>();
+  /** `user_id device_id` -> its open sockets (one, almost always), so a sign-out can close them. */
+  const by_device = new Map<string, Conn[]>();
   const deviceKey = (user_id: string, device_id: string): string => `${user_id} ${device_id}`;
-  /** Sockets closed by a sign-out: nothing they send after it is read. */
-  const signed_out = new WeakSet<WebSocket>();
   /**
    * Devices signed out lately, oldest first (bounded): an upgrade whose device check passed
    * just before the sign-out arrived is closed as soon as its socket exists.
@@ -86,72 +121,76 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): WebS
     else map.set(key, n);
   };
 
-  // Per connection, only what a connection needs stays reachable from its sockets' listeners:
-  // closures made inside the upgrade handler share its scope (the request, its head buffer, the
-  // token check), and one listener left on the socket kept all of that for the connection's
-  // life (bench/results/density.md: 1,248 B of closures per idle connection). So the
-  // long-lived listeners are made here, in functions that see only their arguments.
-  const countUntilClosed = (socket: Duplex, user_id: string, address: string): void => {
+  // Per connection, the edge keeps one `Conn` (the gateway's sink, its liveness and sign-out
+  // flags) and a small `Counted` on the raw socket; every listener is one function shared by
+  // all sockets, which finds its connection through `this` (an emitter calls its listeners
+  // with `this` set to itself). Closures made per connection cost ~56 B each plus the scope
+  // they keep: made inside the upgrade handler they kept the request, its head buffer and the
+  // token check alive for the connection's life (bench/results/density.md).
+  const sharedOptions = { send_buffer_bytes_max: options.send_buffer_bytes_max, compression: options.compression ?? null };
+  function uncount(this: Duplex & Counted): void {
+    const counted = this[COUNTED];
+    if (counted === undefined) return;
+    this[COUNTED] = undefined;
+    count(per_user, counted.user_id, -1);
+    count(per_address, counted.address, -1);
+  }
+  const countUntilClosed = (socket: Duplex & Counted, user_id: string, address: string): void => {
     count(per_user, user_id, 1);
     count(per_address, address, 1);
-    socket.once("close", () => {
-      count(per_user, user_id, -1);
-      count(per_address, address, -1);
-    });
+    socket[COUNTED] = { user_id, address };
+    socket.on("close", uncount);
   };
+  function onPong(this: Tracked): void {
+    const conn = this[CONN];
+    if (conn !== undefined) conn.alive = true;
+  }
+  function onMessage(this: Tracked, data: WebSocket.RawData, isBinary: boolean): void {
+    const conn = this[CONN];
+    if (conn === undefined || conn.signed_out || conn.connection === null) return;
+    // Binary frames are not part of the protocol; decoding them as text yields a clear error.
+    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.from(data).toString("utf8");
+    conn.connection.text(isBinary ? `\u0000${text}` : text);
+  }
+  function onClose(this: Tracked): void {
+    const conn = this[CONN];
+    if (conn === undefined) return;
+    const mine = by_device.get(conn.key);
+    if (mine !== undefined) {
+      const i = mine.indexOf(conn);
+      if (i >= 0) mine.splice(i, 1);
+      if (mine.length === 0) by_device.delete(conn.key);
+    }
+    conn.connection?.closed();
+    options.on_close?.();
+  }
+  // An error (a frame over maxPayload: 1009, invalid UTF-8: 1007, ...) has already had ws
+  // start its close handshake with the right code; terminating at once cut that frame off
+  // and clients saw 1006. Give the close frame a moment to go out, then make sure.
+  function onError(this: Tracked): void {
+    terminateSoon(this);
+  }
   const admit = (req: IncomingMessage, socket: Duplex, head: Buffer, claims: { user_id: string; device_id: string }): void =>
-    wss.handleUpgrade(req, socket, head, (ws) => opened(ws, claims));
-  const opened = (ws: WebSocket, claims: { user_id: string; device_id: string }): void => {
-    const user_id = claims.user_id;
+    wss.handleUpgrade(req, socket, head, (ws) => opened(ws as Tracked, claims.user_id, claims.device_id));
+  const opened = (ws: Tracked, user_id: string, device_id: string): void => {
     const connection_id = `c${randomBytes(9).toString("base64url")}`;
-    alive.set(ws, true);
-    const connection = options.gateway.open(
-      { user_id: claims.user_id, device_id: claims.device_id, connection_id },
-      {
-        send(text) {
-          if (ws.readyState !== WebSocket.OPEN) return;
-          if (ws.bufferedAmount > options.send_buffer_bytes_max) {
-            ws.close(1013, "too slow: reconnect to resume");
-            return;
-          }
-          sendText(ws, text, compression);
-        },
-        close(code, reason) {
-          if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
-        },
-      },
-    );
-    if (connection === null) {
+    const key = deviceKey(user_id, device_id);
+    const conn = new Conn(ws, key, sharedOptions);
+    ws[CONN] = conn;
+    conn.connection = options.gateway.open({ user_id, device_id, connection_id }, conn);
+    if (conn.connection === null) {
       ws.close(1013, "draining");
       return;
     }
     options.on_open?.();
-    const key = deviceKey(user_id, claims.device_id);
-    const mine = by_device.get(key) ?? new Set<WebSocket>();
-    mine.add(ws);
-    by_device.set(key, mine);
-    if (recently_signed_out.has(key)) queueMicrotask(() => closeSignedOut(ws));
-    ws.on("pong", () => alive.set(ws, true));
-    ws.on("message", (data, isBinary) => {
-      if (signed_out.has(ws)) return;
-      // Binary frames are not part of the protocol; decoding them as text yields a clear error.
-      const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.from(data).toString("utf8");
-      connection.text(isBinary ? `\u0000${text}` : text);
-    });
-    ws.on("close", () => {
-      mine.delete(ws);
-      if (mine.size === 0 && by_device.get(key) === mine) by_device.delete(key);
-      connection.closed();
-      options.on_close?.();
-    });
-    // An error (a frame over maxPayload: 1009, invalid UTF-8: 1007, ...) has already had ws
-    // start its close handshake with the right code; terminating at once cut that frame off
-    // and clients saw 1006. Give the close frame a moment to go out, then make sure.
-    ws.on("error", () => {
-      const timer = setTimeout(() => ws.terminate(), 1_000);
-      timer.unref();
-      ws.once("close", () => clearTimeout(timer));
-    });
+    const mine = by_device.get(key);
+    if (mine !== undefined) mine.push(conn);
+    else by_device.set(key, [conn]);
+    if (recently_signed_out.has(key)) queueMicrotask(() => closeSignedOut(conn));
+    ws.on("pong", onPong);
+    ws.on("message", onMessage);
+    ws.on("close", onClose);
+    ws.on("error", onError);
   };
 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -198,22 +237,22 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): WebS
     });
   });
 
-  function closeSignedOut(ws: WebSocket): void {
-    signed_out.add(ws);
-    ws.close(CLOSE_SIGNED_OUT, "signed out: sign in again");
+  function closeSignedOut(conn: Conn): void {
+    conn.signed_out = true;
+    conn.ws.close(CLOSE_SIGNED_OUT, "signed out: sign in again");
     // The close frame goes out first; a peer that never answers it is cut off soon after.
-    const timer = setTimeout(() => ws.terminate(), 1_000);
-    timer.unref();
-    ws.once("close", () => clearTimeout(timer));
+    terminateSoon(conn.ws);
   }
 
   const pinger = setInterval(() => {
-    for (const ws of wss.clients) {
-      if (alive.get(ws) === false) {
+    for (const ws of wss.clients as Set<Tracked>) {
+      const conn = ws[CONN];
+      if (conn === undefined) continue;
+      if (!conn.alive) {
         ws.terminate();
         continue;
       }
-      alive.set(ws, false);
+      conn.alive = false;
       ws.ping();
     }
   }, options.ping_interval_ms);
@@ -233,8 +272,8 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): WebS
         recently_signed_out.delete(key);
         recently_signed_out.add(key);
         if (recently_signed_out.size > RECENTLY_SIGNED_OUT_MAX) recently_signed_out.delete(recently_signed_out.values().next().value!);
-        for (const ws of by_device.get(key) ?? []) {
-          closeSignedOut(ws);
+        for (const conn of [...(by_device.get(key) ?? [])]) {
+          closeSignedOut(conn);
           closed++;
         }
       }
