@@ -221,40 +221,6 @@ describe("finding 2: every request is bounded before work", () => {
   });
 });
 
-/**
- * Sends `count` text messages to `to` as fast as the contract allows: bursts of at most 500
- * frames, a retryable error answered by sending again after a pause. Resolves once every one
- * has its `sent`.
- */
-async function sendMany(socket: Socket, to: string, count: number): Promise<void> {
-  const waiting = new Map<string, string>();
-  const retry: string[] = [];
-  let sent = 0;
-  socket.onFrame((f: Frame) => {
-    const id = String(f.data.client_msg_id ?? "");
-    if (f.event === "delivery_receipt" && f.data.status === "sent" && waiting.delete(id)) sent++;
-    if (f.event === "error" && f.data.retryable === true && waiting.has(id)) retry.push(id);
-  });
-  for (let i = 0; i < count; i++) waiting.set(randomUUID(), `m${i}`);
-  const queue = [...waiting.keys()];
-  const deadline = Date.now() + 120_000;
-  // The contract's bucket, mirrored: 500 deep, 50 per second (less a margin for clock skew).
-  let tokens = 500;
-  let at = Date.now();
-  while (sent < count) {
-    if (Date.now() > deadline) throw new Error(`sendMany: ${sent} of ${count} sent before the deadline`);
-    if (socket.closed !== null) throw new Error(`sendMany: closed ${JSON.stringify(socket.closed)}`);
-    tokens = Math.min(500, tokens + ((Date.now() - at) * 45) / 1000);
-    at = Date.now();
-    for (const id of queue.splice(0, Math.floor(tokens))) {
-      tokens -= 1;
-      socket.send("send_message", { to, content: waiting.get(id), type: "text", client_msg_id: id });
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    queue.push(...retry.splice(0));
-  }
-}
-
 describe("finding 6: the contract's burst of 500 is honoured", () => {
   it("accepts 500 send_message frames sent at once on a fresh connection without RATE_LIMITED", async () => {
     const alice = await signUp(node.url, name("al"));
@@ -278,7 +244,7 @@ describe("finding 4: a client that acks a backlog is never disconnected", () => 
     const bob = await signUp(node.url, name("bo"));
     const senders = await Promise.all(Array.from({ length: 20 }, () => signUp(node.url, name("se"))));
     const sockets = await Promise.all(senders.map((s) => Socket.open(node.url, s.token)));
-    await Promise.all(sockets.map((socket) => sendMany(socket, bob.user_id, 500)));
+    await Promise.all(sockets.map((socket) => socket.sendBurst(bob.user_id, 500)));
     await Promise.all(sockets.map((socket) => socket.close()));
 
     const b = await Socket.open(node.url, bob.token);
@@ -326,7 +292,7 @@ describe("finding 3: push targets cannot reach the node's own network", () => {
         expect([201, 422]).toContain(registered.status);
       }
       const a = await Socket.open(node.url, alice.token);
-      await sendMany(a, bob.user_id, 1); // retries a documented OVERLOADED, if the box is busy
+      await a.sendBurst(bob.user_id, 1); // retries a documented OVERLOADED, if the box is busy
       await new Promise((r) => setTimeout(r, 1_500));
       expect(hook.hits).toEqual([]);
       await a.close();

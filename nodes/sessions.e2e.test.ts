@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { allInOneEnv } from "./config.js";
 import { startAllInOne, type AllInOne } from "./all-in-one.js";
 import { Rest, Socket, signIn, signUp, type Account } from "./testing/api-client.js";
+import { Database as SqliteDatabase } from "../adapters/sqlite/database.js";
+import { PendingStoreSqlite } from "../adapters/sqlite/pending-store-sqlite.js";
 
 let node: AllInOne;
 let dir: string;
@@ -161,4 +163,59 @@ describe("retired devices keep no pending rows", () => {
     await live.close();
     await a.close();
   });
+});
+
+describe("a pending row put for a device after it was retired", () => {
+  it("is dropped when the node starts again, even when it stopped within the settle window (before the second sweep)", async () => {
+    // The race: a router read bob's device list just before the device was signed out, and its
+    // put landed after the sign-out's sweep. The sweep runs once more 60 s later, in memory; a
+    // node that stops before then used to leave that row for good (nobody can read it).
+    const own = mkdtempSync(join(tmpdir(), "chat-sessions-restart-"));
+    const web = join(own, "web");
+    mkdirSync(web);
+    writeFileSync(join(web, "index.html"), "<!doctype html><title>chat</title>");
+    const config = allInOneEnv.parse({ PORT: "0", DATA_DIR: own, LOG_LEVEL: "silent", WEB_DIR: web, TEST_LIMITS: "1", SEND_LAG_MAX_MS: "0" });
+    const rows = (user_id: string): number => {
+      const db = new Database(join(own, "chat.sqlite3"), { readonly: true, fileMustExist: true });
+      try {
+        return (db.prepare("SELECT count(*) AS n FROM pending WHERE user_id = ?").get(user_id) as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    try {
+      let first: AllInOne | null = await startAllInOne(config);
+      const alice = await signUp(first.url, name("la"));
+      const bob = await signUp(first.url, name("lb"));
+      const phone = await signIn(first.url, bob.username);
+      expect((await phone.rest.call("DELETE", "/api/v1/sessions/current")).status).toBe(204);
+      await first.stop();
+      first = null;
+
+      // The late put, as the router would have written it, committed before the node stopped.
+      const file = SqliteDatabase.open(join(own, "chat.sqlite3"));
+      const late = new PendingStoreSqlite(file);
+      const message = { message_id: "0000000000000000001", conversation_id: "dm_late", sender_id: alice.user_id, sender_device_id: alice.device_id, group_id: null, content: "late", type: "text" as const, client_msg_id: "00000000-0000-4000-8000-000000000001", sent_at_ms: 1, prev_message_id: null };
+      await late.put([{ user_id: bob.user_id, device_id: phone.device_id, message }, { user_id: bob.user_id, device_id: bob.device_id, message }]);
+      await late.close();
+      await file.close();
+      expect(rows(bob.user_id)).toBe(2);
+
+      const second = await startAllInOne(config);
+      try {
+        // The signed-out device's row is gone (collected in the background at start); the live
+        // device keeps its own.
+        const deadline = Date.now() + 10_000;
+        while (rows(bob.user_id) !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+        expect(rows(bob.user_id)).toBe(1);
+        const live = await Socket.open(second.url, bob.token);
+        expect((await live.wait((f) => f.event === "new_message" && f.data.content === "late")).data.content).toBe("late");
+        await live.close();
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

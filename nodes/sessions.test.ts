@@ -65,6 +65,34 @@ describe("DeviceSessions", () => {
     expect((await pending.count("u1", "d1")) + (await pending.count("u1", "d2"))).toBe(0);
   });
 
+  it("drops at start-up the entries of devices gone from the directory, retires a device left beyond the newest, and keeps the current ones", async () => {
+    const { directory, pending, sessions, told } = await setup();
+    for (const [i, d] of ["d0", "d1", "d2", "d3"].entries()) await directory.addDevice("u1", d, 100 + i);
+    // "gone": removed from the directory with its entries, then a late put landed; "d0": beyond
+    // the newest 3 (a stop between a sign-in and its retirement).
+    await pending.put([entry("u1", "gone", 1), entry("u1", "d0", 1), entry("u1", "d1", 1), entry("u1", "d3", 2)]);
+    const devices = [
+      { user_id: "u1", device_id: "d0" },
+      { user_id: "u1", device_id: "d1" },
+      { user_id: "u1", device_id: "d3" },
+      { user_id: "u1", device_id: "gone" },
+    ];
+    const pages: number[] = [];
+    const walk = async (after: { user_id: string; device_id: string } | null, limit: number) => {
+      const from = after === null ? 0 : devices.findIndex((d) => d.device_id === after.device_id) + 1;
+      pages.push(from);
+      return devices.slice(from, from + limit);
+    };
+    expect(await sessions.dropOrphans(walk)).toBe(2);
+    expect(await pending.count("u1", "gone")).toBe(0);
+    expect(await pending.count("u1", "d0")).toBe(0);
+    expect(await directory.devices("u1")).toEqual(["d1", "d2", "d3"]);
+    expect(told).toEqual([["u1", ["d0"]]]);
+    expect(await pending.count("u1", "d1")).toBe(1);
+    expect(await pending.count("u1", "d3")).toBe(1);
+    expect(pages).toEqual([0]);
+  });
+
   it("collects devices whose token expired, and leaves the others", async () => {
     const { directory, pending, sessions, told } = await setup();
     await directory.addDevice("u1", "old", 100);

@@ -15,6 +15,11 @@
  *    the all-in-one node, over Redis pub/sub for production gateways);
  * 3. its pending entries are dropped, and once more after `settle_ms`: a router that read the
  *    device list just before step 1 may still put an entry for it (PendingStore.removeDevice).
+ *    That second sweep is a timer in memory. Where the pending store does not shadow a late
+ *    put by itself (SQLite; Cassandra's partition tombstone does), a node that stops before
+ *    it fires, or between steps 1 and 3, would leave such entries for good; so the node calls
+ *    `dropOrphans` when it starts (no put of the stopped process can land any more), with the
+ *    store's walk over the devices that hold entries.
  * Live devices are untouched: their entries and deliveries do not depend on other devices.
  */
 import type { Limits } from "../core/limits.js";
@@ -76,6 +81,33 @@ export class DeviceSessions {
       if (expired.length < SWEEP_PAGE_DEVICES) break;
     }
     return retired;
+  }
+
+  /**
+   * Drops the pending entries of devices that are no longer current: gone from the directory
+   * (their entries only), or still listed but beyond the newest `devicesPerUserMax` (retired
+   * now, as signedIn would have). `walk` pages through the devices that hold entries (one
+   * page of DEVICE_PAGE after a cursor). Answers how many devices it cleaned.
+   */
+  async dropOrphans(walk: (after: { user_id: string; device_id: string } | null, limit: number) => Promise<{ user_id: string; device_id: string }[]>): Promise<number> {
+    const pending = this.o.pending;
+    if (pending === null) return 0;
+    let cleaned = 0;
+    let after: { user_id: string; device_id: string } | null = null;
+    for (;;) {
+      const page = await walk(after, SWEEP_PAGE_DEVICES);
+      for (const { user_id, device_id } of page) {
+        const devices = await this.o.directory.devices(user_id);
+        if (!devices.includes(device_id)) {
+          await pending.removeDevice(user_id, device_id);
+          cleaned++;
+        } else if (!devices.slice(-this.o.limits.devicesPerUserMax).includes(device_id)) {
+          cleaned += (await this.retire(user_id, [device_id])).length;
+        }
+      }
+      if (page.length < SWEEP_PAGE_DEVICES) return cleaned;
+      after = page.at(-1)!;
+    }
   }
 
   /** Retires `device_ids` of `user_id`; answers those that were there. */

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeDirectoryContract } from "../contract/directory.contract.js";
-import { DirectoryPostgres } from "./directory-postgres.js";
+import { DIRECTORY_SQL, DirectoryPostgres } from "./directory-postgres.js";
 import { migratePostgres } from "./migrations.js";
 import { POSTGRES_PORT, ensureService, freshSchema, type TestSchema } from "./test-support.js";
 
@@ -94,6 +94,27 @@ describe("DirectoryPostgres", () => {
       await client.query("SET LOCAL enable_seqscan = off");
       const plan = await client.query<{ "QUERY PLAN": string }>("EXPLAIN SELECT group_id FROM group_members WHERE user_id = $1 ORDER BY added", ["x"]);
       expect(plan.rows.map((row) => row["QUERY PLAN"]).join("\n")).toContain("group_members_by_user");
+      await client.query("ROLLBACK");
+    } finally {
+      client.release();
+    }
+  });
+
+  it("pages the expired-device sweep through an index on (created_at, added), not a scan and a sort of every device", async () => {
+    const { rows } = await db().pool.query<{ indexname: string; indexdef: string }>(
+      "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'devices'",
+      [db().schema],
+    );
+    expect(rows.find((row) => row.indexname === "devices_by_created")?.indexdef).toMatch(/USING btree \(created_at, added\)$/);
+    const client = await db().pool.connect();
+    try {
+      await client.query("BEGIN");
+      // Tiny tables make a sequential scan cheapest; forbid it to see the index is usable.
+      await client.query("SET LOCAL enable_seqscan = off");
+      const plan = await client.query<{ "QUERY PLAN": string }>(`EXPLAIN ${DIRECTORY_SQL.devicesBefore}`, [1_750_000_000_000, 10]);
+      const text = plan.rows.map((row) => row["QUERY PLAN"]).join("\n");
+      expect(text).toContain("devices_by_created");
+      expect(text).not.toMatch(/Sort/);
       await client.query("ROLLBACK");
     } finally {
       client.release();

@@ -39,7 +39,8 @@ const MS_IN = "'epoch'::timestamptz + $MS::bigint * interval '1 millisecond'";
 const msIn = (placeholder: string): string => MS_IN.replace("$MS", placeholder);
 const msOut = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::bigint AS ${column}_ms`;
 
-const SQL = {
+/** The statements, exported so tests can EXPLAIN them (the sweep's index). */
+export const DIRECTORY_SQL = {
   insertUser: `INSERT INTO users (user_id, username, password_hash, created_at) VALUES ($1, $2, $3, ${msIn("$4")})
     ON CONFLICT (username) DO NOTHING RETURNING user_id`,
   userById: `SELECT user_id, username, password_hash, ${msOut("created_at")} FROM users WHERE user_id = $1`,
@@ -81,7 +82,7 @@ export class DirectoryPostgres implements Directory {
   constructor(private readonly pool: Pool) {
     this.audienceLoader = new TurnCoalescer<readonly string[] | null>(
       async (user_ids) => {
-        const { rows } = await this.pool.query<{ user_id: string; device_id: string | null }>(SQL.audienceOf, [user_ids]);
+        const { rows } = await this.pool.query<{ user_id: string; device_id: string | null }>(DIRECTORY_SQL.audienceOf, [user_ids]);
         const found = new Map<string, string[]>();
         for (const row of rows) {
           let list = found.get(row.user_id);
@@ -97,18 +98,18 @@ export class DirectoryPostgres implements Directory {
 
   async createUser(user: UserRecord): Promise<"ok" | "username_taken"> {
     this.assertOpen("createUser");
-    const result = await this.pool.query(SQL.insertUser, [user.user_id, user.username, user.password_hash, user.created_at_ms]);
+    const result = await this.pool.query(DIRECTORY_SQL.insertUser, [user.user_id, user.username, user.password_hash, user.created_at_ms]);
     return result.rowCount === 1 ? "ok" : "username_taken";
   }
 
   async userById(user_id: string): Promise<UserRecord | null> {
     this.assertOpen("userById");
-    return userOf((await this.pool.query<UserRow>(SQL.userById, [user_id])).rows[0]);
+    return userOf((await this.pool.query<UserRow>(DIRECTORY_SQL.userById, [user_id])).rows[0]);
   }
 
   async userByName(username: string): Promise<UserRecord | null> {
     this.assertOpen("userByName");
-    return userOf((await this.pool.query<UserRow>(SQL.userByName, [username])).rows[0]);
+    return userOf((await this.pool.query<UserRow>(DIRECTORY_SQL.userByName, [username])).rows[0]);
   }
 
   async missingUsers(user_ids: readonly string[]): Promise<string[]> {
@@ -121,7 +122,7 @@ export class DirectoryPostgres implements Directory {
 
   async addDevice(user_id: string, device_id: string, created_at_ms: number): Promise<void> {
     this.assertOpen("addDevice");
-    await this.pool.query(SQL.insertDevice, [user_id, device_id, created_at_ms]);
+    await this.pool.query(DIRECTORY_SQL.insertDevice, [user_id, device_id, created_at_ms]);
   }
 
   async devices(user_id: string): Promise<string[]> {
@@ -131,33 +132,33 @@ export class DirectoryPostgres implements Directory {
 
   async removeDevice(user_id: string, device_id: string): Promise<boolean> {
     this.assertOpen("removeDevice");
-    return ((await this.pool.query(SQL.deleteDevice, [user_id, device_id])).rowCount ?? 0) > 0;
+    return ((await this.pool.query(DIRECTORY_SQL.deleteDevice, [user_id, device_id])).rowCount ?? 0) > 0;
   }
 
   async devicesCreatedBefore(before_ms: number, limit: number): Promise<{ user_id: string; device_id: string }[]> {
     this.assertOpen("devicesCreatedBefore");
-    return (await this.pool.query<{ user_id: string; device_id: string }>(SQL.devicesBefore, [before_ms, Math.max(0, limit)])).rows.map((row) => ({ user_id: row.user_id, device_id: row.device_id }));
+    return (await this.pool.query<{ user_id: string; device_id: string }>(DIRECTORY_SQL.devicesBefore, [before_ms, Math.max(0, limit)])).rows.map((row) => ({ user_id: row.user_id, device_id: row.device_id }));
   }
 
   async setPasswordHash(user_id: string, password_hash: string): Promise<boolean> {
     this.assertOpen("setPasswordHash");
-    return ((await this.pool.query(SQL.updatePassword, [user_id, password_hash])).rowCount ?? 0) > 0;
+    return ((await this.pool.query(DIRECTORY_SQL.updatePassword, [user_id, password_hash])).rowCount ?? 0) > 0;
   }
 
   async registerPush(user_id: string, target: PushTarget): Promise<void> {
     this.assertOpen("registerPush");
-    await this.pool.query(SQL.insertPush, [user_id, target.platform, target.token]);
+    await this.pool.query(DIRECTORY_SQL.insertPush, [user_id, target.platform, target.token]);
   }
 
   async unregisterPush(user_id: string, target: PushTarget): Promise<boolean> {
     this.assertOpen("unregisterPush");
-    const result = await this.pool.query(SQL.deletePush, [user_id, target.platform, target.token]);
+    const result = await this.pool.query(DIRECTORY_SQL.deletePush, [user_id, target.platform, target.token]);
     return (result.rowCount ?? 0) > 0;
   }
 
   async pushTargets(user_id: string): Promise<PushTarget[]> {
     this.assertOpen("pushTargets");
-    const { rows } = await this.pool.query<{ platform: string; token: string }>(SQL.pushTargets, [user_id]);
+    const { rows } = await this.pool.query<{ platform: string; token: string }>(DIRECTORY_SQL.pushTargets, [user_id]);
     return rows.map((row) => {
       if (!PUSH_PLATFORMS.has(row.platform)) throw new Error(`DirectoryPostgres.pushTargets: stored platform '${row.platform}' is unknown`);
       return { platform: row.platform as PushTarget["platform"], token: row.token };
@@ -168,49 +169,49 @@ export class DirectoryPostgres implements Directory {
     this.assertOpen("createGroup");
     const members = [...new Set([group.creator_id, ...member_ids])];
     await this.transaction(async (client) => {
-      await client.query(SQL.insertGroup, [group.group_id, group.name, group.creator_id, group.created_at_ms]);
-      await client.query(SQL.insertMembers, [group.group_id, members]);
+      await client.query(DIRECTORY_SQL.insertGroup, [group.group_id, group.name, group.creator_id, group.created_at_ms]);
+      await client.query(DIRECTORY_SQL.insertMembers, [group.group_id, members]);
     });
   }
 
   async group(group_id: string): Promise<GroupRecord | null> {
     this.assertOpen("group");
-    const row = (await this.pool.query<GroupRow>(SQL.group, [group_id])).rows[0];
+    const row = (await this.pool.query<GroupRow>(DIRECTORY_SQL.group, [group_id])).rows[0];
     return row === undefined ? null : { group_id: row.group_id, name: row.name, creator_id: row.creator_id, created_at_ms: Number(row.created_at_ms) };
   }
 
   async members(group_id: string): Promise<string[]> {
     this.assertOpen("members");
-    return (await this.pool.query<{ user_id: string }>(SQL.members, [group_id])).rows.map((row) => row.user_id);
+    return (await this.pool.query<{ user_id: string }>(DIRECTORY_SQL.members, [group_id])).rows.map((row) => row.user_id);
   }
 
   async isMember(group_id: string, user_id: string): Promise<boolean> {
     this.assertOpen("isMember");
-    return (await this.pool.query(SQL.isMember, [group_id, user_id])).rowCount === 1;
+    return (await this.pool.query(DIRECTORY_SQL.isMember, [group_id, user_id])).rowCount === 1;
   }
 
   async addMembers(group_id: string, user_ids: readonly string[], members_max: number): Promise<"ok" | "too_large" | "not_found"> {
     this.assertOpen("addMembers");
     const asked = [...new Set(user_ids)];
     return this.transaction(async (client) => {
-      if ((await client.query(SQL.lockGroup, [group_id])).rowCount === 0) return "not_found";
-      const counted = (await client.query<{ current: number; present: number }>(SQL.countMembers, [group_id, asked])).rows[0];
+      if ((await client.query(DIRECTORY_SQL.lockGroup, [group_id])).rowCount === 0) return "not_found";
+      const counted = (await client.query<{ current: number; present: number }>(DIRECTORY_SQL.countMembers, [group_id, asked])).rows[0];
       const current = counted?.current ?? 0;
       const joining = asked.length - (counted?.present ?? 0);
       if (current + joining > members_max) return "too_large";
-      if (joining > 0) await client.query(SQL.insertMembers, [group_id, asked]);
+      if (joining > 0) await client.query(DIRECTORY_SQL.insertMembers, [group_id, asked]);
       return "ok";
     });
   }
 
   async removeMember(group_id: string, user_id: string): Promise<boolean> {
     this.assertOpen("removeMember");
-    return ((await this.pool.query(SQL.deleteMember, [group_id, user_id])).rowCount ?? 0) > 0;
+    return ((await this.pool.query(DIRECTORY_SQL.deleteMember, [group_id, user_id])).rowCount ?? 0) > 0;
   }
 
   async groupsOf(user_id: string): Promise<string[]> {
     this.assertOpen("groupsOf");
-    return (await this.pool.query<{ group_id: string }>(SQL.groupsOf, [user_id])).rows.map((row) => row.group_id);
+    return (await this.pool.query<{ group_id: string }>(DIRECTORY_SQL.groupsOf, [user_id])).rows.map((row) => row.group_id);
   }
 
   async close(): Promise<void> {

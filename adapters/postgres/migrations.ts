@@ -20,6 +20,7 @@
  *   insert fails). `added` (an identity column) keeps insertion order where readers want it.
  * - `group_members_by_user` is the B-tree on group_members(user_id) the seed design names, for
  *   "which groups am I in"; the primary key (group_id, user_id) serves members of a group.
+ *   `devices_by_created` serves the expired-device sweep (step 2).
  */
 import type { Pool, PoolClient } from "pg";
 
@@ -64,6 +65,17 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
         PRIMARY KEY (group_id, user_id)
       );
       CREATE INDEX group_members_by_user ON group_members (user_id);
+    `,
+  },
+  {
+    version: 2,
+    name: "devices by creation time, for the expired-device sweep",
+    // The sweep (api nodes) pages the devices created before now minus the token TTL, oldest
+    // first: without this index each page was a sequential scan of all devices and a sort.
+    // (created_at, added) is the sweep's ORDER BY, so a page is a range read that stops at its
+    // limit.
+    sql: `
+      CREATE INDEX devices_by_created ON devices (created_at, added);
     `,
   },
 ];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { describeDirectoryContract } from "../contract/directory.contract.js";
-import { DirectorySqlite } from "./directory-sqlite.js";
+import { DEVICES_BEFORE_SQL, DirectorySqlite } from "./directory-sqlite.js";
 import { tempDatabase } from "./test-support.js";
 
 describeDirectoryContract("DirectorySqlite", async () => {
@@ -16,6 +16,22 @@ describeDirectoryContract("DirectorySqlite", async () => {
 });
 
 describe("DirectorySqlite", () => {
+  it("pages the expired-device sweep through an index on created_at_ms, not a scan and a sort of every device", async () => {
+    const temp = tempDatabase();
+    try {
+      const plan = temp.database
+        .prepare<[number, number], { detail: string }>(`EXPLAIN QUERY PLAN ${DEVICES_BEFORE_SQL}`)
+        .all(1, 10)
+        .map((row) => row.detail)
+        .join("; ");
+      // Before migration 7: "SCAN devices; USE TEMP B-TREE FOR ORDER BY".
+      expect(plan).toMatch(/SEARCH devices USING (COVERING )?INDEX devices_by_created \(created_at_ms<\?\)/);
+      expect(plan).not.toMatch(/TEMP B-TREE/);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
   it("answers from its cache only what the file says: devices and members read, changed, read again", async () => {
     const temp = tempDatabase();
     try {

@@ -48,6 +48,9 @@ function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
 
 const PUSH_PLATFORMS: ReadonlySet<string> = new Set<PushTarget["platform"]>(["apns", "fcm", "webpush", "webhook"]);
 
+/** The expired-device sweep's page: the oldest devices first (index devices_by_created, migration 7). */
+export const DEVICES_BEFORE_SQL = "SELECT user_id, device_id FROM devices WHERE created_at_ms < ? ORDER BY created_at_ms, rowid LIMIT ?";
+
 export class DirectorySqlite implements Directory {
   private closed = false;
   private readonly known_users = new Map<string, true>();
@@ -86,7 +89,7 @@ export class DirectorySqlite implements Directory {
     this.select_devices = db.prepare("SELECT device_id FROM devices WHERE user_id = ? ORDER BY created_at_ms, rowid");
     this.delete_device = db.prepare("DELETE FROM devices WHERE user_id = ? AND device_id = ?");
     // A scan (no index on created_at_ms): a sweep every few minutes over at most 10 devices a user.
-    this.devices_before = db.prepare("SELECT user_id, device_id FROM devices WHERE created_at_ms < ? ORDER BY created_at_ms, rowid LIMIT ?");
+    this.devices_before = db.prepare(DEVICES_BEFORE_SQL);
     this.update_password = db.prepare("UPDATE users SET password_hash = ? WHERE user_id = ?");
     this.insert_push = db.prepare("INSERT OR IGNORE INTO push_registrations (user_id, platform, token) VALUES (?, ?, ?)");
     this.select_push = db.prepare("SELECT platform, token FROM push_registrations WHERE user_id = ? ORDER BY rowid");

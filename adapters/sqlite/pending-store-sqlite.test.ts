@@ -136,6 +136,34 @@ describe("PendingStoreSqlite", () => {
       expect(keys(await store.list("u", "d", null, 10))).toEqual([key("c1", 1)]);
     }));
 
+  it("walks the devices that hold entries in key order, a page after a cursor, one primary-key seek per device", () =>
+    withStore(async (store, temp) => {
+      await store.put([entry("c1", 1, "u2", "b"), entry("c1", 1, "u1", "z"), entry("c1", 2, "u1", "z"), entry("c2", 3, "u1", "z"), entry("c1", 1, "u1", "a"), entry("c1", 1, "u3", "a")]);
+      expect(await store.devicesWithEntries(null, 10)).toEqual([
+        { user_id: "u1", device_id: "a" },
+        { user_id: "u1", device_id: "z" },
+        { user_id: "u2", device_id: "b" },
+        { user_id: "u3", device_id: "a" },
+      ]);
+      expect(await store.devicesWithEntries(null, 2)).toEqual([
+        { user_id: "u1", device_id: "a" },
+        { user_id: "u1", device_id: "z" },
+      ]);
+      expect(await store.devicesWithEntries({ user_id: "u1", device_id: "z" }, 10)).toEqual([
+        { user_id: "u2", device_id: "b" },
+        { user_id: "u3", device_id: "a" },
+      ]);
+      await store.removeDevice("u3", "a");
+      expect(await store.devicesWithEntries({ user_id: "u2", device_id: "b" }, 10)).toEqual([]);
+      const plan = temp.database
+        .prepare<unknown[], { detail: string }>("EXPLAIN QUERY PLAN SELECT user_id, device_id FROM pending WHERE (user_id, device_id) > (?, ?) ORDER BY user_id, device_id LIMIT 1")
+        .all("u", "d")
+        .map((row) => row.detail)
+        .join(" | ");
+      expect(plan).toMatch(/SEARCH pending USING PRIMARY KEY \(\(user_id,device_id\)>\(\?,\?\)\)/);
+      expect(plan).not.toMatch(/TEMP B-TREE/);
+    }));
+
   it("reads pages and counts through the primary key, never a full scan or a sort", () =>
     withStore(async (_store, temp) => {
       const plan = (sql: string, ...params: unknown[]): string =>

@@ -32,6 +32,7 @@ import type { Database, Statement } from "./database.js";
 type EntryKey = { user_id: string; device_id: string; conversation_id: string; message_id: string };
 type EntryRow = EntryKey & { message: string };
 type ListedRow = { user_id: string; device_id: string; message: string };
+export type DeviceKey = { user_id: string; device_id: string };
 
 const LISTED_COLUMNS = "user_id, device_id, message";
 
@@ -47,6 +48,8 @@ export class PendingStoreSqlite implements PendingStore {
   private readonly count_entries: Statement<[string, string], { count: number }>;
   private readonly delete_device: Statement<[string, string]>;
   private readonly forget_tombstones: Statement<[string]>;
+  private readonly first_device: Statement<[], DeviceKey>;
+  private readonly next_device: Statement<[string, string], DeviceKey>;
 
   constructor(private readonly database: Database) {
     const db = database;
@@ -80,6 +83,9 @@ export class PendingStoreSqlite implements PendingStore {
     this.count_entries = db.prepare("SELECT COUNT(*) AS count FROM pending WHERE user_id = ? AND device_id = ?");
     this.delete_device = db.prepare("DELETE FROM pending WHERE user_id = ? AND device_id = ?");
     this.forget_tombstones = db.prepare("DELETE FROM pending_tombstones WHERE message_id < ?");
+    // One seek per device along the primary key (a skip scan), whatever its entry count.
+    this.first_device = db.prepare("SELECT user_id, device_id FROM pending ORDER BY user_id, device_id LIMIT 1");
+    this.next_device = db.prepare("SELECT user_id, device_id FROM pending WHERE (user_id, device_id) > (?, ?) ORDER BY user_id, device_id LIMIT 1");
   }
 
   async put(entries: readonly PendingEntry[]): Promise<void> {
@@ -157,6 +163,23 @@ export class PendingStoreSqlite implements PendingStore {
   async forgetTombstonesBefore(before_message_id: string): Promise<number> {
     this.assertOpen("forgetTombstonesBefore");
     return this.database.write(() => this.forget_tombstones.run(before_message_id).changes);
+  }
+
+  /**
+   * The devices that hold entries, in key order, strictly after `after`, at most `limit`
+   * (beyond the port: the node's start-up collects the entries of devices that no longer exist).
+   */
+  async devicesWithEntries(after: DeviceKey | null, limit: number): Promise<DeviceKey[]> {
+    this.assertOpen("devicesWithEntries");
+    const found: DeviceKey[] = [];
+    let at = after;
+    while (found.length < limit) {
+      const row = at === null ? this.first_device.get() : this.next_device.get(at.user_id, at.device_id);
+      if (row === undefined) break;
+      at = { user_id: row.user_id, device_id: row.device_id };
+      found.push(at);
+    }
+    return found;
   }
 
   async close(): Promise<void> {

@@ -55,11 +55,14 @@ const ROOT = resolve(new URL("../..", import.meta.url).pathname);
 
 export type NodeProcess = { url: string; pid: number | undefined; child: ChildProcess; exited: () => boolean; stderr: () => string; stop(): Promise<void> };
 
-/** An all-in-one node in a child process on loopback, with the rate limits of REST off. */
-export async function startNodeProcess(dir: string): Promise<NodeProcess> {
+/**
+ * An all-in-one node in a child process on loopback, with the rate limits of REST off.
+ * `env` adds or overrides node settings (a test's tiny admission limit); `port` 0 is any free one.
+ */
+export async function startNodeProcess(dir: string, options: { env?: Record<string, string>; port?: number } = {}): Promise<NodeProcess> {
   const env = {
     ...process.env,
-    PORT: "0",
+    PORT: String(options.port ?? 0),
     DATA_DIR: dir,
     WEB_DIR: join(dir, "no-web"),
     LOG_LEVEL: "error",
@@ -72,6 +75,7 @@ export async function startNodeProcess(dir: string): Promise<NodeProcess> {
     // default of 8 malloc arenas per core, 200,000 fuzzed frames took RSS from 123 to 428 MiB
     // while the JS heap in use stayed under 110 MiB; with 2, from 128 to 191 MiB.
     MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? "2",
+    ...options.env,
   };
   const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "nodes/all-in-one.ts")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   let exited = false;

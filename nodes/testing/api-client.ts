@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
+import { LIMITS } from "../../core/limits.js";
 
 export type Frame = { event: string; data: Record<string, unknown> };
 
@@ -114,6 +115,71 @@ export class Socket {
       if (f.data.retryable !== true || attempt >= 20) throw new Error(`send refused: ${JSON.stringify(f.data)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
+  }
+
+  /**
+   * Sends `count` text messages to `to` as fast as the contract allows a client: its first 500
+   * frames at once (the burst every connection may send), then 50 a second (less a margin for
+   * clock skew); a retryable refusal is sent again with the same client_msg_id after a pause
+   * that doubles per refusal of that message (250 ms to 4 s), and a send with no answer at all
+   * is sent again after `clientSendRetryMs`, doubling up to `clientSendRetryMaxMs`, as the
+   * reference client does (a gateway forgets a send its router has not answered; the node
+   * deduplicates). Resolves once every message has its `sent`, with the refusals it met by
+   * code and the unanswered resends; a non-retryable error, a close or the deadline rejects.
+   */
+  async sendBurst(to: string, count: number, timeout_ms = 300_000): Promise<{ refused: Record<string, number>; unanswered_resends: number }> {
+    const waiting = new Map<string, { content: string; refusals: number; last_at: number; wait_ms: number }>();
+    let unanswered_resends = 0;
+    const due: { id: string; at: number }[] = [];
+    const refused: Record<string, number> = {};
+    let failed: string | null = null;
+    let sent = 0;
+    this.onFrame((f: Frame) => {
+      const id = String(f.data.client_msg_id ?? "");
+      const entry = waiting.get(id);
+      if (entry === undefined) return;
+      if (f.event === "delivery_receipt" && f.data.status === "sent") {
+        waiting.delete(id);
+        sent++;
+      } else if (f.event === "error" && f.data.retryable === true) {
+        refused[String(f.data.code)] = (refused[String(f.data.code)] ?? 0) + 1;
+        entry.last_at = Number.POSITIVE_INFINITY;
+        due.push({ id, at: Date.now() + Math.min(4_000, 250 * 2 ** entry.refusals++) });
+      } else if (f.event === "error") failed ??= JSON.stringify(f.data);
+    });
+    for (let i = 0; i < count; i++) waiting.set(randomUUID(), { content: `m${i}`, refusals: 0, last_at: Number.POSITIVE_INFINITY, wait_ms: LIMITS.clientSendRetryMs });
+    const queue = [...waiting.keys()];
+    const deadline = Date.now() + timeout_ms;
+    // The contract's bucket, mirrored: 500 deep, 50 per second (45 here).
+    let tokens = 500;
+    let at = Date.now();
+    while (sent < count) {
+      if (failed !== null) throw new Error(`sendBurst: refused for good: ${failed}`);
+      if (this.closed !== null) throw new Error(`sendBurst: closed ${JSON.stringify(this.closed)}`);
+      if (Date.now() > deadline) throw new Error(`sendBurst: ${sent} of ${count} sent before the deadline`);
+      tokens = Math.min(500, tokens + ((Date.now() - at) * 45) / 1000);
+      at = Date.now();
+      for (const id of queue.splice(0, Math.floor(tokens))) {
+        // A refused attempt's resend may find its message already answered `sent` (an earlier
+        // attempt that the node did store after all): nothing left to send.
+        const entry = waiting.get(id);
+        if (entry === undefined) continue;
+        tokens -= 1;
+        entry.last_at = Date.now();
+        this.send("send_message", { to, content: entry.content, type: "text", client_msg_id: id });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      const now = Date.now();
+      for (let i = due.length - 1; i >= 0; i--) if (due[i]!.at <= now) queue.push(due.splice(i, 1)[0]!.id);
+      for (const [id, entry] of waiting) {
+        if (now - entry.last_at < entry.wait_ms) continue;
+        unanswered_resends++;
+        entry.last_at = Number.POSITIVE_INFINITY;
+        entry.wait_ms = Math.min(LIMITS.clientSendRetryMaxMs, entry.wait_ms * 2);
+        queue.push(id);
+      }
+    }
+    return { refused, unanswered_resends };
   }
 
   wait(match: (f: Frame) => boolean, timeout_ms = 10_000): Promise<Frame> {
