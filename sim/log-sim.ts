@@ -176,6 +176,8 @@ export class LogSim implements Log {
     private readonly node: SimNode,
     readonly state: LogState,
     private readonly stale_ms: () => number,
+    /** The region whose log this is (null in a single-region world). */
+    private readonly region: number | null = null,
   ) {}
 
   get partition_count(): number {
@@ -183,18 +185,18 @@ export class LogSim implements Log {
   }
 
   append(key: string, record: LogRecord): SyncPromise<LogPosition> {
-    return this.kernel.call(this.node, "log", () => this.state.append(key, record), "append");
+    return this.kernel.call(this.node, "log", () => this.state.append(key, record), "append", this.region);
   }
 
   consumer(group: string, member_id: string): SyncPromise<LogConsumer> {
     return this.kernel.call(this.node, "log", () => {
       this.state.join(group, member_id, this.kernel.loop.now, this.stale_ms());
-      return new LogConsumerSim(this.kernel, this.node, this.state, group, member_id) as LogConsumer;
-    });
+      return new LogConsumerSim(this.kernel, this.node, this.state, group, member_id, this.region) as LogConsumer;
+    }, "write", this.region);
   }
 
   close(): SyncPromise<void> {
-    return this.kernel.call(this.node, "log", () => undefined, "read");
+    return this.kernel.call(this.node, "log", () => undefined, "read", this.region);
   }
 }
 
@@ -212,6 +214,7 @@ export class LogConsumerSim implements LogConsumer {
     private readonly state: LogState,
     private readonly group: string,
     readonly member_id: string,
+    private readonly region: number | null = null,
   ) {}
 
   /**
@@ -235,6 +238,7 @@ export class LogConsumerSim implements LogConsumer {
           return records;
         },
         "read",
+        this.region,
       )
       .then(
         (records) => {
@@ -264,7 +268,7 @@ export class LogConsumerSim implements LogConsumer {
     return this.kernel.call(this.node, "log", () => {
       if (this.kernel.fires("log_commit_lost", 0.05)) return "ok" as CommitOutcome;
       return this.state.commit(this.group, this.member_id, offsets, generation);
-    });
+    }, "write", this.region);
   }
 
   assignment(): readonly number[] {
@@ -272,6 +276,6 @@ export class LogConsumerSim implements LogConsumer {
   }
 
   close(): SyncPromise<void> {
-    return this.kernel.call(this.node, "log", () => this.state.leave(this.group, this.member_id, this.kernel.loop.now));
+    return this.kernel.call(this.node, "log", () => this.state.leave(this.group, this.member_id, this.kernel.loop.now), "write", this.region);
   }
 }
