@@ -153,6 +153,7 @@ export class RouterPendingSim implements PendingStore {
     private readonly region: number,
     private readonly outbox: OutboxState,
     private readonly homeOf: (user_id: string) => number,
+    private readonly ring: () => void,
   ) {
     this.local = new PendingStoreSim(kernel, node, state, region);
   }
@@ -198,7 +199,18 @@ export class RouterPendingSim implements PendingStore {
   }
 
   private toOutbox(op: () => void): SyncPromise<void> {
-    return this.kernel.call(this.node, "store", op, "write", this.region);
+    return this.kernel.call(
+      this.node,
+      "store",
+      () => {
+        op();
+        // The outbox rings its region's relay (a notification beside the write), so an idle
+        // relay need not poll often; it still polls, in case the ring is missed.
+        this.ring();
+      },
+      "write",
+      this.region,
+    );
   }
 }
 
@@ -220,8 +232,13 @@ export type RelayWorld = {
  * (one lane each, run by the relay core) and receives the batches other regions' relays
  * send it (applies them to its pending store, then hands them to its gateways).
  */
+/** The simulator's relays poll an idle lane this often; the outbox's ring wakes them sooner. */
+const SIM_RELAY_POLICY = { ...DEFAULT_RELAY_POLICY, idle_poll_ms: 1_000 };
+
 export class RelaySim {
   readonly lanes: RelayLane[];
+  /** Each lane's one pending timer (a new one replaces it, so rings never multiply timers). */
+  private readonly timers = new Map<RelayLane, { cancel(): void }>();
   private readonly step: ReturnType<typeof relayStepFor>;
   private readonly sessions: SessionStoreSim;
   private readonly link: GatewayLinkSim;
@@ -244,13 +261,23 @@ export class RelaySim {
     for (const lane of this.lanes) this.feed(lane, { type: "wake", now_ms: this.node.now() });
   }
 
+  /** The outbox has something new: wake the idle lanes now rather than at their next poll. */
+  ring(): void {
+    if (!this.node.alive) return;
+    for (const lane of this.lanes) {
+      if (lane.phase !== "idle") continue;
+      this.timers.get(lane)?.cancel();
+      this.feed(lane, { type: "wake", now_ms: this.node.now() });
+    }
+  }
+
   /** No batch in flight (an empty outbox polled now and then is idle). */
   get idle(): boolean {
     return this.lanes.every((l) => l.batch === null);
   }
 
   private feed(lane: RelayLane, input: RelayInput): void {
-    for (const effect of this.step(lane, input, DEFAULT_RELAY_POLICY)) this.run(lane, effect);
+    for (const effect of this.step(lane, input, SIM_RELAY_POLICY)) this.run(lane, effect);
   }
 
   private run(lane: RelayLane, effect: RelayEffect): void {
@@ -272,7 +299,8 @@ export class RelaySim {
         this.within(k.call(this.node, "store", () => outbox.trim(to, effect.through), "write", this.region), () => this.feed(lane, { type: "trimmed", ok: true, now_ms: this.node.now() }), () => this.feed(lane, { type: "trimmed", ok: false, now_ms: this.node.now() }));
         return;
       case "set_timer":
-        this.node.timers.at(effect.at_ms, () => this.feed(lane, { type: "wake", now_ms: this.node.now() }));
+        this.timers.get(lane)?.cancel();
+        this.timers.set(lane, this.node.timers.at(effect.at_ms, () => this.feed(lane, { type: "wake", now_ms: this.node.now() })));
         return;
       case "observed":
         this.world.observed(effect);

@@ -286,7 +286,7 @@ export class World implements DeviceWorld {
         log: new LogSim(k, node, this.logs[node.region]!, stale_ms, region),
         messages: new MessageStoreSim(k, node, this.messages, region),
         // Remote members' entries go to this region's outbox, for the relay (sim/regions.ts).
-        pending: region === null ? new PendingStoreSim(k, node, this.pending) : new RouterPendingSim(k, node, this.pending, region, this.outboxes[region]!, (u) => this.homeOf(u)),
+        pending: region === null ? new PendingStoreSim(k, node, this.pending) : new RouterPendingSim(k, node, this.pending, region, this.outboxes[region]!, (u) => this.homeOf(u), () => this.relays[region]?.ring()),
         directory: new DirectorySim(k, node, this.directory),
         sessions: new SessionStoreSim(k, node, this.sessionsOf(node.region), region),
         link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
