@@ -16,6 +16,8 @@ type Member = {
   /** Partitions that moved away but this member still reads until `until_ms` (stale router). */
   stale: Map<number, { fetch: number; generation: number; until_ms: number }>;
   generation: number;
+  /** Which join made this member (a broker gives each join its own member ID, as Kafka does). */
+  readonly join: number;
 };
 
 type Group = { generation: number; members: Map<string, Member>; committed: number[] };
@@ -23,6 +25,7 @@ type Group = { generation: number; members: Map<string, Member>; committed: numb
 export class LogState {
   readonly partitions: { key: string; record: LogRecord }[][];
   readonly groups = new Map<string, Group>();
+  private joins = 0;
 
   constructor(readonly partition_count: number) {
     this.partitions = Array.from({ length: partition_count }, () => []);
@@ -44,15 +47,27 @@ export class LogState {
     return g;
   }
 
-  join(group: string, member_id: string, now_ms: number, stale_ms: number): void {
+  /** Returns the join's number: closing that consumer later removes this join only. */
+  join(group: string, member_id: string, now_ms: number, stale_ms: number): number {
     const g = this.group(group);
-    g.members.set(member_id, { member_id, assigned: [], fetch: new Map(), stale: new Map(), generation: g.generation });
+    const join = ++this.joins;
+    g.members.set(member_id, { member_id, assigned: [], fetch: new Map(), stale: new Map(), generation: g.generation, join });
     this.rebalance(group, now_ms, stale_ms);
+    return join;
   }
 
-  leave(group: string, member_id: string, now_ms: number): void {
+  /**
+   * `join`: leave only if the member is still the one that join made. A host that retries a
+   * join under the same member ID closes the consumer of the join that answered too late;
+   * without this, that close removed the retry's live member and its partitions sat unread
+   * with the router idle (seed 288 found it: a join slowed past its deadline).
+   */
+  leave(group: string, member_id: string, now_ms: number, join?: number): void {
     const g = this.group(group);
-    if (g.members.delete(member_id)) this.rebalance(group, now_ms, 0);
+    const m = g.members.get(member_id);
+    if (m === undefined || (join !== undefined && m.join !== join)) return;
+    g.members.delete(member_id);
+    this.rebalance(group, now_ms, 0);
   }
 
   /** New generation; partitions spread over members in ID order; fetch restarts at the commit. */
@@ -190,8 +205,8 @@ export class LogSim implements Log {
 
   consumer(group: string, member_id: string): SyncPromise<LogConsumer> {
     return this.kernel.call(this.node, "log", () => {
-      this.state.join(group, member_id, this.kernel.loop.now, this.stale_ms());
-      return new LogConsumerSim(this.kernel, this.node, this.state, group, member_id, this.region) as LogConsumer;
+      const join = this.state.join(group, member_id, this.kernel.loop.now, this.stale_ms());
+      return new LogConsumerSim(this.kernel, this.node, this.state, group, member_id, this.region, join) as LogConsumer;
     }, "write", this.region);
   }
 
@@ -215,6 +230,7 @@ export class LogConsumerSim implements LogConsumer {
     private readonly group: string,
     readonly member_id: string,
     private readonly region: number | null = null,
+    private readonly join?: number,
   ) {}
 
   /**
@@ -276,6 +292,6 @@ export class LogConsumerSim implements LogConsumer {
   }
 
   close(): SyncPromise<void> {
-    return this.kernel.call(this.node, "log", () => this.state.leave(this.group, this.member_id, this.kernel.loop.now), "write", this.region);
+    return this.kernel.call(this.node, "log", () => this.state.leave(this.group, this.member_id, this.kernel.loop.now, this.join), "write", this.region);
   }
 }
