@@ -35,6 +35,7 @@ function runOne(f: CliFlags): number {
   const s = result.summary;
   out(`seed ${s.seed}: ${s.events} events, ${s.messages} sends (${s.messages_ok} ok), ${s.delivered} new_message frames, ${s.displays} displays`);
   out(`virtual ${s.virtual_ms} ms in ${wall_ms} ms wall (${(s.virtual_ms / Math.max(1, wall_ms)).toFixed(1)}x), ${Math.round((s.events / Math.max(1, wall_ms)) * 1000)} events/s`);
+  if (s.regions > 1) out(`regions: ${s.regions} (WAN between them, a relay carrying messages across)`);
   out(`faults on: ${s.faults_enabled.join(", ") || "none"}`);
   out(`faults fired: ${Object.entries(s.faults_fired).map(([k, v]) => `${k}=${v}`).join(" ") || "none"}`);
   out(`recoveries: ${Object.entries(s.recoveries).map(([k, v]) => `${k}=${v}`).join(" ") || "none"}`);
