@@ -62,6 +62,15 @@ export const LIMITS = {
   uploadsInFlightPerAddressMax: 2,
   /** Largest media upload. */
   mediaBytesMax: 25 * 1024 * 1024,
+  /**
+   * Largest resumable upload (POST /api/v1/media/uploads): sent in parts, so a node never
+   * holds more than one part of it per upload in flight.
+   */
+  mediaResumableBytesMax: 512 * 1024 * 1024,
+  /** How long an unfinished resumable upload may be resumed; then it and its parts are removed. */
+  mediaResumableTtlMs: 24 * 60 * 60 * 1000,
+  /** Part URLs asked for in one call. */
+  mediaPartUrlsPerRequestMax: 100,
   /** How long a pre-signed media URL stays valid. */
   mediaUrlTtlMs: 15 * 60 * 1000,
   /** Characters of a media filename. */

@@ -67,8 +67,9 @@ export type StoredMessage = {
 };
 
 /**
- * The durable dedup record: (sender, client_msg_id) -> the message it became. First writer
- * wins; `position` is the log record that won, so a router can tell a redelivery of that
+ * The durable dedup record as it was before dedup became per conversation (SendClaim below):
+ * (sender, client_msg_id) -> the message it became, first writer wins by a Paxos round
+ * (MessageStore.claim, no longer on the hot path); `position` is the log record that won, so a router can tell a redelivery of that
  * record (run the whole pipeline again) from a client's retry (answer `sent` only).
  */
 export type DedupClaim = {
@@ -79,6 +80,30 @@ export type DedupClaim = {
   /** The conversation's previous message ID at ordering time (see StoredMessage). */
   readonly prev_message_id: string | null;
   readonly position: LogPosition;
+};
+
+/**
+ * The durable dedup record of a send, scoped to its conversation: (sender, conversation,
+ * client_msg_id) -> the message it became (docs/API.md, "client_msg_id"). Written with a plain,
+ * idempotent write by the router that orders the conversation: one conversation is one log
+ * partition, so every send carrying the key passes through one partition in order, and the
+ * first of them writes the row before any later one looks it up (core/router/ordering.ts).
+ * `digest` is a hash of the send's type and content: a later send with the same key and
+ * another digest is a reuse (CLIENT_MSG_ID_REUSED), not a retry.
+ */
+export type SendClaim = DedupClaim & { readonly digest: string };
+
+/**
+ * Where a log partition's ID chain stood just before `offset`: the Snowflake state (machine =
+ * partition) after the partition's last send record below `offset`. Written before the
+ * router commits `offset`, read by whichever router starts the partition there, so every
+ * router that numbers a record gives it the same ID (core/router/ordering.ts).
+ */
+export type IdCheckpoint = {
+  readonly partition: number;
+  readonly offset: number;
+  readonly last_ms: number;
+  readonly sequence: number;
 };
 
 /** One message waiting for one device. */

@@ -35,7 +35,7 @@ up() {
   mkdir -p "$DIR"
   stop_nodes
   [ -f dist/nodes/gateway.js ] || { echo "dist/ is missing: run 'make build' first" >&2; exit 1; }
-  deploy/services.sh up all
+  start_services
   eval "$(deploy/services.sh env)"
   [ -f "$DIR/secret" ] || head -c 48 /dev/urandom | base64 | tr -d '/+=\n' >"$DIR/secret"
   local common=(SECRET="$(cat "$DIR/secret")" LOG_LEVEL=info GATEWAYS="gw-0=127.0.0.1:${GW_GRPC[0]},gw-1=127.0.0.1:${GW_GRPC[1]}" MEDIA_DIR="$DIR/media")
@@ -75,6 +75,23 @@ warm_up() {
   else
     echo "warm-up traffic failed (see $DIR/warmup.log); the cluster is up but cold" >&2
   fi
+}
+
+# Each service this checkout's services.sh starts, unless the same service already runs on
+# its port on this machine (another checkout started it): then the cluster uses that one and
+# `down` leaves it alone.
+start_services() {
+  local s
+  for s in redis postgres kafka cassandra s3proxy; do
+    if ! deploy/services.sh up "$s" 2>"$DIR/services-$s.err"; then
+      if grep -q "already in use" "$DIR/services-$s.err"; then
+        echo "$s: using the one already running on this machine (started elsewhere)"
+      else
+        cat "$DIR/services-$s.err" >&2
+        return 1
+      fi
+    fi
+  done
 }
 
 stop_nodes() {

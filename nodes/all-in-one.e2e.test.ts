@@ -29,7 +29,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-registerE2E("all-in-one", () => ({ api: node.url, gateways: [node.url], push }));
+registerE2E("all-in-one", () => ({ api: node.url, gateways: [node.url], push, media: "folder" }));
 
 describe("all-in-one: operations", () => {
   it("serves /healthz and Prometheus /metrics", async () => {

@@ -14,6 +14,7 @@ import { publishSignOut } from "../adapters/redis/index.js";
 import { DEVICE_SWEEP_INTERVAL_MS, DeviceSessions } from "./sessions.js";
 import { apiEnv, openBlobStore, openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
+import { MEDIA_SWEEP_INTERVAL_MS } from "./media.js";
 
 async function main(): Promise<void> {
   const r = role("api", process.env);
@@ -28,13 +29,16 @@ async function main(): Promise<void> {
   if (blobs instanceof BlobStoreS3) await blobs.ensureBucket();
   let listening = `http://${r.config.HOST}:${r.config.PORT}`;
   let ready = false;
-  // Declarations of uploads that never came are deleted now and then (every api node may;
-  // deleting an expired declaration twice is harmless). On S3, a lifecycle rule does it.
-  if (blobs instanceof BlobStoreLocal) {
-    const local = blobs;
-    const sweeper = setInterval(() => void local.sweep(r.clock.now()).catch(() => undefined), 10 * 60 * 1000);
-    sweeper.unref();
-  }
+  // Uploads that never came are deleted now and then (every api node may; deleting one twice
+  // is harmless): in the folder, expired declarations and resumable uploads with their parts;
+  // on S3, expired resumable (multipart) uploads with their parts, while a lifecycle rule
+  // expires the declarations of single PUTs (docs/OPERATIONS.md).
+  const sweeper = setInterval(() => {
+    const now = r.clock.now();
+    const swept = blobs instanceof BlobStoreLocal ? blobs.sweep(now) : blobs.abortExpired(now);
+    void swept.catch((err: unknown) => r.log.warn({ err }, "media sweep failed"));
+  }, MEDIA_SWEEP_INTERVAL_MS);
+  sweeper.unref();
   // A retired device's sockets live on the gateways: they hear of it over Redis.
   const sessions = new DeviceSessions({
     directory: pg.directory,
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
   process.stdout.write(`api listening: ${listening}\n`);
   onSignals(r, async () => {
     clearInterval(device_sweeper);
+    clearInterval(sweeper);
     await app.close();
     await Promise.all([cassandra.close(), redis.presence.close(), pg.close()]);
     await redis.close();

@@ -2,7 +2,11 @@
  * The production roles as a cluster, in make test: the four real services (started by
  * deploy/services.sh when their ports are closed), migrations into a keyspace and a topic of
  * this run's own (and so a consumer group of its own), two gateways, two routers and an api
- * node as separate processes. Then the end-to-end scenarios and the smoke run with users on
+ * node as separate processes. Media go to S3 (s3proxy, started the same way), as in
+ * production; CLUSTER_E2E_MEDIA=folder puts them in a shared folder instead. Whichever is
+ * chosen, the S3_* variables of the nodes are this file's, never the caller's: an exported
+ * `deploy/services.sh env` must not change which world is tested. Then the end-to-end
+ * scenarios and the smoke run with users on
  * both gateways, and the fault run: kill -9 of a gateway and a router under steady traffic,
  * restart, and the invariant checkers over the clients' histories. Each node's output is
  * kept in a temporary folder, printed at the end when a test failed.
@@ -34,6 +38,22 @@ let env: Record<string, string>;
 /** APNs and FCM stand-ins the routers push to: the production router's providers, for real. */
 let push: PushStandIns;
 const ports: Record<string, number> = {};
+const MEDIA: "folder" | "s3" = process.env.CLUSTER_E2E_MEDIA === "folder" ? "folder" : "s3";
+/** The local S3 of deploy/services/s3proxy.sh, under a prefix of this run's own. */
+const S3_ENV = {
+  S3_ENDPOINT: "http://127.0.0.1:9100",
+  S3_BUCKET: "chat-media",
+  S3_REGION: "us-east-1",
+  S3_ACCESS_KEY_ID: "chat-local-access",
+  S3_SECRET_ACCESS_KEY: "chat-local-secret-key-0123456789",
+  S3_FORCE_PATH_STYLE: "1",
+  S3_PREFIX: `e2e-${run}/`,
+};
+
+/** The caller's environment without any S3_* variable: this file decides where media go. */
+function inherited(): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("S3_")));
+}
 
 function freePort(): Promise<number> {
   return new Promise((ok, no) => {
@@ -46,7 +66,7 @@ function freePort(): Promise<number> {
 }
 
 function start(name: string, script: string, extra: Record<string, string>): Promise<void> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, `nodes/${script}.ts`)], { cwd: root, env: { ...process.env, ...env, ...extra }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", join(root, `nodes/${script}.ts`)], { cwd: root, env: { ...inherited(), ...env, ...extra }, stdio: ["ignore", "pipe", "pipe"] });
   children.set(name, child);
   let out = "";
   const keep = (d: Buffer): void => {
@@ -83,6 +103,7 @@ beforeAll(async () => {
   await Promise.all([ensureService("redis", 6379), ensureService("postgres", 5432)]);
   await ensureService("kafka", 9092, 300_000);
   await ensureService("cassandra", 9042, 400_000);
+  if (MEDIA === "s3") await ensureService("s3proxy", 9100, 180_000);
   // CLUSTER_E2E_PORT_BASE: consecutive ports from there (on a shared box with a port range of one's own).
   const base = Number(process.env.CLUSTER_E2E_PORT_BASE ?? 0);
   for (const [i, k] of ["gw-0", "gw-1", "grpc-0", "grpc-1", "api"].entries()) ports[k] = base > 0 ? base + i : await freePort();
@@ -97,10 +118,11 @@ beforeAll(async () => {
     // No GATEWAYS: routers and gateways find each other through the gateway registry in Redis
     // (discovery, registry `gateways.<LOG_TOPIC>`); cluster.fault.ts keeps the static list.
     MEDIA_DIR: media,
+    ...(MEDIA === "s3" ? S3_ENV : {}),
     // Production roles have no default DATABASE_URL (it would carry a password): the local one.
     DATABASE_URL: databaseUrlFromEnv(),
   };
-  execFileSync(process.execPath, ["--import", "tsx", join(root, "nodes/migrate.ts")], { cwd: root, env: { ...process.env, ...env }, stdio: "pipe", timeout: 120_000 });
+  execFileSync(process.execPath, ["--import", "tsx", join(root, "nodes/migrate.ts")], { cwd: root, env: { ...inherited(), ...env }, stdio: "pipe", timeout: 120_000 });
   await Promise.all([startGateway(0), startGateway(1), startRouter(0), startRouter(1), start("api", "api", { PORT: String(ports.api) })]);
   endpoints = { api: `http://127.0.0.1:${ports.api}`, gateways: [0, 1].map((i) => `ws://127.0.0.1:${ports[`gw-${i}`]}/ws`) };
 }, 600_000);
@@ -128,7 +150,7 @@ afterEach((context) => {
 });
 
 // The all-in-one node's end-to-end scenarios, users alternating between the two gateways.
-registerE2E("cluster", () => ({ api: endpoints.api, gateways: endpoints.gateways.map((g) => g.replace(/^ws/, "http").replace(/\/ws$/, "")), push }));
+registerE2E("cluster", () => ({ api: endpoints.api, gateways: endpoints.gateways.map((g) => g.replace(/^ws/, "http").replace(/\/ws$/, "")), push, media: MEDIA }));
 
 it("smoke: messages, receipts, retries, groups and offline replay across two gateways", async () => {
   const lines: string[] = [];

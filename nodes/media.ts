@@ -15,3 +15,6 @@ export function mediaOwnership(tokens: Tokens, blobs: BlobStore): MediaOwnership
     },
   };
 }
+
+/** How often the all-in-one and api nodes delete uploads that expired unfinished (and crash leftovers). */
+export const MEDIA_SWEEP_INTERVAL_MS = 10 * 60 * 1000;

@@ -6,7 +6,7 @@
  */
 import { resolve } from "node:path";
 import { z } from "zod";
-import type { BlobStore } from "../core/ports/blob-store.js";
+import type { BlobStore, ResumableUploads } from "../core/ports/blob-store.js";
 import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
 import { BlobStoreS3 } from "../adapters/blob/blob-store-s3.js";
 import type { Clock } from "../core/ports/clock.js";
@@ -215,7 +215,7 @@ export function advertisedAddress(host: string, own: { GATEWAY_ADVERTISE?: strin
  * point at the storage), else the MEDIA_DIR folder (signed URLs relative to the api, which
  * makes them absolute), signed with the key derived for media URLs alone (nodes/keys.ts).
  */
-export function openBlobStore(own: z.infer<typeof mediaEnv>, secret: string, clock: Clock): BlobStore {
+export function openBlobStore(own: z.infer<typeof mediaEnv>, secret: string, clock: Clock): BlobStore & ResumableUploads {
   if (own.S3_BUCKET !== undefined && own.S3_ACCESS_KEY_ID !== undefined && own.S3_SECRET_ACCESS_KEY !== undefined) {
     return new BlobStoreS3({
       bucket: own.S3_BUCKET,

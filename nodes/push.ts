@@ -42,6 +42,8 @@ export const pushEnv = z.object({
   VAPID_PUBLIC_KEY: z.string().min(1).optional(),
   VAPID_PRIVATE_KEY: z.string().min(1).optional(),
   VAPID_SUBJECT: z.string().min(1).default("mailto:admin@localhost"),
+  /** Extra trusted certificates (PEM file) for reaching Web Push endpoints; for a local stand-in only. */
+  WEBPUSH_CA_FILE: z.string().min(1).optional(),
   /** APNs token authentication: the .p8 key file, its key ID, the team ID, the app's bundle ID. */
   APNS_KEY_FILE: z.string().min(1).optional(),
   APNS_KEY_ID: appleId.optional(),
@@ -78,7 +80,12 @@ export function openPush(config: PushConfig, secret: string, directory: Director
     webhook: new PushWebhook({ secret: config.PUSH_WEBHOOK_SECRET ?? deriveKey(secret, "webhook-signing"), private_targets_allowed: config.PUSH_PRIVATE_TARGETS_ALLOWED }),
   };
   if (config.VAPID_PUBLIC_KEY !== undefined && config.VAPID_PRIVATE_KEY !== undefined) {
-    providers.webpush = new PushWebPush({ vapid: { public_key: config.VAPID_PUBLIC_KEY, private_key: config.VAPID_PRIVATE_KEY, subject: config.VAPID_SUBJECT }, include_preview, private_targets_allowed: config.PUSH_PRIVATE_TARGETS_ALLOWED });
+    providers.webpush = new PushWebPush({
+      vapid: { public_key: config.VAPID_PUBLIC_KEY, private_key: config.VAPID_PRIVATE_KEY, subject: config.VAPID_SUBJECT },
+      include_preview,
+      private_targets_allowed: config.PUSH_PRIVATE_TARGETS_ALLOWED,
+      ...(config.WEBPUSH_CA_FILE === undefined ? {} : { ca: readConfigFile("WEBPUSH_CA_FILE", config.WEBPUSH_CA_FILE) }),
+    });
   }
   if (config.APNS_KEY_FILE !== undefined && config.APNS_KEY_ID !== undefined && config.APNS_TEAM_ID !== undefined && config.APNS_TOPIC !== undefined) {
     providers.apns = new PushApns({

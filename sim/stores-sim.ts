@@ -4,7 +4,7 @@
  * nodes, outages) wrap them. The pending store and presence run the very cores the memory
  * adapters use (core/pending, core/presence).
  */
-import type { DedupClaim, Delivery, InboxEntry, PendingEntry, PushNotification, PushTarget, ReceiptRow, SessionEntry, StoredMessage } from "../core/model.js";
+import type { DedupClaim, Delivery, IdCheckpoint, SendClaim, InboxEntry, PendingEntry, PushNotification, PushTarget, ReceiptRow, SessionEntry, StoredMessage } from "../core/model.js";
 import { pendingCount, pendingInit, pendingList, pendingListConversation, pendingPut, pendingRemove, pendingRemoveDevice } from "../core/pending/index.js";
 import type { PendingState } from "../core/pending/index.js";
 import { presenceInit, presenceOf, presenceStep, type PresenceCoreState, type PresenceEffect } from "../core/presence/index.js";
@@ -28,6 +28,9 @@ export class MessageStoreState {
   readonly messages = new Map<string, Map<string, StoredMessage>>();
   readonly ids = new Map<string, string[]>();
   readonly claims = new Map<string, DedupClaim>();
+  /** (sender, conversation, client_msg_id) -> claim: plain writes, the last one stays (as in Cassandra). */
+  readonly send_claims = new Map<string, SendClaim>();
+  readonly checkpoints = new Map<string, IdCheckpoint>();
   readonly receipts = new Map<string, Map<string, ReceiptStatus>>();
   readonly inbox = new Map<string, Map<string, InboxEntry>>();
   readonly read = new Map<string, string>();
@@ -112,6 +115,20 @@ export class MessageStoreSim implements MessageStore {
   }
   getClaim(sender_id: string, client_msg_id: string): SyncPromise<DedupClaim | null> {
     return this.r(() => this.s.claims.get(`${sender_id}|${client_msg_id}`) ?? null);
+  }
+  putSendClaim(claim: SendClaim): SyncPromise<void> {
+    return this.w(() => void this.s.send_claims.set(`${claim.sender_id}|${claim.conversation_id}|${claim.client_msg_id}`, claim));
+  }
+  findSendClaim(sender_id: string, conversation_id: string, client_msg_id: string): SyncPromise<SendClaim | null> {
+    return this.r(() => this.s.send_claims.get(`${sender_id}|${conversation_id}|${client_msg_id}`) ?? null);
+  }
+  putIdCheckpoints(checkpoints: readonly IdCheckpoint[]): SyncPromise<void> {
+    return this.w(() => {
+      for (const c of checkpoints) this.s.checkpoints.set(`${c.partition}|${c.offset}`, c);
+    });
+  }
+  idCheckpoint(partition: number, offset: number): SyncPromise<IdCheckpoint | null> {
+    return this.r(() => this.s.checkpoints.get(`${partition}|${offset}`) ?? null);
   }
   advanceReceipt(message_id: string, user_id: string, status: ReceiptStatus): SyncPromise<ReceiptStatus> {
     return this.w(() => {

@@ -67,6 +67,10 @@ const variants: readonly Variant[] = [
     patch: { router_variant: "commit_past_in_flight" },
     breaks: [1, 10],
   },
+  // The per-message Paxos claim is gone (core/router/ordering.ts): a record's ID must be a
+  // function of the log, from where its partition's chain stood at the committed offset.
+  { name: "router restarts a partition's ID chain without its checkpoint", patch: { router_variant: "chain_ignores_checkpoint" }, breaks: [2, 3] },
+  { name: "router numbers a new message from its own clock, not the partition's chain", patch: { router_variant: "id_from_router_clock" }, breaks: [2, 3, 5] },
 ];
 
 describe("broken variants are caught, by the invariant they break", () => {

@@ -327,7 +327,7 @@ export class World implements DeviceWorld {
             if (c.type === "load_message") this.note(`router ${slot.member_id} loads ${c.message_id} for an ack (job ${effect.job})`);
             if (c.type === "apply_ack") this.note(`router ${slot.member_id} removes pending ${c.pending_remove.message_id} for ${c.pending_remove.device_id}`);
             if (c.type === "persist") this.note(`router ${slot.member_id} persists ${c.message.message_id} (${c.message.content}) for ${c.pending.length} devices`);
-            if (c.type === "claim") this.note(`router ${slot.member_id} claims ${c.claim.client_msg_id.slice(0, 8)} at ${c.claim.position.partition}:${c.claim.position.offset} as ${c.claim.message_id} above ${c.claim.prev_message_id ?? "nothing"}`);
+            if (c.type === "persist" && c.claim !== null) this.note(`router ${slot.member_id} orders ${c.claim.client_msg_id.slice(0, 8)} at ${c.claim.position.partition}:${c.claim.position.offset} as ${c.claim.message_id} above ${c.claim.prev_message_id ?? "nothing"}`);
             if (c.type === "load_floor") this.note(`router ${slot.member_id} loads the floor of ${c.conversation_id}`);
             if (c.type === "commit") this.note(`router ${slot.member_id} commits ${c.offsets.map((o) => `${o.partition}:${o.offset}`).join(",")} gen ${c.generation}`);
           }

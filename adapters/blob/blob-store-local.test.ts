@@ -2,8 +2,9 @@ import { mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { describeBlobStoreContract } from "../contract/blob-store.contract.js";
+import { describeBlobStoreContract, describeResumableContract } from "../contract/blob-store.contract.js";
 import { BlobStoreMemory } from "../memory/blob-store-memory.js";
+import { RESUMABLE_PART_BYTES_MIN } from "../../core/ports/blob-store.js";
 import { BlobStoreLocal } from "./blob-store-local.js";
 
 const SECRET = "0123456789abcdef0123456789abcdef-test-secret";
@@ -20,6 +21,11 @@ describeBlobStoreContract("BlobStoreLocal", async () => {
     signature_param: "sig",
     cleanup: () => rm(directory, { recursive: true, force: true }),
   };
+});
+
+describeResumableContract("BlobStoreLocal", async () => {
+  const directory = await tempDirectory();
+  return { blobs: new BlobStoreLocal(directory, BASE_URL, SECRET, { sync: false }), cleanup: () => rm(directory, { recursive: true, force: true }) };
 });
 
 describe("BlobStoreLocal", () => {
@@ -152,6 +158,42 @@ describe("BlobStoreLocal", () => {
     await blobs.presignUpload(info, NOW_MS + 1);
     await blobs.sweep(NOW_MS + 2);
     expect(await blobs.verify("upload", late, NOW_MS + 2)).toBe("med_abc");
+  });
+
+  it("signs each part URL for its own part of its own upload, until the upload expires", async () => {
+    const blobs = new BlobStoreLocal(directory, BASE_URL, SECRET, { sync: false });
+    const size = RESUMABLE_PART_BYTES_MIN * 2 + 7;
+    await blobs.startResumable({ media_id: "med_big", content_type: "video/mp4", size }, NOW_MS + TTL_MS);
+    const two = (await blobs.presignPart("med_big", 2, NOW_MS + 10 * TTL_MS))!;
+    // Capped at the upload's own expiry, however long the caller asked for.
+    expect(two).toMatch(new RegExp(`^${BASE_URL}/media/med_big/parts/2\\?expires=${NOW_MS + TTL_MS}&sig=[0-9a-f]{64}$`));
+    expect(await blobs.verifyPart(two, NOW_MS)).toEqual({ media_id: "med_big", part_number: 2, size: RESUMABLE_PART_BYTES_MIN });
+    expect(await blobs.verifyPart((await blobs.presignPart("med_big", 3, NOW_MS + TTL_MS))!, NOW_MS)).toEqual({ media_id: "med_big", part_number: 3, size: 7 });
+    expect(await blobs.verifyPart(two, NOW_MS + TTL_MS)).toBeNull();
+    expect(await blobs.verifyPart(two.replace("/parts/2?", "/parts/1?"), NOW_MS)).toBeNull();
+    expect(await blobs.verifyPart(two.replace("med_big", "med_bih"), NOW_MS)).toBeNull();
+    expect(await blobs.verify("upload", two, NOW_MS)).toBeNull();
+    // Neither a part URL of another secret nor a whole-upload URL for the same media.
+    expect(await new BlobStoreLocal(directory, BASE_URL, `${SECRET}-other`).verifyPart(two, NOW_MS)).toBeNull();
+    expect(await blobs.verifyPart(await blobs.presignDownload("med_big", NOW_MS + TTL_MS), NOW_MS)).toBeNull();
+    // Once aborted, its URLs are void.
+    await blobs.abortResumable("med_big");
+    expect(await blobs.verifyPart(two, NOW_MS)).toBeNull();
+  });
+
+  it("sweeps expired resumable uploads with their parts, and parts whose upload is gone", async () => {
+    const blobs = new BlobStoreLocal(directory, BASE_URL, SECRET, { sync: false });
+    const size = RESUMABLE_PART_BYTES_MIN + 1;
+    await blobs.startResumable({ media_id: "med_gone", content_type: "video/mp4", size }, NOW_MS - 1);
+    await blobs.putPart("med_gone", 2, new Uint8Array([1]));
+    await blobs.startResumable({ media_id: "med_live", content_type: "video/mp4", size }, NOW_MS + TTL_MS);
+    await blobs.putPart("med_live", 2, new Uint8Array([1]));
+    const orphan = join(directory, "med_crash.part-1");
+    await writeFile(orphan, "x");
+    const hour_ago = new Date(NOW_MS - 2 * 60 * 60 * 1000);
+    await utimes(orphan, hour_ago, hour_ago);
+    expect(await blobs.sweep(NOW_MS)).toBe(2);
+    expect((await readdir(directory)).sort()).toEqual(["med_live.part-2", "med_live.upload.json"]);
   });
 
   it("rejects a short secret at construction", () => {

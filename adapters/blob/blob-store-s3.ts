@@ -35,7 +35,17 @@ import {
 } from "@aws-sdk/client-s3";
 import { CreateBucketCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import type { BlobInfo, BlobStore, SignedAction } from "../../core/ports/blob-store.js";
+import {
+  RESUMABLE_PART_BYTES_MIN,
+  resumablePartLength,
+  resumablePlan,
+  type BlobInfo,
+  type BlobStore,
+  type PartGrant,
+  type ResumableUpload,
+  type ResumableUploads,
+  type SignedAction,
+} from "../../core/ports/blob-store.js";
 import type { Clock } from "../../core/ports/clock.js";
 import { assert } from "../../core/result.js";
 
@@ -62,20 +72,13 @@ const DECLARATION_BYTES_MAX = 64 * 1024;
 
 type Declaration = BlobInfo & { readonly expires_at_ms: number; readonly upload_id?: string; readonly part_bytes?: number };
 
-export type ResumablePlan = { readonly media_id: string; readonly part_bytes: number; readonly parts: number };
+type ResumableDeclaration = Declaration & { readonly upload_id: string; readonly part_bytes: number };
 
-/** S3's bounds: parts of at least 5 MiB but the last, at most 10,000 of them. */
-export const PART_BYTES_MIN = 5 * 1024 * 1024;
-const PARTS_MAX = 10_000;
+/** S3's smallest part but the last (core/ports/blob-store.ts plans parts for every store). */
+export const PART_BYTES_MIN = RESUMABLE_PART_BYTES_MIN;
+const partLength = resumablePartLength;
 
-/** The exact length of part `n` (1-based) of a `size`-byte upload; null when there is no such part. */
-function partLength(size: number, part_bytes: number, n: number): number | null {
-  const count = Math.ceil(size / part_bytes);
-  if (!Number.isInteger(n) || n < 1 || n > count) return null;
-  return n < count ? part_bytes : size - (count - 1) * part_bytes;
-}
-
-export class BlobStoreS3 implements BlobStore {
+export class BlobStoreS3 implements BlobStore, ResumableUploads {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
@@ -142,13 +145,15 @@ export class BlobStoreS3 implements BlobStore {
 
   async uploadSize(media_id: string): Promise<number | null> {
     if (!MEDIA_ID_PATTERN.test(media_id) || (await this.head(media_id)) !== null) return null;
-    return (await this.declaration(media_id))?.size ?? null;
+    const declared = await this.declaration(media_id);
+    // A resumable upload goes up in parts only.
+    return declared === null || declared.upload_id !== undefined ? null : declared.size;
   }
 
   async put(media_id: string, bytes: Uint8Array): Promise<void> {
     if (!MEDIA_ID_PATTERN.test(media_id)) throw new Error(`BlobStoreS3.put: '${media_id}' is not a media_id this store names objects after`);
     const declared = await this.declaration(media_id);
-    if (declared === null) throw new Error(`BlobStoreS3.put: media '${media_id}' has no declared upload (presignUpload first)`);
+    if (declared === null || declared.upload_id !== undefined) throw new Error(`BlobStoreS3.put: media '${media_id}' has no declared upload (presignUpload first; a resumable upload goes up in parts)`);
     if (bytes.length > declared.size) throw new Error(`BlobStoreS3.put: ${bytes.length} bytes exceed the declared size ${declared.size} of media '${media_id}'`);
     if ((await this.head(media_id)) !== null) throw new Error(`BlobStoreS3.put: media '${media_id}' is already stored; an upload URL accepts one PUT`);
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(media_id), Body: bytes, ContentType: declared.content_type, ContentLength: bytes.length }));
@@ -159,6 +164,18 @@ export class BlobStoreS3 implements BlobStore {
     try {
       const answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(media_id) }));
       return answer.Body === undefined ? new Uint8Array(0) : await answer.Body.transformToByteArray();
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  async read(media_id: string): Promise<AsyncIterable<Uint8Array> | null> {
+    if (!MEDIA_ID_PATTERN.test(media_id)) return null;
+    try {
+      const answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(media_id) }));
+      if (answer.Body === undefined) return (async function* () {})();
+      return answer.Body as unknown as AsyncIterable<Uint8Array>;
     } catch (error) {
       if (isNotFound(error)) return null;
       throw error;
@@ -184,22 +201,55 @@ export class BlobStoreS3 implements BlobStore {
    * any part again after an interruption; uploadedParts tells a client where to resume;
    * completeResumable joins them. The declaration records the multipart upload's ID.
    */
-  async startResumable(info: BlobInfo, expires_at_ms: number): Promise<ResumablePlan> {
+  async startResumable(info: BlobInfo, expires_at_ms: number): Promise<ResumableUpload> {
     assert(MEDIA_ID_PATTERN.test(info.media_id), `BlobStoreS3.startResumable: media_id must match ${MEDIA_ID_PATTERN}, got '${info.media_id}'`);
     assert(Number.isSafeInteger(info.size) && info.size >= 1, `BlobStoreS3.startResumable: size must be a positive integer, got ${info.size}`);
-    const part_bytes = Math.max(PART_BYTES_MIN, Math.ceil(info.size / PARTS_MAX));
-    const parts = Math.ceil(info.size / part_bytes);
+    const { part_bytes, parts } = resumablePlan(info.size);
     const started = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key(info.media_id), ContentType: info.content_type }));
     assert(started.UploadId !== undefined, "BlobStoreS3.startResumable: the storage answered no UploadId");
-    const declaration: Declaration = { ...info, expires_at_ms, upload_id: started.UploadId, part_bytes };
+    const declaration: Declaration = { media_id: info.media_id, content_type: info.content_type, size: info.size, expires_at_ms, upload_id: started.UploadId, part_bytes };
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.declarationKey(info.media_id), Body: JSON.stringify(declaration), ContentType: "application/json" }));
-    return { media_id: info.media_id, part_bytes, parts };
+    return { media_id: info.media_id, content_type: info.content_type, size: info.size, part_bytes, parts, expires_at_ms, uploaded: [] };
+  }
+
+  async resumable(media_id: string): Promise<ResumableUpload | null> {
+    const declared = await this.resumableDeclaration(media_id);
+    if (declared === null) return null;
+    const uploaded = await this.uploadedParts(media_id);
+    if (uploaded === null) return null;
+    const { parts } = resumablePlan(declared.size);
+    return { media_id, content_type: declared.content_type, size: declared.size, part_bytes: declared.part_bytes, parts, expires_at_ms: declared.expires_at_ms, uploaded };
+  }
+
+  /** S3 serves its own part URLs: a node never receives their PUTs. */
+  async verifyPart(_url: string, _now_ms: number): Promise<PartGrant | null> {
+    return null;
+  }
+
+  /** Stores a part through the S3 API (clients PUT to presignPart's URL instead). */
+  async putPart(media_id: string, part_number: number, bytes: Uint8Array): Promise<void> {
+    const declared = await this.resumableDeclaration(media_id);
+    if (declared === null) throw new Error(`BlobStoreS3.putPart: media '${media_id}' has no resumable upload in progress`);
+    const length = partLength(declared.size, declared.part_bytes, part_number);
+    if (length === null) throw new Error(`BlobStoreS3.putPart: upload '${media_id}' has no part ${part_number}`);
+    if (bytes.length !== length) throw new Error(`BlobStoreS3.putPart: part ${part_number} of '${media_id}' must be ${length} bytes, got ${bytes.length}`);
+    await this.client.send(
+      new UploadPartCommand({ Bucket: this.bucket, Key: this.key(media_id), UploadId: declared.upload_id, PartNumber: part_number, Body: bytes, ContentLength: bytes.length }),
+    );
+  }
+
+  async abortResumable(media_id: string): Promise<boolean> {
+    const declared = await this.resumableDeclaration(media_id);
+    if (declared === null) return false;
+    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key(media_id), UploadId: declared.upload_id }));
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.declarationKey(media_id) }));
+    return true;
   }
 
   /** A pre-signed PUT for part `part_number` (1-based), bound to that part's exact length. */
   async presignPart(media_id: string, part_number: number, expires_at_ms: number): Promise<string | null> {
-    const declared = await this.declaration(media_id);
-    if (declared === null || declared.upload_id === undefined || declared.part_bytes === undefined) return null;
+    const declared = await this.resumableDeclaration(media_id);
+    if (declared === null) return null;
     const length = partLength(declared.size, declared.part_bytes, part_number);
     if (length === null) return null;
     const signed_ms = Math.floor(this.clock.now() / 1000) * 1000;
@@ -214,21 +264,29 @@ export class BlobStoreS3 implements BlobStore {
 
   /** The parts stored whole so far (1-based), ascending: where an interrupted client resumes. */
   async uploadedParts(media_id: string): Promise<number[] | null> {
-    const declared = await this.declaration(media_id);
-    if (declared === null || declared.upload_id === undefined || declared.part_bytes === undefined) return null;
-    return (await this.parts(media_id, declared.upload_id))
-      .filter((p) => p.Size === partLength(declared.size, declared.part_bytes!, p.PartNumber ?? 0))
+    const declared = await this.resumableDeclaration(media_id);
+    if (declared === null) return null;
+    let stored: Part[];
+    try {
+      stored = await this.parts(media_id, declared.upload_id);
+    } catch (error) {
+      // The multipart upload is gone (aborted by another node, or a lifecycle rule).
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+    return stored
+      .filter((p) => p.Size === partLength(declared.size, declared.part_bytes, p.PartNumber ?? 0))
       .map((p) => p.PartNumber!)
       .sort((a, b) => a - b);
   }
 
   /** Joins the parts into the media; refuses (null) while any part is missing. */
   async completeResumable(media_id: string): Promise<BlobInfo | null> {
-    const declared = await this.declaration(media_id);
-    if (declared === null || declared.upload_id === undefined || declared.part_bytes === undefined) return null;
+    const declared = await this.resumableDeclaration(media_id);
+    if (declared === null) return null;
     const stored = await this.parts(media_id, declared.upload_id);
     const count = Math.ceil(declared.size / declared.part_bytes);
-    const whole = new Map(stored.filter((p) => p.Size === partLength(declared.size, declared.part_bytes!, p.PartNumber ?? 0)).map((p) => [p.PartNumber!, p.ETag!]));
+    const whole = new Map(stored.filter((p) => p.Size === partLength(declared.size, declared.part_bytes, p.PartNumber ?? 0)).map((p) => [p.PartNumber!, p.ETag!]));
     for (let n = 1; n <= count; n++) if (!whole.has(n)) return null;
     await this.client.send(
       new CompleteMultipartUploadCommand({
@@ -289,6 +347,13 @@ export class BlobStoreS3 implements BlobStore {
 
   private declarationKey(media_id: string): string {
     return `${this.prefix}${DECLARATIONS}${media_id}.json`;
+  }
+
+  /** The declaration of a resumable upload not yet completed, or null. */
+  private async resumableDeclaration(media_id: string): Promise<ResumableDeclaration | null> {
+    const declared = await this.declaration(media_id);
+    if (declared === null || declared.upload_id === undefined || declared.part_bytes === undefined) return null;
+    return { ...declared, upload_id: declared.upload_id, part_bytes: declared.part_bytes };
   }
 
   private async declaration(media_id: string): Promise<Declaration | null> {

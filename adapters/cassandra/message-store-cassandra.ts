@@ -3,8 +3,8 @@
  * watermarks on Cassandra or ScyllaDB (core/ports/message-store.ts is the contract;
  * migrations.ts holds the tables and why they are shaped so).
  *
- * Owns the tables `messages`, `dedup_claims`, `receipts`, `inbox`, `read_marks` and
- * `media_links` of one keyspace. The Client belongs to whoever opened it; close() only stops this adapter.
+ * Owns the tables `messages`, `dedup_claims`, `send_claims`, `id_checkpoints`, `receipts`,
+ * `inbox`, `read_marks` and `media_links` of one keyspace. The Client belongs to whoever opened it; close() only stops this adapter.
  *
  * Rules:
  * - Prepared statements only, at one configured consistency (default LOCAL_QUORUM), so a
@@ -20,6 +20,9 @@
  *   a timeout is safe: if the first try had applied, the repeat reads its own claim back.
  *   The Paxos commit is written at the ordinary consistency, so getClaim, a plain read at
  *   that consistency, sees every claim that some caller has been answered.
+ * - putSendClaim and putIdCheckpoints are plain writes through the batcher (no Paxos): the
+ *   router writes one value per key, so a repeat rewrites the same row (core/router/ordering.ts).
+ *   The router no longer calls claim.
  * - A receipt is a grow-only set of booleans (reached_sent, reached_delivered, reached_read):
  *   advanceReceipt sets its status's flag, then reads the row and answers the furthest flag.
  *   Setting a flag commutes with every other write, so concurrent advances never go back.
@@ -48,7 +51,7 @@
 import { types, type Client } from "cassandra-driver";
 import type { MessageStore } from "../../core/ports/message-store.js";
 import type { MessageType, ReceiptStatus } from "../../core/protocol/frames.js";
-import type { DedupClaim, InboxEntry, ReceiptRow, StoredMessage } from "../../core/model.js";
+import type { DedupClaim, IdCheckpoint, InboxEntry, ReceiptRow, SendClaim, StoredMessage } from "../../core/model.js";
 import { assert } from "../../core/result.js";
 import {
   assertLimit,
@@ -104,6 +107,10 @@ type Cql = {
   readonly count_sender_after: string;
   readonly insert_claim: string;
   readonly select_claim: string;
+  readonly insert_send_claim: string;
+  readonly select_send_claim: string;
+  readonly insert_checkpoint: string;
+  readonly select_checkpoint: string;
   readonly set_receipt: Readonly<Record<ReceiptStatus, string>>;
   readonly select_receipt: string;
   readonly select_receipts: string;
@@ -134,6 +141,10 @@ function cqlFor(ks: string): Cql {
     count_sender_after: `SELECT COUNT(*) AS count FROM ${ks}.messages WHERE conversation_id = ? AND message_id > ? AND sender_id = ? ALLOW FILTERING`,
     insert_claim: `INSERT INTO ${ks}.dedup_claims (${CLAIM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
     select_claim: `SELECT ${CLAIM_COLUMNS} FROM ${ks}.dedup_claims WHERE sender_id = ? AND client_msg_id = ?`,
+    insert_send_claim: `INSERT INTO ${ks}.send_claims (sender_id, conversation_id, client_msg_id, message_id, prev_message_id, log_partition, log_offset, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    select_send_claim: `SELECT sender_id, conversation_id, client_msg_id, message_id, prev_message_id, log_partition, log_offset, digest FROM ${ks}.send_claims WHERE sender_id = ? AND conversation_id = ? AND client_msg_id = ?`,
+    insert_checkpoint: `INSERT INTO ${ks}.id_checkpoints (log_partition, log_offset, last_ms, sequence) VALUES (?, ?, ?, ?)`,
+    select_checkpoint: `SELECT log_partition, log_offset, last_ms, sequence FROM ${ks}.id_checkpoints WHERE log_partition = ? AND log_offset = ?`,
     set_receipt: { sent: setReceipt("sent"), delivered: setReceipt("delivered"), read: setReceipt("read") },
     select_receipt: `SELECT reached_sent, reached_delivered, reached_read FROM ${ks}.receipts WHERE message_id = ? AND user_id = ?`,
     select_receipts: `SELECT user_id, reached_sent, reached_delivered, reached_read FROM ${ks}.receipts WHERE message_id = ?`,
@@ -260,6 +271,59 @@ export class MessageStoreCassandra implements MessageStore {
     return this.lifecycle.run("getClaim", async () => {
       const row = (await this.client.execute(this.cql.select_claim, [sender_id, client_msg_id], this.options())).first();
       return row === null ? null : claimOf(row);
+    });
+  }
+
+  putSendClaim(claim: SendClaim): Promise<void> {
+    return this.lifecycle.run("putSendClaim", async () => {
+      const c = claim;
+      await this.write([
+        {
+          query: this.cql.insert_send_claim,
+          params: [
+            c.sender_id,
+            c.conversation_id,
+            c.client_msg_id,
+            c.message_id,
+            bindable(c.prev_message_id),
+            c.position.partition,
+            types.Long.fromNumber(c.position.offset),
+            c.digest,
+          ],
+        },
+      ]);
+    });
+  }
+
+  findSendClaim(sender_id: string, conversation_id: string, client_msg_id: string): Promise<SendClaim | null> {
+    return this.lifecycle.run("findSendClaim", async () => {
+      const row = (await this.client.execute(this.cql.select_send_claim, [sender_id, conversation_id, client_msg_id], this.options())).first();
+      return row === null ? null : { ...claimOf(row), digest: textOf(row["digest"], "send_claims.digest") };
+    });
+  }
+
+  putIdCheckpoints(checkpoints: readonly IdCheckpoint[]): Promise<void> {
+    return this.lifecycle.run("putIdCheckpoints", async () => {
+      if (checkpoints.length === 0) return;
+      await this.write(
+        checkpoints.map((c) => ({
+          query: this.cql.insert_checkpoint,
+          params: [c.partition, types.Long.fromNumber(c.offset), types.Long.fromNumber(c.last_ms), c.sequence],
+        })),
+      );
+    });
+  }
+
+  idCheckpoint(partition: number, offset: number): Promise<IdCheckpoint | null> {
+    return this.lifecycle.run("idCheckpoint", async () => {
+      const row = (await this.client.execute(this.cql.select_checkpoint, [partition, types.Long.fromNumber(offset)], this.options())).first();
+      if (row === null) return null;
+      return {
+        partition: numberOf(row["log_partition"], "id_checkpoints.log_partition"),
+        offset: numberOf(row["log_offset"], "id_checkpoints.log_offset"),
+        last_ms: numberOf(row["last_ms"], "id_checkpoints.last_ms"),
+        sequence: numberOf(row["sequence"], "id_checkpoints.sequence"),
+      };
     });
   }
 

@@ -159,6 +159,39 @@ export const CASSANDRA_MIGRATIONS: readonly CassandraMigration[] = [
       )`,
     ],
   },
+  {
+    step: 8,
+    name: "send_claims and id_checkpoints",
+    // Dedup per (sender, conversation, client_msg_id) with a plain write instead of the
+    // per-message Paxos round on dedup_claims (kept for rows written before), and where each
+    // log partition's ID chain stood at each committed offset (core/router/ordering.ts). A
+    // checkpoint is read once, by the router that next starts its partition at that offset,
+    // so it lives a day: the chain's clock runs ahead of the gateways' only by their skew
+    // (or past 4,096 sends in one millisecond), so past a day a missing checkpoint and the
+    // initial chain number the next record alike. Each checkpoint is its own partition;
+    // time-window compaction drops expired ones a whole file at a time.
+    statements: (ks) => [
+      `CREATE TABLE IF NOT EXISTS ${ks}.send_claims (
+        sender_id text,
+        conversation_id text,
+        client_msg_id text,
+        message_id text,
+        prev_message_id text,
+        log_partition int,
+        log_offset bigint,
+        digest text,
+        PRIMARY KEY ((sender_id, conversation_id, client_msg_id))
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.id_checkpoints (
+        log_partition int,
+        log_offset bigint,
+        last_ms bigint,
+        sequence int,
+        PRIMARY KEY ((log_partition, log_offset))
+      ) WITH default_time_to_live = 86400
+        AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': 6}`,
+    ],
+  },
 ];
 
 export type MigrateCassandraOptions = {

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { BlobInfo, BlobStore } from "../../core/ports/blob-store.js";
+import { RESUMABLE_PART_BYTES_MIN, resumablePlan, type BlobInfo, type BlobStore, type ResumableUploads } from "../../core/ports/blob-store.js";
 
 export type BlobStoreHarness = {
   readonly blobs: BlobStore;
@@ -200,7 +200,12 @@ export function describeBlobStoreContract(name: string, factory: () => Promise<B
         expect(await blobs().head(declared.media_id)).toEqual(declared);
         const got = await blobs().get(declared.media_id);
         expect(got === null ? null : Array.from(got)).toEqual(Array.from(bytes));
+        const chunks = await blobs().read(declared.media_id);
+        const read: number[] = [];
+        for await (const chunk of chunks ?? []) read.push(...chunk);
+        expect(chunks === null ? null : read).toEqual(Array.from(bytes));
         expect(await blobs().get(mediaId())).toBeNull();
+        expect(await blobs().read(mediaId())).toBeNull();
         expect(await blobs().head(mediaId())).toBeNull();
       },
       timeout,
@@ -219,6 +224,115 @@ export function describeBlobStoreContract(name: string, factory: () => Promise<B
         expect(await blobs().head(two.media_id)).toEqual(two);
         const got = await blobs().get(two.media_id);
         expect(got === null ? null : Array.from(got)).toEqual([9, 8]);
+      },
+      timeout,
+    );
+  });
+}
+
+export type ResumableHarness = {
+  readonly blobs: BlobStore & ResumableUploads;
+  cleanup(): Promise<void>;
+};
+
+/**
+ * The resumable half of the port (ResumableUploads): parts planned alike in every store, an
+ * upload cut off halfway resumed from what the store says it has, completion only once every
+ * part is there, and unfinished uploads removed with their parts when they expire.
+ */
+export function describeResumableContract(name: string, factory: () => Promise<ResumableHarness>, options: BlobStoreContractOptions = {}): void {
+  describe(`ResumableUploads contract: ${name}`, () => {
+    let harness: ResumableHarness | null = null;
+    beforeEach(async () => {
+      harness = await factory();
+    });
+    afterEach(async () => {
+      await harness?.cleanup();
+      harness = null;
+    });
+    const blobs = (): BlobStore & ResumableUploads => {
+      if (harness === null) throw new Error("ResumableUploads contract: the harness is not open");
+      return harness.blobs;
+    };
+    const mediaId = (): string => `med_${randomUUID().replaceAll("-", "").slice(0, 20)}`;
+    /** Bytes that differ from part to part, so a part stored in the wrong place shows. */
+    const fileOf = (size: number): Buffer => {
+      const b = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) b[i] = (i * 31 + (i >> 13)) & 0xff;
+      return b;
+    };
+    const timeout = options.test_timeout_ms;
+    const size = RESUMABLE_PART_BYTES_MIN + 4_321;
+
+    it(
+      "resumes an upload cut off halfway from the parts the store has, and joins them once all are there",
+      async () => {
+        const media_id = mediaId();
+        const file = fileOf(size);
+        const started = await blobs().startResumable({ media_id, content_type: "video/mp4", size }, NOW_MS + TTL_MS);
+        expect(started).toEqual({ media_id, content_type: "video/mp4", size, part_bytes: RESUMABLE_PART_BYTES_MIN, parts: 2, expires_at_ms: NOW_MS + TTL_MS, uploaded: [] });
+        expect(resumablePlan(size)).toEqual({ part_bytes: started.part_bytes, parts: started.parts });
+        const part = (n: number): Buffer => file.subarray((n - 1) * started.part_bytes, Math.min(size, n * started.part_bytes));
+        await blobs().putPart(media_id, 1, part(1));
+        // Cut off here. What the store says is where the client resumes.
+        expect((await blobs().resumable(media_id))?.uploaded).toEqual([1]);
+        expect(await blobs().completeResumable(media_id)).toBeNull();
+        expect(await blobs().head(media_id)).toBeNull();
+        expect((await blobs().resumable(media_id))?.uploaded).toEqual([1]);
+        await blobs().putPart(media_id, 2, part(2));
+        expect((await blobs().resumable(media_id))?.uploaded).toEqual([1, 2]);
+        expect(await blobs().completeResumable(media_id)).toEqual({ media_id, content_type: "video/mp4", size });
+        expect(await blobs().head(media_id)).toEqual({ media_id, content_type: "video/mp4", size });
+        const got = await blobs().get(media_id);
+        // Buffer.equals: vitest's toEqual walks a 5 MiB buffer for half a minute.
+        expect(got !== null && Buffer.from(got).equals(file)).toBe(true);
+        expect(await blobs().resumable(media_id)).toBeNull();
+      },
+      timeout,
+    );
+
+    it(
+      "holds each part to its exact length and has no part 0 or past the end",
+      async () => {
+        const media_id = mediaId();
+        await blobs().startResumable({ media_id, content_type: "application/pdf", size }, NOW_MS + TTL_MS);
+        expect(await blobs().presignPart(media_id, 0, NOW_MS + TTL_MS)).toBeNull();
+        expect(await blobs().presignPart(media_id, 3, NOW_MS + TTL_MS)).toBeNull();
+        expect(await blobs().presignPart(mediaId(), 1, NOW_MS + TTL_MS)).toBeNull();
+        expect(await blobs().presignPart(media_id, 2, NOW_MS + TTL_MS)).toContain(media_id);
+        await expect(blobs().putPart(media_id, 2, fileOf(4_322))).rejects.toThrow();
+        await expect(blobs().putPart(media_id, 3, fileOf(1))).rejects.toThrow();
+        await expect(blobs().putPart(media_id, 1, fileOf(100))).rejects.toThrow();
+        expect((await blobs().resumable(media_id))?.uploaded).toEqual([]);
+        // A resumable upload takes no single PUT.
+        expect(await blobs().uploadSize(media_id)).toBeNull();
+      },
+      timeout,
+    );
+
+    it(
+      "removes an unfinished upload and its parts once it expires, and only then; abort removes one at once",
+      async () => {
+        const expiring = mediaId();
+        const later = mediaId();
+        const aborted = mediaId();
+        for (const [media_id, ttl] of [[expiring, TTL_MS], [later, 10 * TTL_MS], [aborted, 10 * TTL_MS]] as const) {
+          await blobs().startResumable({ media_id, content_type: "image/png", size }, NOW_MS + ttl);
+          await blobs().putPart(media_id, 2, fileOf(4_321));
+        }
+        expect(await blobs().abortExpired(NOW_MS + TTL_MS - 1)).toBe(0);
+        expect((await blobs().resumable(expiring))?.uploaded).toEqual([2]);
+        expect(await blobs().abortExpired(NOW_MS + TTL_MS)).toBe(1);
+        expect(await blobs().resumable(expiring)).toBeNull();
+        expect(await blobs().presignPart(expiring, 1, NOW_MS + TTL_MS)).toBeNull();
+        await expect(blobs().putPart(expiring, 1, fileOf(RESUMABLE_PART_BYTES_MIN))).rejects.toThrow();
+        expect(await blobs().completeResumable(expiring)).toBeNull();
+        expect(await blobs().head(expiring)).toBeNull();
+        expect((await blobs().resumable(later))?.uploaded).toEqual([2]);
+        expect(await blobs().abortResumable(aborted)).toBe(true);
+        expect(await blobs().abortResumable(aborted)).toBe(false);
+        expect(await blobs().resumable(aborted)).toBeNull();
+        expect(await blobs().abortResumable(later)).toBe(true);
       },
       timeout,
     );

@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { MessageStore } from "../../core/ports/message-store.js";
-import type { DedupClaim, InboxEntry, ReceiptRow, StoredMessage } from "../../core/model.js";
+import type { DedupClaim, IdCheckpoint, InboxEntry, ReceiptRow, SendClaim, StoredMessage } from "../../core/model.js";
 import { directConversationId, groupConversationId, snowflakeFormat } from "../../core/ids/index.js";
 
 export type MessageStoreHarness = {
@@ -262,6 +262,49 @@ export function describeMessageStoreContract(
         expect(await store().claim(claim(alice, other_client_msg_id, c as string, 3))).toEqual(claim(alice, other_client_msg_id, c as string, 3));
         expect(await store().getClaim(bob, client_msg_id)).toEqual(claim(bob, client_msg_id, b as string, 2));
         expect(await store().getClaim(bob, other_client_msg_id)).toBeNull();
+      },
+      timeout,
+    );
+
+    it(
+      "keeps a send claim per (sender, conversation, client_msg_id), digest and position included",
+      async () => {
+        const sender_id = unique("sender");
+        const client_msg_id = randomUUID();
+        const [a, b] = ids(2);
+        const one = conversation().conversation_id;
+        const two = conversation().conversation_id;
+        expect(await store().findSendClaim(sender_id, one, client_msg_id)).toBeNull();
+        const first: SendClaim = { sender_id, client_msg_id, message_id: a as string, conversation_id: one, prev_message_id: null, position: { partition: 2, offset: 7 }, digest: "0123456789abcdef" };
+        await store().putSendClaim(first);
+        await store().putSendClaim(first); // a repeat changes nothing
+        expect(await store().findSendClaim(sender_id, one, client_msg_id)).toEqual(first);
+        // The same key in another conversation is another claim.
+        expect(await store().findSendClaim(sender_id, two, client_msg_id)).toBeNull();
+        const second: SendClaim = { ...first, conversation_id: two, message_id: b as string, prev_message_id: a as string, position: { partition: 4, offset: 9 } };
+        await store().putSendClaim(second);
+        expect(await store().findSendClaim(sender_id, two, client_msg_id)).toEqual(second);
+        expect(await store().findSendClaim(sender_id, one, client_msg_id)).toEqual(first);
+        expect(await store().findSendClaim(unique("sender"), one, client_msg_id)).toBeNull();
+      },
+      timeout,
+    );
+
+    it(
+      "stores ID checkpoints per (partition, offset) and reads back exactly the one asked for",
+      async () => {
+        // Partitions and offsets this run alone uses (the table is shared by runs on a server).
+        const partition = Math.floor(Math.random() * 1024);
+        const offset = Math.floor(Math.random() * 1e12);
+        const at = (o: number, last_ms: number, sequence: number): IdCheckpoint => ({ partition, offset: o, last_ms, sequence });
+        expect(await store().idCheckpoint(partition, offset)).toBeNull();
+        await store().putIdCheckpoints([at(offset, ID_BASE_MS, 3), { ...at(offset, ID_BASE_MS + 5, 0), partition: (partition + 1) % 1024 }]);
+        await store().putIdCheckpoints([at(offset + 10, ID_BASE_MS + 9, 4095)]);
+        await store().putIdCheckpoints([at(offset, ID_BASE_MS, 3)]); // a repeat changes nothing
+        expect(await store().idCheckpoint(partition, offset)).toEqual(at(offset, ID_BASE_MS, 3));
+        expect(await store().idCheckpoint(partition, offset + 10)).toEqual(at(offset + 10, ID_BASE_MS + 9, 4095));
+        expect(await store().idCheckpoint((partition + 1) % 1024, offset)).toEqual({ ...at(offset, ID_BASE_MS + 5, 0), partition: (partition + 1) % 1024 });
+        expect(await store().idCheckpoint(partition, offset + 1)).toBeNull();
       },
       timeout,
     );

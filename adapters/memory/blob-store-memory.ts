@@ -84,6 +84,13 @@ export class BlobStoreMemory implements BlobStore {
     return item === undefined ? null : Uint8Array.from(item.bytes);
   }
 
+  async read(media_id: string): Promise<AsyncIterable<Uint8Array> | null> {
+    const bytes = await this.get(media_id);
+    return bytes === null ? null : (async function* () {
+      yield bytes;
+    })();
+  }
+
   async head(media_id: string): Promise<BlobInfo | null> {
     const item = this.stored.get(media_id);
     return item === undefined ? null : { ...item.info };

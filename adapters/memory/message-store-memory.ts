@@ -8,13 +8,14 @@
  * - Message IDs are 19-digit decimals, so string order is numeric order (core/ids).
  *   History is kept sorted per conversation, so a page costs O(log n + limit).
  * - claim is first-writer-wins per (sender_id, client_msg_id) and answers the stored claim.
+ * - putSendClaim and putIdCheckpoints are plain writes (the last one stays, as in Cassandra).
  * - A receipt only moves forwards: sent < delivered < read.
  * - touchInbox keeps the entry with the greatest last_message_id; markRead the greatest ID.
  * - Values are copied in and out, as a real database would.
  */
 import type { MessageStore } from "../../core/ports/message-store.js";
 import type { ReceiptStatus } from "../../core/protocol/frames.js";
-import type { DedupClaim, InboxEntry, ReceiptRow, StoredMessage } from "../../core/model.js";
+import type { DedupClaim, IdCheckpoint, InboxEntry, SendClaim, ReceiptRow, StoredMessage } from "../../core/model.js";
 import { assert } from "../../core/result.js";
 
 const RECEIPT_RANK: Readonly<Record<ReceiptStatus, number>> = { sent: 0, delivered: 1, read: 2 };
@@ -28,6 +29,8 @@ type Conversation = {
 export class MessageStoreMemory implements MessageStore {
   private readonly conversations = new Map<string, Conversation>();
   private readonly claims = new Map<string, DedupClaim>();
+  private readonly send_claims = new Map<string, SendClaim>();
+  private readonly checkpoints = new Map<string, IdCheckpoint>();
   /** message_id -> user_id -> furthest status, users in first-receipt order. */
   private readonly receipt_rows = new Map<string, Map<string, ReceiptStatus>>();
   /** user_id -> conversation_id -> entry. */
@@ -99,6 +102,28 @@ export class MessageStoreMemory implements MessageStore {
     this.assertOpen("getClaim");
     const existing = this.claims.get(pairKey(sender_id, client_msg_id));
     return existing === undefined ? null : copyClaim(existing);
+  }
+
+  async putSendClaim(claim: SendClaim): Promise<void> {
+    this.assertOpen("putSendClaim");
+    this.send_claims.set(sendClaimKey(claim.sender_id, claim.conversation_id, claim.client_msg_id), { ...copyClaim(claim), digest: claim.digest });
+  }
+
+  async findSendClaim(sender_id: string, conversation_id: string, client_msg_id: string): Promise<SendClaim | null> {
+    this.assertOpen("findSendClaim");
+    const found = this.send_claims.get(sendClaimKey(sender_id, conversation_id, client_msg_id));
+    return found === undefined ? null : { ...copyClaim(found), digest: found.digest };
+  }
+
+  async putIdCheckpoints(checkpoints: readonly IdCheckpoint[]): Promise<void> {
+    this.assertOpen("putIdCheckpoints");
+    for (const c of checkpoints) this.checkpoints.set(`${c.partition}\u0000${c.offset}`, { ...c });
+  }
+
+  async idCheckpoint(partition: number, offset: number): Promise<IdCheckpoint | null> {
+    this.assertOpen("idCheckpoint");
+    const found = this.checkpoints.get(`${partition}\u0000${offset}`);
+    return found === undefined ? null : { ...found };
   }
 
   async advanceReceipt(message_id: string, user_id: string, status: ReceiptStatus): Promise<ReceiptStatus> {
@@ -219,4 +244,8 @@ function upperBound(ids: readonly string[], id: string): number {
     else high = mid;
   }
   return low;
+}
+
+function sendClaimKey(sender_id: string, conversation_id: string, client_msg_id: string): string {
+  return `${sender_id}\u0000${conversation_id}\u0000${client_msg_id}`;
 }

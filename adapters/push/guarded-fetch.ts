@@ -94,7 +94,8 @@ export function addressPolicy(allow_cidrs: readonly string[] = []): (address: st
   };
 }
 
-export function guardedFetch(may_connect: (address: string) => boolean): FetchFunction {
+/** `ca`: extra trusted certificates (PEM) for https targets; for a local stand-in in tests only. */
+export function guardedFetch(may_connect: (address: string) => boolean, options: { readonly ca?: string } = {}): FetchFunction {
   const lookup = (hostname: string, options: LookupOptions, callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void): void => {
     dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
       if (error !== null) return callback(error, "");
@@ -116,7 +117,8 @@ export function guardedFetch(may_connect: (address: string) => boolean): FetchFu
       new Headers(init.headers).forEach((value, key) => (headers[key] = value));
       const body = init.body === undefined || init.body === null ? null : typeof init.body === "string" ? Buffer.from(init.body) : Buffer.from(init.body as Uint8Array);
       if (body !== null) headers["content-length"] = String(body.length);
-      const req = request(url, { method: init.method ?? "GET", headers, lookup, signal: init.signal ?? undefined, agent: false }, (res: IncomingMessage) => {
+      const tls = url.protocol === "https:" && options.ca !== undefined ? { ca: options.ca } : {};
+      const req = request(url, { method: init.method ?? "GET", headers, lookup, signal: init.signal ?? undefined, agent: false, ...tls }, (res: IncomingMessage) => {
         const status = res.statusCode ?? 0;
         if (status < 200 || status > 599) {
           res.destroy();

@@ -49,6 +49,8 @@ export type PushWebPushOptions = {
   /** Whether the notification's preview goes to the push service at all (default true). */
   readonly include_preview?: boolean;
   readonly payload_bytes_max?: number;
+  /** Extra trusted certificates (PEM) for https endpoints: a local push service in tests only. */
+  readonly ca?: string;
   /** Plain-http endpoints, for a loopback push service in tests; off by default. */
   readonly http_endpoints_allowed?: boolean;
   /** Whether an endpoint may be called (every https endpoint by default). */
@@ -109,7 +111,7 @@ export class PushWebPush implements Push {
     this.endpoint_allowed = options.endpoint_allowed ?? (() => true);
     this.policy = retryPolicy(options.retry, "PushWebPush");
     this.time = options.time ?? PUSH_TIME_SYSTEM;
-    this.fetch = options.fetch ?? guardedFetch(addressPolicy(options.private_targets_allowed));
+    this.fetch = options.fetch ?? guardedFetch(addressPolicy(options.private_targets_allowed), options.ca === undefined ? {} : { ca: options.ca });
     if (!Number.isSafeInteger(this.ttl_seconds) || this.ttl_seconds < 0) throw new Error(`PushWebPush: ttl_seconds must be a non-negative integer, got ${this.ttl_seconds}`);
     if (!Number.isSafeInteger(this.payload_bytes_max) || this.payload_bytes_max < 1 || this.payload_bytes_max > WEB_PUSH_PAYLOAD_BYTES_MAX) {
       throw new Error(`PushWebPush: payload_bytes_max must be an integer in 1..${WEB_PUSH_PAYLOAD_BYTES_MAX}, got ${this.payload_bytes_max}`);

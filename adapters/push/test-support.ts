@@ -8,6 +8,7 @@
  * never waits on a hanging request.
  */
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { ClockManual } from "../memory/clock-memory.js";
 import { RandomSeeded } from "../memory/random-memory.js";
@@ -37,14 +38,15 @@ export class Receiver {
     readonly base_url: string,
   ) {}
 
-  static async start(): Promise<Receiver> {
-    const server = createServer();
+  /** Plain http, or https with `tls` (a key and certificate for 127.0.0.1). */
+  static async start(tls?: { readonly key: string; readonly cert: string }): Promise<Receiver> {
+    const server: Server = tls === undefined ? createServer() : createTlsServer({ key: tls.key, cert: tls.cert });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(0, "127.0.0.1", () => resolve());
     });
     const { port } = server.address() as AddressInfo;
-    const receiver = new Receiver(server, `http://127.0.0.1:${port}`);
+    const receiver = new Receiver(server, `${tls === undefined ? "http" : "https"}://127.0.0.1:${port}`);
     server.on("request", (request, response) => {
       const chunks: Buffer[] = [];
       request.on("data", (chunk: Buffer) => chunks.push(chunk));

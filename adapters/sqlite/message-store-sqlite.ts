@@ -2,8 +2,8 @@
  * MessageStoreSqlite: history, the durable dedup record, receipts, inboxes and read
  * watermarks in the embedded node's SQLite file (core/ports/message-store.ts is the contract).
  *
- * Owns the tables `messages`, `dedup_claims`, `receipts`, `inbox`, `read_marks` and
- * `media_links`.
+ * Owns the tables `messages`, `dedup_claims`, `send_claims`, `id_checkpoints`, `receipts`,
+ * `inbox`, `read_marks` and `media_links`.
  *
  * Rules:
  * - Every write is a batched write (write-batcher.ts): it resolves once committed, and it is
@@ -15,6 +15,8 @@
  *   the read mark (no secondary index: each one costs every message a page, migration 5).
  * - claim is first-writer-wins per (sender_id, client_msg_id): INSERT OR IGNORE, then SELECT
  *   of the stored claim, in the same transaction, answering the winner.
+ * - putSendClaim and putIdCheckpoints are plain upserts (INSERT OR REPLACE): the router only
+ *   ever writes one value per key (core/router/ordering.ts).
  * - A receipt only moves forwards (sent < delivered < read): an upsert keeping the greater
  *   rank, then a SELECT of the stored one, in the same transaction.
  * - touchInbox replaces a (user, conversation) entry only with a greater last_message_id, and
@@ -29,13 +31,27 @@
  */
 import type { MessageStore } from "../../core/ports/message-store.js";
 import type { MessageType, ReceiptStatus } from "../../core/protocol/frames.js";
-import type { DedupClaim, InboxEntry, ReceiptRow, StoredMessage } from "../../core/model.js";
+import type { DedupClaim, IdCheckpoint, InboxEntry, ReceiptRow, SendClaim, StoredMessage } from "../../core/model.js";
 import { assert } from "../../core/result.js";
 import type { Database, Statement } from "./database.js";
 import { ONE_STATEMENT } from "./write-batcher.js";
 
 const RECEIPT_RANK: Readonly<Record<ReceiptStatus, number>> = { sent: 0, delivered: 1, read: 2 };
 const RECEIPT_BY_RANK: readonly ReceiptStatus[] = ["sent", "delivered", "read"];
+
+/** Checkpoints within this many offsets below the newest of a partition are kept. */
+const CHECKPOINT_OFFSETS_KEPT = 100_000;
+
+type SendClaimRow = {
+  sender_id: string;
+  conversation_id: string;
+  client_msg_id: string;
+  message_id: string;
+  prev_message_id: string | null;
+  partition: number;
+  offset: number;
+  digest: string;
+};
 
 type MessageRow = {
   conversation_id: string;
@@ -90,6 +106,11 @@ export class MessageStoreSqlite implements MessageStore {
   private readonly count_after: Statement<[string, string, string], { count: number }>;
   private readonly insert_claim: Statement<[ClaimRow]>;
   private readonly select_claim: Statement<[string, string], ClaimRow>;
+  private readonly upsert_send_claim: Statement<[SendClaimRow]>;
+  private readonly select_send_claim: Statement<[string, string, string], SendClaimRow>;
+  private readonly upsert_checkpoint: Statement<[IdCheckpoint]>;
+  private readonly select_checkpoint: Statement<[number, number], IdCheckpoint>;
+  private readonly trim_checkpoints: Statement<[number, number]>;
   private readonly upsert_receipt: Statement<[string, string, number]>;
   private readonly select_receipt: Statement<[string, string], { status_rank: number }>;
   private readonly select_receipts: Statement<[string], { user_id: string; status_rank: number }>;
@@ -121,6 +142,16 @@ export class MessageStoreSqlite implements MessageStore {
       'INSERT OR IGNORE INTO dedup_claims (sender_id, client_msg_id, message_id, conversation_id, prev_message_id, "partition", "offset") VALUES (@sender_id, @client_msg_id, @message_id, @conversation_id, @prev_message_id, @partition, @offset)',
     );
     this.select_claim = db.prepare(`SELECT ${CLAIM_COLUMNS} FROM dedup_claims WHERE sender_id = ? AND client_msg_id = ?`);
+    this.upsert_send_claim = db.prepare(
+      'INSERT OR REPLACE INTO send_claims (sender_id, conversation_id, client_msg_id, message_id, prev_message_id, "partition", "offset", digest) VALUES (@sender_id, @conversation_id, @client_msg_id, @message_id, @prev_message_id, @partition, @offset, @digest)',
+    );
+    this.select_send_claim = db.prepare(
+      'SELECT sender_id, conversation_id, client_msg_id, message_id, prev_message_id, "partition", "offset", digest FROM send_claims WHERE sender_id = ? AND conversation_id = ? AND client_msg_id = ?',
+    );
+    this.upsert_checkpoint = db.prepare('INSERT OR REPLACE INTO id_checkpoints ("partition", "offset", last_ms, sequence) VALUES (@partition, @offset, @last_ms, @sequence)');
+    this.select_checkpoint = db.prepare('SELECT "partition", "offset", last_ms, sequence FROM id_checkpoints WHERE "partition" = ? AND "offset" = ?');
+    // Rows far below the newest are never read again (see putIdCheckpoints).
+    this.trim_checkpoints = db.prepare('DELETE FROM id_checkpoints WHERE "partition" = ? AND "offset" < ?');
     this.upsert_receipt = db.prepare(
       "INSERT INTO receipts (message_id, user_id, status_rank) VALUES (?, ?, ?) ON CONFLICT (message_id, user_id) DO UPDATE SET status_rank = MAX(status_rank, excluded.status_rank)",
     );
@@ -225,6 +256,47 @@ export class MessageStoreSqlite implements MessageStore {
     this.assertOpen("getClaim");
     const row = this.select_claim.get(sender_id, client_msg_id);
     return row === undefined ? null : claimOf(row);
+  }
+
+  async putSendClaim(claim: SendClaim): Promise<void> {
+    this.assertOpen("putSendClaim");
+    const row: SendClaimRow = {
+      sender_id: claim.sender_id,
+      conversation_id: claim.conversation_id,
+      client_msg_id: claim.client_msg_id,
+      message_id: claim.message_id,
+      prev_message_id: claim.prev_message_id,
+      partition: claim.position.partition,
+      offset: claim.position.offset,
+      digest: claim.digest,
+    };
+    await this.database.write(() => void this.upsert_send_claim.run(row), ONE_STATEMENT);
+  }
+
+  async findSendClaim(sender_id: string, conversation_id: string, client_msg_id: string): Promise<SendClaim | null> {
+    this.assertOpen("findSendClaim");
+    const row = this.select_send_claim.get(sender_id, conversation_id, client_msg_id);
+    return row === undefined ? null : { ...claimOf(row), digest: row.digest };
+  }
+
+  async putIdCheckpoints(checkpoints: readonly IdCheckpoint[]): Promise<void> {
+    this.assertOpen("putIdCheckpoints");
+    if (checkpoints.length === 0) return;
+    const rows = checkpoints.map((c) => ({ partition: c.partition, offset: c.offset, last_ms: c.last_ms, sequence: c.sequence }));
+    // One process holds the embedded log, so only the newest checkpoint is ever read; the rows
+    // of the last CHECKPOINTS_KEPT commits stay (a router restarting mid-commit), older go.
+    await this.database.write(() => {
+      for (const row of rows) {
+        this.upsert_checkpoint.run(row);
+        this.trim_checkpoints.run(row.partition, row.offset - CHECKPOINT_OFFSETS_KEPT);
+      }
+    });
+  }
+
+  async idCheckpoint(partition: number, offset: number): Promise<IdCheckpoint | null> {
+    this.assertOpen("idCheckpoint");
+    const row = this.select_checkpoint.get(partition, offset);
+    return row === undefined ? null : { partition: row.partition, offset: row.offset, last_ms: row.last_ms, sequence: row.sequence };
   }
 
   async advanceReceipt(message_id: string, user_id: string, status: ReceiptStatus): Promise<ReceiptStatus> {

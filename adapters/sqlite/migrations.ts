@@ -206,4 +206,31 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX messages_by_sender;
     `,
   },
+  {
+    version: 6,
+    name: "dedup per conversation, and the log partitions' ID checkpoints",
+    // The router deduplicates per (sender, conversation, client_msg_id) with a plain write,
+    // and numbers each log partition's sends from a chain whose state it checkpoints at every
+    // commit (core/router/ordering.ts). dedup_claims stays for data written before.
+    sql: `
+      CREATE TABLE send_claims (
+        sender_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        client_msg_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        prev_message_id TEXT,
+        "partition" INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        PRIMARY KEY (sender_id, conversation_id, client_msg_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE id_checkpoints (
+        "partition" INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        sequence INTEGER NOT NULL,
+        PRIMARY KEY ("partition", "offset")
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

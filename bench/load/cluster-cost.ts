@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { cpuMs, pidTree, root } from "./harness.js";
+import { cpuMs, pidTree, root, servicePids } from "./harness.js";
 
 const USERS = Number(process.env.USERS ?? 200);
 const RATES = process.env.RATES ?? "100,400";
@@ -20,7 +20,7 @@ const WARMUP = process.env.WARMUP_SECONDS ?? "3";
 const OUT = process.env.OUT ?? join(root, "bench/results/cluster-cost.json");
 
 const endpoints = JSON.parse(readFileSync(join(root, ".cluster/endpoints.json"), "utf8")) as { api: string; gateways: string[] };
-const NODE_PORTS: Record<string, number> = { "gw-0": 8101, "gw-1": 8102, "router-0": 8201, "router-1": 8202 };
+const NODE_PORTS: Record<string, number> = { "gw-0": 8101, "gw-1": 8102, "router-0": 8201, "router-1": 8202, api: 8100 };
 
 function pidOf(file: string): number | null {
   if (!existsSync(file)) return null;
@@ -39,10 +39,10 @@ function services(): Record<string, number[]> {
     "router-0": s(".cluster/router-0.pid"),
     "router-1": s(".cluster/router-1.pid"),
     api: s(".cluster/api.pid"),
-    kafka: s(".services/kafka/kafka.pid"),
-    cassandra: s(".services/cassandra/cassandra.pid"),
-    redis: s(".services/redis/redis.pid"),
-    postgres: s(".services/postgres/data/postmaster.pid"),
+    kafka: servicePids("kafka", join(root, ".services/kafka/kafka.pid")),
+    cassandra: servicePids("cassandra", join(root, ".services/cassandra/cassandra.pid")),
+    redis: servicePids("redis", join(root, ".services/redis/redis.pid")),
+    postgres: servicePids("postgres", join(root, ".services/postgres/data/postmaster.pid")),
   };
 }
 
@@ -55,7 +55,7 @@ async function scrape(): Promise<Record<string, number>> {
     for (const line of text.split("\n")) {
       const m = /^(chat_(?:cql|kafka|router_call_seconds_(?:sum|count)|router_events_total)[a-z_]*)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
       if (m === null) continue;
-      const role = node.startsWith("gw") ? "gateway" : "router";
+      const role = node.startsWith("gw") ? "gateway" : node === "api" ? "api" : "router";
       const key = `${role} ${m[1]}${m[2] ?? ""}`;
       totals[key] = (totals[key] ?? 0) + Number(m[3]);
     }

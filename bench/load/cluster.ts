@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { renderChart } from "../peer/chart.js";
-import { drive, pidTree, relayBaseline, root, withBaseline } from "./harness.js";
+import { drive, pidTree, relayBaseline, root, servicePids, withBaseline } from "./harness.js";
 
 const endpoints = JSON.parse(readFileSync(join(root, ".cluster/endpoints.json"), "utf8")) as { api: string; gateways: string[] };
 const USERS = Number(process.env.USERS ?? 200);
@@ -22,11 +22,19 @@ const SECONDS = Number(process.env.SECONDS ?? 15);
 const WARMUP = process.env.WARMUP_SECONDS ?? "5";
 const P99_LIMIT_MS = 200;
 
-const PIDFILES = [".cluster/gw-0.pid", ".cluster/gw-1.pid", ".cluster/router-0.pid", ".cluster/router-1.pid", ".cluster/api.pid", ".services/kafka/kafka.pid", ".services/cassandra/cassandra.pid", ".services/redis/redis.pid", ".services/postgres/data/postmaster.pid"];
+const PIDFILES = [".cluster/gw-0.pid", ".cluster/gw-1.pid", ".cluster/router-0.pid", ".cluster/router-1.pid", ".cluster/api.pid"];
 
-/** Every process of the cluster: its nodes and the services they use (postgres backends included). */
+/**
+ * Every process of the cluster: its nodes and the services they use (postgres backends
+ * included), the services found by pidfile or, when another checkout started them, by port.
+ */
 function clusterProcs(): number[] {
-  const out: number[] = [];
+  const out: number[] = [
+    ...servicePids("kafka", join(root, ".services/kafka/kafka.pid")),
+    ...servicePids("cassandra", join(root, ".services/cassandra/cassandra.pid")),
+    ...servicePids("redis", join(root, ".services/redis/redis.pid")),
+    ...servicePids("postgres", join(root, ".services/postgres/data/postmaster.pid")),
+  ];
   for (const f of PIDFILES) {
     const path = join(root, f);
     if (!existsSync(path)) continue;

@@ -7,7 +7,7 @@
  * and generator can carry at that moment.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -124,6 +124,34 @@ export function pidTree(rootPid: number): number[] {
     queue.push(...(children.get(pid) ?? []));
   }
   return out.filter((pid) => procStat(pid) !== null);
+}
+
+/**
+ * The process listening on 127.0.0.1:`port`, from `ss -ltnp` (null when none, or when ss is
+ * missing): how a bench finds a service that another checkout's services.sh started.
+ */
+export function pidOnPort(port: number): number | null {
+  try {
+    const out = execFileSync("ss", ["-ltnpH", `sport = :${port}`], { encoding: "utf8" });
+    const m = /pid=(\d+)/.exec(out);
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** The services' ports (deploy/services.sh): each one's process, wherever it was started. */
+export const SERVICE_PORTS = { kafka: 9092, cassandra: 9042, redis: 6379, postgres: 5432 } as const;
+
+/** A service's process tree: by its pidfile in this checkout, else by its port. */
+export function servicePids(name: keyof typeof SERVICE_PORTS, pidfile: string): number[] {
+  let pid: number | null = null;
+  if (existsSync(pidfile)) {
+    const n = Number(readFileSync(pidfile, "utf8").split("\n")[0]);
+    if (Number.isInteger(n) && n > 0 && procStat(n) !== null) pid = n;
+  }
+  pid ??= pidOnPort(SERVICE_PORTS[name]);
+  return pid === null ? [] : pidTree(pid);
 }
 
 /** A process tree plus every process of `user` (an Erlang VM's epmd is not in the tree). */

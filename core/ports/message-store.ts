@@ -7,7 +7,14 @@
  * - putMessage is keyed by (conversation_id, message_id); writing it again changes nothing.
  * - history returns messages with message_id < before (all when null), newest first.
  * - lastMessageId is the greatest message_id stored in the conversation.
- * - claim is first-writer-wins per (sender_id, client_msg_id) and answers the winning claim.
+ * - claim is first-writer-wins per (sender_id, client_msg_id) and answers the winning claim
+ *   (the router no longer uses it: it kept the Paxos round per message; see putSendClaim).
+ * - putSendClaim stores a SendClaim under (sender_id, conversation_id, client_msg_id) with a
+ *   plain write (a repeat with the same value changes nothing); findSendClaim reads it back.
+ *   First-writer-wins is the router's: only a conversation's partition owner writes these,
+ *   in log order, and it looks the key up before writing (core/router/ordering.ts).
+ * - putIdCheckpoints stores per (partition, offset) where a partition's ID chain stood;
+ *   idCheckpoint reads one back (null when none was written). A repeat changes nothing.
  * - advanceReceipt keeps the furthest status (sent < delivered < read) and answers it.
  * - touchInbox keeps, per (user, conversation), the entry with the greatest last_message_id.
  * - markRead keeps the greatest message_id per (user, conversation).
@@ -19,7 +26,7 @@
  *   window: it is kept as long as the message.
  */
 import type { ReceiptStatus } from "../protocol/frames.js";
-import type { DedupClaim, InboxEntry, ReceiptRow, StoredMessage } from "../model.js";
+import type { DedupClaim, IdCheckpoint, InboxEntry, ReceiptRow, SendClaim, StoredMessage } from "../model.js";
 
 export interface MessageStore {
   putMessage(message: StoredMessage): Promise<void>;
@@ -31,6 +38,11 @@ export interface MessageStore {
 
   claim(claim: DedupClaim): Promise<DedupClaim>;
   getClaim(sender_id: string, client_msg_id: string): Promise<DedupClaim | null>;
+
+  putSendClaim(claim: SendClaim): Promise<void>;
+  findSendClaim(sender_id: string, conversation_id: string, client_msg_id: string): Promise<SendClaim | null>;
+  putIdCheckpoints(checkpoints: readonly IdCheckpoint[]): Promise<void>;
+  idCheckpoint(partition: number, offset: number): Promise<IdCheckpoint | null>;
 
   advanceReceipt(message_id: string, user_id: string, status: ReceiptStatus): Promise<ReceiptStatus>;
   receipts(message_id: string): Promise<ReceiptRow[]>;

@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   UNKNOWN_MESSAGE: 404,
   USERNAME_TAKEN: 409,
   CLIENT_MSG_ID_REUSED: 409,
+  /** A resumable upload completed while some of its parts are not stored yet. */
+  UPLOAD_INCOMPLETE: 409,
   // The service pushing back or a dependency failing (429 / 503): always retryable.
   RATE_LIMITED: 429,
   OVERLOADED: 503,

@@ -22,7 +22,9 @@ import {
   createUserBody,
   historyQuery,
   inboxQuery,
+  createUploadBody,
   lookupUserQuery,
+  partUrlsBody,
   registerDeviceBody,
 } from "./rest.js";
 
@@ -220,6 +222,40 @@ const specs: readonly Spec[] = [
       bad("filename", 42, "INVALID_FIELD", "a number"),
       bad("filename", null, "INVALID_FIELD", "null"),
       bad("filename", "f".repeat(LIMITS.mediaFilenameCharsMax + 1), "FIELD_TOO_LONG", "too long"),
+    ],
+  },
+  {
+    name: "createUploadBody",
+    schema: createUploadBody,
+    kind: "body",
+    valid: { content_type: "video/mp4", size: LIMITS.mediaBytesMax + 1, filename: "trip.mp4" },
+    expected: { content_type: "video/mp4", size: LIMITS.mediaBytesMax + 1, filename: "trip.mp4" },
+    // Above the resumable bound it is still well-formed: the route answers 413 naming the bound.
+    alsoValid: [[{ content_type: "video/mp4", size: LIMITS.mediaResumableBytesMax + 1 }, { content_type: "video/mp4", size: LIMITS.mediaResumableBytesMax + 1 }]],
+    rows: [
+      omit("content_type"),
+      bad("content_type", "png", "INVALID_FIELD", "no slash"),
+      omit("size"),
+      bad("size", 0, "INVALID_FIELD", "zero"),
+      bad("size", 1.5, "INVALID_FIELD", "not an integer"),
+      bad("size", "5", "INVALID_FIELD", "a string"),
+      bad("filename", "f".repeat(LIMITS.mediaFilenameCharsMax + 1), "FIELD_TOO_LONG", "too long"),
+    ],
+  },
+  {
+    name: "partUrlsBody",
+    schema: partUrlsBody,
+    kind: "body",
+    valid: { part_numbers: [2, 1] },
+    expected: { part_numbers: [2, 1] },
+    alsoValid: [[{ part_numbers: Array.from({ length: LIMITS.mediaPartUrlsPerRequestMax }, (_, i) => i + 1) }, { part_numbers: Array.from({ length: LIMITS.mediaPartUrlsPerRequestMax }, (_, i) => i + 1) }]],
+    rows: [
+      omit("part_numbers"),
+      bad("part_numbers", [], "INVALID_FIELD", "empty"),
+      bad("part_numbers", [0], "INVALID_FIELD", "part 0", "part_numbers.0"),
+      bad("part_numbers", [1.5], "INVALID_FIELD", "not an integer", "part_numbers.0"),
+      bad("part_numbers", [1, 1], "INVALID_FIELD", "repeated"),
+      bad("part_numbers", Array.from({ length: LIMITS.mediaPartUrlsPerRequestMax + 1 }, (_, i) => i + 1), "INVALID_FIELD", "too many"),
     ],
   },
   {

@@ -26,6 +26,21 @@ export const createMediaBody = z.object({
   size: z.number().int().min(1).max(LIMITS.mediaBytesMax),
   filename: z.string().min(1).max(LIMITS.mediaFilenameCharsMax).optional(),
 });
+/**
+ * POST /api/v1/media/uploads: as createMediaBody; a size above the resumable bound is a
+ * well-formed request answered 413 MEDIA_TOO_LARGE by the route, naming the bound.
+ */
+export const createUploadBody = createMediaBody.extend({
+  size: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+});
+/** POST /api/v1/media/uploads/{id}/parts: which parts to sign, 1-based, each at most once. */
+export const partUrlsBody = z.object({
+  part_numbers: z
+    .array(z.number().int().min(1).max(10_000))
+    .min(1)
+    .max(LIMITS.mediaPartUrlsPerRequestMax)
+    .refine((numbers) => new Set(numbers).size === numbers.length, "must not repeat a part number"),
+});
 export const registerDeviceBody = z.object({
   platform: z.enum(["apns", "fcm", "webpush", "webhook"]),
   token: z.string().min(1).max(LIMITS.deviceTokenCharsMax),
@@ -90,6 +105,20 @@ export const groupInfo = z.object({
 });
 export const presenceInfo = z.object({ status: f.presenceStatus, last_seen: f.timestamp.nullable() });
 export const mediaCreated = z.object({ media_id: f.mediaId, upload_url: z.string(), expires_at: f.timestamp });
+export const uploadInfo = z.object({
+  media_id: f.mediaId,
+  content_type: z.string(),
+  size: z.number().int(),
+  part_bytes: z.number().int(),
+  parts: z.number().int(),
+  uploaded_parts: z.array(z.number().int()),
+  expires_at: f.timestamp,
+});
+export const partUrls = z.object({
+  parts: z.array(z.object({ part_number: z.number().int(), size: z.number().int(), upload_url: z.string() })),
+  expires_at: f.timestamp,
+});
+export const uploadCompleted = z.object({ media_id: f.mediaId, content_type: z.string(), size: z.number().int() });
 export const mediaInfo = z.object({
   download_url: z.string(),
   content_type: z.string(),

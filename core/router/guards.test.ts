@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import type { SendRecord } from "../model.js";
 import { routerStep, routerStepFor, type RouterEffect, type RouterInput, type RouterState } from "./index.js";
-import { consumed, execute, freshRouter, worldInit } from "./test-support.js";
+import { consumed, execute, freshRouter, pollLoaded, worldInit } from "./test-support.js";
 
 const NOW = 1_800_000_000_000;
 type Step = (state: RouterState, input: RouterInput) => RouterEffect[];
@@ -43,7 +43,9 @@ function commitsWhenFinishedOutOfOrder(step: Step): number[][] {
       }
     }
   };
-  feed({ type: "records_polled", records: consumed([send("alice", "bob", 1), send("carol", "dave", 2), send("erin", "frank", 3)]), now_ms: NOW });
+  for (const e of pollLoaded(w, r, consumed([send("alice", "bob", 1), send("carol", "dave", 2), send("erin", "frank", 3)]), NOW, step)) {
+    if (e.type === "call" && e.call.type === "commit") throw new Error("nothing is finished yet");
+  }
   const finish = (conversation: string, now_ms: number): void => {
     const id = r.jobs.get(conversation)!.id;
     for (let job = r.jobs.get(conversation); job !== undefined && job.id === id && job.call !== null; job = r.jobs.get(conversation)) {

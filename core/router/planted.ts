@@ -3,17 +3,59 @@
  * idea). Each wraps the correct step and bends one decision; the simulator's variant tests
  * prove the swarm catches each, failing the invariant its comment names.
  */
+import { nextMessageId } from "./ordering.js";
 import type { RouterState, RouterVariant } from "./state.js";
 import { routerStep } from "./step.js";
 import type { RouterEffect, RouterInput } from "./types.js";
 
-export const PLANTED_ROUTER_VARIANTS = ["commit_past_in_flight"] as const satisfies readonly RouterVariant[];
+export const PLANTED_ROUTER_VARIANTS = ["commit_past_in_flight", "chain_ignores_checkpoint", "id_from_router_clock"] as const satisfies readonly RouterVariant[];
 
 type Step = (state: RouterState, input: RouterInput) => RouterEffect[];
 
 /** The step function a router runs: the correct one, or a planted bug around it. */
 export function routerStepFor(variant: RouterVariant): Step {
-  return variant === "commit_past_in_flight" ? commitPastInFlight : routerStep;
+  switch (variant) {
+    case "commit_past_in_flight":
+      return commitPastInFlight;
+    case "chain_ignores_checkpoint":
+      return chainIgnoresCheckpoint;
+    case "id_from_router_clock":
+      return idFromRouterClock;
+    default:
+      return routerStep;
+  }
+}
+
+/**
+ * A partition's ID chain starts afresh in every generation, as if no checkpoint had been
+ * written: a router that starts mid-partition numbers records from its gateway clocks alone,
+ * below IDs the partition already gave out when those clocks lag. Breaks invariant 3 (a
+ * message ordered after another gets a lower ID) or 2 (one ID for two messages).
+ */
+function chainIgnoresCheckpoint(state: RouterState, input: RouterInput): RouterEffect[] {
+  if (input.type === "effect_completed" && input.result.type === "load_chain") {
+    return routerStep(state, { ...input, result: { type: "load_chain", checkpoint: null } });
+  }
+  return routerStep(state, input);
+}
+
+/**
+ * A new message's ID comes from the router's own generator (its clock and machine number),
+ * as before the chain, but without the Paxos claim that used to make the first one win: a
+ * record handled by two routers at once (a stale one and the new owner) becomes two
+ * messages with two IDs. Breaks invariant 5 (one send, two message IDs) or 2.
+ */
+function idFromRouterClock(state: RouterState, input: RouterInput): RouterEffect[] {
+  if (input.type === "effect_completed" && input.result.type === "prepare_send") {
+    for (const job of state.jobs.values()) {
+      if (job.id !== input.job) continue;
+      const floor = input.result.floor?.last_message_id ?? job.send.floor;
+      const next = nextMessageId(state.generator, input.now_ms, floor);
+      state.generator = next.generator;
+      job.send.candidate = next.message_id;
+    }
+  }
+  return routerStep(state, input);
 }
 
 /**

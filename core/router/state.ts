@@ -28,7 +28,14 @@ export type RouterVariant =
    */
   | "persist_without_waiting"
   /** Planted around the step (planted.ts): commits past a record still in flight. */
-  | "commit_past_in_flight";
+  | "commit_past_in_flight"
+  /**
+   * Planted around the step (planted.ts): a partition's ID chain starts afresh in every
+   * generation instead of where the committed offset's checkpoint says it stood.
+   */
+  | "chain_ignores_checkpoint"
+  /** Planted around the step (planted.ts): a new message's ID from the router's own clock and machine. */
+  | "id_from_router_clock";
 
 export type RouterConfig = {
   readonly router_id: string;
@@ -42,7 +49,7 @@ export type RouterConfig = {
 
 export type SendJobData = {
   floor: string | null;
-  /** The ID this router proposed in its claim (the winner may be another's). */
+  /** The record's ID from its partition's chain (a redelivery adopts the stored claim's). */
   candidate: string | null;
   members: readonly string[];
   devices: Readonly<Record<string, readonly string[]>>;
@@ -68,7 +75,15 @@ export type Job = {
 
 export type RouterState = {
   readonly config: RouterConfig;
+  /** Only the broken variant "order_by_gateway_clock" and the planted ones draw from it. */
   generator: SnowflakeState;
+  /**
+   * Each send record's ID from its partition's chain (ordering.ts), from when it is queued
+   * until its job begins.
+   */
+  readonly ids: Map<ConsumedRecord, string>;
+  /** Chain loads in flight or waiting for a retry, by job number (negative: not a record's job). */
+  readonly chain_loads: Map<number, ChainLoad>;
   readonly floors: FloorCache;
   /**
    * Polled records not yet handled, per conversation in log order. Only a conversation's
@@ -110,7 +125,29 @@ export type RouterState = {
   commit_attempt: number;
 };
 
+export type ChainLoad = {
+  readonly partition: number;
+  readonly generation: number;
+  readonly call: RouterCall & { type: "load_chain" };
+  attempt: number;
+  retry_at_ms: number | null;
+};
+
 export type PartitionProgress = {
+  /**
+   * The partition's ID chain: the Snowflake state after its last numbered send (null until
+   * the checkpoint at the generation's first offset is loaded). Records wait in `held` until
+   * then, so every send is numbered in offset order from where the chain stood.
+   */
+  chain: SnowflakeState | null;
+  /** The offset the chain was loaded at, and whether its load is in flight. */
+  chain_offset: number;
+  chain_loading: boolean;
+  held: ConsumedRecord[];
+  /** The chain after each numbered send not yet passed by `committable`, ascending offsets. */
+  chain_after: { offset: number; state: SnowflakeState }[];
+  /** The chain as it stood just before `committable`: what a commit's checkpoint carries. */
+  chain_at_committable: SnowflakeState | null;
   /** Offsets polled and not yet finished, ascending (a partition is polled in offset order). */
   outstanding: number[];
   /** Offsets finished out of order, waiting for the ones before them. */
@@ -125,6 +162,8 @@ export function routerInit(config: RouterConfig): RouterState {
   return {
     config,
     generator: snowflakeInit(config.machine),
+    ids: new Map(),
+    chain_loads: new Map(),
     floors: floorCacheInit(config.limits.routerFloorCacheConversationsMax),
     queues: new Map(),
     queued: 0,

@@ -13,11 +13,15 @@
  *    device that must receive it, then each member's inbox), and only then looked up in the
  *    session store and delivered. Pending before lookup is what makes the gateway's replay
  *    seam gap-free: a device that registered after our lookup finds the entry in its scan.
- * 3. An offset is committed only after every record before it is done. Handling a record
- *    again (after a crash or a rebalance) repeats only idempotent effects: the claim answers
- *    the same ID, puts are keyed, pending is a two-phase set, receipts merge by max.
- * 4. A send whose claim was won by another log record is a client's retry: it gets `sent`
- *    with the original ID and nothing else happens.
+ * 3. An offset is committed only after every record before it is done (and the partition's
+ *    ID checkpoint at that offset is written, see ordering.ts). Handling a record again (after
+ *    a crash, a rebalance, or by a stale router at the same time) repeats only idempotent
+ *    effects: its ID is a function of the log (its partition's chain), the dedup record and
+ *    puts are keyed plain writes of the same values, pending is a two-phase set, receipts
+ *    merge by max.
+ * 4. A send whose (sender, conversation, client_msg_id) already has a dedup record from
+ *    another log record is a client's retry: it gets `sent` with the original ID and nothing
+ *    else happens (or CLIENT_MSG_ID_REUSED when its content differs).
  * 5. Membership is checked here, as of when the message is ordered (invariant 1): a sender
  *    outside the conversation gets a non-retryable error and nothing is stored.
  * 6. A call that fails is retried after a capped exponential backoff, never skipped: a stuck
@@ -25,11 +29,12 @@
  */
 import { unreachable } from "../result.js";
 import { directPeer, parseConversationId } from "../ids/conversation.js";
-import type { AckRecord, Delivery, InboxEntry, PendingEntry, SendRecord, StoredMessage } from "../model.js";
+import type { AckRecord, ConsumedRecord, DedupClaim, Delivery, IdCheckpoint, InboxEntry, PendingEntry, SendClaim, SendRecord, StoredMessage } from "../model.js";
 import { isoFromMs, toNewMessage } from "../model.js";
 import { snowflakeUnixMs } from "../ids/snowflake.js";
-import { floorGet, floorRaise, nextMessageId } from "./ordering.js";
-import type { Job, RouterState } from "./state.js";
+import { chainInit, chainNext, floorGet, floorRaise, nextMessageId, sendDigest } from "./ordering.js";
+import type { Job, PartitionProgress, RouterState } from "./state.js";
+import type { AudienceQuery } from "./types.js";
 import type { RouterCall, RouterCallResult, RouterEffect, RouterInput } from "./types.js";
 
 type Out = RouterEffect[];
@@ -53,12 +58,17 @@ export function routerStep(state: RouterState, input: RouterInput): Out {
         // found exactly that, seed 227: a stale stream resumed past dropped records and won
         // claims numbered below the ones the owner then gave the skipped records).
         if (r.generation < state.generation) continue;
-        track(state, r);
-        const key = r.record.conversation_id;
-        let queue = state.queues.get(key);
-        if (queue === undefined) state.queues.set(key, (queue = []));
-        queue.push(r);
+        let p = state.partitions.get(r.partition);
+        if (p === undefined) {
+          state.partitions.set(r.partition, (p = newProgress()));
+          loadChain(state, out, p, r.partition, r.offset);
+        }
+        // A repeat (a poll that answered late) is dropped: the record is queued or done
+        // already, and numbering it again would move the chain past where other routers have it.
+        if (!track(p, r)) continue;
         state.queued++;
+        if (p.chain === null) p.held.push(r);
+        else enqueue(state, p, r);
       }
       if (state.config.variant === "commit_before_persist") {
         // Broken on purpose: the offsets move before anything is durable.
@@ -67,6 +77,11 @@ export function routerStep(state: RouterState, input: RouterInput): Out {
       advance(state, out, input.now_ms);
       return out;
     case "effect_completed": {
+      if (input.job < 0) {
+        if (input.result.type === "load_chain") onChainLoaded(state, out, input.job, input.result.checkpoint);
+        advance(state, out, input.now_ms);
+        return out;
+      }
       if (input.result.type === "commit") {
         onCommitted(state, out, input.result.outcome);
         advance(state, out, input.now_ms);
@@ -81,6 +96,13 @@ export function routerStep(state: RouterState, input: RouterInput): Out {
       return out;
     }
     case "effect_failed": {
+      if (input.job < 0) {
+        const load = state.chain_loads.get(input.job);
+        if (load === undefined) return out;
+        load.retry_at_ms = input.now_ms + Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(++load.attempt, 16));
+        out.push({ type: "set_timer", at_ms: load.retry_at_ms }, { type: "observed", what: "effect_retried" });
+        return out;
+      }
       const isCommit = state.committing && input.job === 0;
       const job = isCommit ? null : jobById(state, input.job);
       if (!isCommit && job === null) return out;
@@ -108,6 +130,13 @@ export function routerStep(state: RouterState, input: RouterInput): Out {
           state.commit_due_at_ms = null;
           maybeCommit(state, out, input.now_ms);
         } else next_ms = Math.min(next_ms, state.commit_due_at_ms);
+      }
+      for (const [id, load] of state.chain_loads) {
+        if (load.retry_at_ms === null) continue;
+        if (input.now_ms >= load.retry_at_ms) {
+          load.retry_at_ms = null;
+          out.push({ type: "call", job: id, call: load.call });
+        } else next_ms = Math.min(next_ms, load.retry_at_ms);
       }
       for (const job of state.jobs.values()) {
         if (job.retry_at_ms === null) continue;
@@ -177,24 +206,84 @@ function advance(state: RouterState, out: Out, now_ms: number): void {
  */
 function newGeneration(state: RouterState, generation: number): void {
   state.generation = generation;
+  // Every partition's chain is loaded again, at the new generation's first offset: what this
+  // router numbered past the commit may be numbered by another router meanwhile (alike).
+  for (const p of state.partitions.values()) state.queued -= p.held.length;
   state.partitions.clear();
+  for (const [id, load] of state.chain_loads) if (load.generation < generation) state.chain_loads.delete(id);
   // Records of the old generation not yet started are dropped: each comes again in this
   // generation (if this router kept its partition) or goes to its new owner. Jobs in flight
   // finish (their effects are idempotent) but are not committed.
   for (const [key, queue] of state.queues) {
     const kept = queue.filter((r) => r.generation >= generation);
     state.queued -= queue.length - kept.length;
+    for (const r of queue) if (r.generation < generation) state.ids.delete(r);
     if (kept.length === 0) state.queues.delete(key);
     else state.queues.set(key, kept);
   }
 }
 
-function track(state: RouterState, r: import("../model.js").ConsumedRecord): void {
-  let p = state.partitions.get(r.partition);
-  if (p === undefined) state.partitions.set(r.partition, (p = { outstanding: [], finished: new Set(), committable: null, committed: null }));
+function newProgress(): PartitionProgress {
+  return {
+    chain: null,
+    chain_offset: 0,
+    chain_loading: false,
+    held: [],
+    chain_after: [],
+    chain_at_committable: null,
+    outstanding: [],
+    finished: new Set(),
+    committable: null,
+    committed: null,
+  };
+}
+
+/** Records an offset as outstanding; false when it was seen already in this generation. */
+function track(p: PartitionProgress, r: ConsumedRecord): boolean {
   const last = p.outstanding[p.outstanding.length - 1];
-  if ((last !== undefined && r.offset <= last) || (p.committable !== null && r.offset < p.committable)) return; // Seen already.
+  if ((last !== undefined && r.offset <= last) || (p.committable !== null && r.offset < p.committable)) return false;
   p.outstanding.push(r.offset);
+  return true;
+}
+
+/** Asks for the checkpoint at the first offset this generation brought of the partition. */
+function loadChain(state: RouterState, out: Out, p: PartitionProgress, partition: number, offset: number): void {
+  p.chain_loading = true;
+  p.chain_offset = offset;
+  const id = -state.next_job++;
+  const c = { type: "load_chain" as const, partition, offset };
+  state.chain_loads.set(id, { partition, generation: state.generation, call: c, attempt: 0, retry_at_ms: null });
+  out.push({ type: "call", job: id, call: c });
+}
+
+function onChainLoaded(state: RouterState, out: Out, id: number, checkpoint: IdCheckpoint | null): void {
+  const load = state.chain_loads.get(id);
+  if (load === undefined) return;
+  state.chain_loads.delete(id);
+  if (load.generation !== state.generation) return;
+  const p = state.partitions.get(load.partition);
+  if (p === undefined || p.chain !== null || p.chain_offset !== load.call.offset) return;
+  out.push({ type: "observed", what: "chain_loaded" });
+  p.chain = chainInit(load.partition, checkpoint);
+  p.chain_loading = false;
+  if (p.chain_at_committable === null) p.chain_at_committable = p.chain;
+  const held = p.held;
+  p.held = [];
+  for (const r of held) enqueue(state, p, r);
+}
+
+/** Numbers a send from its partition's chain (in offset order) and queues the record. */
+function enqueue(state: RouterState, p: PartitionProgress, r: ConsumedRecord): void {
+  if (r.record.kind === "send" && p.chain !== null) {
+    const next = chainNext(p.chain, r.record.accepted_at_ms);
+    p.chain = next.state;
+    p.chain_after.push({ offset: r.offset, state: next.state });
+    state.ids.set(r, next.id);
+  }
+  const key = r.record.conversation_id;
+  let queue = state.queues.get(key);
+  if (queue === undefined) state.queues.set(key, (queue = []));
+  queue.push(r);
 }
 
 /** A tracked record is done: the partition's committable offset moves past every finished prefix. */
@@ -208,6 +297,7 @@ function finishOffset(state: RouterState, partition: number, offset: number): vo
   p.outstanding.shift();
   p.committable = offset + 1;
   while (p.outstanding.length > 0 && p.finished.delete(p.outstanding[0]!)) p.committable = p.outstanding.shift()! + 1;
+  while (p.chain_after.length > 0 && p.chain_after[0]!.offset < p.committable) p.chain_at_committable = p.chain_after.shift()!.state;
 }
 
 function call(out: Out, job: Job, c: RouterCall): void {
@@ -229,24 +319,36 @@ function begin(state: RouterState, out: Out, job: Job, now_ms: number): void {
     call(out, job, { type: "load_message", conversation_id: record.conversation_id, message_id: record.message_id });
     return;
   }
+  const id = state.ids.get(job.record);
+  if (id === undefined) throw new Error(`router: send at ${job.record.partition}:${job.record.offset} began without an ID`);
+  state.ids.delete(job.record);
+  job.send.candidate = id;
   const floor = floorGet(state.floors, record.conversation_id, job.record.generation);
-  if (floor === undefined) {
-    call(out, job, { type: "load_floor", conversation_id: record.conversation_id });
+  if (floor !== undefined) job.send.floor = floor;
+  void now_ms;
+  if (state.config.variant === "dedup_cache_only") {
+    if (floor === undefined) call(out, job, { type: "load_floor", conversation_id: record.conversation_id, below: id });
+    else call(out, job, { type: "load_audience", query: audienceOf(record) });
     return;
   }
-  job.send.floor = floor;
-  loadAudience(out, job, record);
-  void now_ms;
+  // One round of independent reads: audience (the directory), dedup record (the message
+  // store) and, for a conversation's first send in a generation, its floor. In sequence they
+  // were three waits per message on a loaded box.
+  call(out, job, {
+    type: "prepare_send",
+    query: audienceOf(record),
+    sender_id: record.sender_id,
+    conversation_id: record.conversation_id,
+    client_msg_id: record.client_msg_id,
+    floor_below: floor === undefined ? id : null,
+  });
 }
 
-function loadAudience(out: Out, job: Job, record: SendRecord): void {
-  if (record.target.kind === "group") {
-    call(out, job, { type: "load_audience", query: { kind: "group", group_id: record.target.group_id } });
-    return;
-  }
+function audienceOf(record: SendRecord): AudienceQuery {
+  if (record.target.kind === "group") return { kind: "group", group_id: record.target.group_id };
   const ref = parseConversationId(record.conversation_id);
   const pair: [string, string] = ref !== null && ref.kind === "direct" ? [ref.user_ids[0], ref.user_ids[1]] : [record.sender_id, record.target.to];
-  call(out, job, { type: "load_audience", query: { kind: "direct", user_ids: pair } });
+  return { kind: "direct", user_ids: pair };
 }
 
 function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResult, now_ms: number): void {
@@ -256,17 +358,29 @@ function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResu
     return;
   }
   switch (result.type) {
+    case "prepare_send":
+      if (result.floor !== null) {
+        out.push({ type: "observed", what: "floor_loaded" });
+        floorRaise(state.floors, record.conversation_id, result.floor.last_message_id, job.record.generation);
+        job.send.floor = floorGet(state.floors, record.conversation_id, job.record.generation) ?? null;
+      }
+      if (!acceptAudience(state, out, job, record, result.members, result.devices)) return;
+      onClaim(state, out, job, record, result.found);
+      return;
     case "load_floor":
+      // Only the broken variant "dedup_cache_only" reads these one at a time.
       out.push({ type: "observed", what: "floor_loaded" });
       floorRaise(state.floors, record.conversation_id, result.last_message_id, job.record.generation);
       job.send.floor = floorGet(state.floors, record.conversation_id, job.record.generation) ?? null;
-      loadAudience(out, job, record);
+      call(out, job, { type: "load_audience", query: audienceOf(record) });
       return;
     case "load_audience":
-      onAudience(state, out, job, record, result.members, result.devices, now_ms);
+      if (!acceptAudience(state, out, job, record, result.members, result.devices)) return;
+      // Broken on purpose: a retry after the cache forgot becomes a second message.
+      call(out, job, { type: "claim_cached", claim: ownClaim(job, record), ttl_ms: 5 * 60_000 });
       return;
     case "claim":
-      onClaim(state, out, job, record, result.winner, now_ms);
+      onClaim(state, out, job, record, result.winner);
       return;
     case "persist":
       call(out, job, { type: "locate", user_ids: job.send.members });
@@ -280,15 +394,15 @@ function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResu
   }
 }
 
-function onAudience(
+/** The audience check, as of when the message is ordered; false when the send was refused. */
+function acceptAudience(
   state: RouterState,
   out: Out,
   job: Job,
   record: SendRecord,
   members: readonly string[] | null,
   devices: Readonly<Record<string, readonly string[]>>,
-  now_ms: number,
-): void {
+): boolean {
   if (members === null || !members.includes(record.sender_id)) {
     const unknown = members === null;
     const message =
@@ -298,70 +412,63 @@ function onAudience(
           : `You are not a member of group ${record.target.group_id}.`
         : `User ${record.target.to} does not exist.`;
     rejectSend(state, out, job, record, unknown && record.target.kind === "direct" ? "UNKNOWN_USER" : unknown ? "NOT_FOUND" : "NOT_A_MEMBER", message);
-    return;
+    return false;
   }
   job.send.members = members;
   job.send.devices = devices;
-  const floor = job.send.floor;
-  let candidate: string;
   if (state.config.variant === "order_by_gateway_clock") {
     // Broken on purpose: the gateway's clock decides, whatever the log order was.
     const next = nextMessageId(state.generator, record.accepted_at_ms, null);
     state.generator = next.generator;
-    candidate = next.message_id;
-  } else {
-    const next = nextMessageId(state.generator, now_ms, floor);
-    state.generator = next.generator;
-    candidate = next.message_id;
+    job.send.candidate = next.message_id;
   }
-  job.send.candidate = candidate;
-  const claim = {
-    sender_id: record.sender_id,
-    client_msg_id: record.client_msg_id,
-    message_id: candidate,
-    conversation_id: record.conversation_id,
-    prev_message_id: floor,
-    position: { partition: job.record.partition, offset: job.record.offset },
-  };
-  if (state.config.variant === "dedup_cache_only") {
-    // Broken on purpose: a retry after the cache forgot becomes a second message.
-    call(out, job, { type: "claim_cached", claim, ttl_ms: 5 * 60_000 });
-    return;
-  }
-  call(out, job, { type: "claim", claim });
+  return true;
 }
 
-function onClaim(
-  state: RouterState,
-  out: Out,
-  job: Job,
-  record: SendRecord,
-  winner: import("../model.js").DedupClaim,
-  now_ms: number,
-): void {
-  if (winner.conversation_id !== record.conversation_id) {
-    rejectSend(
-      state,
-      out,
-      job,
-      record,
-      "CLIENT_MSG_ID_REUSED",
-      `client_msg_id ${record.client_msg_id} was already used for a message in another conversation; use a new UUID.`,
-    );
-    return;
-  }
-  const sameRecord = winner.position.partition === job.record.partition && winner.position.offset === job.record.offset;
-  if (!sameRecord) {
+function ownClaim(job: Job, record: SendRecord): SendClaim {
+  return {
+    sender_id: record.sender_id,
+    client_msg_id: record.client_msg_id,
+    message_id: job.send.candidate!,
+    conversation_id: record.conversation_id,
+    prev_message_id: job.send.floor,
+    position: { partition: job.record.partition, offset: job.record.offset },
+    digest: sendDigest(record.type, record.content),
+  };
+}
+
+/**
+ * The dedup record found for the send's key (null: none). Another record's is a client's
+ * retry (or a reuse with other content); this record's own is a redelivery, which repeats
+ * the same writes; none makes this record the message, numbered by its chain ID.
+ */
+function onClaim(state: RouterState, out: Out, job: Job, record: SendRecord, found: DedupClaim | SendClaim | null): void {
+  const sameRecord = found !== null && found.position.partition === job.record.partition && found.position.offset === job.record.offset;
+  if (found !== null && !sameRecord) {
+    const reused = found.conversation_id !== record.conversation_id || ("digest" in found && found.digest !== sendDigest(record.type, record.content));
+    if (reused) {
+      out.push({ type: "observed", what: "send_id_reused" });
+      rejectSend(
+        state,
+        out,
+        job,
+        record,
+        "CLIENT_MSG_ID_REUSED",
+        `client_msg_id ${record.client_msg_id} was already used for another message in this conversation; use a new UUID for a new message.`,
+      );
+      return;
+    }
     // A client's retry of a send that another log record already carries: answer `sent`.
     out.push({ type: "observed", what: "send_retry_answered" });
-    out.push({ type: "deliver", gateway_id: record.origin.gateway_id, deliveries: [sentReceipt(record, winner.message_id, winner.prev_message_id)] });
+    out.push({ type: "deliver", gateway_id: record.origin.gateway_id, deliveries: [sentReceipt(record, found.message_id, found.prev_message_id)] });
     finish(state, job);
     return;
   }
-  floorRaise(state.floors, record.conversation_id, winner.message_id, job.record.generation);
-  out.push({ type: "observed", what: winner.message_id === job.send.candidate ? "send_ordered" : "send_redelivered" });
+  const claim = found ?? ownClaim(job, record);
+  floorRaise(state.floors, record.conversation_id, claim.message_id, job.record.generation);
+  out.push({ type: "observed", what: found === null ? "send_ordered" : "send_redelivered" });
   const message: StoredMessage = {
-    message_id: winner.message_id,
+    message_id: claim.message_id,
     conversation_id: record.conversation_id,
     sender_id: record.sender_id,
     sender_device_id: record.sender_device_id,
@@ -370,10 +477,10 @@ function onClaim(
     type: record.type,
     client_msg_id: record.client_msg_id,
     // The ID's own time, not this router's clock: a redelivery must store the same message.
-    sent_at_ms: snowflakeUnixMs(winner.message_id),
-    prev_message_id: winner.prev_message_id,
+    sent_at_ms: snowflakeUnixMs(claim.message_id),
+    prev_message_id: claim.prev_message_id,
   };
-  job.send.winner = winner;
+  job.send.winner = claim;
   job.send.message = message;
   const pending: PendingEntry[] = [];
   for (const user_id of job.send.members) {
@@ -392,7 +499,10 @@ function onClaim(
     last_message_at_ms: message.sent_at_ms,
     last_message_preview: preview(message),
   }));
-  call(out, job, { type: "persist", message, pending, inbox });
+  // A redelivery rewrites its own record's claim too (the same value): a stale router may be
+  // writing it right now, and either write leaves the row as it must be.
+  const written: SendClaim | null = found === null ? (claim as SendClaim) : "digest" in found ? found : null;
+  call(out, job, { type: "persist", message, pending, inbox, claim: written });
 }
 
 function preview(message: StoredMessage): string {
@@ -610,8 +720,15 @@ function maybeCommit(state: RouterState, out: Out, now_ms: number): void {
   state.committing = true;
   state.commit_in_flight = offsets;
   state.commit_generation = state.generation;
+  // Where each partition's chain stands at its new offset, written before the commit: the
+  // router that starts there next numbers on from exactly that state (ordering.ts).
+  const checkpoints: IdCheckpoint[] = [];
+  for (const { partition, offset } of offsets) {
+    const chain = state.partitions.get(partition)?.chain_at_committable ?? null;
+    if (chain !== null) checkpoints.push({ partition, offset, last_ms: chain.last_ms, sequence: chain.sequence });
+  }
   // Job 0 is the commit: there is at most one in flight.
-  out.push({ type: "call", job: 0, call: { type: "commit", offsets, generation: state.generation } });
+  out.push({ type: "call", job: 0, call: { type: "commit", offsets, generation: state.generation, checkpoints } });
 }
 
 function onCommitted(state: RouterState, out: Out, outcome: "ok" | "fenced"): void {

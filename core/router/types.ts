@@ -12,10 +12,12 @@ import type {
   ConsumedRecord,
   DedupClaim,
   Delivery,
+  IdCheckpoint,
   InboxEntry,
   LogPosition,
   PendingEntry,
   PushNotification,
+  SendClaim,
   SessionEntry,
   StoredMessage,
 } from "../model.js";
@@ -26,9 +28,24 @@ export type AudienceQuery =
 
 /** Effects whose outcome the router waits for. */
 export type RouterCall =
-  | { readonly type: "load_floor"; readonly conversation_id: string }
+  /** The greatest message ID of the conversation below `below` (the send's own ID). */
+  | { readonly type: "load_floor"; readonly conversation_id: string; readonly below: string }
   | { readonly type: "load_audience"; readonly query: AudienceQuery }
-  | { readonly type: "claim"; readonly claim: DedupClaim }
+  /** Where the partition's ID chain stood before `offset` (the first offset of a generation). */
+  | { readonly type: "load_chain"; readonly partition: number; readonly offset: number }
+  /**
+   * A send's reads, made together (they are independent): its audience, the durable dedup
+   * record of (sender, conversation, client_msg_id), and, when `floor_below` is set, the
+   * conversation's greatest message ID below it (the send's own ID).
+   */
+  | {
+      readonly type: "prepare_send";
+      readonly query: AudienceQuery;
+      readonly sender_id: string;
+      readonly conversation_id: string;
+      readonly client_msg_id: string;
+      readonly floor_below: string | null;
+    }
   /** Only the broken variant "dedup_cache_only": a claim held in the expiring cache. */
   | { readonly type: "claim_cached"; readonly claim: DedupClaim; readonly ttl_ms: number }
   | {
@@ -36,6 +53,8 @@ export type RouterCall =
       readonly message: StoredMessage;
       readonly pending: readonly PendingEntry[];
       readonly inbox: readonly InboxEntry[];
+      /** The send's dedup record, written with the message (null when it exists already). */
+      readonly claim: SendClaim | null;
     }
   | { readonly type: "locate"; readonly user_ids: readonly string[] }
   | { readonly type: "load_message"; readonly conversation_id: string; readonly message_id: string }
@@ -46,13 +65,28 @@ export type RouterCall =
       readonly receipt: { readonly message_id: string; readonly user_id: string; readonly status: ReceiptStatus } | null;
       readonly mark_read: { readonly user_id: string; readonly conversation_id: string; readonly message_id: string } | null;
     }
-  | { readonly type: "commit"; readonly offsets: readonly LogPosition[]; readonly generation: number };
+  /**
+   * Commits `offsets`; the host first writes `checkpoints` (where each partition's ID chain
+   * stands at its new offset), then commits, so a committed offset always has its checkpoint.
+   */
+  | { readonly type: "commit"; readonly offsets: readonly LogPosition[]; readonly generation: number; readonly checkpoints: readonly IdCheckpoint[] };
 
 export type RouterCallResult =
   | { readonly type: "load_floor"; readonly last_message_id: string | null }
   /** members null: the group (or, for a direct chat, one of the two users) does not exist. */
   | { readonly type: "load_audience"; readonly members: readonly string[] | null; readonly devices: Readonly<Record<string, readonly string[]>> }
+  /** Only the broken variant "dedup_cache_only" (its expiring cache's answer). */
   | { readonly type: "claim"; readonly winner: DedupClaim }
+  | {
+      readonly type: "prepare_send";
+      /** As load_audience's. */
+      readonly members: readonly string[] | null;
+      readonly devices: Readonly<Record<string, readonly string[]>>;
+      readonly found: SendClaim | null;
+      /** Null when the call asked for no floor. */
+      readonly floor: { readonly last_message_id: string | null } | null;
+    }
+  | { readonly type: "load_chain"; readonly checkpoint: IdCheckpoint | null }
   | { readonly type: "persist" }
   | { readonly type: "locate"; readonly sessions: Readonly<Record<string, readonly SessionEntry[]>> }
   | { readonly type: "load_message"; readonly message: StoredMessage | null }
@@ -90,4 +124,6 @@ export type RouterObservation =
   | "ack_ignored"
   | "commit_fenced"
   | "effect_retried"
-  | "floor_loaded";
+  | "floor_loaded"
+  | "chain_loaded"
+  | "send_id_reused";

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # S3-compatible storage for media: s3proxy (org.gaul:s3proxy) from Maven Central, on the
-# filesystem (jclouds "filesystem-nio2" provider), one bucket, V4 signatures, CORS open to any
+# filesystem (jclouds "filesystem" provider), one bucket, V4 signatures, CORS open to any
 # origin (the browser PUTs and GETs pre-signed URLs directly). Loopback only, port 9100.
+#
+# Not "filesystem-nio2", s3proxy's newer provider: in 2.6.0 a part upload whose connection
+# drops midway leaves a part file without its metadata, and from then on every ListParts
+# and AbortMultipartUpload of that upload answers 500, so an interrupted resumable upload
+# could neither resume nor be removed (AWS S3 discards the partial part). The older provider
+# discards it too (adapters/blob/blob-store-s3.integration.test.ts checks it).
 # Usage: s3proxy.sh up|down|status|env|check
 # shellcheck disable=SC2034  # SVC is read by lib/common.sh
 SVC=s3proxy
@@ -13,7 +19,8 @@ PORT="${CHAT_S3PROXY_PORT:-9100}"
 HOME_DIR="$CACHE_DIR/s3proxy-$VERSION"
 LIB="$HOME_DIR/lib"
 DIR="$STATE_DIR/s3proxy"
-DATA="$DIR/data"
+# Its own folder: the layout differs from the nio2 provider's "data" of earlier versions.
+DATA="$DIR/blobs"
 CONF="$DIR/s3proxy.conf"
 LOG="$DIR/s3proxy.log"
 PIDFILE="$DIR/s3proxy.pid"
@@ -50,7 +57,7 @@ s3proxy.identity=$ACCESS_KEY
 s3proxy.credential=$SECRET_KEY
 s3proxy.cors-allow-all=true
 s3proxy.ignore-unknown-headers=true
-jclouds.provider=filesystem-nio2
+jclouds.provider=filesystem
 jclouds.identity=$ACCESS_KEY
 jclouds.credential=$SECRET_KEY
 jclouds.filesystem.basedir=$DATA

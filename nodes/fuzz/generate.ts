@@ -169,6 +169,12 @@ const REST_ROUTES: readonly (readonly [string, (r: Draw, k: Known) => string, ()
   ["GET", (r) => `/api/v1/media/${enc(anyString(r, 100))}?conversation_id=${enc(anyString(r, 40))}`, () => null],
   ["PUT", (r) => `/media/${enc(anyString(r, 40))}/upload?expires=${int(r, 2e12)}&sig=${"0".repeat(int(r, 70))}`, () => ({})],
   ["GET", (r) => `/media/${enc(anyString(r, 40))}/download?expires=${anyString(r, 20)}&sig=${anyString(r, 70)}`, () => null],
+  ["POST", () => "/api/v1/media/uploads", () => ({ content_type: "video/mp4", size: 6 * 1024 * 1024, filename: "a.mp4" })],
+  ["GET", (r) => `/api/v1/media/uploads/${enc(anyString(r, 100))}`, () => null],
+  ["POST", (r) => `/api/v1/media/uploads/${enc(anyString(r, 100))}/parts`, () => ({ part_numbers: [1, 2] })],
+  ["POST", (r) => `/api/v1/media/uploads/${enc(anyString(r, 100))}/complete`, () => null],
+  ["DELETE", (r) => `/api/v1/media/uploads/${enc(anyString(r, 100))}`, () => null],
+  ["PUT", (r) => `/media/${enc(anyString(r, 40))}/parts/${int(r, 12_000)}?expires=${int(r, 2e12)}&sig=${"0".repeat(int(r, 70))}`, () => ({})],
   // Sign-out of someone else's or a made-up device (404), never the attacker's own: that would
   // revoke its token and leave the rest of the run to 401s.
   ["DELETE", (r) => `/api/v1/sessions/${enc(anyString(r, 90)) || "d1"}`, () => null],

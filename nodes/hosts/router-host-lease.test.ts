@@ -1,19 +1,21 @@
 /**
- * The router host's lease gate: a claim (where a new message ID leaves the process) runs only
- * while the machine lease is live. Memory ports, real timers; the lease is a switch.
+ * The router host's lease gate: a send's prepare_send (the last step before a record becomes a
+ * message) runs only while the machine lease is live. The ID itself is the log partition's
+ * (core/router/ordering.ts), not the leased machine's. Memory ports, real timers; the lease is a switch.
  */
 import { describe, expect, it } from "vitest";
 import { ClockSystem, DirectoryMemory, GatewayLinkMemory, LogMemory, MessageStoreMemory, PendingStoreMemory, PushMemory, SessionStoreMemory } from "../../adapters/memory/index.js";
 import { directConversationId } from "../../core/ids/conversation.js";
 import { snowflakeParse } from "../../core/ids/snowflake.js";
 import { defaultLimits } from "../../core/limits.js";
+import { partitionOf } from "../../core/ports/log.js";
 import { RouterHost } from "./router-host.js";
 import { timersReal } from "../timers-real.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("RouterHost with a machine lease", () => {
-  it("claims no message ID while the lease is not live, and claims with the leased machine once it is", async () => {
+  it("orders no message while the lease is not live, and orders it, numbered by its partition, once it is", async () => {
     const clock = new ClockSystem();
     const timers = timersReal(clock);
     const log = new LogMemory();
@@ -46,7 +48,7 @@ describe("RouterHost with a machine lease", () => {
     await new Promise<void>((ok) => host.start(() => ok()));
     try {
       await sleep(600);
-      expect(calls).toContain("claim:false");
+      expect(calls).toContain("prepare_send:false");
       expect(await messages.lastMessageId(conversation_id)).toBeNull();
       // Another issuer's number is no lease of ours either.
       live = 78;
@@ -56,7 +58,7 @@ describe("RouterHost with a machine lease", () => {
       for (let i = 0; i < 100 && (await messages.lastMessageId(conversation_id)) === null; i++) await sleep(50);
       const id = await messages.lastMessageId(conversation_id);
       expect(id).not.toBeNull();
-      expect(snowflakeParse(id as string).machine).toBe(77);
+      expect(snowflakeParse(id as string).machine).toBe(partitionOf(conversation_id, log.partition_count));
     } finally {
       await new Promise<void>((ok) => host.stop(ok));
     }

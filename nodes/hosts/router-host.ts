@@ -238,7 +238,14 @@ export class RouterHost {
     const { ports } = this;
     switch (call.type) {
       case "load_floor":
-        return map(fromPromise(() => ports.messages.lastMessageId(call.conversation_id)), (last_message_id) => ({ type: "load_floor", last_message_id }));
+        // The greatest ID below the send's own: greater ones a stale router may have written
+        // already belong to later records (core/router/ordering.ts).
+        return map(fromPromise(() => ports.messages.history(call.conversation_id, call.below, 1)), (page) => ({
+          type: "load_floor",
+          last_message_id: page[0]?.message_id ?? null,
+        }));
+      case "load_chain":
+        return map(fromPromise(() => ports.messages.idCheckpoint(call.partition, call.offset)), (checkpoint) => ({ type: "load_chain", checkpoint }));
       case "load_audience": {
         const query = call.query;
         if (query.kind === "direct") {
@@ -270,9 +277,30 @@ export class RouterHost {
           })),
         );
       }
-      case "claim":
+      case "prepare_send": {
+        // The last step before a record becomes a message: gated by the lease like consuming
+        // is (a router whose lease lapsed is being replaced), though the ID no longer needs it.
         if (!this.leaseLive()) return (_ok, fail) => fail(`no live lease on machine ${this.config.machine}`);
-        return map(fromPromise(() => ports.messages.claim(call.claim)), (winner) => ({ type: "claim", winner }));
+        const below = call.floor_below;
+        return map(
+          all<unknown>([
+            this.execute({ type: "load_audience", query: call.query }),
+            fromPromise(() => ports.messages.findSendClaim(call.sender_id, call.conversation_id, call.client_msg_id)),
+            below === null ? ofValue(null) : this.execute({ type: "load_floor", conversation_id: call.conversation_id, below }),
+          ]),
+          ([audience, found, floor]): RouterCallResult => {
+            const a = audience as Extract<RouterCallResult, { type: "load_audience" }>;
+            const f = floor as Extract<RouterCallResult, { type: "load_floor" }> | null;
+            return {
+              type: "prepare_send",
+              members: a.members,
+              devices: a.devices,
+              found: found as import("../../core/model.js").SendClaim | null,
+              floor: f === null ? null : { last_message_id: f.last_message_id },
+            };
+          },
+        );
+      }
       case "claim_cached": {
         if (!this.leaseLive()) return (_ok, fail) => fail(`no live lease on machine ${this.config.machine}`);
         const key = `dedup:${call.claim.sender_id}:${call.claim.client_msg_id}`;
@@ -292,11 +320,18 @@ export class RouterHost {
           // Broken on purpose: the rest is fired and forgotten.
           fromPromise(() => ports.pending.put(call.pending))(() => undefined, () => undefined);
           for (const entry of call.inbox) fromPromise(() => ports.messages.touchInbox(entry))(() => undefined, () => undefined);
-          return map(fromPromise(() => ports.messages.putMessage(call.message)), () => ({ type: "persist" as const }));
+          return map(
+            all<unknown>([
+              fromPromise(() => ports.messages.putMessage(call.message)),
+              ...(call.claim === null ? [] : [fromPromise(() => ports.messages.putSendClaim(call.claim!))]),
+            ]),
+            () => ({ type: "persist" as const }),
+          );
         }
         return map(
           all<unknown>([
             fromPromise(() => ports.messages.putMessage(call.message)),
+            ...(call.claim === null ? [] : [fromPromise(() => ports.messages.putSendClaim(call.claim!))]),
             fromPromise(() => ports.pending.put(call.pending)),
             ...call.inbox.map((entry) => fromPromise(() => ports.messages.touchInbox(entry))),
             // The (media, conversation) link lets every member fetch the media (docs/API.md).
@@ -343,7 +378,10 @@ export class RouterHost {
       case "commit": {
         const consumer = this.consumer;
         if (consumer === null) return (_ok, fail) => fail("not consuming");
-        return map(fromPromise(() => consumer.commit(call.offsets, call.generation)), (outcome) => ({ type: "commit", outcome }));
+        // Checkpoints first: a committed offset must always have its checkpoint (ordering.ts).
+        const commit = fromPromise(() => consumer.commit(call.offsets, call.generation));
+        const checked = call.checkpoints.length === 0 ? commit : chain(fromPromise(() => ports.messages.putIdCheckpoints(call.checkpoints)), () => commit);
+        return map(checked, (outcome) => ({ type: "commit", outcome }));
       }
       default: {
         const never: never = call;

@@ -4,12 +4,13 @@
  * call but sign-up and sign-in needs a bearer token, and every read of a conversation, group
  * or media is authorized by membership.
  */
+import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { groupConversationId, parseConversationId } from "../../core/ids/conversation.js";
 import { opaqueId } from "../../core/ids/opaque.js";
 import type { Limits } from "../../core/limits.js";
 import { isoFromMs, toNewMessage, type StoredMessage } from "../../core/model.js";
-import type { BlobStore } from "../../core/ports/blob-store.js";
+import { resumablePartLength, type BlobStore, type PartGrant, type ResumableUpload, type ResumableUploads } from "../../core/ports/blob-store.js";
 import type { Clock, Random } from "../../core/ports/clock.js";
 import type { Directory } from "../../core/ports/directory.js";
 import type { MessageStore } from "../../core/ports/message-store.js";
@@ -29,7 +30,7 @@ export type ApiServices = {
   readonly directory: Directory;
   readonly messages: MessageStore;
   readonly presence: Presence;
-  readonly blobs: BlobStore;
+  readonly blobs: BlobStore & ResumableUploads;
   readonly tokens: Tokens;
   readonly clock: Clock;
   readonly random: Random;
@@ -128,7 +129,7 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     return decoded.value;
   };
   const draw = (): number => s.random.uint32();
-  const thumbnails = new Thumbnails(s.blobs, s.clock, s.limits.mediaUrlTtlMs);
+  const thumbnails = new Thumbnails(s.blobs, s.clock, s.limits.mediaUrlTtlMs, s.limits.mediaBytesMax);
 
   // ---- users and sessions ----------------------------------------------------------------
 
@@ -423,6 +424,85 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     });
   });
 
+  // ---- resumable uploads (docs/API.md "Resumable uploads") ----------------------------------
+
+  app.post("/api/v1/media/uploads", async (req, reply) => {
+    const b = body(rest.createUploadBody, req, reply);
+    if (b === null) return reply;
+    if (b.size > s.limits.mediaResumableBytesMax) return fail(reply, "MEDIA_TOO_LARGE", `A resumable upload may be at most ${s.limits.mediaResumableBytesMax} bytes.`);
+    if (!mediaTypeAllowed(b.content_type)) {
+      return fail(reply, "UNSUPPORTED_MEDIA_TYPE", `Media of type ${b.content_type} are not accepted; send the file as application/octet-stream.`);
+    }
+    const media_id = s.tokens.mediaId(me(req).user_id);
+    const upload = await s.blobs.startResumable({ media_id, content_type: b.content_type.toLowerCase(), size: b.size }, s.clock.now() + s.limits.mediaResumableTtlMs);
+    return reply.code(201).send(uploadAnswer(upload));
+  });
+
+  /**
+   * The caller's unfinished upload, or the reply already sent (403 for another's media, 404
+   * for none). One that has expired is removed at once, with its parts, and is 404 from then.
+   */
+  const ownUpload = async (req: FastifyRequest<{ Params: { media_id: string } }>, reply: FastifyReply): Promise<ResumableUpload | null> => {
+    const media_id = req.params.media_id;
+    if (!s.tokens.isUploader(media_id, me(req).user_id)) {
+      fail(reply, "FORBIDDEN", "Only the uploader may see or continue an upload.");
+      return null;
+    }
+    const upload = await s.blobs.resumable(media_id);
+    if (upload !== null && upload.expires_at_ms <= s.clock.now()) await s.blobs.abortResumable(media_id);
+    if (upload === null || upload.expires_at_ms <= s.clock.now()) {
+      fail(reply, "NOT_FOUND", `No unfinished upload has ID ${media_id} (it was completed, aborted, or expired).`);
+      return null;
+    }
+    return upload;
+  };
+
+  app.get<{ Params: { media_id: string } }>("/api/v1/media/uploads/:media_id", async (req, reply) => {
+    const upload = await ownUpload(req, reply);
+    return upload === null ? reply : reply.send(uploadAnswer(upload));
+  });
+
+  app.post<{ Params: { media_id: string } }>("/api/v1/media/uploads/:media_id/parts", async (req, reply) => {
+    const b = body(rest.partUrlsBody, req, reply);
+    if (b === null) return reply;
+    const upload = await ownUpload(req, reply);
+    if (upload === null) return reply;
+    const beyond = b.part_numbers.find((n) => n > upload.parts);
+    if (beyond !== undefined) return fail(reply, "INVALID_FIELD", `part_numbers: this upload has parts 1 to ${upload.parts}; there is no part ${beyond}.`);
+    const expires_at_ms = Math.min(s.clock.now() + s.limits.mediaUrlTtlMs, upload.expires_at_ms);
+    const parts: { part_number: number; size: number; upload_url: string }[] = [];
+    for (const part_number of b.part_numbers) {
+      const url = await s.blobs.presignPart(upload.media_id, part_number, expires_at_ms);
+      if (url === null) return fail(reply, "NOT_FOUND", `No unfinished upload has ID ${upload.media_id}.`);
+      parts.push({ part_number, size: resumablePartLength(upload.size, upload.part_bytes, part_number) ?? 0, upload_url: absolute(s.public_url(), url) });
+    }
+    return reply.send({ parts, expires_at: isoFromMs(expires_at_ms) });
+  });
+
+  app.post<{ Params: { media_id: string } }>("/api/v1/media/uploads/:media_id/complete", async (req, reply) => {
+    const media_id = req.params.media_id;
+    if (s.tokens.isUploader(media_id, me(req).user_id)) {
+      // Completing again (the answer was lost) answers the same.
+      const done = await s.blobs.head(media_id);
+      if (done !== null) return reply.send({ media_id, content_type: done.content_type, size: done.size });
+    }
+    const upload = await ownUpload(req, reply);
+    if (upload === null) return reply;
+    const missing = missingParts(upload);
+    if (missing.length > 0) return fail(reply, "UPLOAD_INCOMPLETE", `Parts ${describeParts(missing)} of ${upload.parts} are not uploaded yet.`);
+    const info = await s.blobs.completeResumable(media_id);
+    if (info === null) return fail(reply, "UPLOAD_INCOMPLETE", "Some parts are not stored whole yet; ask which with GET and upload them again.");
+    void thumbnails.ensure(info);
+    return reply.send({ media_id, content_type: info.content_type, size: info.size });
+  });
+
+  app.delete<{ Params: { media_id: string } }>("/api/v1/media/uploads/:media_id", async (req, reply) => {
+    const upload = await ownUpload(req, reply);
+    if (upload === null) return reply;
+    await s.blobs.abortResumable(upload.media_id);
+    return reply.code(204).send();
+  });
+
   /**
    * Was the media sent in a conversation `user_id` is a member of? The router links a media
    * to each conversation a message carried it in (MessageStore.linkMedia), so this walks
@@ -447,7 +527,8 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
     const granted = await s.blobs.verify("download", req.url, s.clock.now());
     if (granted !== req.params.media_id) return fail(reply, "FORBIDDEN", "The download URL is invalid or has expired.");
     const info = await s.blobs.head(req.params.media_id);
-    const bytes = await s.blobs.get(req.params.media_id);
+    // Streamed from the store: a resumable upload may be hundreds of MiB.
+    const bytes = info === null ? null : await s.blobs.read(req.params.media_id);
     if (info === null || bytes === null) return fail(reply, "NOT_FOUND", "No such media.");
     // Served from this origin, so never as anything a browser would run (core/protocol/media-types.ts).
     const serving = mediaServing(info.content_type);
@@ -458,24 +539,75 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
       .header("content-security-policy", MEDIA_CONTENT_SECURITY_POLICY)
       .header("cross-origin-resource-policy", "same-origin")
       .header("cache-control", "private, max-age=600")
-      .send(Buffer.from(bytes));
+      .header("content-length", String(info.size))
+      .send(Readable.from(bytes));
   });
 }
 
 /**
- * `PUT /media/{id}/upload`: everything is checked before a byte of the body is read (the
- * signature, a Content-Length within the declared size, the bound on uploads in flight), and
- * the body is then streamed with the declared size as its cap. A refusal closes the
- * connection, so the unread body is never read. It lives in its own scope, the only one
- * whose bodies are not JSON.
+ * `PUT /media/{id}/upload` and `PUT /media/{id}/parts/{n}`: everything is checked before a
+ * byte of the body is read (the signature, a Content-Length within the declared size, the
+ * bound on uploads in flight), and the body is then streamed with the declared size as its
+ * cap. A refusal closes the connection, so the unread body is never read. They live in their
+ * own scope, the only one whose bodies are not JSON.
  */
 function registerUpload(app: FastifyInstance, s: ApiServices, thumbnails: Thumbnails): void {
   let in_flight = 0;
   const by_address = new Map<string, number>();
-  /** The declared size each admitted upload may stream, from its onRequest check to its handler. */
+  /** The size each admitted upload may stream, from its onRequest check to its handler. */
   const declared_size = new WeakMap<FastifyRequest, number>();
+  const part_grant = new WeakMap<FastifyRequest, PartGrant>();
   const refuse = (reply: FastifyReply, code: import("../../core/protocol/errors.js").ErrorCode, message: string): FastifyReply =>
     fail(reply.header("connection", "close"), code, message);
+
+  /** Admits a body of at most `declared` bytes within the bounds on uploads in flight; else refuses. */
+  const admit = (req: FastifyRequest, reply: FastifyReply, declared: number): FastifyReply | undefined => {
+    const length = req.headers["content-length"];
+    if (length !== undefined && Number(length) > declared) {
+      return refuse(reply, "MEDIA_TOO_LARGE", `The body is ${length} bytes; this upload was declared as ${declared}.`);
+    }
+    // The address is read now: once the socket is gone (a dropped upload, a refusal that
+    // closes it) req.ip is undefined, and the slot would never be given back.
+    const ip = req.ip;
+    const mine = by_address.get(ip) ?? 0;
+    if (mine >= s.limits.uploadsInFlightPerAddressMax) {
+      return refuse(reply, "RATE_LIMITED", `At most ${s.limits.uploadsInFlightPerAddressMax} uploads at once from one address; retry when one finishes.`);
+    }
+    if (in_flight >= s.limits.uploadsInFlightMax) return refuse(reply, "OVERLOADED", "Too many uploads in progress; retry shortly.");
+    in_flight++;
+    by_address.set(ip, mine + 1);
+    reply.raw.once("close", () => {
+      in_flight--;
+      const left = (by_address.get(ip) ?? 1) - 1;
+      if (left <= 0) by_address.delete(ip);
+      else by_address.set(ip, left);
+    });
+    declared_size.set(req, declared);
+    return undefined;
+  };
+
+  /** The body, read up to the admitted size and no further; null once a refusal is sent. */
+  const readBody = async (req: FastifyRequest, reply: FastifyReply): Promise<Buffer | null> => {
+    const declared = declared_size.get(req) ?? 0;
+    const body = req.body as AsyncIterable<Buffer> | undefined;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    if (body !== undefined && body !== null && typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function") {
+      for await (const chunk of body) {
+        size += chunk.length;
+        if (size > declared) {
+          refuse(reply, "MEDIA_TOO_LARGE", `The body is larger than the ${declared} bytes this upload was declared as.`);
+          return null;
+        }
+        chunks.push(chunk);
+      }
+    }
+    if (size === 0) {
+      fail(reply, "INVALID_FIELD", "The upload body is missing.");
+      return null;
+    }
+    return Buffer.concat(chunks, size);
+  };
 
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -488,50 +620,74 @@ function registerUpload(app: FastifyInstance, s: ApiServices, thumbnails: Thumbn
           if (granted === null || granted !== req.params.media_id) return refuse(reply, "FORBIDDEN", "The upload URL is invalid or has expired.");
           const declared = await s.blobs.uploadSize(granted);
           if (declared === null) return refuse(reply, "FORBIDDEN", "The upload URL was used already or its declaration is gone.");
-          const length = req.headers["content-length"];
-          if (length !== undefined && Number(length) > declared) {
-            return refuse(reply, "MEDIA_TOO_LARGE", `The body is ${length} bytes; this upload was declared as ${declared}.`);
-          }
-          const mine = by_address.get(req.ip) ?? 0;
-          if (mine >= s.limits.uploadsInFlightPerAddressMax) {
-            return refuse(reply, "RATE_LIMITED", `At most ${s.limits.uploadsInFlightPerAddressMax} uploads at once from one address; retry when one finishes.`);
-          }
-          if (in_flight >= s.limits.uploadsInFlightMax) return refuse(reply, "OVERLOADED", "Too many uploads in progress; retry shortly.");
-          in_flight++;
-          by_address.set(req.ip, mine + 1);
-          reply.raw.once("close", () => {
-            in_flight--;
-            const left = (by_address.get(req.ip) ?? 1) - 1;
-            if (left <= 0) by_address.delete(req.ip);
-            else by_address.set(req.ip, left);
-          });
-          declared_size.set(req, declared);
+          return admit(req, reply, declared);
         },
       },
       async (req, reply) => {
-        const declared = declared_size.get(req) ?? 0;
-        const body = req.body as AsyncIterable<Buffer> | undefined;
-        const chunks: Buffer[] = [];
-        let size = 0;
-        if (body !== undefined && body !== null && typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function") {
-          for await (const chunk of body) {
-            size += chunk.length;
-            if (size > declared) return refuse(reply, "MEDIA_TOO_LARGE", `The body is larger than the ${declared} bytes this upload was declared as.`);
-            chunks.push(chunk);
-          }
-        }
-        if (size === 0) return fail(reply, "INVALID_FIELD", "The upload body is missing.");
+        const bytes = await readBody(req, reply);
+        if (bytes === null) return reply;
         try {
-          await s.blobs.put(req.params.media_id, new Uint8Array(Buffer.concat(chunks, size)));
+          await s.blobs.put(req.params.media_id, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
         } catch {
           return fail(reply, "FORBIDDEN", "The upload URL was used already or its declaration is gone.");
         }
         // The upload is complete: make its thumbnail now, off the answer's path.
         void s.blobs.head(req.params.media_id).then((info) => (info === null ? null : thumbnails.ensure(info)), () => null);
-        return reply.code(201).send({ media_id: req.params.media_id, size });
+        return reply.code(201).send({ media_id: req.params.media_id, size: bytes.length });
+      },
+    );
+    // One part of a resumable upload: exactly its length; the same part again replaces it.
+    scope.put<{ Params: { media_id: string; part_number: string } }>(
+      "/media/:media_id/parts/:part_number",
+      {
+        onRequest: async (req, reply) => {
+          const grant = await s.blobs.verifyPart(req.url, s.clock.now());
+          if (grant === null || grant.media_id !== req.params.media_id || String(grant.part_number) !== req.params.part_number) {
+            return refuse(reply, "FORBIDDEN", "The part URL is invalid or has expired.");
+          }
+          part_grant.set(req, grant);
+          return admit(req, reply, grant.size);
+        },
+      },
+      async (req, reply) => {
+        const grant = part_grant.get(req);
+        const bytes = await readBody(req, reply);
+        if (bytes === null || grant === undefined) return reply;
+        if (bytes.length !== grant.size) return fail(reply, "INVALID_FIELD", `Part ${grant.part_number} must be exactly ${grant.size} bytes; the body was ${bytes.length}.`);
+        try {
+          await s.blobs.putPart(grant.media_id, grant.part_number, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+        } catch {
+          return fail(reply, "NOT_FOUND", "The upload was completed, aborted or has expired.");
+        }
+        return reply.code(200).send({ media_id: grant.media_id, part_number: grant.part_number, size: grant.size });
       },
     );
   });
+}
+
+function uploadAnswer(upload: ResumableUpload): Record<string, unknown> {
+  return {
+    media_id: upload.media_id,
+    content_type: upload.content_type,
+    size: upload.size,
+    part_bytes: upload.part_bytes,
+    parts: upload.parts,
+    uploaded_parts: upload.uploaded,
+    expires_at: isoFromMs(upload.expires_at_ms),
+  };
+}
+
+function missingParts(upload: ResumableUpload): number[] {
+  const have = new Set(upload.uploaded);
+  const missing: number[] = [];
+  for (let n = 1; n <= upload.parts; n++) if (!have.has(n)) missing.push(n);
+  return missing;
+}
+
+/** "2, 5, 6" or, for many, the first ten and how many more. */
+function describeParts(numbers: readonly number[]): string {
+  const shown = numbers.slice(0, 10).join(", ");
+  return numbers.length > 10 ? `${shown} and ${numbers.length - 10} more` : shown;
 }
 
 function absolute(base: string, pathOrUrl: string): string {

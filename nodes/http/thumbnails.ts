@@ -25,6 +25,8 @@ export class Thumbnails {
     private readonly blobs: BlobStore,
     private readonly clock: Clock,
     private readonly url_ttl_ms: number,
+    /** Images larger than this (resumable uploads may be) are not decoded: IMAGE_TOO_LARGE. */
+    private readonly bytes_max: number,
   ) {}
 
   static idOf(media_id: string): string {
@@ -34,6 +36,9 @@ export class Thumbnails {
   /** The thumbnail of `info`'s media, made now if need be; null when its type gets none. */
   ensure(info: BlobInfo): Promise<ThumbnailOutcome | null> {
     if (!thumbnailable(info.content_type)) return Promise.resolve(null);
+    if (info.size > this.bytes_max) {
+      return Promise.resolve({ ok: false, error: { code: "IMAGE_TOO_LARGE", message: `The image is ${info.size} bytes; thumbnails are made of images up to ${this.bytes_max} bytes.` } });
+    }
     const known = this.failed.get(info.media_id);
     if (known !== undefined) return Promise.resolve({ ok: false, error: known });
     let running = this.making.get(info.media_id);

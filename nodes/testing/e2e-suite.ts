@@ -3,7 +3,8 @@
  * all-in-one node and the production cluster: REST on `api`, sockets on the gateways (users
  * alternate between them, so in a cluster the two sides of a chat sit on different gateways).
  */
-import { randomUUID } from "node:crypto";
+import { createECDH, randomBytes, randomUUID } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { Rest, Socket, signIn, signUp, type Account } from "./api-client.js";
@@ -14,7 +15,40 @@ export type E2ETarget = {
   gateways: string[];
   /** The APNs and FCM stand-ins the node pushes to (startPushStandIns). */
   push: PushStandIns;
+  /**
+   * Where media live: the node's own folder (it serves the signed URLs), or S3 (clients PUT
+   * and GET at the storage, which answers as S3 does: 200 to a PUT, and a second PUT to the
+   * same URL replaces the first; docs/API.md).
+   */
+  media: "folder" | "s3";
 };
+
+/** A signed URL with one character of its signature changed, whatever the store calls it. */
+function forgeSignature(url: string): string {
+  const parsed = new URL(url);
+  const name = ["sig", "X-Amz-Signature"].find((n) => parsed.searchParams.has(n));
+  if (name === undefined) throw new Error(`no signature in ${url}`);
+  const value = parsed.searchParams.get(name)!;
+  parsed.searchParams.set(name, `${value.slice(0, -1)}${value.endsWith("0") ? "1" : "0"}`);
+  return parsed.toString();
+}
+
+/**
+ * PUTs the first `sent` bytes of `body` announced as all of it, then drops the connection:
+ * an upload cut off (the app killed, the train in a tunnel). Resolves once the socket is gone.
+ */
+function putCutOff(url: string, body: Buffer, sent: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = httpRequest(url, { method: "PUT", headers: { "content-length": String(body.length) } });
+    req.on("error", () => resolve());
+    req.on("close", () => resolve());
+    req.on("response", (res) => {
+      res.resume();
+      res.on("end", () => resolve());
+    });
+    req.write(body.subarray(0, sent), () => setTimeout(() => req.destroy(), 200));
+  });
+}
 
 export function registerE2E(label: string, target: () => E2ETarget): void {
   let n = 0;
@@ -155,10 +189,13 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       const created = await alice.rest.call("POST", "/api/v1/media", { content_type: "image/png", size: bytes.length, filename: "cat.png" });
       expect(created.status).toBe(201);
       const media_id = String(created.json.media_id);
+      // Any 2xx means stored: the node answers 201, S3 answers 200.
       const put = await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/png" }, body: bytes });
-      expect(put.status).toBe(201);
+      expect(put.ok, String(put.status)).toBe(true);
+      // The node's folder takes one PUT per URL; S3 replaces the object (docs/API.md).
       const again = await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/png" }, body: bytes });
-      expect(again.status).toBeGreaterThanOrEqual(400);
+      if (target().media === "folder") expect(again.status).toBeGreaterThanOrEqual(400);
+      else expect(again.status).toBe(200);
       // Before it is sent anywhere, only its uploader may fetch it.
       expect((await alice.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(200);
       expect((await bob.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(403);
@@ -177,7 +214,8 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       expect(Buffer.from(await download.arrayBuffer())).toEqual(bytes);
       expect((await eve.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(403);
       expect((await eve.rest.call("GET", `/api/v1/media/${media_id}?conversation_id=${String(sent.data.conversation_id)}`)).status).toBe(403);
-      const forged = String(got.json.download_url).replace(/sig=([0-9a-f])/, (_m, c: string) => `sig=${c === "0" ? "1" : "0"}`);
+      const forged = forgeSignature(String(got.json.download_url));
+      expect(forged).not.toBe(got.json.download_url);
       expect((await fetch(forged)).status).toBe(403);
       await Promise.all([a.close(), b.close()]);
     });
@@ -189,7 +227,7 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       const g = await alice.rest.call("POST", "/api/v1/groups", { name: "photos", member_ids: [bob.user_id, carol.user_id] });
       const bytes = Buffer.from("%PDF-1.4 minutes");
       const created = await bob.rest.call("POST", "/api/v1/media", { content_type: "application/pdf", size: bytes.length, filename: "minutes.pdf" });
-      expect((await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "application/pdf" }, body: bytes })).status).toBe(201);
+      expect((await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "application/pdf" }, body: bytes })).ok).toBe(true);
       const b = await open(bob.token);
       // Some text first, so the media is not simply the latest message.
       for (let i = 0; i < 3; i++) {
@@ -232,12 +270,101 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       expect(pdf.json.thumbnail_error).toBeUndefined();
     });
 
+    it("resumes a large upload cut off halfway where it stopped; the recipient opens the file by its ID", async () => {
+      const [alice, bob] = await pair();
+      // Three parts; distinct bytes per position, so a part stored in the wrong place shows.
+      const file = Buffer.alloc(2 * 5 * 1024 * 1024 + 12_345);
+      for (let i = 0; i < file.length; i++) file[i] = (i * 131 + (i >> 16)) & 0xff;
+      const created = await alice.rest.call("POST", "/api/v1/media/uploads", { content_type: "video/mp4", size: file.length, filename: "trip.mp4" });
+      expect(created.status).toBe(201);
+      expect(created.json).toMatchObject({ content_type: "video/mp4", size: file.length, part_bytes: 5 * 1024 * 1024, parts: 3, uploaded_parts: [] });
+      const media_id = String(created.json.media_id);
+      const { part_bytes, parts } = created.json as { part_bytes: number; parts: number };
+      const slice = (n: number): Buffer => file.subarray((n - 1) * part_bytes, Math.min(file.length, n * part_bytes));
+      const urls = async (numbers: number[]): Promise<Map<number, string>> => {
+        const got = await alice.rest.call("POST", `/api/v1/media/uploads/${media_id}/parts`, { part_numbers: numbers });
+        expect(got.status, JSON.stringify(got.json)).toBe(200);
+        expect(got.json.parts.map((p: { size: number }) => p.size)).toEqual(numbers.map((n) => slice(n).length));
+        return new Map(got.json.parts.map((p: { part_number: number; upload_url: string }) => [p.part_number, p.upload_url]));
+      };
+      const first = await urls([1, 2, 3]);
+      expect((await fetch(first.get(1)!, { method: "PUT", body: slice(1) })).ok).toBe(true);
+      // Part 2 is cut off halfway: the connection drops with half its bytes sent.
+      await putCutOff(first.get(2)!, slice(2), Math.floor(slice(2).length / 2));
+      // A part of the wrong length is refused, and stores nothing.
+      expect((await fetch(first.get(3)!, { method: "PUT", body: slice(3).subarray(1) })).status).toBeGreaterThanOrEqual(400);
+
+      // Later (another process, another network): ask where it stopped and send only the rest.
+      const status = await alice.rest.call("GET", `/api/v1/media/uploads/${media_id}`);
+      expect(status.status).toBe(200);
+      expect(status.json.uploaded_parts).toEqual([1]);
+      const early = await alice.rest.call("POST", `/api/v1/media/uploads/${media_id}/complete`);
+      expect(early.status).toBe(409);
+      expect(early.json.error.code).toBe("UPLOAD_INCOMPLETE");
+      expect(early.json.error.message).toContain("2, 3");
+      const missing = [1, 2, 3].filter((n) => !status.json.uploaded_parts.includes(n));
+      for (const [n, url] of await urls(missing)) expect((await fetch(url, { method: "PUT", body: slice(n) })).ok, `part ${n}`).toBe(true);
+      expect((await alice.rest.call("GET", `/api/v1/media/uploads/${media_id}`)).json.uploaded_parts).toEqual([1, 2, 3]);
+      const done = await alice.rest.call("POST", `/api/v1/media/uploads/${media_id}/complete`);
+      expect(done.status).toBe(200);
+      expect(done.json).toEqual({ media_id, content_type: "video/mp4", size: file.length });
+      // Completing again (the answer was lost) answers the same; the upload itself is gone.
+      expect((await alice.rest.call("POST", `/api/v1/media/uploads/${media_id}/complete`)).json).toEqual(done.json);
+      expect((await alice.rest.call("GET", `/api/v1/media/uploads/${media_id}`)).status).toBe(404);
+
+      // Sent as a file message, the recipient opens it by its ID alone.
+      const a = await open(alice.token);
+      const client_msg_id = randomUUID();
+      a.send("send_message", { to: bob.user_id, content: media_id, type: "file", client_msg_id });
+      const sent = await a.wait((f) => f.event === "delivery_receipt" && f.data.client_msg_id === client_msg_id);
+      expect(sent.data.status).toBe("sent");
+      const got = await bob.rest.call("GET", `/api/v1/media/${media_id}`);
+      expect(got.status).toBe(200);
+      expect(got.json).toMatchObject({ content_type: "video/mp4", size: file.length });
+      const bytes = Buffer.from(await (await fetch(got.json.download_url)).arrayBuffer());
+      // Buffer.equals: vitest's toEqual walks 10 MiB for minutes.
+      expect(bytes.length).toBe(file.length);
+      expect(bytes.equals(file)).toBe(true);
+      await a.close();
+    }, 120_000);
+
+    it("holds a resumable upload to its limits: size, type, its uploader, its parts", async () => {
+      const [alice, bob] = await pair();
+      const too_big = await alice.rest.call("POST", "/api/v1/media/uploads", { content_type: "video/mp4", size: 512 * 1024 * 1024 + 1 });
+      expect([too_big.status, too_big.json.error.code]).toEqual([413, "MEDIA_TOO_LARGE"]);
+      const html = await alice.rest.call("POST", "/api/v1/media/uploads", { content_type: "text/html", size: 10 });
+      expect([html.status, html.json.error.code]).toEqual([415, "UNSUPPORTED_MEDIA_TYPE"]);
+      expect((await alice.rest.call("POST", "/api/v1/media/uploads", { content_type: "video/mp4", size: 0 })).json.error.code).toBe("INVALID_FIELD");
+      const created = await alice.rest.call("POST", "/api/v1/media/uploads", { content_type: "application/zip", size: 6 * 1024 * 1024 });
+      expect(created.status).toBe(201);
+      const media_id = String(created.json.media_id);
+      // Another user can neither see nor continue nor abort it.
+      expect((await bob.rest.call("GET", `/api/v1/media/uploads/${media_id}`)).status).toBe(403);
+      expect((await bob.rest.call("POST", `/api/v1/media/uploads/${media_id}/parts`, { part_numbers: [1] })).status).toBe(403);
+      expect((await bob.rest.call("DELETE", `/api/v1/media/uploads/${media_id}`)).status).toBe(403);
+      const past_end = await alice.rest.call("POST", `/api/v1/media/uploads/${media_id}/parts`, { part_numbers: [3] });
+      expect([past_end.status, past_end.json.error.code]).toEqual([400, "INVALID_FIELD"]);
+      expect((await alice.rest.call("POST", `/api/v1/media/uploads/${media_id}/parts`, { part_numbers: [1, 1] })).json.error.code).toBe("INVALID_FIELD");
+      // Not a media yet: it cannot be fetched or sent.
+      expect((await alice.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(404);
+      // Aborted: its URLs and the upload are gone.
+      const url = (await alice.rest.call("POST", `/api/v1/media/uploads/${media_id}/parts`, { part_numbers: [2] })).json.parts[0].upload_url as string;
+      expect((await alice.rest.call("DELETE", `/api/v1/media/uploads/${media_id}`)).status).toBe(204);
+      expect((await alice.rest.call("GET", `/api/v1/media/uploads/${media_id}`)).status).toBe(404);
+      // The node refuses a part of an aborted upload; AWS S3 does too (404 NoSuchUpload), while
+      // s3proxy stores it aside. Either way nothing of it can become a media.
+      const stray = await fetch(url, { method: "PUT", body: Buffer.alloc(1024 * 1024) });
+      if (target().media === "folder") expect(stray.status).toBeGreaterThanOrEqual(400);
+      expect((await alice.rest.call("POST", `/api/v1/media/uploads/${media_id}/complete`)).status).toBe(404);
+      expect((await alice.rest.call("GET", `/api/v1/media/${media_id}`)).status).toBe(404);
+    });
+
     it("refuses image and file content that is not an uploaded media of the sender, with UNKNOWN_MEDIA", async () => {
       const [alice, bob] = await pair();
       const upload = async (who: Account, put: boolean): Promise<string> => {
         const bytes = Buffer.from("GIF89a tiny");
         const created = await who.rest.call("POST", "/api/v1/media", { content_type: "image/gif", size: bytes.length });
-        if (put) expect((await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/gif" }, body: bytes })).status).toBe(201);
+        if (put) expect((await fetch(created.json.upload_url, { method: "PUT", headers: { "content-type": "image/gif" }, body: bytes })).ok).toBe(true);
         return String(created.json.media_id);
       };
       const bobs = await upload(bob, true);
@@ -313,6 +440,80 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       await new Promise((r) => setTimeout(r, 300));
       expect(apns.acceptedFor(marker_token).map((n) => (n.payload["chat"] as { message_id: string }).message_id)).not.toContain(online.message_id);
       await Promise.all([a.close(), b.close()]);
+    });
+
+    it("posts one signed webhook per message to an offline recipient's hook, and forgets a hook that answers 410", async () => {
+      const { webhook } = target().push;
+      const [alice, bob] = await pair();
+      const run = `${Date.now() % 100_000}-${n++}`;
+      const hook = webhook.script(`/hook/${run}`, { status: 204 });
+      const marker = webhook.script(`/marker/${run}`, { status: 200 });
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "webhook", token: hook })).status).toBe(201);
+      const a = await open(alice.token);
+      const sent: string[] = [];
+      for (let i = 0; i < 3; i++) sent.push((await a.sendText(bob.user_id, `webhook ${i}`)).message_id);
+      await until("3 webhooks", () => webhook.on(`/hook/${run}`).length >= 3);
+      await new Promise((r) => setTimeout(r, 300));
+      const posts = webhook.on(`/hook/${run}`);
+      // Exactly one per message: the delivery header names it, and none repeats.
+      expect(posts.map((p) => p.headers["x-chat-delivery"]).sort()).toEqual([...sent].sort());
+      for (const p of posts) {
+        expect(p.method).toBe("POST");
+        expect(String(p.headers["x-chat-signature"])).toMatch(/^sha256=[0-9a-f]{64}$/);
+        expect(JSON.parse(p.body.toString("utf8"))).toMatchObject({ user_id: bob.user_id, from: alice.user_id, message_id: p.headers["x-chat-delivery"] });
+      }
+      // The hook says it is gone: the node deletes the registration and never calls it again.
+      webhook.script(`/hook/${run}`, { status: 410 });
+      await a.sendText(bob.user_id, "still there?");
+      await until("the 410", () => webhook.on(`/hook/${run}`).some((p) => p.status === 410));
+      await new Promise((r) => setTimeout(r, 200));
+      const asked = webhook.on(`/hook/${run}`).length;
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "webhook", token: marker })).status).toBe(201);
+      const last = await a.sendText(bob.user_id, "last one");
+      await until("the marker hook's webhook", () => webhook.on(`/marker/${run}`).some((p) => p.headers["x-chat-delivery"] === last.message_id));
+      expect(webhook.on(`/hook/${run}`).length).toBe(asked);
+      await a.close();
+    });
+
+    it("sends one encrypted Web Push per message to an offline recipient's subscription, and forgets one the service calls gone (410)", async () => {
+      const { webpush, vapid } = target().push;
+      const [alice, bob] = await pair();
+      const run = `${Date.now() % 100_000}-${n++}`;
+      const subscription = (path: string): string => {
+        const ecdh = createECDH("prime256v1");
+        ecdh.generateKeys();
+        return JSON.stringify({ endpoint: webpush.script(path, { status: 201 }), keys: { p256dh: ecdh.getPublicKey().toString("base64url"), auth: randomBytes(16).toString("base64url") } });
+      };
+      const endpoint = `/push/${run}`;
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "webpush", token: subscription(endpoint) })).status).toBe(201);
+      const a = await open(alice.token);
+      for (let i = 0; i < 3; i++) await a.sendText(bob.user_id, `web push ${i}`);
+      await until("3 pushes", () => webpush.on(endpoint).length >= 3);
+      await new Promise((r) => setTimeout(r, 300));
+      const posts = webpush.on(endpoint);
+      // One per message (the payload is encrypted to the browser; the adapter's test reads it).
+      expect(posts).toHaveLength(3);
+      for (const p of posts) {
+        expect(p.method).toBe("POST");
+        expect(p.headers["content-encoding"]).toBe("aes128gcm");
+        expect(String(p.headers["authorization"])).toMatch(new RegExp(`^vapid t=[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+, k=${vapid.public_key}$`));
+        expect(Number(p.headers["ttl"])).toBeGreaterThan(0);
+        expect(p.body.length).toBeGreaterThan(86);
+      }
+      // The push service says the subscription is gone: it is deleted and never used again.
+      webpush.script(endpoint, { status: 410 });
+      await a.sendText(bob.user_id, "still subscribed?");
+      await until("the 410", () => webpush.on(endpoint).some((p) => p.status === 410));
+      await new Promise((r) => setTimeout(r, 200));
+      const asked = webpush.on(endpoint).length;
+      const marker = `/marker/${run}`;
+      expect((await bob.rest.call("POST", "/api/v1/devices", { platform: "webpush", token: subscription(marker) })).status).toBe(201);
+      await a.sendText(bob.user_id, "last one");
+      await until("the marker subscription's push", () => webpush.on(marker).length >= 1);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(webpush.on(endpoint).length).toBe(asked);
+      expect(webpush.on(marker)).toHaveLength(1);
+      await a.close();
     });
   });
 

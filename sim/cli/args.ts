@@ -28,7 +28,7 @@ const flags = z.object({
   faults: faultList.optional(),
   "no-faults": faultList.optional(),
   scenario: z.enum(SCENARIO_NAMES as [ScenarioName, ...ScenarioName[]]).optional(),
-  "router-variant": z.enum(["correct", "commit_before_persist", "order_by_gateway_clock", "delete_pending_on_delivery", "dedup_cache_only", "persist_without_waiting", "commit_past_in_flight"]).default("correct"),
+  "router-variant": z.enum(["correct", "commit_before_persist", "order_by_gateway_clock", "delete_pending_on_delivery", "dedup_cache_only", "persist_without_waiting", "commit_past_in_flight", "chain_ignores_checkpoint", "id_from_router_clock"]).default("correct"),
   "gateway-variant": z
     .enum(["correct", "sent_before_append", "resync_skips_emitted", "ack_given_up_as_durable", "acks_rate_limited", "scan_stops_at_full_page"])
     .default("correct"),

@@ -45,6 +45,8 @@ export type PendingSend = {
   readonly preview_url: string | null;
   /** 0..1 while uploading; null once the bytes are stored. */
   upload_progress: number | null;
+  /** A resumable upload begun for this file: a retry continues it where it stopped. */
+  upload_id: string | null;
   failed: string | null;
 };
 
@@ -443,6 +445,7 @@ export class App {
       file: null,
       preview_url: null,
       upload_progress: null,
+      upload_id: null,
       failed: null,
     };
     this.addPending(pending);
@@ -452,10 +455,13 @@ export class App {
     return null;
   }
 
-  /** Uploads a file through a pre-signed URL, then sends its media_id. */
-  sendFile(conversation_id: string, file: File): string | null {
+  /**
+   * Uploads a file through pre-signed URLs, then sends its media_id: in one PUT up to
+   * LIMITS.mediaBytesMax, in parts above it (a retry resumes with the parts not yet stored).
+   */
+  sendFile(conversation_id: string, file: File, upload_id: string | null = null): string | null {
     if (file.size === 0) return "That file is empty.";
-    if (file.size > LIMITS.mediaBytesMax) return `Files can be at most ${Math.round(LIMITS.mediaBytesMax / 1024 / 1024)} MB.`;
+    if (file.size > LIMITS.mediaResumableBytesMax) return `Files can be at most ${Math.round(LIMITS.mediaResumableBytesMax / 1024 / 1024)} MB.`;
     const image = /^image\/(png|jpeg|gif|webp|avif)$/.test(file.type);
     const pending: PendingSend = {
       client_msg_id: uuidV4(),
@@ -465,6 +471,7 @@ export class App {
       file,
       preview_url: image ? URL.createObjectURL(file) : null,
       upload_progress: 0,
+      upload_id,
       failed: null,
     };
     this.addPending(pending);
@@ -478,12 +485,17 @@ export class App {
     // The server refuses active types (SVG, HTML): such a file goes as plain bytes.
     const content_type = mediaTypeToDeclare(file.type);
     try {
-      const created = await this.api.createMedia(content_type, file.size, file.name.slice(0, LIMITS.mediaFilenameCharsMax) || "file");
-      await uploadBytes(created.upload_url, file, content_type, (fraction) => {
+      const progress = (fraction: number): void => {
         pending.upload_progress = fraction;
         this.invalidate();
-      });
-      pending.content = created.media_id;
+      };
+      if (file.size > LIMITS.mediaBytesMax) {
+        pending.content = await this.uploadInParts(pending, file, content_type, progress);
+      } else {
+        const created = await this.api.createMedia(content_type, file.size, file.name.slice(0, LIMITS.mediaFilenameCharsMax) || "file");
+        await uploadBytes(created.upload_url, file, content_type, progress);
+        pending.content = created.media_id;
+      }
       pending.upload_progress = null;
     } catch (e) {
       if (e instanceof AuthLost) return;
@@ -504,12 +516,39 @@ export class App {
     this.invalidate();
   }
 
+  /**
+   * A resumable upload: the parts the server does not have yet, one PUT each, then complete.
+   * The upload's ID is kept on the pending send first, so a retry after a failure (or a
+   * dropped connection) continues it instead of starting over.
+   */
+  private async uploadInParts(pending: PendingSend, file: File, content_type: string, progress: (fraction: number) => void): Promise<string> {
+    let upload = pending.upload_id === null ? null : await this.api.upload(pending.upload_id);
+    upload ??= await this.api.createUpload(content_type, file.size, file.name.slice(0, LIMITS.mediaFilenameCharsMax) || "file");
+    pending.upload_id = upload.media_id;
+    const stored = new Set(upload.uploaded_parts);
+    const missing: number[] = [];
+    for (let n = 1; n <= upload.parts; n++) if (!stored.has(n)) missing.push(n);
+    const partSize = (n: number): number => Math.min(upload.part_bytes, file.size - (n - 1) * upload.part_bytes);
+    let sent = upload.uploaded_parts.reduce((sum, n) => sum + partSize(n), 0);
+    for (let i = 0; i < missing.length; i += LIMITS.mediaPartUrlsPerRequestMax) {
+      // URLs are asked for a batch at a time: they expire 15 minutes after they are signed.
+      const batch = await this.api.partUrls(upload.media_id, missing.slice(i, i + LIMITS.mediaPartUrlsPerRequestMax));
+      for (const part of batch.parts) {
+        const start = (part.part_number - 1) * upload.part_bytes;
+        await uploadBytes(part.upload_url, file.slice(start, start + part.size), null, (fraction) => progress((sent + fraction * part.size) / file.size));
+        sent += part.size;
+      }
+    }
+    await this.api.completeUpload(upload.media_id);
+    return upload.media_id;
+  }
+
   /** A failed send goes again as a new message (the old client_msg_id was refused for good). */
   retrySend(client_msg_id: string): void {
     const old = this.findPending(client_msg_id);
     if (old === null) return;
     this.dropPending(client_msg_id);
-    if (old.file !== null && old.upload_progress !== null) this.sendFile(old.conversation_id, old.file);
+    if (old.file !== null && old.upload_progress !== null) this.sendFile(old.conversation_id, old.file, old.upload_id);
     else if (old.message_type === "text") this.sendText(old.conversation_id, old.content);
     else {
       const target = this.targetOf(old.conversation_id);

@@ -169,3 +169,50 @@ it("a recipient opens a photo sent to them, by its media_id alone", async () => 
   expect((alice as Page & { errors: string[] }).errors).toEqual([]);
   expect((bob as Page & { errors: string[] }).errors).toEqual([]);
 }, 120_000);
+
+it("a file above the single-upload limit goes up in parts, and the recipient opens it by its media_id alone", async () => {
+  const suffix = String(Date.now() % 100_000);
+  const alice = await person();
+  const bob = await person();
+  await signUp(alice, `aliceu${suffix}`);
+  await signUp(bob, `bobu${suffix}`);
+  const alice_calls: string[] = [];
+  alice.on("request", (r) => {
+    const url = new URL(r.url());
+    if (url.pathname.startsWith("/api/v1/media") || url.pathname.startsWith("/media/")) alice_calls.push(`${r.method()} ${url.pathname}`);
+  });
+  const bob_calls: string[] = [];
+  bob.on("request", (r) => {
+    if (new URL(r.url()).pathname.startsWith("/api/v1/media/")) bob_calls.push(new URL(r.url()).pathname + new URL(r.url()).search);
+  });
+
+  await alice.click("button[aria-label='New chat']");
+  await alice.fill("#new-chat-username", `bobu${suffix}`);
+  await alice.keyboard.press("Enter");
+  await alice.waitForSelector(`.chat-title:has-text('bobu${suffix}')`);
+  // 26 MiB: one MiB over what a single PUT takes, so six parts of 5 MiB and a last one of 1 MiB.
+  const size = 26 * 1024 * 1024;
+  const file = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 4096) file[i] = (i >> 12) & 0xff;
+  await alice.setInputFiles("#composer-file", { name: "holiday.zip", mimeType: "application/zip", buffer: file });
+  await alice.locator(".msg.own:not(.pending) .tick-sent, .msg.own:not(.pending) .tick-delivered, .msg.own:not(.pending) .tick-read").first().waitFor({ timeout: 60_000 });
+  expect(alice_calls).toContain("POST /api/v1/media/uploads");
+  expect(alice_calls.filter((c) => /^PUT \/media\/[A-Za-z0-9_-]+\/parts\/\d+$/.test(c))).toHaveLength(6);
+  expect(alice_calls.filter((c) => /\/complete$/.test(c))).toHaveLength(1);
+  expect(alice_calls.some((c) => c === "POST /api/v1/media")).toBe(false);
+
+  const row = bob.locator(".chat-row", { has: bob.locator(".chat-row-title", { hasText: `aliceu${suffix}` }) });
+  await row.waitFor({ timeout: 10_000 });
+  await row.click();
+  const link = bob.locator(".msg.theirs a.file");
+  await link.waitFor({ timeout: 10_000 });
+  await bob.waitForFunction(() => (document.querySelector<HTMLAnchorElement>(".msg.theirs a.file")?.href ?? "").includes("/download"), undefined, { timeout: 10_000 });
+  // The link downloads the very bytes that went up in parts.
+  const href = await link.getAttribute("href");
+  const downloaded = Buffer.from(await (await fetch(href!)).arrayBuffer());
+  expect(downloaded.length).toBe(size);
+  expect(downloaded.equals(file)).toBe(true);
+  for (const call of bob_calls) expect(call).toMatch(/^\/api\/v1\/media\/[A-Za-z0-9_-]+$/);
+  expect((alice as Page & { errors: string[] }).errors).toEqual([]);
+  expect((bob as Page & { errors: string[] }).errors).toEqual([]);
+}, 180_000);

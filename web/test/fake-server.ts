@@ -25,15 +25,37 @@ import { LIMITS } from "../../core/limits.js";
 import { decodeBody, decodeClientFrame, encodeFrame } from "../../core/protocol/decode.js";
 import { errorBody, httpStatusOf, type ErrorCode } from "../../core/protocol/errors.js";
 import type { ClientFrame, NewMessageData, ReceiptStatus, ServerFrame } from "../../core/protocol/frames.js";
-import { addMembersBody, createGroupBody, createMediaBody, createSessionBody, createUserBody } from "../../core/protocol/rest.js";
+import { addMembersBody, createGroupBody, createMediaBody, createSessionBody, createUploadBody, createUserBody, partUrlsBody } from "../../core/protocol/rest.js";
+import { resumablePartLength, resumablePlan } from "../../core/ports/blob-store.js";
 import { receiptMax, receiptRank } from "../../core/receipts/receipts.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 type User = { user_id: string; username: string; salt: Buffer; hash: Buffer; created_at: string };
 type Group = { group_id: string; name: string; creator_id: string; created_at: string; member_ids: string[] };
-type Media = { media_id: string; owner: string; content_type: string; size: number; bytes: Buffer | null; sig: string; conversations: Set<string> };
+type Media = {
+  media_id: string;
+  owner: string;
+  content_type: string;
+  size: number;
+  bytes: Buffer | null;
+  sig: string;
+  conversations: Set<string>;
+  /** A resumable upload not yet completed: its parts so far (docs/API.md "Resumable uploads"). */
+  parts?: Map<number, Buffer>;
+};
 type Conn = { ws: WebSocket; user_id: string; subs: Set<string>; typing_at?: Map<string, number> };
+
+function partSize(item: Media, n: number): number {
+  const { part_bytes } = resumablePlan(item.size);
+  return resumablePartLength(item.size, part_bytes, n) ?? 0;
+}
+
+function uploadAnswer(item: Media): Record<string, unknown> {
+  const { part_bytes, parts } = resumablePlan(item.size);
+  const uploaded_parts = [...(item.parts?.keys() ?? [])].sort((a, b) => a - b);
+  return { media_id: item.media_id, content_type: item.content_type, size: item.size, part_bytes, parts, uploaded_parts, expires_at: new Date(Date.now() + LIMITS.mediaResumableTtlMs).toISOString() };
+}
 
 export type FakeServerOptions = { host?: string; port?: number; staticDir?: string | null };
 
@@ -149,10 +171,11 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       conversation_id = groupConversationId(g.group_id);
       group_id = g.group_id;
     }
-    const key = `${sender}|${d.client_msg_id}`;
+    // Dedup per (sender, conversation, client_msg_id), as the router does (docs/API.md).
+    const key = `${sender}|${conversation_id}|${d.client_msg_id}`;
     const earlier = dedup.get(key);
     if (earlier !== undefined) {
-      if (earlier.conversation_id !== conversation_id) return fail("CLIENT_MSG_ID_REUSED", "client_msg_id was already used in another conversation.");
+      if (earlier.content !== d.content || earlier.type !== d.type) return fail("CLIENT_MSG_ID_REUSED", "client_msg_id was already used for another message in this conversation.");
       push(conn, { event: "delivery_receipt", data: { message_id: earlier.message_id, conversation_id, status: "sent", client_msg_id: d.client_msg_id } });
       return;
     }
@@ -319,6 +342,17 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     if (method === "GET" && path === "/healthz") return json(res, 200, { status: "ok" });
 
     // The pre-signed blob store: no token, a signature in the URL instead.
+    const part = /^\/fake-blob\/([A-Za-z0-9_-]+)\/parts\/([1-9][0-9]*)$/.exec(path);
+    if (part !== null && method === "PUT") {
+      const m = media.get(part[1]!);
+      if (m === undefined || m.parts === undefined || url.searchParams.get("sig") !== m.sig) return fail(res, "FORBIDDEN", "The signature does not match.");
+      const n = Number(part[2]);
+      const size = partSize(m, n);
+      const bytes = await readBody(req, size);
+      if (bytes === null || bytes.length !== size) return fail(res, "INVALID_FIELD", `Part ${n} must be exactly ${size} bytes.`);
+      m.parts.set(n, bytes);
+      return json(res, 200, { media_id: m.media_id, part_number: n, size });
+    }
     const blob = /^\/fake-blob\/([A-Za-z0-9_-]+)$/.exec(path);
     if (blob !== null) {
       const m = media.get(blob[1]!);
@@ -485,6 +519,48 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       const item: Media = { media_id: newId("m"), owner: me, content_type: body.value.content_type, size: body.value.size, bytes: null, sig: randomUUID(), conversations: new Set() };
       media.set(item.media_id, item);
       return json(res, 201, { media_id: item.media_id, upload_url: `${origin}/fake-blob/${item.media_id}?sig=${item.sig}`, expires_at: iso(Date.now() + LIMITS.mediaUrlTtlMs) });
+    }
+    if (method === "POST" && path === "/api/v1/media/uploads") {
+      const text = await readJson();
+      if (text === null) return fail(res, "BODY_TOO_LARGE", "The body is too large.");
+      const body = decodeBody(createUploadBody, text);
+      if (!body.ok) return fail(res, body.error.code, body.error.message);
+      if (body.value.size > LIMITS.mediaResumableBytesMax) return fail(res, "MEDIA_TOO_LARGE", `A resumable upload may be at most ${LIMITS.mediaResumableBytesMax} bytes.`);
+      const item: Media = { media_id: newId("m"), owner: me, content_type: body.value.content_type, size: body.value.size, bytes: null, sig: randomUUID(), conversations: new Set(), parts: new Map() };
+      media.set(item.media_id, item);
+      return json(res, 201, uploadAnswer(item));
+    }
+    m = /^\/api\/v1\/media\/uploads\/([A-Za-z0-9_-]+)(\/parts|\/complete)?$/.exec(path);
+    if (m !== null) {
+      const item = media.get(m[1]!);
+      if (item !== undefined && item.owner !== me) return fail(res, "FORBIDDEN", "Only the uploader may see or continue an upload.");
+      if (method === "POST" && m[2] === "/complete" && item?.bytes !== null && item !== undefined) return json(res, 200, { media_id: item.media_id, content_type: item.content_type, size: item.size });
+      if (item === undefined || item.parts === undefined) return fail(res, "NOT_FOUND", "No unfinished upload has this ID.");
+      if (method === "GET" && m[2] === undefined) return json(res, 200, uploadAnswer(item));
+      if (method === "POST" && m[2] === "/parts") {
+        const text = await readJson();
+        if (text === null) return fail(res, "BODY_TOO_LARGE", "The body is too large.");
+        const body = decodeBody(partUrlsBody, text);
+        if (!body.ok) return fail(res, body.error.code, body.error.message);
+        const { parts } = resumablePlan(item.size);
+        const beyond = body.value.part_numbers.find((n) => n > parts);
+        if (beyond !== undefined) return fail(res, "INVALID_FIELD", `part_numbers: there is no part ${beyond}.`);
+        const urls = body.value.part_numbers.map((n) => ({ part_number: n, size: partSize(item, n), upload_url: `${origin}/fake-blob/${item.media_id}/parts/${n}?sig=${item.sig}` }));
+        return json(res, 200, { parts: urls, expires_at: iso(Date.now() + LIMITS.mediaUrlTtlMs) });
+      }
+      if (method === "POST" && m[2] === "/complete") {
+        const { parts } = resumablePlan(item.size);
+        const missing = Array.from({ length: parts }, (_, i) => i + 1).filter((n) => !item.parts!.has(n));
+        if (missing.length > 0) return fail(res, "UPLOAD_INCOMPLETE", `Parts ${missing.join(", ")} of ${parts} are not uploaded yet.`);
+        item.bytes = Buffer.concat(Array.from({ length: parts }, (_, i) => item.parts!.get(i + 1)!));
+        delete item.parts;
+        return json(res, 200, { media_id: item.media_id, content_type: item.content_type, size: item.size });
+      }
+      if (method === "DELETE" && m[2] === undefined) {
+        media.delete(item.media_id);
+        res.writeHead(204).end();
+        return;
+      }
     }
     m = /^\/api\/v1\/media\/([A-Za-z0-9_-]+)$/.exec(path);
     if (method === "GET" && m !== null) {

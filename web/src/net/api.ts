@@ -12,6 +12,9 @@ import {
   inboxPage,
   mediaCreated,
   mediaInfo,
+  partUrls,
+  uploadCompleted,
+  uploadInfo,
   sessionCreated,
   userCreated,
   userFound,
@@ -43,6 +46,7 @@ export class ApiFailure extends Error {
 
 export type MediaCreated = z.infer<typeof mediaCreated>;
 export type MediaInfo = z.infer<typeof mediaInfo>;
+export type UploadInfo = z.infer<typeof uploadInfo>;
 export type UserFound = z.infer<typeof userFound>;
 
 const BASE = "/api/v1";
@@ -131,6 +135,29 @@ export class Api {
     return this.call("POST", "/media", mediaCreated, { content_type, size, filename });
   }
 
+  /** A resumable upload (docs/API.md "Resumable uploads"), for files too large for one PUT. */
+  createUpload(content_type: string, size: number, filename: string): Promise<UploadInfo> {
+    return this.call("POST", "/media/uploads", uploadInfo, { content_type, size, filename });
+  }
+
+  /** Where an upload stands: which parts are stored (null once it is gone or expired). */
+  async upload(media_id: string): Promise<UploadInfo | null> {
+    try {
+      return await this.call("GET", `/media/uploads/${encodeURIComponent(media_id)}`, uploadInfo);
+    } catch (e) {
+      if (e instanceof ApiFailure && e.status === 404) return null;
+      throw e;
+    }
+  }
+
+  partUrls(media_id: string, part_numbers: readonly number[]): Promise<z.infer<typeof partUrls>> {
+    return this.call("POST", `/media/uploads/${encodeURIComponent(media_id)}/parts`, partUrls, { part_numbers });
+  }
+
+  completeUpload(media_id: string): Promise<z.infer<typeof uploadCompleted>> {
+    return this.call("POST", `/media/uploads/${encodeURIComponent(media_id)}/complete`, uploadCompleted);
+  }
+
   media(media_id: string): Promise<MediaInfo> {
     return this.call("GET", `/media/${encodeURIComponent(media_id)}`, mediaInfo);
   }
@@ -157,12 +184,13 @@ export class Api {
 }
 
 /** PUTs the bytes to a pre-signed URL; no token goes with it. */
-export async function uploadBytes(upload_url: string, file: Blob, content_type: string, onProgress?: (fraction: number) => void): Promise<void> {
+export async function uploadBytes(upload_url: string, file: Blob, content_type: string | null, onProgress?: (fraction: number) => void): Promise<void> {
   // XMLHttpRequest rather than fetch: it reports upload progress.
   await new Promise<void>((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("PUT", upload_url);
-    xhr.setRequestHeader("Content-Type", content_type);
+    // A whole upload's URL signs its Content-Type (S3 checks it); a part's does not.
+    if (content_type !== null) xhr.setRequestHeader("Content-Type", content_type);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable && onProgress !== undefined) onProgress(e.loaded / e.total);
     };
