@@ -27,12 +27,21 @@ export class LogState {
   readonly groups = new Map<string, Group>();
   private joins = 0;
 
-  constructor(readonly partition_count: number) {
-    this.partitions = Array.from({ length: partition_count }, () => []);
+  /**
+   * `base`: the number of this log's first partition. Each region's log numbers its
+   * partitions after the previous region's (region r: r × partition_count onwards), so a
+   * partition number, and whatever is keyed by it (an ID chain's machine bits, a claim's log
+   * position), names one partition in the whole deployment. Numbers below `base` are unused.
+   */
+  constructor(
+    readonly partition_count: number,
+    readonly base = 0,
+  ) {
+    this.partitions = Array.from({ length: base + partition_count }, () => []);
   }
 
   append(key: string, record: LogRecord): LogPosition {
-    const partition = partitionOf(key, this.partition_count);
+    const partition = this.base + partitionOf(key, this.partition_count);
     const list = this.partitions[partition]!;
     list.push({ key, record });
     return { partition, offset: list.length - 1 };
@@ -41,7 +50,7 @@ export class LogState {
   private group(name: string): Group {
     let g = this.groups.get(name);
     if (g === undefined) {
-      g = { generation: 0, members: new Map(), committed: new Array<number>(this.partition_count).fill(0) };
+      g = { generation: 0, members: new Map(), committed: new Array<number>(this.base + this.partition_count).fill(0) };
       this.groups.set(name, g);
     }
     return g;
@@ -76,7 +85,7 @@ export class LogState {
     g.generation++;
     const ids = [...g.members.keys()].sort();
     const owner = new Map<number, string>();
-    for (let p = 0; p < this.partition_count; p++) if (ids.length > 0) owner.set(p, ids[p % ids.length]!);
+    for (let p = this.base; p < this.base + this.partition_count; p++) if (ids.length > 0) owner.set(p, ids[(p - this.base) % ids.length]!);
     for (const m of g.members.values()) {
       if (stale_ms > 0) {
         for (const p of m.assigned) {
@@ -151,7 +160,7 @@ export class LogState {
   unfetched(group: string): number {
     const g = this.group(group);
     let n = 0;
-    for (let p = 0; p < this.partition_count; p++) {
+    for (let p = this.base; p < this.base + this.partition_count; p++) {
       let reached = g.committed[p]!;
       for (const m of g.members.values()) if (m.assigned.includes(p)) reached = Math.max(reached, m.fetch.get(p) ?? 0);
       n += this.partitions[p]!.length - reached;
@@ -163,7 +172,7 @@ export class LogState {
   unfetchedByPartition(group: string): { partition: number; from: number; count: number }[] {
     const g = this.group(group);
     const out: { partition: number; from: number; count: number }[] = [];
-    for (let p = 0; p < this.partition_count; p++) {
+    for (let p = this.base; p < this.base + this.partition_count; p++) {
       let reached = g.committed[p]!;
       for (const m of g.members.values()) if (m.assigned.includes(p)) reached = Math.max(reached, m.fetch.get(p) ?? 0);
       const count = this.partitions[p]!.length - reached;
@@ -176,7 +185,7 @@ export class LogState {
   lag(group: string): number {
     const g = this.group(group);
     let lag = 0;
-    for (let p = 0; p < this.partition_count; p++) lag += this.partitions[p]!.length - g.committed[p]!;
+    for (let p = this.base; p < this.base + this.partition_count; p++) lag += this.partitions[p]!.length - g.committed[p]!;
     return lag;
   }
 

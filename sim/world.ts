@@ -109,7 +109,7 @@ export class World implements DeviceWorld {
     this.logs = [this.log];
     this.session_states = [this.sessions];
     for (let r = 1; r < layout.count; r++) {
-      this.logs.push(new LogState(options.partitions));
+      this.logs.push(new LogState(options.partitions, r * options.partitions));
       this.session_states.push(new SessionState());
     }
     kernel.wan_ms = layout.wan_ms;
