@@ -45,6 +45,15 @@ export const FAULT_CLASSES = [
   "log_outage_long",
   /** A client bursts frames past its bucket: refused as RATE_LIMITED, below the close threshold. */
   "client_frame_burst",
+  // Issue 12's regions (appended for the same reason). They fire only in a seed that draws
+  // more than one region (sim/regions.ts); a single-region seed turns them off.
+  /** The link between two regions drops, or delays by seconds, everything for a while. */
+  "region_partition",
+  /** Every process of one region stops for a while, then restarts from its durable state. */
+  "region_loss",
 ] as const;
+
+/** The classes that need more than one region to mean anything. */
+export const REGION_FAULT_CLASSES = ["region_partition", "region_loss"] as const satisfies readonly (typeof FAULT_CLASSES)[number][];
 
 export type FaultClass = (typeof FAULT_CLASSES)[number];

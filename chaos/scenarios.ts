@@ -61,6 +61,11 @@ export const SCENARIOS = {
     faults: ["client_offline_mid_send", "client_retry", "client_ack_late_or_twice", "client_reconnect_storm", "socket_frame_lost", "client_frame_burst"],
     real: [],
   },
+  "region-chaos": {
+    summary: "the WAN between regions is cut or slowed for seconds, and a whole region is lost and comes back",
+    faults: ["region_partition", "region_loss"],
+    real: [],
+  },
 } as const satisfies Record<string, Scenario>;
 
 export type ScenarioName = keyof typeof SCENARIOS;

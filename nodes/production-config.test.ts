@@ -7,7 +7,7 @@ import { parseEnv } from "./config.js";
 import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
 import { BlobStoreS3 } from "../adapters/blob/blob-store-s3.js";
 import { ClockSystem } from "../adapters/memory/clock-memory.js";
-import { advertisedAddress, apiEnv, gatewayEnv, openBlobStore, productionEnv, routerEnv, routerGroup } from "./production.js";
+import { advertisedAddress, apiEnv, gatewayEnv, openBlobStore, productionEnv, regionsProblem, routerEnv, routerGroup } from "./production.js";
 import { roleEnv } from "./role.js";
 
 const SECRET = "s".repeat(32);
@@ -169,5 +169,44 @@ describe("gateway discovery configuration", () => {
     expect(!wildcard.ok && wildcard.message).toContain("GATEWAY_ADVERTISE: is required when HOST is 0.0.0.0");
     const bad = parseEnv(gatewayEnv, { GATEWAY_ID: "gw-0", GRPC_PORT: "7101", GATEWAY_ADVERTISE: "gw 3:1" });
     expect(!bad.ok && bad.message).toContain("GATEWAY_ADVERTISE:");
+  });
+});
+
+describe("region configuration (issue 12)", () => {
+  const DB = { DATABASE_URL: "postgres://chat:pw@db:5432/chat" };
+  const parse = (env: Record<string, string>) => parseEnv(productionEnv, { ...DB, ...env });
+
+  it("takes REGIONS as region=host:port and accepts one region naming REGION", () => {
+    const c = parse({ REGION: "eu", REGIONS: "eu=relay-eu.internal:7301", HOME_REGION_DEFAULT: "eu" });
+    expect(c.ok && [...c.value.REGIONS]).toEqual([["eu", "relay-eu.internal:7301"]]);
+    expect(c.ok && regionsProblem(c.value)).toBeNull();
+    const none = parse({});
+    expect(none.ok && none.value.REGIONS.size === 0 && regionsProblem(none.value)).toBeNull();
+  });
+
+  it.each([
+    [{ REGIONS: "eu" }, "REGIONS", "missing '='"],
+    [{ REGIONS: "eu west=h:1" }, "REGIONS", "must be 1-64 letters"],
+    [{ REGIONS: "eu=h:99999" }, "REGIONS", "port 99999"],
+    [{ REGIONS: "eu=h:1,eu=g:2" }, "REGIONS", "named twice"],
+    [{ HOME_REGION_DEFAULT: "eu west" }, "HOME_REGION_DEFAULT", "letters, digits"],
+  ])("refuses %j, naming %s", (env, name, words) => {
+    const c = parse(env);
+    expect(c.ok).toBe(false);
+    if (c.ok) return;
+    expect(c.message).toContain(`${name}:`);
+    expect(c.message).toContain(words);
+  });
+
+  it.each([
+    [{ REGION: "us", REGIONS: "eu=h:1" }, "does not name this node's REGION, us"],
+    [{ REGION: "eu", REGIONS: "eu=h:1", HOME_REGION_DEFAULT: "ap" }, "HOME_REGION_DEFAULT: ap is not one of REGIONS"],
+    [{ REGION: "eu", HOME_REGION_DEFAULT: "ap" }, "HOME_REGION_DEFAULT: ap is not this deployment's only region"],
+    [{ REGION: "eu", REGIONS: "eu=h:1,us=h:2" }, "do not route between regions yet"],
+  ])("regionsProblem refuses %j with a sentence", (env, words) => {
+    const c = parse(env);
+    expect(c.ok).toBe(true);
+    if (!c.ok) return;
+    expect(regionsProblem(c.value)).toContain(words);
   });
 });

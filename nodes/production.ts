@@ -27,6 +27,8 @@ import { deriveKey } from "./keys.js";
 import { pushEnv, pushEnvRules } from "./push.js";
 import { leaseMarginMin } from "../core/lease/index.js";
 
+const regionName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -");
+
 export const productionEnv = z.object({
   KAFKA_BROKERS: z.string().min(1).default("127.0.0.1:9092"),
   LOG_TOPIC: z.string().regex(/^[A-Za-z0-9._-]+$/).default("chat-log"),
@@ -101,10 +103,56 @@ export const productionEnv = z.object({
   GATEWAY_REGISTRY_TTL_MS: z.coerce.number().int().min(1_000).max(600_000).default(10_000),
   /** Routers read the registry this often (and at once, at most every 250 ms, when asked for an unknown gateway). */
   GATEWAY_DISCOVERY_REFRESH_MS: z.coerce.number().int().min(100).max(600_000).default(2_000),
-  /** The node's region: a label in the registry now; regions proper are issue 12's item 4. */
-  REGION: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -").default("local"),
+  /** The node's region (docs/OPERATIONS.md, "Regions"); also registered with each gateway. */
+  REGION: regionName.default("local"),
+  /**
+   * Every region of the deployment and its relay's address, `name=host:port,...`; empty: one
+   * region (REGION). Checked by regionsProblem(): it must name REGION, and more than one
+   * region is refused at start until cross-region routing is wired in the nodes.
+   */
+  REGIONS: z
+    .string()
+    .default("")
+    .transform((s, ctx) => {
+      const map = new Map<string, string>();
+      for (const part of s.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
+        const m = /^([^=]+)=(.+)$/.exec(part);
+        const name = m === null ? null : regionName.safeParse(m[1]);
+        const problem = m === null ? "missing '='" : !name!.success ? `region ${JSON.stringify(m[1])} must be 1-64 letters, digits, _ or -` : gatewayAddressProblem(m[2]!);
+        if (m === null || problem !== null) {
+          ctx.addIssue({ code: "custom", message: `"${part}" is not region=host:port (${problem})` });
+          return z.NEVER;
+        }
+        if (map.has(m[1]!)) {
+          ctx.addIssue({ code: "custom", message: `region ${m[1]} is named twice` });
+          return z.NEVER;
+        }
+        map.set(m[1]!, m[2]!);
+      }
+      return map;
+    }),
+  /** The home region of a user the directory has none for (users created before regions); default REGION. */
+  HOME_REGION_DEFAULT: regionName.optional(),
 });
 export type ProductionConfig = z.infer<typeof productionEnv>;
+
+/**
+ * What is wrong with the region settings as a whole, in a sentence, or null. Run at start
+ * (productionConfig): REGIONS must name this node's REGION and HOME_REGION_DEFAULT; and since
+ * the nodes do not yet forward sends or relay pending entries between regions (only the
+ * simulator does: sim/regions.ts), a deployment of several regions is refused rather than run
+ * as isolated islands that would silently never deliver across.
+ */
+export function regionsProblem(c: Pick<ProductionConfig, "REGION" | "REGIONS" | "HOME_REGION_DEFAULT">): string | null {
+  if (c.REGIONS.size === 0) {
+    if (c.HOME_REGION_DEFAULT !== undefined && c.HOME_REGION_DEFAULT !== c.REGION) return `HOME_REGION_DEFAULT: ${c.HOME_REGION_DEFAULT} is not this deployment's only region, ${c.REGION}.`;
+    return null;
+  }
+  if (!c.REGIONS.has(c.REGION)) return `REGIONS: it does not name this node's REGION, ${c.REGION}.`;
+  if (c.HOME_REGION_DEFAULT !== undefined && !c.REGIONS.has(c.HOME_REGION_DEFAULT)) return `HOME_REGION_DEFAULT: ${c.HOME_REGION_DEFAULT} is not one of REGIONS (${[...c.REGIONS.keys()].join(", ")}).`;
+  if (c.REGIONS.size > 1) return `REGIONS: ${c.REGIONS.size} regions configured, but the nodes do not route between regions yet (only the simulator does; docs/OPERATIONS.md, "Regions"); set one region.`;
+  return null;
+}
 
 const nodeId = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, _ or -").max(64);
 
@@ -248,6 +296,11 @@ export function productionConfig(env: Record<string, string | undefined>): Produ
   const parsed = parseEnv(productionEnv, env);
   if (!parsed.ok) {
     process.stderr.write(`${parsed.message}\n`);
+    process.exit(2);
+  }
+  const regions = regionsProblem(parsed.value);
+  if (regions !== null) {
+    process.stderr.write(`${regions}\n`);
     process.exit(2);
   }
   return parsed.value;

@@ -8,8 +8,8 @@ import type { Rng } from "./random.js";
 
 // The fault vocabulary lives with the scenarios (chaos/ sits below sim/: sim reads chaos's
 // scenarios, never the other way round); the simulator injects every class it names.
-import { FAULT_CLASSES, type FaultClass } from "../chaos/fault-classes.js";
-export { FAULT_CLASSES, type FaultClass };
+import { FAULT_CLASSES, REGION_FAULT_CLASSES, type FaultClass } from "../chaos/fault-classes.js";
+export { FAULT_CLASSES, REGION_FAULT_CLASSES, type FaultClass };
 
 /** Recovery paths worth seeing fire at least once in a batch of seeds. */
 export const RECOVERY_PATHS = [
@@ -23,6 +23,8 @@ export const RECOVERY_PATHS = [
   "client_duplicate_dropped",
   "client_reconnected",
   "pending_replayed_on_connect",
+  /** A relay batch to another region failed (cut, lost region, timeout) and was sent again. */
+  "region_relay_retried",
 ] as const;
 
 export type RecoveryPath = (typeof RECOVERY_PATHS)[number];
@@ -46,6 +48,8 @@ export const WORKLOAD_CLASSES = [
   "group_join",
   /** A member leaves a group during the run (membership window closes). */
   "group_leave",
+  /** A message ordered in one region reached another region's pending store through the relay. */
+  "cross_region_message",
 ] as const;
 
 export type WorkloadClass = (typeof WORKLOAD_CLASSES)[number];

@@ -19,7 +19,10 @@ import { SyncPromise } from "./sync-promise.js";
 /** The simulated start of time: 2026-11-28T00:00:00Z, so IDs and dates look real. */
 export const SIM_EPOCH_MS = 1_795_824_000_000;
 
-export type ServiceName = "log" | "store" | "sessions" | "directory" | "presence" | "push";
+export type ServiceName = "log" | "store" | "sessions" | "directory" | "presence" | "push" | "relay";
+
+/** How a cut between two regions treats what crosses it. */
+export type RegionCut = { readonly until_ms: number; readonly mode: "drop" | "delay"; readonly delay_ms: number };
 
 export class SimNode {
   incarnation = 0;
@@ -27,6 +30,8 @@ export class SimNode {
   paused_until = 0;
   clock_offset_ms = 0;
   drift = 0;
+  /** The region this node runs in (sim/regions.ts); a single-region world has only 0. */
+  region = 0;
   readonly clock: Clock;
   readonly timers: Timers;
 
@@ -88,6 +93,15 @@ export class Kernel {
   private readonly outage = new Map<ServiceName, number>();
   readonly net: Rng;
   readonly svc: Rng;
+  /**
+   * Regions (sim/regions.ts): one-way WAN latency between two different regions, cuts
+   * between region pairs ("a>b" -> cut), and regions whose processes and services are down
+   * (region -> virtual time it returns). Empty in a single-region world, and never consulted
+   * by a call that does not name a region, so such a world runs exactly as before regions.
+   */
+  wan_ms = 0;
+  private readonly region_cuts = new Map<string, RegionCut>();
+  private readonly regions_down = new Map<number, number>();
 
   constructor(
     readonly rngs: RngTree,
@@ -109,6 +123,30 @@ export class Kernel {
     this.phase = "heal";
     this.cut.clear();
     this.outage.clear();
+    this.region_cuts.clear();
+    this.regions_down.clear();
+  }
+
+  cutRegions(a: number, b: number, cut: RegionCut): void {
+    this.region_cuts.set(`${a}>${b}`, cut);
+    this.region_cuts.set(`${b}>${a}`, cut);
+  }
+
+  /** Extra one-way latency from region `from` to region `to`, or null when dropped. */
+  crossing(from: number, to: number): number | null {
+    if (from === to) return 0;
+    const cut = this.region_cuts.get(`${from}>${to}`);
+    if (cut !== undefined && this.loop.now < cut.until_ms) return cut.mode === "drop" ? null : this.wan_ms + cut.delay_ms;
+    return this.wan_ms;
+  }
+
+  loseRegion(region: number, until_ms: number): void {
+    this.regions_down.set(region, until_ms);
+  }
+
+  isRegionDown(region: number): boolean {
+    const until = this.regions_down.get(region);
+    return until !== undefined && this.loop.now < until;
   }
 
   cutLink(from: string, to: string, until_ms: number): void {
@@ -146,15 +184,30 @@ export class Kernel {
    * A call from `from` to a service: the request travels, the operation applies at the
    * service (or the service fails it), the response travels back. Lost requests and lost
    * responses leave the promise pending forever: the caller's own timeout decides.
+   *
+   * `region` names the region whose instance of the service is called (null: a service every
+   * region shares, such as the directory): a call into a region that is down is never
+   * answered, and one into another region crosses the WAN (its latency, its cuts) both ways.
    */
-  call<R>(from: SimNode, service: ServiceName, op: () => R, what: "write" | "read" | "append" = "write"): SyncPromise<R> {
+  call<R>(from: SimNode, service: ServiceName, op: () => R, what: "write" | "read" | "append" = "write", region: number | null = null): SyncPromise<R> {
     const promise = new SyncPromise<R>();
     if (!from.alive) return promise;
+    let wan = 0;
+    if (region !== null) {
+      const crossing = this.crossing(from.region, region);
+      if (crossing === null || this.isRegionDown(region)) return promise;
+      wan = crossing;
+    }
     if (this.isCut(from.name, service) || this.fires("net_loss", 0.01, this.net)) return promise;
     const incarnation = from.incarnation;
     const deliverBack = (fn: () => void): void => {
       if (this.isCut(service, from.name)) return;
       let delay = this.latency();
+      if (region !== null && region !== from.region) {
+        const back = this.crossing(region, from.region);
+        if (back === null) return;
+        delay += back;
+      }
       if ((service === "store" || service === "log") && this.fires("store_slow", 0.02)) delay += 200 + this.svc.int(3_000);
       this.loop.after(delay, () => {
         if (!from.alive || from.incarnation !== incarnation) return;
@@ -165,7 +218,8 @@ export class Kernel {
         fn();
       });
     };
-    this.loop.after(this.latency(), () => {
+    this.loop.after(this.latency() + wan, () => {
+      if (region !== null && this.isRegionDown(region)) return;
       if (this.inOutage(service)) {
         deliverBack(() => promise.reject(new Error(`${service} unavailable`)));
         return;

@@ -16,6 +16,8 @@ type Member = {
   /** Partitions that moved away but this member still reads until `until_ms` (stale router). */
   stale: Map<number, { fetch: number; generation: number; until_ms: number }>;
   generation: number;
+  /** Which join made this member (a broker gives each join its own member ID, as Kafka does). */
+  readonly join: number;
 };
 
 type Group = { generation: number; members: Map<string, Member>; committed: number[] };
@@ -23,13 +25,23 @@ type Group = { generation: number; members: Map<string, Member>; committed: numb
 export class LogState {
   readonly partitions: { key: string; record: LogRecord }[][];
   readonly groups = new Map<string, Group>();
+  private joins = 0;
 
-  constructor(readonly partition_count: number) {
-    this.partitions = Array.from({ length: partition_count }, () => []);
+  /**
+   * `base`: the number of this log's first partition. Each region's log numbers its
+   * partitions after the previous region's (region r: r × partition_count onwards), so a
+   * partition number, and whatever is keyed by it (an ID chain's machine bits, a claim's log
+   * position), names one partition in the whole deployment. Numbers below `base` are unused.
+   */
+  constructor(
+    readonly partition_count: number,
+    readonly base = 0,
+  ) {
+    this.partitions = Array.from({ length: base + partition_count }, () => []);
   }
 
   append(key: string, record: LogRecord): LogPosition {
-    const partition = partitionOf(key, this.partition_count);
+    const partition = this.base + partitionOf(key, this.partition_count);
     const list = this.partitions[partition]!;
     list.push({ key, record });
     return { partition, offset: list.length - 1 };
@@ -38,21 +50,33 @@ export class LogState {
   private group(name: string): Group {
     let g = this.groups.get(name);
     if (g === undefined) {
-      g = { generation: 0, members: new Map(), committed: new Array<number>(this.partition_count).fill(0) };
+      g = { generation: 0, members: new Map(), committed: new Array<number>(this.base + this.partition_count).fill(0) };
       this.groups.set(name, g);
     }
     return g;
   }
 
-  join(group: string, member_id: string, now_ms: number, stale_ms: number): void {
+  /** Returns the join's number: closing that consumer later removes this join only. */
+  join(group: string, member_id: string, now_ms: number, stale_ms: number): number {
     const g = this.group(group);
-    g.members.set(member_id, { member_id, assigned: [], fetch: new Map(), stale: new Map(), generation: g.generation });
+    const join = ++this.joins;
+    g.members.set(member_id, { member_id, assigned: [], fetch: new Map(), stale: new Map(), generation: g.generation, join });
     this.rebalance(group, now_ms, stale_ms);
+    return join;
   }
 
-  leave(group: string, member_id: string, now_ms: number): void {
+  /**
+   * `join`: leave only if the member is still the one that join made. A host that retries a
+   * join under the same member ID closes the consumer of the join that answered too late;
+   * without this, that close removed the retry's live member and its partitions sat unread
+   * with the router idle (seed 288 found it: a join slowed past its deadline).
+   */
+  leave(group: string, member_id: string, now_ms: number, join?: number): void {
     const g = this.group(group);
-    if (g.members.delete(member_id)) this.rebalance(group, now_ms, 0);
+    const m = g.members.get(member_id);
+    if (m === undefined || (join !== undefined && m.join !== join)) return;
+    g.members.delete(member_id);
+    this.rebalance(group, now_ms, 0);
   }
 
   /** New generation; partitions spread over members in ID order; fetch restarts at the commit. */
@@ -61,7 +85,7 @@ export class LogState {
     g.generation++;
     const ids = [...g.members.keys()].sort();
     const owner = new Map<number, string>();
-    for (let p = 0; p < this.partition_count; p++) if (ids.length > 0) owner.set(p, ids[p % ids.length]!);
+    for (let p = this.base; p < this.base + this.partition_count; p++) if (ids.length > 0) owner.set(p, ids[(p - this.base) % ids.length]!);
     for (const m of g.members.values()) {
       if (stale_ms > 0) {
         for (const p of m.assigned) {
@@ -136,7 +160,7 @@ export class LogState {
   unfetched(group: string): number {
     const g = this.group(group);
     let n = 0;
-    for (let p = 0; p < this.partition_count; p++) {
+    for (let p = this.base; p < this.base + this.partition_count; p++) {
       let reached = g.committed[p]!;
       for (const m of g.members.values()) if (m.assigned.includes(p)) reached = Math.max(reached, m.fetch.get(p) ?? 0);
       n += this.partitions[p]!.length - reached;
@@ -148,7 +172,7 @@ export class LogState {
   unfetchedByPartition(group: string): { partition: number; from: number; count: number }[] {
     const g = this.group(group);
     const out: { partition: number; from: number; count: number }[] = [];
-    for (let p = 0; p < this.partition_count; p++) {
+    for (let p = this.base; p < this.base + this.partition_count; p++) {
       let reached = g.committed[p]!;
       for (const m of g.members.values()) if (m.assigned.includes(p)) reached = Math.max(reached, m.fetch.get(p) ?? 0);
       const count = this.partitions[p]!.length - reached;
@@ -161,7 +185,7 @@ export class LogState {
   lag(group: string): number {
     const g = this.group(group);
     let lag = 0;
-    for (let p = 0; p < this.partition_count; p++) lag += this.partitions[p]!.length - g.committed[p]!;
+    for (let p = this.base; p < this.base + this.partition_count; p++) lag += this.partitions[p]!.length - g.committed[p]!;
     return lag;
   }
 
@@ -176,6 +200,8 @@ export class LogSim implements Log {
     private readonly node: SimNode,
     readonly state: LogState,
     private readonly stale_ms: () => number,
+    /** The region whose log this is (null in a single-region world). */
+    private readonly region: number | null = null,
   ) {}
 
   get partition_count(): number {
@@ -183,18 +209,18 @@ export class LogSim implements Log {
   }
 
   append(key: string, record: LogRecord): SyncPromise<LogPosition> {
-    return this.kernel.call(this.node, "log", () => this.state.append(key, record), "append");
+    return this.kernel.call(this.node, "log", () => this.state.append(key, record), "append", this.region);
   }
 
   consumer(group: string, member_id: string): SyncPromise<LogConsumer> {
     return this.kernel.call(this.node, "log", () => {
-      this.state.join(group, member_id, this.kernel.loop.now, this.stale_ms());
-      return new LogConsumerSim(this.kernel, this.node, this.state, group, member_id) as LogConsumer;
-    });
+      const join = this.state.join(group, member_id, this.kernel.loop.now, this.stale_ms());
+      return new LogConsumerSim(this.kernel, this.node, this.state, group, member_id, this.region, join) as LogConsumer;
+    }, "write", this.region);
   }
 
   close(): SyncPromise<void> {
-    return this.kernel.call(this.node, "log", () => undefined, "read");
+    return this.kernel.call(this.node, "log", () => undefined, "read", this.region);
   }
 }
 
@@ -212,6 +238,8 @@ export class LogConsumerSim implements LogConsumer {
     private readonly state: LogState,
     private readonly group: string,
     readonly member_id: string,
+    private readonly region: number | null = null,
+    private readonly join?: number,
   ) {}
 
   /**
@@ -235,6 +263,7 @@ export class LogConsumerSim implements LogConsumer {
           return records;
         },
         "read",
+        this.region,
       )
       .then(
         (records) => {
@@ -264,7 +293,7 @@ export class LogConsumerSim implements LogConsumer {
     return this.kernel.call(this.node, "log", () => {
       if (this.kernel.fires("log_commit_lost", 0.05)) return "ok" as CommitOutcome;
       return this.state.commit(this.group, this.member_id, offsets, generation);
-    });
+    }, "write", this.region);
   }
 
   assignment(): readonly number[] {
@@ -272,6 +301,6 @@ export class LogConsumerSim implements LogConsumer {
   }
 
   close(): SyncPromise<void> {
-    return this.kernel.call(this.node, "log", () => this.state.leave(this.group, this.member_id, this.kernel.loop.now));
+    return this.kernel.call(this.node, "log", () => this.state.leave(this.group, this.member_id, this.kernel.loop.now, this.join), "write", this.region);
   }
 }

@@ -24,7 +24,9 @@ it("a member who left clears its own pending entries: the run quiesces (seed 10,
 }, 120_000);
 
 it.fails("known bug: a redelivered group send reaches a user who joined after it was ordered (seed 16, --membership)", () => {
-  const r = runSimulation(simOptions(16, { membership: true }));
+  // One region: the run in which the bug was recorded (seed 16 draws two regions otherwise,
+  // and that run happens not to redeliver a group send across a join).
+  const r = runSimulation(simOptions(16, { membership: true, regions_max: 1 }));
   expect(r.world.membership_changes.some((c) => c.kind === "join")).toBe(true);
   expect(r.violations.map((v) => `[${v.invariant}] ${v.message}`)).toEqual([]);
 }, 120_000);

@@ -5,6 +5,7 @@
  */
 import type { GatewayVariant } from "../core/gateway/index.js";
 import type { RouterVariant } from "../core/router/index.js";
+import type { RelayVariant } from "../core/region/index.js";
 import type { FaultClass, WorkloadClass } from "./faults.js";
 
 export type SimOptions = {
@@ -29,6 +30,12 @@ export type SimOptions = {
   readonly off_faults: ReadonlySet<FaultClass>;
   readonly router_variant: RouterVariant;
   readonly gateway_variant: GatewayVariant;
+  readonly relay_variant: RelayVariant;
+  /**
+   * At most this many regions (sim/regions.ts); a seed draws one region half the time, else
+   * 2..regions_max. 1 turns regions off (the region fault classes then never fire).
+   */
+  readonly regions_max: number;
   /** Whether the seed may draw a backlog of several pages in one conversation (workload class). */
   readonly backlog: boolean;
   /**
@@ -58,6 +65,8 @@ export const DEFAULT_OPTIONS: Omit<SimOptions, "seed"> = {
   off_faults: new Set(),
   router_variant: "correct",
   gateway_variant: "correct",
+  relay_variant: "correct",
+  regions_max: 3,
   backlog: true,
   membership: false,
   events_max: 5_000_000,
@@ -69,7 +78,8 @@ export function simOptions(seed: number, patch: Partial<SimOptions> = {}): SimOp
 }
 
 /** Whether `options` lets a seed draw workload class `w` (a class it cannot draw is no gap). */
-export function workloadDrawn(w: WorkloadClass, options: Pick<SimOptions, "backlog" | "membership">): boolean {
+export function workloadDrawn(w: WorkloadClass, options: Pick<SimOptions, "backlog" | "membership" | "regions_max">): boolean {
+  if (w === "cross_region_message") return options.regions_max > 1;
   if (w === "backlog_several_pages") return options.backlog;
   if (w === "group_join" || w === "group_leave") return options.membership;
   return true;

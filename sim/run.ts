@@ -6,7 +6,8 @@
  */
 import type { History, Violation } from "../invariants/history.js";
 import { checkAll } from "../invariants/index.js";
-import { drawFaults, type FaultClass } from "./faults.js";
+import { drawFaults, REGION_FAULT_CLASSES, type FaultClass } from "./faults.js";
+import { drawRegions } from "./regions.js";
 import { Kernel } from "./kernel.js";
 import type { SimOptions } from "./options.js";
 import { RngTree } from "./random.js";
@@ -31,6 +32,8 @@ export type SimSummary = {
   readonly quiescent: boolean;
   readonly trace_hash: string;
   readonly virtual_ms: number;
+  /** How many regions the seed drew (sim/regions.ts). */
+  readonly regions: number;
 };
 
 export type SimResult = {
@@ -47,9 +50,12 @@ const QUIESCENCE_CHECK_MS = 1_000;
 /** `progress(phase, fraction)` is called now and then, for a progress bar. */
 export function runSimulation(options: SimOptions, progress: (phase: "faults" | "healing" | "checking", fraction: number) => void = () => undefined): SimResult {
   const rngs = new RngTree(options.seed);
-  const faults = drawFaults(rngs.stream("faults"), options.only_faults, options.off_faults);
+  const drawn = drawFaults(rngs.stream("faults"), options.only_faults, options.off_faults);
+  // Regions from a stream of their own; with one region the region classes cannot fire.
+  const layout = drawRegions(rngs.stream("regions"), options.regions_max);
+  const faults = layout.count > 1 ? drawn : { ...drawn, enabled: new Set([...drawn.enabled].filter((f) => !(REGION_FAULT_CLASSES as readonly FaultClass[]).includes(f))) };
   const kernel = new Kernel(rngs, faults);
-  const world = new World(kernel, options);
+  const world = new World(kernel, options, layout);
   world.build();
   scheduleWorkload(world, rngs.stream("workload"));
   scheduleFaults(world, rngs.stream("schedule"));
@@ -70,6 +76,7 @@ export function runSimulation(options: SimOptions, progress: (phase: "faults" | 
     if (!g.node.alive) world.restartGateway(g);
   }
   for (const r of world.routers) if (!r.node.alive) world.restartRouter(r);
+  for (let region = 0; region < world.layout.count; region++) world.restoreRegion(region);
   for (const d of world.devices) {
     d.online = true;
     if (d.core.phase === "waiting") d.feed({ type: "timer_fired", now_ms: d.node.now() + 1e9, random: 0 });
@@ -113,6 +120,7 @@ export function runSimulation(options: SimOptions, progress: (phase: "faults" | 
     quiescent: quiescent_at !== null,
     trace_hash: traceHash(history, loop.executed),
     virtual_ms: loop.now,
+    regions: layout.count,
   };
   return { summary, history, violations, trace: world.trace, world };
 }

@@ -179,12 +179,13 @@ export function scheduleFaults(world: World, rng: Rng): void {
   });
   at("log_rebalance", 3, () => {
     world.note("the consumer group rebalances");
-    world.log.rebalance("routers", loop.now, kernel.fires("router_stale", 1) ? 500 + rng.int(5_000) : 0);
+    const stale_ms = kernel.fires("router_stale", 1) ? 500 + rng.int(5_000) : 0;
+    for (const log of world.logs) log.rebalance("routers", loop.now, stale_ms);
   });
   at("log_redelivery", 3, () => {
     const r = rng.pick(world.routers);
     world.note(`router ${r.member_id} is redelivered records after its committed offsets`);
-    world.log.rewind("routers", r.member_id);
+    world.logs[r.node.region]!.rewind("routers", r.member_id);
   });
   at("log_outage", 2, () => {
     world.note("the log broker restarts");
@@ -192,7 +193,7 @@ export function scheduleFaults(world: World, rng: Rng): void {
   });
   at("session_key_loss", 2, () => {
     world.note("Redis restarts and loses every key");
-    world.sessions.flush();
+    for (const s of world.session_states) s.flush();
   });
   at("session_outage", 2, () => kernel.startOutage("sessions", loop.now + 300 + rng.int(3_000)));
   at("store_outage", 2, () => kernel.startOutage("store", loop.now + 300 + rng.int(3_000)));
@@ -250,6 +251,9 @@ export function scheduleFaults(world: World, rng: Rng): void {
     for (let i = 0; i < n; i++) d.raw({ event: "typing", data: { to: peer } });
   });
 
+  // Issue 12's region classes, from a stream of their own (every draw above stays put).
+  if (world.regional) scheduleRegionFaults(world, kernel.rngs.stream("schedule:regions"));
+
   // Clocks: skew and drift are properties of a node for the whole run.
   for (const n of [...world.gateways.map((g) => g.node), ...world.routers.map((r) => r.node), ...world.devices.map((d) => d.node)]) {
     if (kernel.faults.enabled.has("clock_skew")) {
@@ -269,4 +273,36 @@ function ackRetryBudgetMs(world: World): number {
   let total = 0;
   for (let a = 1; a <= attempts; a++) total += Math.min(cap, base * 2 ** a) + CALL_TIMEOUT_MS;
   return total;
+}
+
+/**
+ * Region faults, in a world of several regions: the WAN between two regions is cut
+ * (everything dropped) or slowed by seconds for a while; a whole region is lost (its
+ * processes stop, its services answer nothing) and comes back from its durable state.
+ */
+function scheduleRegionFaults(world: World, rng: Rng): void {
+  const { kernel, options } = world;
+  const loop = kernel.loop;
+  const count = world.layout.count;
+  const at = (fault: "region_partition" | "region_loss", per_minute: number, fn: () => void): void => {
+    if (!kernel.faults.enabled.has(fault)) return;
+    const n = Math.max(1, Math.round((per_minute * (0.5 + kernel.faults.rate[fault]) * options.fault_ms) / 60_000));
+    for (let i = 0; i < n; i++) {
+      loop.schedule(500 + rng.int(Math.max(1, options.fault_ms - 500)), () => {
+        if (kernel.phase !== "fault") return;
+        kernel.coverage.fault(fault);
+        fn();
+      });
+    }
+  };
+  at("region_partition", 3, () => {
+    const a = rng.int(count);
+    const b = (a + 1 + rng.int(count - 1)) % count;
+    const for_ms = 1_000 + rng.int(9_000);
+    const mode = rng.chance(0.7) ? "drop" : "delay";
+    const delay_ms = 500 + rng.int(3_000);
+    kernel.cutRegions(a, b, { until_ms: loop.now + for_ms, mode, delay_ms });
+    world.note(`region partition ${a} <-> ${b} for ${for_ms} ms: ${mode === "drop" ? "everything dropped" : `everything delayed ${delay_ms} ms`}`);
+  });
+  at("region_loss", 1.5, () => world.loseRegion(rng.int(count), 2_000 + rng.int(10_000)));
 }

@@ -73,13 +73,15 @@ export class MessageStoreSim implements MessageStore {
     private readonly kernel: Kernel,
     private readonly node: SimNode,
     readonly s: MessageStoreState,
+    /** The region whose store this is (null in a single-region world). */
+    private readonly region: number | null = null,
   ) {}
 
   private w<R>(op: () => R): SyncPromise<R> {
-    return this.kernel.call(this.node, "store", op, "write");
+    return this.kernel.call(this.node, "store", op, "write", this.region);
   }
   private r<R>(op: () => R): SyncPromise<R> {
-    return this.kernel.call(this.node, "store", op, "read");
+    return this.kernel.call(this.node, "store", op, "read", this.region);
   }
 
   putMessage(m: StoredMessage): SyncPromise<void> {
@@ -188,25 +190,27 @@ export class PendingStoreSim implements PendingStore {
     private readonly kernel: Kernel,
     private readonly node: SimNode,
     readonly state: PendingState,
+    /** The region whose store this is (null in a single-region world). */
+    private readonly region: number | null = null,
   ) {}
 
   put(entries: readonly PendingEntry[]): SyncPromise<void> {
-    return this.kernel.call(this.node, "store", () => void pendingPut(this.state, entries));
+    return this.kernel.call(this.node, "store", () => void pendingPut(this.state, entries), "write", this.region);
   }
   list(user_id: string, device_id: string, after: PendingCursor | null, limit: number): SyncPromise<PendingEntry[]> {
-    return this.kernel.call(this.node, "store", () => pendingList(this.state, user_id, device_id, after, limit), "read");
+    return this.kernel.call(this.node, "store", () => pendingList(this.state, user_id, device_id, after, limit), "read", this.region);
   }
   listConversation(user_id: string, device_id: string, conversation_id: string, after: string | null, limit: number): SyncPromise<PendingEntry[]> {
-    return this.kernel.call(this.node, "store", () => pendingListConversation(this.state, user_id, device_id, conversation_id, after, limit), "read");
+    return this.kernel.call(this.node, "store", () => pendingListConversation(this.state, user_id, device_id, conversation_id, after, limit), "read", this.region);
   }
   remove(user_id: string, device_id: string, conversation_id: string, message_id: string): SyncPromise<void> {
-    return this.kernel.call(this.node, "store", () => void pendingRemove(this.state, user_id, device_id, conversation_id, message_id));
+    return this.kernel.call(this.node, "store", () => void pendingRemove(this.state, user_id, device_id, conversation_id, message_id), "write", this.region);
   }
   count(user_id: string, device_id: string): SyncPromise<number> {
-    return this.kernel.call(this.node, "store", () => pendingCount(this.state, user_id, device_id), "read");
+    return this.kernel.call(this.node, "store", () => pendingCount(this.state, user_id, device_id), "read", this.region);
   }
   removeDevice(user_id: string, device_id: string): SyncPromise<void> {
-    return this.kernel.call(this.node, "store", () => void pendingRemoveDevice(this.state, user_id, device_id));
+    return this.kernel.call(this.node, "store", () => void pendingRemoveDevice(this.state, user_id, device_id), "write", this.region);
   }
   close(): SyncPromise<void> {
     return SyncPromise.resolved(undefined);
@@ -247,6 +251,8 @@ export class SessionStoreSim implements SessionStore {
     private readonly kernel: Kernel,
     private readonly node: SimNode,
     readonly s: SessionState,
+    /** The region whose session store this is (null in a single-region world). */
+    private readonly region: number | null = null,
   ) {}
 
   register(entry: SessionEntry, ttl_ms: number): SyncPromise<boolean> {
@@ -291,8 +297,7 @@ export class SessionStoreSim implements SessionStore {
   }
 
   private call<R>(op: () => R, what: "read" | "write" = "write"): SyncPromise<R> {
-    if (this.kernel.inOutage("sessions")) return this.kernel.call(this.node, "sessions", op, what);
-    return this.kernel.call(this.node, "sessions", op, what);
+    return this.kernel.call(this.node, "sessions", op, what, this.region);
   }
 }
 
@@ -560,11 +565,17 @@ export class GatewayLinkSim implements GatewayLink {
       k.loop.after(50, this.node.guard(() => promise.reject(new Error(`gateway ${gateway_id} unreachable`))));
       return promise;
     }
+    // Between regions (a `sent` receipt for a send forwarded from another region), the WAN.
+    const wan = this.node.region === target.node.region ? 0 : k.crossing(this.node.region, target.node.region);
+    if (wan === null) {
+      k.loop.after(50, this.node.guard(() => promise.reject(new Error(`gateway ${gateway_id} cut off`))));
+      return promise;
+    }
     const copies = k.fires("net_duplication", 0.02, k.net) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      k.loop.after(k.latency(), target.node.guard(() => target.receive(deliveries)));
+      k.loop.after(k.latency() + wan, target.node.guard(() => target.receive(deliveries)));
     }
-    k.loop.after(2 * k.latency(), this.node.guard(() => promise.resolve()));
+    k.loop.after(2 * k.latency() + 2 * wan, this.node.guard(() => promise.resolve()));
     return promise;
   }
 }

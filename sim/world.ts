@@ -16,6 +16,8 @@ import { Kernel, SIM_EPOCH_MS, SimNode } from "./kernel.js";
 import { LogSim, LogState } from "./log-sim.js";
 import type { SimOptions } from "./options.js";
 import type { Rng } from "./random.js";
+import { OutboxState, RegionalLogSim, RelaySim, RouterPendingSim, orderingRegionOf, regionMap, type RegionLayout } from "./regions.js";
+import type { RegionMap } from "../core/region/index.js";
 import {
   DirectorySim,
   DirectoryState,
@@ -73,6 +75,17 @@ export class World implements DeviceWorld {
   readonly messages = new MessageStoreState();
   readonly pending: PendingState = pendingStateInit();
   readonly sessions = new SessionState();
+  /**
+   * Regions (sim/regions.ts). With one region, every list below has one element (the fields
+   * above), no port names a region, and the world runs exactly as it did before regions.
+   */
+  readonly logs: LogState[];
+  readonly session_states: SessionState[];
+  readonly outboxes: OutboxState[] = [];
+  readonly relays: (RelaySim | null)[] = [];
+  /** user -> home region (absent: region 0). */
+  readonly homes = new Map<string, number>();
+  readonly region_map: RegionMap;
   readonly directory = new DirectoryState();
   readonly presence: PresenceService;
   readonly gateways: GatewaySlot[] = [];
@@ -88,10 +101,40 @@ export class World implements DeviceWorld {
   constructor(
     readonly kernel: Kernel,
     readonly options: SimOptions,
+    readonly layout: RegionLayout = { count: 1, wan_ms: 0 },
   ) {
     this.log = new LogState(options.partitions);
     this.presence = new PresenceService(kernel);
     this.rng = kernel.rngs.stream("world");
+    this.logs = [this.log];
+    this.session_states = [this.sessions];
+    for (let r = 1; r < layout.count; r++) {
+      this.logs.push(new LogState(options.partitions, r * options.partitions));
+      this.session_states.push(new SessionState());
+    }
+    kernel.wan_ms = layout.wan_ms;
+    this.region_map = regionMap(this.homes, (group_id) => this.directory.groups.get(group_id)?.group.creator_id ?? null);
+  }
+
+  get regional(): boolean {
+    return this.layout.count > 1;
+  }
+
+  /** The region a port of `node` names in its calls: null in a single-region world. */
+  private regionOf(node: SimNode): number | null {
+    return this.regional ? node.region : null;
+  }
+
+  orderingRegion(conversation_id: string): number {
+    return this.regional ? orderingRegionOf(this.region_map, conversation_id) : 0;
+  }
+
+  homeOf(user_id: string): number {
+    return this.homes.get(user_id) ?? 0;
+  }
+
+  sessionsOf(region: number): SessionState {
+    return this.session_states[region]!;
   }
 
   note(text: string): void {
@@ -109,13 +152,23 @@ export class World implements DeviceWorld {
   // ---- building ---------------------------------------------------------------------------
 
   build(): void {
-    for (let i = 0; i < this.options.gateways; i++) {
+    const R = this.layout.count;
+    // Every region gets at least one gateway and one router; node i lives in region i mod R.
+    for (let i = 0; i < Math.max(this.options.gateways, R); i++) {
       const node = new SimNode(`gw-${i}`, this.kernel);
+      node.region = i % R;
       const slot: GatewaySlot = { id: `gw-${i}`, node, host: this.gatewayHost(`gw-${i}`, node), sockets: new Set(), draining: false };
       this.gateways.push(slot);
     }
-    for (let i = 0; i < this.options.routers; i++) {
+    for (let r = 0; r < R && R > 1; r++) {
+      this.outboxes.push(new OutboxState());
+      const node = new SimNode(`relay-${r}`, this.kernel);
+      node.region = r;
+      this.relays.push(new RelaySim(node, this.relayWorld(), r, R, this.options.relay_variant));
+    }
+    for (let i = 0; i < Math.max(this.options.routers, R); i++) {
       const node = new SimNode(`rt-${i}`, this.kernel);
+      node.region = i % R;
       const slot: RouterSlot = { index: i, node, host: null, incarnation: 0, member_id: "" };
       this.routers.push(slot);
       this.startRouter(slot);
@@ -137,6 +190,15 @@ export class World implements DeviceWorld {
       this.directory.push.set(user_id, [{ platform: "webhook", token: `hook-${user_id}` }]);
       this.users.push({ user_id, devices });
     }
+    // Home regions, from a stream of their own (a single-region seed draws nothing here).
+    if (R > 1) {
+      const homes = this.kernel.rngs.stream("regions:homes");
+      for (const u of this.users) {
+        const home = homes.int(R);
+        this.homes.set(u.user_id, home);
+        for (const d of u.devices) d.node.region = home;
+      }
+    }
     const size_max = Math.min(this.options.group_size_max, this.users.length, 500);
     for (let g = 0; g < this.options.groups && this.users.length >= 3; g++) {
       const group_id = `grp${g}`;
@@ -147,15 +209,35 @@ export class World implements DeviceWorld {
       this.directory.groups.set(group_id, { group: { group_id, name: `group ${g}`, creator_id: list[0]!, created_at_ms: SIM_EPOCH_MS }, members: list });
       this.groups.push({ group_id, members: list, initial: [...list] });
     }
+    for (const relay of this.relays) relay?.start();
+  }
+
+  private relayWorld(): import("./regions.js").RelayWorld {
+    return {
+      kernel: this.kernel,
+      pending: this.pending,
+      outboxes: this.outboxes,
+      call_timeout_ms: CALL_TIMEOUT_MS,
+      sessionsOf: (r) => this.sessionsOf(r),
+      gatewayTarget: (gid) => this.gatewayTarget(gid),
+      relayOf: (r) => this.relays[r] ?? null,
+      observed: (e) => {
+        if (e.what === "relay_retried") this.recovery("region_relay_retried");
+        if (e.what === "relay_sent") this.workload("cross_region_message");
+        this.note(`relay: ${e.what}`);
+      },
+    };
   }
 
   private gatewayHost(id: string, node: SimNode): GatewayHost {
     const k = this.kernel;
+    const region = this.regionOf(node);
     return new GatewayHost(
       {
-        log: new LogSim(k, node, this.log, () => 0),
-        pending: new PendingStoreSim(k, node, this.pending),
-        sessions: new SessionStoreSim(k, node, this.sessions),
+        // A send or ack is appended to its conversation's ordering region's log (core/region).
+        log: region === null ? new LogSim(k, node, this.log, () => 0) : new RegionalLogSim(k, node, this.logs, (c) => this.orderingRegion(c)),
+        pending: new PendingStoreSim(k, node, this.pending, region),
+        sessions: new SessionStoreSim(k, node, this.sessionsOf(node.region), region),
         presence: new PresenceSim(k, node, this.presence, SIM_EPOCH_MS),
         directory: new DirectorySim(k, node, this.directory),
         link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
@@ -198,13 +280,15 @@ export class World implements DeviceWorld {
     slot.incarnation++;
     slot.member_id = `rt-${slot.index}-${slot.incarnation}`;
     const stale_ms = (): number => (k.fires("router_stale", 0.5) ? 500 + k.svc.int(5_000) : 0);
+    const region = this.regionOf(node);
     const host = new RouterHost(
       {
-        log: new LogSim(k, node, this.log, stale_ms),
-        messages: new MessageStoreSim(k, node, this.messages),
-        pending: new PendingStoreSim(k, node, this.pending),
+        log: new LogSim(k, node, this.logs[node.region]!, stale_ms, region),
+        messages: new MessageStoreSim(k, node, this.messages, region),
+        // Remote members' entries go to this region's outbox, for the relay (sim/regions.ts).
+        pending: region === null ? new PendingStoreSim(k, node, this.pending) : new RouterPendingSim(k, node, this.pending, region, this.outboxes[region]!, (u) => this.homeOf(u), () => this.relays[region]?.ring()),
         directory: new DirectorySim(k, node, this.directory),
-        sessions: new SessionStoreSim(k, node, this.sessions),
+        sessions: new SessionStoreSim(k, node, this.sessionsOf(node.region), region),
         link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
         push: new PushSim(k, node, (target) => {
           // Push tokens are "hook-<user>" (see build()).
@@ -260,18 +344,20 @@ export class World implements DeviceWorld {
     this.note(`router ${slot.member_id} starts`);
   }
 
-  crashRouter(slot: RouterSlot): void {
+  crashRouter(slot: RouterSlot, restart = true): void {
     if (!slot.node.alive) return;
     slot.node.crash();
     slot.host = null;
     const member = slot.member_id;
+    const log = this.logs[slot.node.region]!;
     // The broker notices only when the member's session times out.
-    this.kernel.loop.after(ROUTER_SESSION_TIMEOUT_MS, () => this.log.leave(ROUTER_GROUP, member, this.kernel.loop.now));
-    this.kernel.loop.after(500 + this.rng.int(5_000), () => this.restartRouter(slot));
+    this.kernel.loop.after(ROUTER_SESSION_TIMEOUT_MS, () => log.leave(ROUTER_GROUP, member, this.kernel.loop.now));
+    if (restart) this.kernel.loop.after(500 + this.rng.int(5_000), () => this.restartRouter(slot));
   }
 
   restartRouter(slot: RouterSlot): void {
-    if (slot.node.alive) return;
+    // A lost region's processes come back together, when the region does (restoreRegion).
+    if (slot.node.alive || this.kernel.isRegionDown(slot.node.region)) return;
     slot.node.restart();
     this.startRouter(slot);
   }
@@ -286,7 +372,7 @@ export class World implements DeviceWorld {
   }
 
   restartGateway(slot: GatewaySlot): void {
-    if (slot.node.alive) return;
+    if (slot.node.alive || this.kernel.isRegionDown(slot.node.region)) return;
     slot.node.restart();
     slot.draining = false;
     slot.host = this.gatewayHost(slot.id, slot.node);
@@ -302,6 +388,39 @@ export class World implements DeviceWorld {
     this.kernel.loop.after(2_000, () => {
       this.crashGateway(slot, 1_000 + this.rng.int(2_000));
     });
+  }
+
+  /**
+   * A region is lost: every gateway, router and the relay there stop (connections drop,
+   * memory is gone), its services answer nothing, and its session store comes back empty.
+   * Its log, message store, pending store and outbox are durable: the processes restart
+   * from them when the region returns.
+   */
+  loseRegion(region: number, for_ms: number): void {
+    const until = this.kernel.loop.now + for_ms;
+    this.note(`region ${region} is lost for ${for_ms} ms`);
+    this.kernel.loseRegion(region, until);
+    for (const g of this.gateways) if (g.node.region === region) this.crashGateway(g, null);
+    for (const r of this.routers) if (r.node.region === region) this.crashRouter(r, false);
+    const relay = this.relays[region];
+    if (relay != null && relay.node.alive) relay.node.crash();
+    this.sessionsOf(region).flush();
+    this.kernel.loop.schedule(until, () => this.restoreRegion(region));
+  }
+
+  /** The region's processes start again (also at heal, for any still down). */
+  restoreRegion(region: number): void {
+    if (this.kernel.isRegionDown(region)) return;
+    for (const g of this.gateways) if (g.node.region === region && !g.node.alive) this.restartGateway(g);
+    for (const r of this.routers) if (r.node.region === region && !r.node.alive) this.restartRouter(r);
+    const relay = this.relays[region];
+    if (relay != null && !relay.node.alive) {
+      relay.node.restart();
+      const fresh = new RelaySim(relay.node, this.relayWorld(), region, this.layout.count, this.options.relay_variant);
+      this.relays[region] = fresh;
+      fresh.start();
+      this.note(`region ${region} is back`);
+    }
   }
 
   /** Joins and leaves during the run, in virtual time, for the history's membership windows. */
@@ -324,7 +443,9 @@ export class World implements DeviceWorld {
   // ---- devices ----------------------------------------------------------------------------
 
   connect(device: SimDevice): SimSocket | null {
-    const live = this.gateways.filter((g) => g.node.alive && !g.draining && !g.host.isDraining);
+    // A device connects in its user's home region (all gateways, with one region).
+    const home = this.homeOf(device.user_id);
+    const live = this.gateways.filter((g) => g.node.alive && !g.draining && !g.host.isDraining && g.node.region === home);
     if (live.length === 0) return null;
     const slot = this.rng.pick(live);
     const socket = new SimSocket(this.kernel, device, slot.node, slot.id);
@@ -351,7 +472,9 @@ export class World implements DeviceWorld {
 
   /** Quiescence: every device connected with nothing unsent, the log consumed, nothing pending. */
   quiescent(): boolean {
-    if (this.log.unfetched(ROUTER_GROUP) > 0) return false;
+    for (const log of this.logs) if (log.unfetched(ROUTER_GROUP) > 0) return false;
+    for (const o of this.outboxes) if (o.size > 0) return false;
+    for (const relay of this.relays) if (relay === null || !relay.node.alive || !relay.idle) return false;
     for (const r of this.routers) {
       const st = r.host?.routerState;
       if (st === undefined || !r.node.alive) return false;
@@ -371,7 +494,16 @@ export class World implements DeviceWorld {
    */
   stuck(entries_max = 40): string[] {
     const out: string[] = [];
-    for (const u of this.log.unfetchedByPartition(ROUTER_GROUP)) out.push(`log: partition ${u.partition} has ${u.count} records no router fetched, from offset ${u.from}`);
+    this.logs.forEach((log, region) => {
+      const where = this.regional ? ` of region ${region}` : "";
+      for (const u of log.unfetchedByPartition(ROUTER_GROUP)) out.push(`log${where}: partition ${u.partition} has ${u.count} records no router fetched, from offset ${u.from}`);
+    });
+    this.outboxes.forEach((o, region) => {
+      if (o.size > 0) out.push(`outbox of region ${region}: ${o.size} operations not yet relayed`);
+    });
+    this.relays.forEach((relay, region) => {
+      if (relay !== null && (!relay.node.alive || !relay.idle)) out.push(`relay of region ${region}: ${relay.node.alive ? relay.lanes.map((l) => `to ${l.to} ${l.phase}`).join(", ") : "down"}`);
+    });
     for (const r of this.routers) {
       const st = r.host?.routerState;
       if (st === undefined || !r.node.alive) {

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { FAULT_CLASSES, type FaultClass } from "../faults.js";
 import { DEFAULT_OPTIONS, simOptions, type SimOptions } from "../options.js";
+import { RELAY_VARIANTS } from "../../core/region/index.js";
 import { SCENARIOS, SCENARIO_NAMES, type ScenarioName } from "../../chaos/scenarios.js";
 
 const faultList = z
@@ -31,6 +32,8 @@ const flags = z.object({
   "gateway-variant": z
     .enum(["correct", "sent_before_append", "resync_skips_emitted", "ack_given_up_as_durable", "acks_rate_limited", "scan_stops_at_full_page"])
     .default("correct"),
+  "relay-variant": z.enum(RELAY_VARIANTS).default("correct"),
+  "regions-max": z.coerce.number().int().min(1).max(8).default(DEFAULT_OPTIONS.regions_max),
   "events-max": z.coerce.number().int().min(1_000).max(1_000_000_000).default(DEFAULT_OPTIONS.events_max),
   json: z.boolean().default(false),
   trace: z.boolean().default(false),
@@ -87,6 +90,8 @@ export function toOptions(f: CliFlags): SimOptions {
     off_faults: new Set<FaultClass>(f["no-faults"] ?? []),
     router_variant: f["router-variant"],
     gateway_variant: f["gateway-variant"],
+    relay_variant: f["relay-variant"],
+    regions_max: f["regions-max"],
     events_max: f["events-max"],
     backlog: !f["no-backlog"],
     membership: f.membership,
@@ -112,6 +117,8 @@ export function toArgs(o: SimOptions): string {
   if (o.off_faults.size > 0) parts.push(`--no-faults ${[...o.off_faults].join(",")}`);
   if (o.router_variant !== "correct") parts.push(`--router-variant ${o.router_variant}`);
   if (o.gateway_variant !== "correct") parts.push(`--gateway-variant ${o.gateway_variant}`);
+  if (o.relay_variant !== "correct") parts.push(`--relay-variant ${o.relay_variant}`);
+  if (o.regions_max !== d.regions_max) parts.push(`--regions-max ${o.regions_max}`);
   if (!o.backlog) parts.push("--no-backlog");
   if (o.membership) parts.push("--membership");
   return parts.join(" ");

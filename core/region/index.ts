@@ -1,0 +1,3 @@
+export * from "./home.js";
+export * from "./relay.js";
+export * from "./planted.js";
