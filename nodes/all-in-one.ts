@@ -29,7 +29,6 @@ import { allInOneEnv, parseEnv, withEdgeBounds, type AllInOneConfig } from "./co
 import { GatewayHost } from "./hosts/gateway-host.js";
 import { RouterHost } from "./hosts/router-host.js";
 import { timersReal } from "./timers-real.js";
-import { backlogBound, DrainMeter } from "./admission.js";
 import { registerApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
@@ -143,12 +142,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
   const started_ms = clock.now();
   const lag_by_router = new Map<number, number>();
   const routingLagMs = (): number => Math.max(0, ...lag_by_router.values());
-  // What the routers fetch per second: admission's backlog bound follows it (admission.ts).
-  const drain = new DrainMeter(100);
-  const drain_sampler = setInterval(() => drain.sample(), 100);
-  drain_sampler.unref();
   const observePoll = (router: number, records: readonly ConsumedRecord[]): void => {
-    drain.add(records.length);
     const now = clock.now();
     let lag = 0;
     for (const r of records) if (r.record.kind === "send") lag = Math.max(lag, now - Math.max(started_ms, r.record.accepted_at_ms));
@@ -180,8 +174,7 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
       admission: {
         overloaded: () =>
           (config.SEND_ELU_MAX > 0 && loop.busy >= config.SEND_ELU_MAX) ||
-          ((config.SEND_BACKLOG_MAX > 0 || config.SEND_LAG_MAX_MS > 0) &&
-            logPort.backlog(ROUTER_GROUP) >= backlogBound(drain.per_s, config.SEND_LAG_MAX_MS, config.SEND_BACKLOG_MAX)) ||
+          (config.SEND_BACKLOG_MAX > 0 && logPort.backlog(ROUTER_GROUP) >= config.SEND_BACKLOG_MAX) ||
           (config.SEND_LAG_MAX_MS > 0 && routingLagMs() >= config.SEND_LAG_MAX_MS),
       },
     },
@@ -239,7 +232,6 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
     },
     async close() {
       if (sampler !== null) clearInterval(sampler);
-      clearInterval(drain_sampler);
       await Promise.all([logPort.close(), messages.close(), pending.close(), directory.close()]);
       await presence.close();
       await sessions.close();

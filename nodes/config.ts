@@ -64,8 +64,8 @@ export const allInOneEnv = z.object({
   CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(100),
   /**
    * Admission: while this many log records wait in front of the routers, new sends are
-   * refused with a retryable OVERLOADED (0 turns it off). With SEND_LAG_MAX_MS on, the bound
-   * is also at most what the routers fetch in 80% of that lag (nodes/admission.ts).
+   * refused with a retryable OVERLOADED (0 turns it off). About 0.3 s of work at this box's
+   * throughput, so accepted messages stay fast under overload.
    */
   SEND_BACKLOG_MAX: z.coerce.number().int().min(0).max(10_000_000).default(2_000),
   /**
