@@ -97,7 +97,7 @@ async function drive(ports: Ports, engine: string, commits: () => number): Promi
       };
       writes.push(
         ports.log.append(conversation_id, send).then((position) => offsets.set(position.partition, position.offset + 1)),
-        ports.messages.claim({ sender_id: sender, client_msg_id: `m-${n}`, message_id, conversation_id, prev_message_id: null, position: { partition: 0, offset: n } }),
+        ports.messages.claim({ sender_id: sender, client_msg_id: `m-${n}`, message_id, conversation_id, prev_message_id: null, position: { partition: 0, offset: n }, members: null }),
         ports.messages.putMessage(message),
         ports.pending.put([{ user_id: receiver, device_id: `dev-${receiver}`, message }]),
         ...[sender, receiver].map((u) =>

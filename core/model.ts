@@ -79,6 +79,14 @@ export type DedupClaim = {
   /** The conversation's previous message ID at ordering time (see StoredMessage). */
   readonly prev_message_id: string | null;
   readonly position: LogPosition;
+  /**
+   * A group message's audience: the group's members when the message was ordered, in the
+   * directory's order. A redelivery of the record fans out to exactly these users, whoever
+   * joined or left since (INVARIANTS.md 1 and 9 count membership as of ordering; see
+   * core/router/step.ts, rule 5). Null for a direct message (its two users are in its
+   * conversation ID) and for a claim written before stores kept the audience.
+   */
+  readonly members: readonly string[] | null;
 };
 
 /** One message waiting for one device. */

@@ -104,8 +104,10 @@ export class MessageStoreSim implements MessageStore {
       const key = `${claim.sender_id}|${claim.client_msg_id}`;
       const existing = this.s.claims.get(key);
       if (existing !== undefined) return existing;
-      this.s.claims.set(key, claim);
-      return claim;
+      // A copy: the stored audience must not follow the caller's array (a group's list, later).
+      const stored = { ...claim, members: claim.members === null ? null : [...claim.members] };
+      this.s.claims.set(key, stored);
+      return stored;
     });
   }
   getClaim(sender_id: string, client_msg_id: string): SyncPromise<DedupClaim | null> {

@@ -119,6 +119,8 @@ describe("MessageStoreCassandra", () => {
           conversation_id: `d.${sender_id}.peer`,
           prev_message_id: i === 0 ? null : (message_ids[i - 1] as string),
           position: { partition: i % 3, offset: 1_000 + i },
+          // Each contender its own audience: every caller must get the winner's, whole.
+          members: i % 4 === 0 ? null : [sender_id, `member-${i}`, "peer"],
         }));
         const answers = await Promise.all(claims.map((claim, i) => (i % 2 === 0 ? a : b).claim(claim)));
         const winner = answers[0] as DedupClaim;
@@ -278,6 +280,34 @@ describe("MessageStoreCassandra", () => {
       expect(recorded.rows.map((row) => [row["step"], row["name"]]).sort((x, y) => Number(x[0]) - Number(y[0]))).toEqual(
         CASSANDRA_MIGRATIONS.map((m) => [m.step, m.name]),
       );
+    },
+    CASSANDRA_TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "adds dedup_claims.members (step 8) again after a run that died before recording it, and reads an older claim's audience as null",
+    async () => {
+      const { client, keyspace } = opened();
+      await client.execute(`DELETE FROM ${keyspace}.schema_migrations WHERE step = 8`);
+      const again = await migrateCassandra(client, keyspace);
+      expect(again.applied).toEqual([8]); // The column was there already: the step skips the ALTER.
+      const sender_id = `sender-${tag()}`;
+      const [id] = ids(1);
+      // A claim as the adapter wrote it before step 8: no members cell.
+      await client.execute(
+        `INSERT INTO ${keyspace}.dedup_claims (sender_id, client_msg_id, message_id, conversation_id, log_partition, log_offset) VALUES (?, ?, ?, ?, ?, ?)`,
+        [sender_id, "old", id, "g.g1", 0, 7],
+        { prepare: true },
+      );
+      expect(await store().getClaim(sender_id, "old")).toEqual({
+        sender_id,
+        client_msg_id: "old",
+        message_id: id,
+        conversation_id: "g.g1",
+        prev_message_id: null,
+        position: { partition: 0, offset: 7 },
+        members: null,
+      });
     },
     CASSANDRA_TEST_TIMEOUT_MS,
   );

@@ -89,7 +89,7 @@ const OWNER = "MessageStoreCassandra";
 const RECEIPT_BY_RANK: readonly ReceiptStatus[] = ["sent", "delivered", "read"];
 const RECEIPT_COLUMN: Readonly<Record<ReceiptStatus, string>> = { sent: "reached_sent", delivered: "reached_delivered", read: "reached_read" };
 const MESSAGE_COLUMNS = "conversation_id, message_id, sender_id, sender_device_id, group_id, content, message_type, client_msg_id, sent_at_ms, prev_message_id";
-const CLAIM_COLUMNS = "sender_id, client_msg_id, message_id, conversation_id, prev_message_id, log_partition, log_offset";
+const CLAIM_COLUMNS = "sender_id, client_msg_id, message_id, conversation_id, prev_message_id, log_partition, log_offset, members";
 const INBOX_COLUMNS = "user_id, conversation_id, last_message_id, kind, other_user_id, group_id, last_message_at_ms, last_message_preview";
 
 type Cql = {
@@ -132,7 +132,7 @@ function cqlFor(ks: string): Cql {
     // ALLOW FILTERING within one partition: the filter runs over the same slice as the count.
     count_sender_all: `SELECT COUNT(*) AS count FROM ${ks}.messages WHERE conversation_id = ? AND sender_id = ? ALLOW FILTERING`,
     count_sender_after: `SELECT COUNT(*) AS count FROM ${ks}.messages WHERE conversation_id = ? AND message_id > ? AND sender_id = ? ALLOW FILTERING`,
-    insert_claim: `INSERT INTO ${ks}.dedup_claims (${CLAIM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    insert_claim: `INSERT INTO ${ks}.dedup_claims (${CLAIM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
     select_claim: `SELECT ${CLAIM_COLUMNS} FROM ${ks}.dedup_claims WHERE sender_id = ? AND client_msg_id = ?`,
     set_receipt: { sent: setReceipt("sent"), delivered: setReceipt("delivered"), read: setReceipt("read") },
     select_receipt: `SELECT reached_sent, reached_delivered, reached_read FROM ${ks}.receipts WHERE message_id = ? AND user_id = ?`,
@@ -246,6 +246,7 @@ export class MessageStoreCassandra implements MessageStore {
           bindable(c.prev_message_id),
           c.position.partition,
           types.Long.fromNumber(c.position.offset),
+          bindable(c.members),
         ],
         this.options({ serialConsistency: this.serial_consistency }),
       );
@@ -439,7 +440,15 @@ function claimOf(row: Row): DedupClaim {
     conversation_id: textOf(row["conversation_id"], "dedup_claims.conversation_id"),
     prev_message_id: textOrNullOf(row["prev_message_id"], "dedup_claims.prev_message_id"),
     position: { partition: numberOf(row["log_partition"], "dedup_claims.log_partition"), offset: numberOf(row["log_offset"], "dedup_claims.log_offset") },
+    members: membersOf(row["members"]),
   };
+}
+
+/** A claim's audience (a frozen list<text>, null for direct messages and older claims). */
+function membersOf(value: unknown): string[] | null {
+  if (value === null || value === undefined) return null;
+  assert(Array.isArray(value), `${OWNER}: dedup_claims.members is not a list (got ${typeof value})`);
+  return value.map((m: unknown) => textOf(m, "dedup_claims.members[]"));
 }
 
 function inboxOf(row: Row): InboxEntry {

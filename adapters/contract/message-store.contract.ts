@@ -230,12 +230,33 @@ export function describeMessageStoreContract(
           conversation_id,
           prev_message_id: null,
           position: { partition: 3, offset: 41 },
+          members: null,
         };
         expect(await store().claim(first)).toEqual(first);
         const second: DedupClaim = { ...first, message_id: second_id as string, prev_message_id: first_id as string, position: { partition: 5, offset: 99 } };
         expect(await store().claim(second)).toEqual(first);
         expect(await store().claim(first)).toEqual(first);
         expect(await store().getClaim(sender_id, client_msg_id)).toEqual(first);
+      },
+      timeout,
+    );
+
+    it(
+      "keeps a group message's audience with its claim: the winner's members, in order, whatever later claims or callers do",
+      async () => {
+        const sender_id = unique("sender");
+        const client_msg_id = randomUUID();
+        const [first_id, second_id] = ids(2);
+        const conversation_id = `g.${unique("group")}`;
+        // groupMembersMax (500) members, the largest audience a claim carries, the sender first.
+        const members = [sender_id, ...Array.from({ length: 499 }, (_, i) => `${unique("member")}-${String(499 - i).padStart(3, "0")}`)];
+        const given = [...members];
+        const first: DedupClaim = { sender_id, client_msg_id, message_id: first_id as string, conversation_id, prev_message_id: null, position: { partition: 1, offset: 5 }, members: given };
+        expect(await store().claim(first)).toEqual({ ...first, members });
+        given.reverse(); // The caller's array is not the stored audience.
+        const later: DedupClaim = { ...first, message_id: second_id as string, position: { partition: 1, offset: 6 }, members: [sender_id] };
+        expect(await store().claim(later)).toEqual({ ...first, members });
+        expect(await store().getClaim(sender_id, client_msg_id)).toEqual({ ...first, members });
       },
       timeout,
     );
@@ -256,6 +277,7 @@ export function describeMessageStoreContract(
           conversation_id,
           prev_message_id: offset === 1 ? null : (a as string),
           position: { partition: 0, offset },
+          members: null,
         });
         expect(await store().claim(claim(alice, client_msg_id, a as string, 1))).toEqual(claim(alice, client_msg_id, a as string, 1));
         expect(await store().claim(claim(bob, client_msg_id, b as string, 2))).toEqual(claim(bob, client_msg_id, b as string, 2));

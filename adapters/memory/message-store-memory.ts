@@ -194,7 +194,7 @@ function pairKey(a: string, b: string): string {
 }
 
 function copyClaim(claim: DedupClaim): DedupClaim {
-  return { ...claim, position: { ...claim.position } };
+  return { ...claim, position: { ...claim.position }, members: claim.members === null ? null : [...claim.members] };
 }
 
 /** The first index whose ID is >= `id`. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { describeMessageStoreContract } from "../contract/message-store.contract.js";
 import { Database } from "./database.js";
 import { MessageStoreSqlite } from "./message-store-sqlite.js";
+import { MIGRATIONS } from "./migrations.js";
 import { tempDatabase } from "./test-support.js";
 import type { DedupClaim, StoredMessage } from "../../core/model.js";
 
@@ -83,11 +84,45 @@ describe("MessageStoreSqlite", () => {
         conversation_id: "d.a.b",
         prev_message_id: null,
         position: { partition: 0, offset: i },
+        members: i % 2 === 0 ? null : ["s", `u${i}`],
       }));
       const answers = await Promise.all(claims.map((claim) => store.claim(claim)));
       // Requests of one tick commit in request order, so the first one asked wins.
       for (const answer of answers) expect(answer).toEqual(claims[0]);
       expect(await store.getClaim("s", "c")).toEqual(claims[0]);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it("keeps the claims written before migration 6 (no audience) and stores a group's audience after it", async () => {
+    const temp = tempDatabase({ migrations: MIGRATIONS.slice(0, 5) });
+    try {
+      temp.database
+        .prepare(
+          'INSERT INTO dedup_claims (sender_id, client_msg_id, message_id, conversation_id, prev_message_id, "partition", "offset") VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run("s", "old", id(1), "g.g1", null, 0, 7);
+      await temp.database.close();
+      const db = Database.open(temp.path);
+      try {
+        const store = new MessageStoreSqlite(db);
+        expect(await store.getClaim("s", "old")).toEqual({
+          sender_id: "s",
+          client_msg_id: "old",
+          message_id: id(1),
+          conversation_id: "g.g1",
+          prev_message_id: null,
+          position: { partition: 0, offset: 7 },
+          members: null,
+        });
+        const claim: DedupClaim = { sender_id: "s", client_msg_id: "new", message_id: id(2), conversation_id: "g.g1", prev_message_id: id(1), position: { partition: 0, offset: 8 }, members: ["s", "t"] };
+        expect(await store.claim(claim)).toEqual(claim);
+        expect(await store.claim({ ...claim, message_id: id(3), members: ["s"] })).toEqual(claim);
+        await store.close();
+      } finally {
+        await db.close();
+      }
     } finally {
       await temp.cleanup();
     }

@@ -14,7 +14,9 @@
  *   (conversation_id, message_id) backwards; countAfter walks the same key forwards from
  *   the read mark (no secondary index: each one costs every message a page, migration 5).
  * - claim is first-writer-wins per (sender_id, client_msg_id): INSERT OR IGNORE, then SELECT
- *   of the stored claim, in the same transaction, answering the winner.
+ *   of the stored claim, in the same transaction, answering the winner. A group message's
+ *   audience is a JSON array of user IDs in `members` (migration 6); NULL for a direct
+ *   message and for claims written before it.
  * - A receipt only moves forwards (sent < delivered < read): an upsert keeping the greater
  *   rank, then a SELECT of the stored one, in the same transaction.
  * - touchInbox replaces a (user, conversation) entry only with a greater last_message_id, and
@@ -58,6 +60,8 @@ type ClaimRow = {
   prev_message_id: string | null;
   partition: number;
   offset: number;
+  /** JSON array of user IDs, or NULL (see DedupClaim.members). */
+  members: string | null;
 };
 
 type InboxRow = {
@@ -72,7 +76,7 @@ type InboxRow = {
 };
 
 const MESSAGE_COLUMNS = "conversation_id, message_id, sender_id, sender_device_id, group_id, content, type, client_msg_id, sent_at_ms, prev_message_id";
-const CLAIM_COLUMNS = 'sender_id, client_msg_id, message_id, conversation_id, prev_message_id, "partition" AS partition, "offset" AS offset';
+const CLAIM_COLUMNS = 'sender_id, client_msg_id, message_id, conversation_id, prev_message_id, "partition" AS partition, "offset" AS offset, members';
 const INBOX_COLUMNS = "user_id, conversation_id, kind, other_user_id, group_id, last_message_id, last_message_at_ms, last_message_preview";
 
 const RECENT_MESSAGES_MAX = 20_000;
@@ -118,7 +122,7 @@ export class MessageStoreSqlite implements MessageStore {
       "SELECT COUNT(*) AS count FROM messages WHERE conversation_id = ? AND message_id > ? AND sender_id <> ?",
     );
     this.insert_claim = db.prepare(
-      'INSERT OR IGNORE INTO dedup_claims (sender_id, client_msg_id, message_id, conversation_id, prev_message_id, "partition", "offset") VALUES (@sender_id, @client_msg_id, @message_id, @conversation_id, @prev_message_id, @partition, @offset)',
+      'INSERT OR IGNORE INTO dedup_claims (sender_id, client_msg_id, message_id, conversation_id, prev_message_id, "partition", "offset", members) VALUES (@sender_id, @client_msg_id, @message_id, @conversation_id, @prev_message_id, @partition, @offset, @members)',
     );
     this.select_claim = db.prepare(`SELECT ${CLAIM_COLUMNS} FROM dedup_claims WHERE sender_id = ? AND client_msg_id = ?`);
     this.upsert_receipt = db.prepare(
@@ -212,6 +216,7 @@ export class MessageStoreSqlite implements MessageStore {
       prev_message_id: claim.prev_message_id,
       partition: claim.position.partition,
       offset: claim.position.offset,
+      members: claim.members === null ? null : JSON.stringify(claim.members),
     };
     return this.database.write(() => {
       this.insert_claim.run(row);
@@ -332,7 +337,15 @@ function claimOf(row: ClaimRow): DedupClaim {
     conversation_id: row.conversation_id,
     prev_message_id: row.prev_message_id,
     position: { partition: row.partition, offset: row.offset },
+    members: row.members === null ? null : membersOf(row.members),
   };
+}
+
+/** Only claim writes the column, from a checked DedupClaim: anything else is a corrupt file. */
+function membersOf(json: string): string[] {
+  const members: unknown = JSON.parse(json);
+  assert(Array.isArray(members) && members.every((m) => typeof m === "string"), "MessageStoreSqlite: dedup_claims.members is not a JSON array of user IDs");
+  return members as string[];
 }
 
 function inboxOf(row: InboxRow): InboxEntry {

@@ -206,4 +206,15 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX messages_by_sender;
     `,
   },
+  {
+    version: 6,
+    name: "a group message's audience in its claim",
+    // A redelivered group send must reach the members it was ordered for, not the group as
+    // it is now (core/router/step.ts, rule 5): the claim, the record that fixes a message's
+    // ID, now fixes its audience too. A JSON array of user IDs; NULL for direct messages and
+    // for the claims written before this step (those fall back to the group as it is now).
+    sql: `
+      ALTER TABLE dedup_claims ADD COLUMN members TEXT;
+    `,
+  },
 ];

@@ -3,17 +3,39 @@
  * idea). Each wraps the correct step and bends one decision; the simulator's variant tests
  * prove the swarm catches each, failing the invariant its comment names.
  */
-import type { RouterState, RouterVariant } from "./state.js";
+import type { Job, RouterState, RouterVariant } from "./state.js";
 import { routerStep } from "./step.js";
 import type { RouterEffect, RouterInput } from "./types.js";
 
-export const PLANTED_ROUTER_VARIANTS = ["commit_past_in_flight"] as const satisfies readonly RouterVariant[];
+export const PLANTED_ROUTER_VARIANTS = ["commit_past_in_flight", "redeliver_to_current_members"] as const satisfies readonly RouterVariant[];
 
 type Step = (state: RouterState, input: RouterInput) => RouterEffect[];
 
 /** The step function a router runs: the correct one, or a planted bug around it. */
 export function routerStepFor(variant: RouterVariant): Step {
-  return variant === "commit_past_in_flight" ? commitPastInFlight : routerStep;
+  switch (variant) {
+    case "commit_past_in_flight":
+      return commitPastInFlight;
+    case "redeliver_to_current_members":
+      return redeliverToCurrentMembers;
+    default:
+      return routerStep;
+  }
+}
+
+/**
+ * The claim's recorded audience is ignored in favour of the group as loaded now (the old
+ * behaviour), so a redelivered group send goes to today's members: a user who joined after
+ * the message was ordered gets it. Breaks invariant 9 (and 1: one who left since misses it).
+ */
+function redeliverToCurrentMembers(state: RouterState, input: RouterInput): RouterEffect[] {
+  if (input.type !== "effect_completed" || input.result.type !== "claim") return routerStep(state, input);
+  const winner = input.result.winner;
+  let job: Job | undefined;
+  for (const j of state.jobs.values()) if (j.id === input.job) job = j;
+  // The loaded group stands in for the recorded audience of an accepted send.
+  if (job === undefined || winner.members === null || !winner.members.includes(winner.sender_id)) return routerStep(state, input);
+  return routerStep(state, { ...input, result: { ...input.result, winner: { ...winner, members: job.send.members } } });
 }
 
 /**

@@ -27,6 +27,11 @@ export type RouterVariant =
    * for the pending entries and inboxes (their failures go unnoticed).
    */
   | "persist_without_waiting"
+  /**
+   * Planted around the step (planted.ts): a redelivered send goes to the group as it is now,
+   * not to the audience its claim recorded at ordering time.
+   */
+  | "redeliver_to_current_members"
   /** Planted around the step (planted.ts): commits past a record still in flight. */
   | "commit_past_in_flight";
 
@@ -44,6 +49,7 @@ export type SendJobData = {
   floor: string | null;
   /** The ID this router proposed in its claim (the winner may be another's). */
   candidate: string | null;
+  /** Who gets the message: the conversation's members as loaded, or as its claim recorded them. */
   members: readonly string[];
   devices: Readonly<Record<string, readonly string[]>>;
   winner: DedupClaim | null;

@@ -18,8 +18,40 @@
  *    the same ID, puts are keyed, pending is a two-phase set, receipts merge by max.
  * 4. A send whose claim was won by another log record is a client's retry: it gets `sent`
  *    with the original ID and nothing else happens.
- * 5. Membership is checked here, as of when the message is ordered (invariant 1): a sender
- *    outside the conversation gets a non-retryable error and nothing is stored.
+ * 5. Membership is checked here, as of when the message is ordered (invariants 1 and 9): a
+ *    sender outside the conversation gets a non-retryable error and nothing is stored. The
+ *    audience is fixed at ordering time too: a group message's claim records the members
+ *    it was ordered for, and a redelivery of its record (a crash or a rebalance before the
+ *    commit) fans out to exactly those, whoever joined or left since. Loading the group
+ *    again instead sent a message to a user who joined after it was ordered (invariant 9)
+ *    and skipped one who left after it (invariant 1); the simulator's joins and leaves found
+ *    it (sim seed 16, with group joins and leaves drawn).
+ *
+ *    Why the audience lives in the claim, as a list of user IDs. The claim is the one
+ *    first-writer-wins record that fixes a message's identity (its ID, its previous ID, the
+ *    log record that won), written before anything else of the message: whichever router
+ *    wins it fixes the audience with it, and every later attempt reads it back in the same
+ *    round trip that tells it the ID, with no extra call on the common path. Its price is
+ *    the members' IDs once per group message (at most groupMembersMax), small beside the
+ *    pending entry per member device, each carrying the whole message, that the same
+ *    message writes. The alternative, a membership version stored with the message and a
+ *    directory that can answer "the members as of version v", would need the directory
+ *    (another database) to keep every group's membership history, with tombstoned rows
+ *    instead of deletions, for as long as the log can redeliver a record. Direct messages
+ *    store no list: their two users are in the conversation ID and never change. A claim
+ *    written before the stores kept the audience (members null) falls back to the group as
+ *    it is now, the old behaviour.
+ *
+ *    A group's refusal is decided by the claim as well: a sender outside the group claims
+ *    with the group's members as they are (the sender not among them), and whichever record
+ *    of the (sender, client_msg_id) comes later gets the winner's answer. A member's send
+ *    is accepted for good, even when handled again after the sender left; a non-member's
+ *    `NOT_A_MEMBER` is final, even for a retry handled after the sender joined. (Refusing
+ *    from the directory alone answered two records of one send differently: the first was
+ *    refused, the client reported a definite failure, and a retry appended before that
+ *    answer arrived was handled after the sender rejoined and delivered: invariant 2, sim
+ *    seed 122.) The other refusals (an unknown group or user) cannot change their answer,
+ *    since IDs are never reused, so they write nothing.
  * 6. A call that fails is retried after a capped exponential backoff, never skipped: a stuck
  *    store stalls the partition (backpressure), it never loses a record.
  */
@@ -266,7 +298,7 @@ function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResu
       onAudience(state, out, job, record, result.members, result.devices, now_ms);
       return;
     case "claim":
-      onClaim(state, out, job, record, result.winner, now_ms);
+      onClaim(state, out, job, record, result.winner);
       return;
     case "persist":
       call(out, job, { type: "locate", user_ids: job.send.members });
@@ -289,19 +321,19 @@ function onAudience(
   devices: Readonly<Record<string, readonly string[]>>,
   now_ms: number,
 ): void {
-  if (members === null || !members.includes(record.sender_id)) {
-    const unknown = members === null;
-    const message =
-      record.target.kind === "group"
-        ? unknown
-          ? `Group ${record.target.group_id} does not exist.`
-          : `You are not a member of group ${record.target.group_id}.`
-        : `User ${record.target.to} does not exist.`;
-    rejectSend(state, out, job, record, unknown && record.target.kind === "direct" ? "UNKNOWN_USER" : unknown ? "NOT_FOUND" : "NOT_A_MEMBER", message);
+  job.send.members = members ?? [];
+  job.send.devices = devices;
+  if (job.send.message !== null) {
+    // The devices of the audience the claim recorded (see onClaim): write it out.
+    persistMessage(out, job, record, job.send.message);
     return;
   }
-  job.send.members = members;
-  job.send.devices = devices;
+  if (members === null || (record.target.kind === "direct" && !members.includes(record.sender_id))) {
+    // An unknown group or user: an answer that never changes, so nothing is claimed. (A
+    // group sender outside the group claims all the same: the claim decides, rule 5.)
+    rejectSend(state, out, job, record, ...refusal(record, members === null));
+    return;
+  }
   const floor = job.send.floor;
   let candidate: string;
   if (state.config.variant === "order_by_gateway_clock") {
@@ -322,6 +354,7 @@ function onAudience(
     conversation_id: record.conversation_id,
     prev_message_id: floor,
     position: { partition: job.record.partition, offset: job.record.offset },
+    members: record.target.kind === "group" ? members : null,
   };
   if (state.config.variant === "dedup_cache_only") {
     // Broken on purpose: a retry after the cache forgot becomes a second message.
@@ -331,14 +364,13 @@ function onAudience(
   call(out, job, { type: "claim", claim });
 }
 
-function onClaim(
-  state: RouterState,
-  out: Out,
-  job: Job,
-  record: SendRecord,
-  winner: import("../model.js").DedupClaim,
-  now_ms: number,
-): void {
+/** The error code and sentence for a send refused because its audience is unknown or leaves the sender out. */
+function refusal(record: SendRecord, unknown: boolean): [code: string, message: string] {
+  if (record.target.kind === "direct") return ["UNKNOWN_USER", `User ${record.target.to} does not exist.`];
+  return unknown ? ["NOT_FOUND", `Group ${record.target.group_id} does not exist.`] : ["NOT_A_MEMBER", `You are not a member of group ${record.target.group_id}.`];
+}
+
+function onClaim(state: RouterState, out: Out, job: Job, record: SendRecord, winner: import("../model.js").DedupClaim): void {
   if (winner.conversation_id !== record.conversation_id) {
     rejectSend(
       state,
@@ -348,6 +380,12 @@ function onClaim(
       "CLIENT_MSG_ID_REUSED",
       `client_msg_id ${record.client_msg_id} was already used for a message in another conversation; use a new UUID.`,
     );
+    return;
+  }
+  if (winner.members !== null && !winner.members.includes(record.sender_id)) {
+    // Claimed by a sender outside the group at the time: refused, for this record and every
+    // other of the same send (rule 5). No message exists, so the floor stays where it is.
+    rejectSend(state, out, job, record, ...refusal(record, false));
     return;
   }
   const sameRecord = winner.position.partition === job.record.partition && winner.position.offset === job.record.offset;
@@ -375,6 +413,25 @@ function onClaim(
   };
   job.send.winner = winner;
   job.send.message = message;
+  const audience = winner.members;
+  if (audience !== null && !sameList(audience, job.send.members)) {
+    // A redelivery, and the group changed since the message was ordered: its audience is
+    // the one the claim recorded (rule 5), whose devices are loaded next.
+    out.push({ type: "observed", what: "send_audience_restored" });
+    call(out, job, { type: "load_audience", query: { kind: "users", user_ids: audience } });
+    return;
+  }
+  persistMessage(out, job, record, message);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Writes the message, a pending entry per audience device (the sender's own excepted) and every member's inbox. */
+function persistMessage(out: Out, job: Job, record: SendRecord, message: StoredMessage): void {
   const pending: PendingEntry[] = [];
   for (const user_id of job.send.members) {
     for (const device_id of job.send.devices[user_id] ?? []) {

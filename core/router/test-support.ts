@@ -53,7 +53,8 @@ export function execute(world: World, call: RouterCall): RouterCallResult {
       return { type: "load_floor", last_message_id: last };
     }
     case "load_audience": {
-      const members = call.query.kind === "group" ? world.groups.get(call.query.group_id) ?? null : call.query.user_ids.every((u) => world.users.has(u)) ? [...call.query.user_ids] : null;
+      const q = call.query;
+      const members = q.kind === "group" ? world.groups.get(q.group_id) ?? null : q.kind === "users" || q.user_ids.every((u) => world.users.has(u)) ? [...q.user_ids] : null;
       const devices: Record<string, string[]> = {};
       for (const u of members ?? []) devices[u] = world.users.get(u) ?? [];
       return { type: "load_audience", members, devices };

@@ -22,7 +22,12 @@ import type {
 
 export type AudienceQuery =
   | { readonly kind: "direct"; readonly user_ids: readonly [string, string] }
-  | { readonly kind: "group"; readonly group_id: string };
+  | { readonly kind: "group"; readonly group_id: string }
+  /**
+   * The devices of a fixed list of users: a redelivered group message's audience as its
+   * claim recorded it, when the group has changed since (members answers the list itself).
+   */
+  | { readonly kind: "users"; readonly user_ids: readonly string[] };
 
 /** Effects whose outcome the router waits for. */
 export type RouterCall =
@@ -85,6 +90,8 @@ export type RouterObservation =
   | "send_ordered"
   | "send_retry_answered"
   | "send_redelivered"
+  /** A redelivered group send fanned out to the audience its claim recorded, not the group as it is now. */
+  | "send_audience_restored"
   | "send_rejected"
   | "ack_applied"
   | "ack_ignored"

@@ -258,6 +258,15 @@ export class RouterHost {
             },
           );
         }
+        if (query.kind === "users") {
+          // A redelivered group message's recorded audience (core/router/step.ts, rule 5).
+          const devices_max = this.config.limits.devicesPerUserMax;
+          return map(all(query.user_ids.map((u) => map(fromPromise(() => ports.directory.devices(u)), (d) => [u, d.slice(-devices_max)] as const))), (pairs) => ({
+            type: "load_audience" as const,
+            members: [...query.user_ids],
+            devices: Object.fromEntries(pairs),
+          }));
+        }
         const members: Task<string[] | null> = chain(fromPromise(() => ports.directory.group(query.group_id)), (group) =>
           group === null ? ofValue(null) : fromPromise(() => ports.directory.members(query.group_id)),
         );
