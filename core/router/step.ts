@@ -55,7 +55,7 @@
  * 6. A call that fails is retried after a capped exponential backoff, never skipped: a stuck
  *    store stalls the partition (backpressure), it never loses a record.
  */
-import { unreachable } from "../result.js";
+import { assert, unreachable } from "../result.js";
 import { directPeer, parseConversationId } from "../ids/conversation.js";
 import type { AckRecord, Delivery, InboxEntry, PendingEntry, SendRecord, StoredMessage } from "../model.js";
 import { isoFromMs, toNewMessage } from "../model.js";
@@ -71,6 +71,29 @@ const RETRY_MAX_MS = 5_000;
 
 /** Feeds one input; mutates `state` (owned by the caller) and returns the effects. */
 export function routerStep(state: RouterState, input: RouterInput): Out {
+  const out = stepOnce(state, input);
+  assertBounds(state);
+  return out;
+}
+
+/**
+ * What holds between steps, checked after every one (cheap checks only: this runs per
+ * input). A failure is a bug in this file, never bad input: inputs come from the host.
+ */
+function assertBounds(state: RouterState): void {
+  const { routerJobsMax, routerBatchRecordsMax } = state.config.limits;
+  assert(state.jobs.size <= routerJobsMax, `router: ${state.jobs.size} jobs, over routerJobsMax ${routerJobsMax}`);
+  // Polling pauses once a batch waits, and one poll brings at most a batch.
+  assert(state.queued >= 0 && state.queued < 2 * routerBatchRecordsMax, `router: ${state.queued} records queued, outside [0, ${2 * routerBatchRecordsMax})`);
+  // Every queue holds at least one record (an emptied one is deleted), so there are no more queues than records.
+  assert(state.queues.size <= state.queued, `router: ${state.queues.size} queues for ${state.queued} queued records`);
+  assert(state.queues.size > 0 || state.queued === 0, `router: ${state.queued} records counted as queued, none in a queue`);
+  // Every running conversation has a job, and a send runs alone in its conversation.
+  assert(state.running.size <= state.jobs.size, `router: ${state.running.size} conversations running ${state.jobs.size} jobs`);
+  assert(!state.committing || state.commit_in_flight.length > 0, "router: a commit in flight carries no offsets");
+}
+
+function stepOnce(state: RouterState, input: RouterInput): Out {
   const out: Out = [];
   switch (input.type) {
     case "records_polled":
