@@ -22,9 +22,9 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji
 
-test: install typecheck $(CHROMIUM) ## install, type-check and run the whole suite (unit, property, simulation, e2e, browser)
+test: install typecheck $(CHROMIUM) ## install, type-check and run the whole suite (unit, property, simulation, e2e, browser); stops the services it started
 	node web/build.mjs
-	npx vitest run
+	deploy/test-suite.sh
 
 fuzz: install ## hostile input at scale: FUZZ_FRAMES (200000) WebSocket frames, FUZZ_REQUESTS (20000) REST requests, one seed (FUZZ_SEED replays); 0 crashes, 0 5xx, contract-shaped errors
 	npx tsx nodes/fuzz/main.ts
