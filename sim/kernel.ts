@@ -43,14 +43,15 @@ export class SimNode {
     return Math.floor(SIM_EPOCH_MS + v * (1 + this.drift) + this.clock_offset_ms);
   }
 
+  /** Every port call a host makes sets a timer for its timeout: the handle is its own flag. */
   private at(at_ms: number, fn: () => void): TimerHandle {
-    let cancelled = false;
+    const handle = new SimTimer();
     const delay_ms = Math.max(0, at_ms - this.now());
     const run = this.guard(() => {
-      if (!cancelled) fn();
+      if (!handle.cancelled) fn();
     });
     this.kernel.loop.after(Math.ceil(delay_ms / (1 + this.drift)), run);
-    return { cancel: () => (cancelled = true) };
+    return handle;
   }
 
   /** Wraps a callback so it runs only in this incarnation, and after any pause. */
@@ -75,6 +76,14 @@ export class SimNode {
   restart(): void {
     this.alive = true;
     this.paused_until = 0;
+  }
+}
+
+class SimTimer implements TimerHandle {
+  cancelled = false;
+
+  cancel(): void {
+    this.cancelled = true;
   }
 }
 
@@ -152,39 +161,45 @@ export class Kernel {
     if (!from.alive) return promise;
     if (this.isCut(from.name, service) || this.fires("net_loss", 0.01, this.net)) return promise;
     const incarnation = from.incarnation;
-    const deliverBack = (fn: () => void): void => {
-      if (this.isCut(service, from.name)) return;
-      let delay = this.latency();
-      if ((service === "store" || service === "log") && this.fires("store_slow", 0.02)) delay += 200 + this.svc.int(3_000);
-      this.loop.after(delay, () => {
-        if (!from.alive || from.incarnation !== incarnation) return;
-        if (this.loop.now < from.paused_until) {
-          this.loop.schedule(from.paused_until, fn);
-          return;
-        }
-        fn();
-      });
-    };
     this.loop.after(this.latency(), () => {
       if (this.inOutage(service)) {
-        deliverBack(() => promise.reject(new Error(`${service} unavailable`)));
+        this.answer(from, incarnation, service, promise, false, new Error(`${service} unavailable`));
         return;
       }
       if (what !== "read" && this.failsBeforeApply(service, what)) {
-        deliverBack(() => promise.reject(new Error(`${service} refused the write`)));
+        this.answer(from, incarnation, service, promise, false, new Error(`${service} refused the write`));
         return;
       }
       let result: R;
       try {
         result = op();
       } catch (error) {
-        deliverBack(() => promise.reject(error));
+        this.answer(from, incarnation, service, promise, false, error);
         return;
       }
       if (what !== "read" && this.losesResponseAfterApply(service, what)) return; // applied, but the caller never hears
-      deliverBack(() => promise.resolve(result));
+      this.answer(from, incarnation, service, promise, true, result);
     });
     return promise;
+  }
+
+  /** The response travels back and settles the caller's promise, unless the caller died meanwhile. */
+  private answer<R>(from: SimNode, incarnation: number, service: ServiceName, promise: SyncPromise<R>, ok: boolean, outcome: unknown): void {
+    if (this.isCut(service, from.name)) return;
+    let delay = this.latency();
+    if ((service === "store" || service === "log") && this.fires("store_slow", 0.02)) delay += 200 + this.svc.int(3_000);
+    const settle = (): void => {
+      if (ok) promise.resolve(outcome as R);
+      else promise.reject(outcome);
+    };
+    this.loop.after(delay, () => {
+      if (!from.alive || from.incarnation !== incarnation) return;
+      if (this.loop.now < from.paused_until) {
+        this.loop.schedule(from.paused_until, settle);
+        return;
+      }
+      settle();
+    });
   }
 
   private failsBeforeApply(service: ServiceName, what: "write" | "append"): boolean {

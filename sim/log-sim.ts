@@ -11,6 +11,15 @@ import { SyncPromise } from "./sync-promise.js";
 
 type Member = {
   readonly member_id: string;
+  /**
+   * Which join made this membership. A host retries a join that timed out under the same
+   * member ID and closes the consumer the late answer brings; that close must end only the
+   * late consumer's membership, not the live one's (as in Kafka, where the broker gives each
+   * join its own member ID). Without it, both routers of sim seed 774 were left out of the
+   * group for good (found when explaining issue 13's note: a reverted input queue in the
+   * router host only changed the timing that hit it).
+   */
+  readonly instance: number;
   assigned: number[];
   fetch: Map<number, number>;
   /** Partitions that moved away but this member still reads until `until_ms` (stale router). */
@@ -44,15 +53,24 @@ export class LogState {
     return g;
   }
 
-  join(group: string, member_id: string, now_ms: number, stale_ms: number): void {
+  private joins = 0;
+
+  /** Answers the membership's instance, which its consumer names when it leaves. */
+  join(group: string, member_id: string, now_ms: number, stale_ms: number): number {
     const g = this.group(group);
-    g.members.set(member_id, { member_id, assigned: [], fetch: new Map(), stale: new Map(), generation: g.generation });
+    const instance = ++this.joins;
+    g.members.set(member_id, { member_id, instance, assigned: [], fetch: new Map(), stale: new Map(), generation: g.generation });
     this.rebalance(group, now_ms, stale_ms);
+    return instance;
   }
 
-  leave(group: string, member_id: string, now_ms: number): void {
+  /** `instance`: only that join's membership ends (a consumer's close); none: whichever is there (a session timeout). */
+  leave(group: string, member_id: string, now_ms: number, instance?: number): void {
     const g = this.group(group);
-    if (g.members.delete(member_id)) this.rebalance(group, now_ms, 0);
+    const m = g.members.get(member_id);
+    if (m === undefined || (instance !== undefined && m.instance !== instance)) return;
+    g.members.delete(member_id);
+    this.rebalance(group, now_ms, 0);
   }
 
   /** New generation; partitions spread over members in ID order; fetch restarts at the commit. */
@@ -188,8 +206,8 @@ export class LogSim implements Log {
 
   consumer(group: string, member_id: string): SyncPromise<LogConsumer> {
     return this.kernel.call(this.node, "log", () => {
-      this.state.join(group, member_id, this.kernel.loop.now, this.stale_ms());
-      return new LogConsumerSim(this.kernel, this.node, this.state, group, member_id) as LogConsumer;
+      const instance = this.state.join(group, member_id, this.kernel.loop.now, this.stale_ms());
+      return new LogConsumerSim(this.kernel, this.node, this.state, group, member_id, instance) as LogConsumer;
     });
   }
 
@@ -212,6 +230,7 @@ export class LogConsumerSim implements LogConsumer {
     private readonly state: LogState,
     private readonly group: string,
     readonly member_id: string,
+    private readonly instance: number,
   ) {}
 
   /**
@@ -272,6 +291,6 @@ export class LogConsumerSim implements LogConsumer {
   }
 
   close(): SyncPromise<void> {
-    return this.kernel.call(this.node, "log", () => this.state.leave(this.group, this.member_id, this.kernel.loop.now));
+    return this.kernel.call(this.node, "log", () => this.state.leave(this.group, this.member_id, this.kernel.loop.now, this.instance));
   }
 }

@@ -233,4 +233,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 7,
+    name: "a group send's audience in its dedup record",
+    // A redelivered group send must reach the members it was ordered for, not the group as
+    // it is now, and a non-member's refusal must stay the answer for every record of the
+    // send (core/router/step.ts, rule 5): the send's dedup record now keeps the group's
+    // members at ordering time. A JSON array of user IDs; NULL for direct messages and for
+    // the records written before this step (those fall back to the group as it is now).
+    sql: `
+      ALTER TABLE send_claims ADD COLUMN members TEXT;
+    `,
+  },
 ];
