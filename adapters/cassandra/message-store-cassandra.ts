@@ -22,7 +22,7 @@
  *   that consistency, sees every claim that some caller has been answered.
  * - putSendClaim and putIdCheckpoints are plain writes through the batcher (no Paxos): the
  *   router writes one value per key, so a repeat rewrites the same row (core/router/ordering.ts).
- *   A send's `members` (a group's audience at ordering time) is a frozen list<text> cell.
+ *   A send's `members` (a group's audience at ordering time) is a JSON array in a text cell.
  *   The router no longer calls claim.
  * - A receipt is a grow-only set of booleans (reached_sent, reached_delivered, reached_read):
  *   advanceReceipt sets its status's flag, then reads the row and answers the furthest flag.
@@ -292,7 +292,7 @@ export class MessageStoreCassandra implements MessageStore {
             c.digest,
             // Unset, not null, for a direct message: no tombstone per row (a key is a group's or
             // a direct chat's for good, so a null never has a list to clear).
-            bindable(c.members === null ? null : [...c.members]),
+            bindable(c.members === null ? null : JSON.stringify(c.members)),
           ],
         },
       ]);
@@ -510,11 +510,12 @@ function claimOf(row: Row): DedupClaim {
   };
 }
 
-/** A send's recorded audience (a frozen list<text>; null for direct messages and older records). */
+/** A send's recorded audience (a JSON array of user IDs; null for direct messages and older records). */
 function membersOf(value: unknown): string[] | null {
   if (value === null || value === undefined) return null;
-  assert(Array.isArray(value), `${OWNER}: send_claims.members is not a list (got ${typeof value})`);
-  return value.map((m: unknown) => textOf(m, "send_claims.members[]"));
+  const members: unknown = JSON.parse(textOf(value, "send_claims.members"));
+  assert(Array.isArray(members) && members.every((m) => typeof m === "string"), `${OWNER}: send_claims.members is not a JSON array of user IDs`);
+  return members as string[];
 }
 
 function inboxOf(row: Row): InboxEntry {

@@ -25,8 +25,8 @@
  *   router (send_claims, step 8, replaced it); kept for the rows written before.
  * - send_claims: partition (sender_id, conversation_id, client_msg_id), plain writes (the
  *   partition's order makes the first record of a key its only writer). `members` (step 9)
- *   is a group send's audience at ordering time, a frozen list: one cell written with the
- *   row and read whole, not a cell per member as a plain list would be.
+ *   is a group send's audience at ordering time, a JSON array in one text cell, written with
+ *   the row and read whole (not a frozen list: an empty one reads back as null).
  * - receipts: partition message_id, clustering user_id; one boolean per status reached, so a
  *   receipt is a grow-only set that every replica merges the same way in any order.
  * - inbox: partition user_id, clustering (conversation_id, last_message_id DESC). A touch
@@ -210,7 +210,10 @@ export const CASSANDRA_MIGRATIONS: readonly CassandraMigration[] = [
     // it is now, and a non-member's refusal must stay the answer for every record of the
     // send (core/router/step.ts, rule 5): the send's dedup record keeps the group's members
     // at ordering time. Null for direct messages and for records written before this step.
-    statements: () => [{ add_column: { table: "send_claims", column: "members", type: "frozen<list<text>>" } }],
+    // A JSON array in a text cell, not a frozen<list<text>>: Cassandra reads an empty
+    // collection back as null, and a refusal by a group with no members left is an empty
+    // audience that must stay apart from "none recorded".
+    statements: () => [{ add_column: { table: "send_claims", column: "members", type: "text" } }],
   },
 ];
 
