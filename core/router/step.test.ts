@@ -147,6 +147,18 @@ describe("router: groups", () => {
     expect(w.messages.size).toBe(1);
   });
 
+  it("answers a refused send's key reused for other content with CLIENT_MSG_ID_REUSED, and an empty group's refusal stays recorded", () => {
+    const w = world();
+    w.users.set("mallory", ["m1"]);
+    w.groups.set("g1", []); // everyone left: the recorded audience is empty, still a refusal
+    drive(w, freshRouter(), consumed([groupSend("mallory", "m1", 1)]));
+    expect([...w.send_claims.values()].map((c) => c.members)).toEqual([[]]);
+    w.groups.set("g1", ["alice", "mallory"]);
+    drive(w, freshRouter(), consumed([{ ...groupSend("mallory", "m1", 1), content: "other" }, groupSend("mallory", "m1", 1)], 0, 1));
+    expect(allDeliveries(w).map((d) => (d.kind === "error" ? d.code : d.kind))).toEqual(["NOT_A_MEMBER", "CLIENT_MSG_ID_REUSED", "NOT_A_MEMBER"]);
+    expect(w.messages.size).toBe(0);
+  });
+
   /**
    * A router orders a group send and crashes while persisting it, after the dedup record's
    * write landed and before the others did; the group changes; the record is redelivered (to
