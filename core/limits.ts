@@ -121,6 +121,12 @@ export const LIMITS = {
   pendingPageEntriesMax: 200,
   /** Live deliveries a connection buffers while a pending read for its conversation is out. */
   liveBufferPerConnectionMax: 4096,
+  /**
+   * Conversations whose delivery order a connection tracks (the greatest message emitted in
+   * order, a read in flight). Past it the oldest idle one is forgotten: its next message
+   * costs one pending read of that conversation, and may be sent again, which clients drop.
+   */
+  conversationStreamsPerConnectionMax: 1_000,
   /** Conversations whose order floor a router keeps in memory (older ones are re-read). */
   routerFloorCacheConversationsMax: 100_000,
   /**

@@ -84,14 +84,28 @@ export type DedupClaim = {
 
 /**
  * The durable dedup record of a send, scoped to its conversation: (sender, conversation,
- * client_msg_id) -> the message it became (docs/API.md, "client_msg_id"). Written with a plain,
+ * client_msg_id) -> the message it became, or the group's refusal of it (`members` without the
+ * sender; then `message_id` is the chain ID the record would have had, and no message has
+ * it) (docs/API.md, "client_msg_id"). Written with a plain,
  * idempotent write by the router that orders the conversation: one conversation is one log
  * partition, so every send carrying the key passes through one partition in order, and the
  * first of them writes the row before any later one looks it up (core/router/ordering.ts).
  * `digest` is a hash of the send's type and content: a later send with the same key and
  * another digest is a reuse (CLIENT_MSG_ID_REUSED), not a retry.
  */
-export type SendClaim = DedupClaim & { readonly digest: string };
+export type SendClaim = DedupClaim & {
+  readonly digest: string;
+  /**
+   * A group send's audience: the group's members when the send was ordered, in the
+   * directory's order. A redelivery of the record fans out to exactly these users, whoever
+   * joined or left since (INVARIANTS.md 1 and 9 count membership as of ordering; see
+   * core/router/step.ts, rule 5). A list without the sender records a refusal
+   * (NOT_A_MEMBER): every record of the same send gets that answer. Null for a direct
+   * message (its two users are in its conversation ID, and never change) and for a record
+   * written before the stores kept the audience (the group as it is now stands in).
+   */
+  readonly members: readonly string[] | null;
+};
 
 /**
  * Where a log partition's ID chain stood just before `offset`: the Snowflake state (machine =

@@ -15,6 +15,8 @@ export { FAULT_CLASSES, REGION_FAULT_CLASSES, type FaultClass };
 export const RECOVERY_PATHS = [
   "router_send_retry_answered",
   "router_send_redelivered",
+  /** A redelivered group send went to the audience its claim recorded (the group had changed). */
+  "router_send_audience_restored",
   "router_commit_fenced",
   "router_effect_retried",
   "gateway_conversation_read",

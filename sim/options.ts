@@ -6,7 +6,7 @@
 import type { GatewayVariant } from "../core/gateway/index.js";
 import type { RouterVariant } from "../core/router/index.js";
 import type { RelayVariant } from "../core/region/index.js";
-import type { FaultClass, WorkloadClass } from "./faults.js";
+import type { FaultClass, RecoveryPath, WorkloadClass } from "./faults.js";
 
 export type SimOptions = {
   readonly seed: number;
@@ -39,9 +39,9 @@ export type SimOptions = {
   /** Whether the seed may draw a backlog of several pages in one conversation (workload class). */
   readonly backlog: boolean;
   /**
-   * Whether the seed may draw group joins and leaves. Off by default: with them on the swarm
-   * finds a bug not yet fixed (a redelivered send is fanned out to the group as it is now,
-   * not as it was when the message was ordered; see sim/membership.sim.test.ts).
+   * Whether the seed may draw group joins and leaves (workload classes group_join and
+   * group_leave; --no-membership turns them off). They found two router bugs, both fixed
+   * (sim/membership.sim.test.ts).
    */
   readonly membership: boolean;
   /** A hard bound on events, so a livelock ends the run instead of the process. */
@@ -68,13 +68,18 @@ export const DEFAULT_OPTIONS: Omit<SimOptions, "seed"> = {
   relay_variant: "correct",
   regions_max: 3,
   backlog: true,
-  membership: false,
+  membership: true,
   events_max: 5_000_000,
   trace: false,
 };
 
 export function simOptions(seed: number, patch: Partial<SimOptions> = {}): SimOptions {
   return { ...DEFAULT_OPTIONS, ...patch, seed };
+}
+
+/** Whether `options` lets recovery path `r` fire at all (one that cannot is no gap). */
+export function recoveryDrawn(r: RecoveryPath, options: Pick<SimOptions, "membership">): boolean {
+  return r === "router_send_audience_restored" ? options.membership : true;
 }
 
 /** Whether `options` lets a seed draw workload class `w` (a class it cannot draw is no gap). */

@@ -117,7 +117,9 @@ export class MessageStoreSim implements MessageStore {
     return this.r(() => this.s.claims.get(`${sender_id}|${client_msg_id}`) ?? null);
   }
   putSendClaim(claim: SendClaim): SyncPromise<void> {
-    return this.w(() => void this.s.send_claims.set(`${claim.sender_id}|${claim.conversation_id}|${claim.client_msg_id}`, claim));
+    // A copy of the audience: the stored one must not follow the caller's array (a group's list, later).
+    const stored = claim.members === null ? claim : { ...claim, members: [...claim.members] };
+    return this.w(() => void this.s.send_claims.set(`${claim.sender_id}|${claim.conversation_id}|${claim.client_msg_id}`, stored));
   }
   findSendClaim(sender_id: string, conversation_id: string, client_msg_id: string): SyncPromise<SendClaim | null> {
     return this.r(() => this.s.send_claims.get(`${sender_id}|${conversation_id}|${client_msg_id}`) ?? null);

@@ -5,8 +5,8 @@
  */
 import { expect, it } from "vitest";
 import { runBatch } from "./batch.js";
-import type { WorkloadClass } from "./faults.js";
-import { DEFAULT_OPTIONS, workloadDrawn } from "./options.js";
+import type { RecoveryPath, WorkloadClass } from "./faults.js";
+import { DEFAULT_OPTIONS, recoveryDrawn, workloadDrawn } from "./options.js";
 
 it("seeds 101..200: no invariant is violated under any drawn fault mix", () => {
   const report = runBatch(101, 100);
@@ -19,7 +19,8 @@ it("seeds 101..200: no invariant is violated under any drawn fault mix", () => {
 it("seeds 201..260: every fault class, recovery path and workload class fires (a class that never fires is a test gap)", () => {
   const report = runBatch(201, 60);
   const drawn = [...report.workloads].filter(([w]) => workloadDrawn(w as WorkloadClass, DEFAULT_OPTIONS));
-  const gaps = [...report.faults, ...report.recoveries, ...drawn].filter(([, n]) => n === 0).map(([k]) => k);
+  const recoveries = [...report.recoveries].filter(([r]) => recoveryDrawn(r as RecoveryPath, DEFAULT_OPTIONS));
+  const gaps = [...report.faults, ...recoveries, ...drawn].filter(([, n]) => n === 0).map(([k]) => k);
   expect(gaps).toEqual([]);
   expect(report.failures.map((f) => `seed ${f.seed}: ${f.violation} (${f.replay})`)).toEqual([]);
 }, 300_000);

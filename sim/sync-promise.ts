@@ -9,16 +9,26 @@
  * rejects the derived promise (as with real promises). `await` on one works but hops through
  * a microtask, so simulated hosts must not await.
  */
-type Settled<T> = { readonly kind: "fulfilled"; readonly value: T } | { readonly kind: "rejected"; readonly reason: unknown };
-
 function isThenable(x: unknown): x is PromiseLike<unknown> {
   return (typeof x === "object" || typeof x === "function") && x !== null && typeof (x as { then?: unknown }).then === "function";
 }
 
+const PENDING = 0;
+const FULFILLED = 1;
+const REJECTED = 2;
+
+/**
+ * State in three plain fields, and the first waiter apart from the rest: a simulated run
+ * makes a promise per port call and nearly every one gets exactly one `then`, so a settled
+ * record and a waiting array per promise were most of its garbage. Waiters still run in the
+ * order they were registered.
+ */
 export class SyncPromise<T> implements Promise<T> {
-  private settled: Settled<T> | null = null;
-  private waiting: (() => void)[] = [];
-  readonly [Symbol.toStringTag] = "SyncPromise";
+  private state: typeof PENDING | typeof FULFILLED | typeof REJECTED = PENDING;
+  /** The value when fulfilled, the reason when rejected. */
+  private outcome: unknown = undefined;
+  private first: (() => void) | null = null;
+  private more: (() => void)[] | null = null;
 
   static resolved<T>(value: T): SyncPromise<T> {
     const p = new SyncPromise<T>();
@@ -32,12 +42,16 @@ export class SyncPromise<T> implements Promise<T> {
     return p;
   }
 
+  get [Symbol.toStringTag](): string {
+    return "SyncPromise";
+  }
+
   get isSettled(): boolean {
-    return this.settled !== null;
+    return this.state !== PENDING;
   }
 
   resolve(value: T | PromiseLike<T>): void {
-    if (this.settled !== null) return;
+    if (this.state !== PENDING) return;
     if (isThenable(value)) {
       value.then(
         (v) => this.resolve(v as T),
@@ -45,19 +59,23 @@ export class SyncPromise<T> implements Promise<T> {
       );
       return;
     }
-    this.settle({ kind: "fulfilled", value });
+    this.settle(FULFILLED, value);
   }
 
   reject(reason: unknown): void {
-    if (this.settled !== null) return;
-    this.settle({ kind: "rejected", reason });
+    if (this.state !== PENDING) return;
+    this.settle(REJECTED, reason);
   }
 
-  private settle(s: Settled<T>): void {
-    this.settled = s;
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (const run of waiting) run();
+  private settle(state: typeof FULFILLED | typeof REJECTED, outcome: unknown): void {
+    this.state = state;
+    this.outcome = outcome;
+    const first = this.first;
+    const more = this.more;
+    this.first = null;
+    this.more = null;
+    if (first !== null) first();
+    if (more !== null) for (const run of more) run();
   }
 
   then<R1 = T, R2 = never>(
@@ -66,19 +84,19 @@ export class SyncPromise<T> implements Promise<T> {
   ): SyncPromise<R1 | R2> {
     const next = new SyncPromise<R1 | R2>();
     const run = (): void => {
-      const s = this.settled!;
       try {
-        if (s.kind === "fulfilled") {
-          if (onFulfilled) next.resolve(onFulfilled(s.value));
-          else next.resolve(s.value as unknown as R1);
-        } else if (onRejected) next.resolve(onRejected(s.reason));
-        else next.reject(s.reason);
+        if (this.state === FULFILLED) {
+          if (onFulfilled) next.resolve(onFulfilled(this.outcome as T));
+          else next.resolve(this.outcome as R1);
+        } else if (onRejected) next.resolve(onRejected(this.outcome));
+        else next.reject(this.outcome);
       } catch (error) {
         next.reject(error);
       }
     };
-    if (this.settled === null) this.waiting.push(run);
-    else run();
+    if (this.state !== PENDING) run();
+    else if (this.first === null) this.first = run;
+    else (this.more ??= []).push(run);
     return next;
   }
 

@@ -313,6 +313,7 @@ export class World implements DeviceWorld {
         observed: (what) => {
           if (what === "send_retry_answered") this.recovery("router_send_retry_answered");
           if (what === "send_redelivered") this.recovery("router_send_redelivered");
+          if (what === "send_audience_restored") this.recovery("router_send_audience_restored");
           if (what === "commit_fenced") this.recovery("router_commit_fenced");
           if (what === "effect_retried") this.recovery("router_effect_retried");
         },

@@ -282,6 +282,35 @@ describe("MessageStoreCassandra", () => {
     CASSANDRA_TEST_TIMEOUT_MS,
   );
 
+  it(
+    "adds send_claims.members (step 9) again after a run that died before recording it, and reads an older record's audience as null",
+    async () => {
+      const { client, keyspace } = opened();
+      await client.execute(`DELETE FROM ${keyspace}.schema_migrations WHERE step = 9`);
+      const again = await migrateCassandra(client, keyspace);
+      expect(again.applied).toEqual([9]); // The column was there already: the step skips the ALTER.
+      const sender_id = `sender-${tag()}`;
+      const [id] = ids(1);
+      // A dedup record as the adapter wrote it before step 9: no members cell.
+      await client.execute(
+        `INSERT INTO ${keyspace}.send_claims (sender_id, conversation_id, client_msg_id, message_id, log_partition, log_offset, digest) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        [sender_id, "g.g1", "old", id, 0, 7, "0123456789abcdef"],
+        { prepare: true },
+      );
+      expect(await store().findSendClaim(sender_id, "g.g1", "old")).toEqual({
+        sender_id,
+        client_msg_id: "old",
+        message_id: id,
+        conversation_id: "g.g1",
+        prev_message_id: null,
+        position: { partition: 0, offset: 7 },
+        digest: "0123456789abcdef",
+        members: null,
+      });
+    },
+    CASSANDRA_TEST_TIMEOUT_MS,
+  );
+
   it("refuses a keyspace name that is not a plain identifier", () => {
     expect(() => new MessageStoreCassandra(opened().client, { keyspace: "chat; DROP KEYSPACE x" })).toThrow(/keyspace must match/);
     expect(() => new MessageStoreCassandra(opened().client, { keyspace: "Chat" })).toThrow(/keyspace must match/);

@@ -22,6 +22,7 @@
  *   that consistency, sees every claim that some caller has been answered.
  * - putSendClaim and putIdCheckpoints are plain writes through the batcher (no Paxos): the
  *   router writes one value per key, so a repeat rewrites the same row (core/router/ordering.ts).
+ *   A send's `members` (a group's audience at ordering time) is a JSON array in a text cell.
  *   The router no longer calls claim.
  * - A receipt is a grow-only set of booleans (reached_sent, reached_delivered, reached_read):
  *   advanceReceipt sets its status's flag, then reads the row and answers the furthest flag.
@@ -141,8 +142,8 @@ function cqlFor(ks: string): Cql {
     count_sender_after: `SELECT COUNT(*) AS count FROM ${ks}.messages WHERE conversation_id = ? AND message_id > ? AND sender_id = ? ALLOW FILTERING`,
     insert_claim: `INSERT INTO ${ks}.dedup_claims (${CLAIM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
     select_claim: `SELECT ${CLAIM_COLUMNS} FROM ${ks}.dedup_claims WHERE sender_id = ? AND client_msg_id = ?`,
-    insert_send_claim: `INSERT INTO ${ks}.send_claims (sender_id, conversation_id, client_msg_id, message_id, prev_message_id, log_partition, log_offset, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    select_send_claim: `SELECT sender_id, conversation_id, client_msg_id, message_id, prev_message_id, log_partition, log_offset, digest FROM ${ks}.send_claims WHERE sender_id = ? AND conversation_id = ? AND client_msg_id = ?`,
+    insert_send_claim: `INSERT INTO ${ks}.send_claims (sender_id, conversation_id, client_msg_id, message_id, prev_message_id, log_partition, log_offset, digest, members) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    select_send_claim: `SELECT sender_id, conversation_id, client_msg_id, message_id, prev_message_id, log_partition, log_offset, digest, members FROM ${ks}.send_claims WHERE sender_id = ? AND conversation_id = ? AND client_msg_id = ?`,
     insert_checkpoint: `INSERT INTO ${ks}.id_checkpoints (log_partition, log_offset, last_ms, sequence) VALUES (?, ?, ?, ?)`,
     select_checkpoint: `SELECT log_partition, log_offset, last_ms, sequence FROM ${ks}.id_checkpoints WHERE log_partition = ? AND log_offset = ?`,
     set_receipt: { sent: setReceipt("sent"), delivered: setReceipt("delivered"), read: setReceipt("read") },
@@ -289,6 +290,9 @@ export class MessageStoreCassandra implements MessageStore {
             c.position.partition,
             types.Long.fromNumber(c.position.offset),
             c.digest,
+            // Unset, not null, for a direct message: no tombstone per row (a key is a group's or
+            // a direct chat's for good, so a null never has a list to clear).
+            bindable(c.members === null ? null : JSON.stringify(c.members)),
           ],
         },
       ]);
@@ -298,7 +302,7 @@ export class MessageStoreCassandra implements MessageStore {
   findSendClaim(sender_id: string, conversation_id: string, client_msg_id: string): Promise<SendClaim | null> {
     return this.lifecycle.run("findSendClaim", async () => {
       const row = (await this.client.execute(this.cql.select_send_claim, [sender_id, conversation_id, client_msg_id], this.options())).first();
-      return row === null ? null : { ...claimOf(row), digest: textOf(row["digest"], "send_claims.digest") };
+      return row === null ? null : { ...claimOf(row), digest: textOf(row["digest"], "send_claims.digest"), members: membersOf(row["members"]) };
     });
   }
 
@@ -504,6 +508,14 @@ function claimOf(row: Row): DedupClaim {
     prev_message_id: textOrNullOf(row["prev_message_id"], "dedup_claims.prev_message_id"),
     position: { partition: numberOf(row["log_partition"], "dedup_claims.log_partition"), offset: numberOf(row["log_offset"], "dedup_claims.log_offset") },
   };
+}
+
+/** A send's recorded audience (a JSON array of user IDs; null for direct messages and older records). */
+function membersOf(value: unknown): string[] | null {
+  if (value === null || value === undefined) return null;
+  const members: unknown = JSON.parse(textOf(value, "send_claims.members"));
+  assert(Array.isArray(members) && members.every((m) => typeof m === "string"), `${OWNER}: send_claims.members is not a JSON array of user IDs`);
+  return members as string[];
 }
 
 function inboxOf(row: Row): InboxEntry {

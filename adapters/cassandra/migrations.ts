@@ -7,6 +7,9 @@
  * - A step is never edited once released: a change is a new step with the next number.
  * - Every statement is idempotent on its own (IF NOT EXISTS, or an ALTER that sets a value),
  *   so a migration that died between running a step and recording it can simply run again.
+ *   A new column is an `add_column` statement, which the runner skips when
+ *   system_schema.columns already lists it (ALTER TABLE ... ADD IF NOT EXISTS is Cassandra
+ *   5.0 only; ScyllaDB does not speak it).
  * - The bootstrap (the keyspace and the record table) runs on every call; it is what creates
  *   the keyspace. Its replication is set only when the keyspace is created: changing it later
  *   is an operator's ALTER KEYSPACE followed by a repair, not a migration.
@@ -18,7 +21,12 @@
  * - messages: partition conversation_id, clustering message_id DESC: a history page and
  *   lastMessageId are one slice of one partition, newest first, as the seed designs it.
  * - dedup_claims: partition (sender_id, client_msg_id), written only by INSERT ... IF NOT
- *   EXISTS (a lightweight transaction): the first writer wins.
+ *   EXISTS (a lightweight transaction): the first writer wins. No longer written by the
+ *   router (send_claims, step 8, replaced it); kept for the rows written before.
+ * - send_claims: partition (sender_id, conversation_id, client_msg_id), plain writes (the
+ *   partition's order makes the first record of a key its only writer). `members` (step 9)
+ *   is a group send's audience at ordering time, a JSON array in one text cell, written with
+ *   the row and read whole (not a frozen list: an empty one reads back as null).
  * - receipts: partition message_id, clustering user_id; one boolean per status reached, so a
  *   receipt is a grow-only set that every replica merges the same way in any order.
  * - inbox: partition user_id, clustering (conversation_id, last_message_id DESC). A touch
@@ -36,11 +44,14 @@ import type { Client } from "cassandra-driver";
 import { assert } from "../../core/result.js";
 import { callOptions, checkKeyspace, consistencyCode, CONSISTENCY_DEFAULT, type CassandraConsistency } from "./cql.js";
 
+/** A CQL statement, or a column to add unless the table already has it. */
+export type CassandraStatement = string | { readonly add_column: { readonly table: string; readonly column: string; readonly type: string } };
+
 export type CassandraMigration = {
   readonly step: number;
   readonly name: string;
   /** The statements of the step, for a keyspace name that checkKeyspace accepted. */
-  readonly statements: (keyspace: string) => readonly string[];
+  readonly statements: (keyspace: string) => readonly CassandraStatement[];
 };
 
 /** How long a pending tombstone is kept at least (gc_grace_seconds of `pending`): 30 days. */
@@ -192,6 +203,18 @@ export const CASSANDRA_MIGRATIONS: readonly CassandraMigration[] = [
         AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': 6}`,
     ],
   },
+  {
+    step: 9,
+    name: "send_claims.members",
+    // A redelivered group send must reach the members it was ordered for, not the group as
+    // it is now, and a non-member's refusal must stay the answer for every record of the
+    // send (core/router/step.ts, rule 5): the send's dedup record keeps the group's members
+    // at ordering time. Null for direct messages and for records written before this step.
+    // A JSON array in a text cell, not a frozen<list<text>>: Cassandra reads an empty
+    // collection back as null, and a refusal by a group with no members left is an empty
+    // audience that must stay apart from "none recorded".
+    statements: () => [{ add_column: { table: "send_claims", column: "members", type: "text" } }],
+  },
 ];
 
 export type MigrateCassandraOptions = {
@@ -236,7 +259,7 @@ export async function migrateCassandra(client: Client, keyspace: string, options
       already_applied.push(migration.step);
       continue;
     }
-    for (const statement of migration.statements(ks)) await client.execute(statement);
+    for (const statement of migration.statements(ks)) await run(client, ks, statement);
     await client.execute(
       `INSERT INTO ${ks}.schema_migrations (step, name, applied_at) VALUES (?, ?, ?)`,
       [migration.step, migration.name, new Date()],
@@ -245,6 +268,21 @@ export async function migrateCassandra(client: Client, keyspace: string, options
     applied.push(migration.step);
   }
   return { applied, already_applied };
+}
+
+async function run(client: Client, ks: string, statement: CassandraStatement): Promise<void> {
+  if (typeof statement === "string") {
+    await client.execute(statement);
+    return;
+  }
+  const { table, column, type } = statement.add_column;
+  const existing = await client.execute(
+    "SELECT type FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? AND column_name = ?",
+    [ks, table, column],
+    { prepare: true },
+  );
+  if (existing.rowLength > 0) return; // Added by a run that died before recording its step.
+  await client.execute(`ALTER TABLE ${ks}.${table} ADD ${column} ${type}`);
 }
 
 function replicationOf(options: MigrateCassandraOptions): string {

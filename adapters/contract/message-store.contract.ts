@@ -275,7 +275,7 @@ export function describeMessageStoreContract(
         const one = conversation().conversation_id;
         const two = conversation().conversation_id;
         expect(await store().findSendClaim(sender_id, one, client_msg_id)).toBeNull();
-        const first: SendClaim = { sender_id, client_msg_id, message_id: a as string, conversation_id: one, prev_message_id: null, position: { partition: 2, offset: 7 }, digest: "0123456789abcdef" };
+        const first: SendClaim = { sender_id, client_msg_id, message_id: a as string, conversation_id: one, prev_message_id: null, position: { partition: 2, offset: 7 }, digest: "0123456789abcdef", members: null };
         await store().putSendClaim(first);
         await store().putSendClaim(first); // a repeat changes nothing
         expect(await store().findSendClaim(sender_id, one, client_msg_id)).toEqual(first);
@@ -286,6 +286,28 @@ export function describeMessageStoreContract(
         expect(await store().findSendClaim(sender_id, two, client_msg_id)).toEqual(second);
         expect(await store().findSendClaim(sender_id, one, client_msg_id)).toEqual(first);
         expect(await store().findSendClaim(unique("sender"), one, client_msg_id)).toBeNull();
+      },
+      timeout,
+    );
+
+    it(
+      "keeps a group send's audience with its dedup record, in order and whole, apart from the caller's array",
+      async () => {
+        const sender_id = unique("sender");
+        const client_msg_id = randomUUID();
+        const [first_id] = ids(1);
+        const conversation_id = `g.${unique("group")}`;
+        // groupMembersMax (500) members, the largest audience a record carries, the sender first.
+        const members = [sender_id, ...Array.from({ length: 499 }, (_, i) => `${unique("member")}-${String(499 - i).padStart(3, "0")}`)];
+        const given = [...members];
+        const claim: SendClaim = { sender_id, client_msg_id, message_id: first_id as string, conversation_id, prev_message_id: null, position: { partition: 1, offset: 5 }, digest: "fedcba9876543210", members: given };
+        await store().putSendClaim(claim);
+        given.reverse(); // The caller's array is not the stored audience.
+        expect(await store().findSendClaim(sender_id, conversation_id, client_msg_id)).toEqual({ ...claim, members });
+        // A refusal: an audience without the sender, kept as given (an empty group included).
+        const refused: SendClaim = { ...claim, client_msg_id: randomUUID(), members: [] };
+        await store().putSendClaim(refused);
+        expect(await store().findSendClaim(sender_id, conversation_id, refused.client_msg_id)).toEqual(refused);
       },
       timeout,
     );

@@ -4,6 +4,7 @@
  * skipping) with the script's output when that does not work. Not used by production code.
  */
 import { execFileSync } from "node:child_process";
+import { appendFileSync } from "node:fs";
 import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 
@@ -27,8 +28,16 @@ export function portOpen(port: number, host = "127.0.0.1"): Promise<boolean> {
 }
 
 /**
+ * Where `make test` collects the services its suites started (deploy/test-suite.sh sets it
+ * and stops exactly those afterwards). Unset outside `make test`: nothing is recorded.
+ */
+export const STARTED_FILE_VARIABLE = "TEST_SERVICES_STARTED_FILE";
+
+/**
  * Runs `deploy/services.sh up <service>` if nothing listens on `port`; throws with the
- * script's output if it fails or the port is still closed afterwards.
+ * script's output if it fails or the port is still closed afterwards. A service it started
+ * is recorded (see STARTED_FILE_VARIABLE); one that was already listening, whoever started
+ * it, is not, so `make test` never stops a service it found running.
  */
 export async function ensureService(service: ServiceName, port: number, timeout_ms = 120_000): Promise<void> {
   if (await portOpen(port)) return;
@@ -39,4 +48,23 @@ export async function ensureService(service: ServiceName, port: number, timeout_
     throw new Error(`deploy/services.sh up ${service} failed (${failure.message.split("\n")[0]}):\n${failure.stdout ?? ""}${failure.stderr ?? ""}`);
   }
   if (!(await portOpen(port))) throw new Error(`deploy/services.sh up ${service} returned, but nothing listens on 127.0.0.1:${port}`);
+  recordStarted(service, process.env[STARTED_FILE_VARIABLE]);
+}
+
+/** Appends `service` to the started-services file, when there is one (one line per start; suites run in parallel processes). */
+export function recordStarted(service: ServiceName, file: string | undefined): void {
+  if (file === undefined || file === "") return;
+  appendFileSync(file, `${service}\n`);
+}
+
+const SERVICE_NAMES: readonly ServiceName[] = ["redis", "postgres", "kafka", "cassandra", "s3proxy", "redis-cluster"];
+
+/**
+ * The services to stop after the suite: those named in the started-services file, once
+ * each, in a fixed order; anything else in it (a torn line) is ignored rather than passed
+ * to `deploy/services.sh down`.
+ */
+export function servicesToStop(recorded: string): ServiceName[] {
+  const named = new Set(recorded.split("\n").map((line) => line.trim()));
+  return SERVICE_NAMES.filter((s) => named.has(s));
 }

@@ -106,13 +106,13 @@ export class MessageStoreMemory implements MessageStore {
 
   async putSendClaim(claim: SendClaim): Promise<void> {
     this.assertOpen("putSendClaim");
-    this.send_claims.set(sendClaimKey(claim.sender_id, claim.conversation_id, claim.client_msg_id), { ...copyClaim(claim), digest: claim.digest });
+    this.send_claims.set(sendClaimKey(claim.sender_id, claim.conversation_id, claim.client_msg_id), copySendClaim(claim));
   }
 
   async findSendClaim(sender_id: string, conversation_id: string, client_msg_id: string): Promise<SendClaim | null> {
     this.assertOpen("findSendClaim");
     const found = this.send_claims.get(sendClaimKey(sender_id, conversation_id, client_msg_id));
-    return found === undefined ? null : { ...copyClaim(found), digest: found.digest };
+    return found === undefined ? null : copySendClaim(found);
   }
 
   async putIdCheckpoints(checkpoints: readonly IdCheckpoint[]): Promise<void> {
@@ -220,6 +220,11 @@ function pairKey(a: string, b: string): string {
 
 function copyClaim(claim: DedupClaim): DedupClaim {
   return { ...claim, position: { ...claim.position } };
+}
+
+/** A copy: the stored audience must not follow the caller's array (a group's list, later). */
+function copySendClaim(claim: SendClaim): SendClaim {
+  return { ...claim, position: { ...claim.position }, members: claim.members === null ? null : [...claim.members] };
 }
 
 /** The first index whose ID is >= `id`. */

@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { describeMessageStoreContract } from "../contract/message-store.contract.js";
 import { Database } from "./database.js";
 import { MessageStoreSqlite } from "./message-store-sqlite.js";
+import { MIGRATIONS } from "./migrations.js";
 import { tempDatabase } from "./test-support.js";
-import type { DedupClaim, StoredMessage } from "../../core/model.js";
+import type { DedupClaim, SendClaim, StoredMessage } from "../../core/model.js";
 
 describeMessageStoreContract("MessageStoreSqlite", async () => {
   const temp = tempDatabase();
@@ -88,6 +89,49 @@ describe("MessageStoreSqlite", () => {
       // Requests of one tick commit in request order, so the first one asked wins.
       for (const answer of answers) expect(answer).toEqual(claims[0]);
       expect(await store.getClaim("s", "c")).toEqual(claims[0]);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it("keeps the dedup records written before migration 8 (no audience) and stores a group's audience after it", async () => {
+    const temp = tempDatabase({ migrations: MIGRATIONS.slice(0, 6) });
+    try {
+      temp.database
+        .prepare(
+          'INSERT INTO send_claims (sender_id, conversation_id, client_msg_id, message_id, prev_message_id, "partition", "offset", digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run("s", "g.g1", "old", id(1), null, 0, 7, "0123456789abcdef");
+      await temp.database.close();
+      const db = Database.open(temp.path);
+      try {
+        const store = new MessageStoreSqlite(db);
+        expect(await store.findSendClaim("s", "g.g1", "old")).toEqual({
+          sender_id: "s",
+          client_msg_id: "old",
+          message_id: id(1),
+          conversation_id: "g.g1",
+          prev_message_id: null,
+          position: { partition: 0, offset: 7 },
+          digest: "0123456789abcdef",
+          members: null,
+        });
+        const claim: SendClaim = {
+          sender_id: "s",
+          client_msg_id: "new",
+          message_id: id(2),
+          conversation_id: "g.g1",
+          prev_message_id: id(1),
+          position: { partition: 0, offset: 8 },
+          digest: "fedcba9876543210",
+          members: ["s", "t"],
+        };
+        await store.putSendClaim(claim);
+        expect(await store.findSendClaim("s", "g.g1", "new")).toEqual(claim);
+        await store.close();
+      } finally {
+        await db.close();
+      }
     } finally {
       await temp.cleanup();
     }

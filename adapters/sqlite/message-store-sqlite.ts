@@ -16,7 +16,9 @@
  * - claim is first-writer-wins per (sender_id, client_msg_id): INSERT OR IGNORE, then SELECT
  *   of the stored claim, in the same transaction, answering the winner.
  * - putSendClaim and putIdCheckpoints are plain upserts (INSERT OR REPLACE): the router only
- *   ever writes one value per key (core/router/ordering.ts).
+ *   ever writes one value per key (core/router/ordering.ts). A group send's audience is a
+ *   JSON array of user IDs in send_claims.members (migration 8); NULL for a direct message
+ *   and for records written before it.
  * - A receipt only moves forwards (sent < delivered < read): an upsert keeping the greater
  *   rank, then a SELECT of the stored one, in the same transaction.
  * - touchInbox replaces a (user, conversation) entry only with a greater last_message_id, and
@@ -51,6 +53,8 @@ type SendClaimRow = {
   partition: number;
   offset: number;
   digest: string;
+  /** JSON array of user IDs, or NULL (see SendClaim.members). */
+  members: string | null;
 };
 
 type MessageRow = {
@@ -143,10 +147,10 @@ export class MessageStoreSqlite implements MessageStore {
     );
     this.select_claim = db.prepare(`SELECT ${CLAIM_COLUMNS} FROM dedup_claims WHERE sender_id = ? AND client_msg_id = ?`);
     this.upsert_send_claim = db.prepare(
-      'INSERT OR REPLACE INTO send_claims (sender_id, conversation_id, client_msg_id, message_id, prev_message_id, "partition", "offset", digest) VALUES (@sender_id, @conversation_id, @client_msg_id, @message_id, @prev_message_id, @partition, @offset, @digest)',
+      'INSERT OR REPLACE INTO send_claims (sender_id, conversation_id, client_msg_id, message_id, prev_message_id, "partition", "offset", digest, members) VALUES (@sender_id, @conversation_id, @client_msg_id, @message_id, @prev_message_id, @partition, @offset, @digest, @members)',
     );
     this.select_send_claim = db.prepare(
-      'SELECT sender_id, conversation_id, client_msg_id, message_id, prev_message_id, "partition", "offset", digest FROM send_claims WHERE sender_id = ? AND conversation_id = ? AND client_msg_id = ?',
+      'SELECT sender_id, conversation_id, client_msg_id, message_id, prev_message_id, "partition", "offset", digest, members FROM send_claims WHERE sender_id = ? AND conversation_id = ? AND client_msg_id = ?',
     );
     this.upsert_checkpoint = db.prepare('INSERT OR REPLACE INTO id_checkpoints ("partition", "offset", last_ms, sequence) VALUES (@partition, @offset, @last_ms, @sequence)');
     this.select_checkpoint = db.prepare('SELECT "partition", "offset", last_ms, sequence FROM id_checkpoints WHERE "partition" = ? AND "offset" = ?');
@@ -269,6 +273,7 @@ export class MessageStoreSqlite implements MessageStore {
       partition: claim.position.partition,
       offset: claim.position.offset,
       digest: claim.digest,
+      members: claim.members === null ? null : JSON.stringify(claim.members),
     };
     await this.database.write(() => void this.upsert_send_claim.run(row), ONE_STATEMENT);
   }
@@ -276,7 +281,7 @@ export class MessageStoreSqlite implements MessageStore {
   async findSendClaim(sender_id: string, conversation_id: string, client_msg_id: string): Promise<SendClaim | null> {
     this.assertOpen("findSendClaim");
     const row = this.select_send_claim.get(sender_id, conversation_id, client_msg_id);
-    return row === undefined ? null : { ...claimOf(row), digest: row.digest };
+    return row === undefined ? null : { ...claimOf(row), digest: row.digest, members: row.members === null ? null : membersOf(row.members) };
   }
 
   async putIdCheckpoints(checkpoints: readonly IdCheckpoint[]): Promise<void> {
@@ -405,6 +410,13 @@ function claimOf(row: ClaimRow): DedupClaim {
     prev_message_id: row.prev_message_id,
     position: { partition: row.partition, offset: row.offset },
   };
+}
+
+/** Only putSendClaim writes the column, from a checked SendClaim: anything else is a corrupt file. */
+function membersOf(json: string): string[] {
+  const members: unknown = JSON.parse(json);
+  assert(Array.isArray(members) && members.every((m) => typeof m === "string"), "MessageStoreSqlite: send_claims.members is not a JSON array of user IDs");
+  return members as string[];
 }
 
 function inboxOf(row: InboxRow): InboxEntry {

@@ -246,4 +246,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX devices_by_created ON devices (created_at_ms);
     `,
   },
+  {
+    version: 8,
+    name: "a group send's audience in its dedup record",
+    // A redelivered group send must reach the members it was ordered for, not the group as
+    // it is now, and a non-member's refusal must stay the answer for every record of the
+    // send (core/router/step.ts, rule 5): the send's dedup record now keeps the group's
+    // members at ordering time. A JSON array of user IDs; NULL for direct messages and for
+    // the records written before this step (those fall back to the group as it is now).
+    sql: `
+      ALTER TABLE send_claims ADD COLUMN members TEXT;
+    `,
+  },
 ];

@@ -122,3 +122,40 @@ describe("gateway guards, each where it stands", () => {
     expect(statuses).toEqual(["delivered", "read"]);
   });
 });
+
+describe("the per-connection bound on conversation streams (conversationStreamsPerConnectionMax)", () => {
+  const convo = (k: number): string => `d.u1.x${k}`;
+  const readsOf = (effects: GatewayEffect[]): Extract<GatewayEffect, { type: "read_pending_conversation" }>[] =>
+    effects.flatMap((e) => (e.type === "read_pending_conversation" ? [e] : []));
+
+  it("forgets the oldest idle stream past the bound; that conversation's next message comes through a pending read", () => {
+    const state = liveConnection(gatewayStep, { conversationStreamsPerConnectionMax: 2 });
+    // Contiguous first messages in three conversations: each is emitted at once.
+    for (const k of [1, 2, 3]) expect(newMessages(gatewayStep(state, { type: "delivery_received", delivery: live(10 * k, null, convo(k)), now_ms: 2 }))).toEqual([mid(10 * k)]);
+    expect([...state.streams.keys()]).toEqual([convo(2), convo(3)]);
+    // Conversation 1 was forgotten: its next message, though contiguous, is not emitted blind.
+    const next = gatewayStep(state, { type: "delivery_received", delivery: live(11, 10, convo(1)), now_ms: 3 });
+    expect(newMessages(next)).toEqual([]);
+    const [read] = readsOf(next);
+    expect(read).toMatchObject({ conversation_id: convo(1), after_message_id: null });
+    const entries = [10, 11].map((n) => ({ user_id: "u1", device_id: "d1", message: stored(n, n === 10 ? null : n - 1, "u0", convo(1)) }));
+    // What is still pending is emitted again (the client drops 10 as a repeat), in order.
+    expect(newMessages(gatewayStep(state, { type: "pending_conversation_read", read_id: read!.read_id, conversation_id: convo(1), entries, now_ms: 4 }))).toEqual([mid(10), mid(11)]);
+    expect(state.streams.size).toBe(2);
+  });
+
+  it("keeps a stream with a read in flight; a message for a new conversation then stays pending", () => {
+    const state = liveConnection(gatewayStep, { conversationStreamsPerConnectionMax: 1 });
+    // A gap: the stream reads the conversation's pending entries, and is not idle meanwhile.
+    expect(readsOf(gatewayStep(state, { type: "delivery_received", delivery: live(12, 11, convo(1)), now_ms: 2 }))).toHaveLength(1);
+    const other = gatewayStep(state, { type: "delivery_received", delivery: live(20, null, convo(2)), now_ms: 3 });
+    expect(newMessages(other)).toEqual([]);
+    expect([...state.streams.keys()]).toEqual([convo(1)]);
+  });
+
+  it("asserts every table's bound after each step", () => {
+    const state = liveConnection(gatewayStep);
+    for (let i = 0; i <= state.config.limits.sendsInFlightPerConnectionMax; i++) state.sends.set(`s${i}`, { client_msg_id: `s${i}`, phase: "appending", since_ms: 0 });
+    expect(() => gatewayStep(state, { type: "timer_fired", now_ms: 5 })).toThrow(/sends holds 1001, over its bound 1000/);
+  });
+});

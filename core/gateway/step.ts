@@ -24,7 +24,7 @@
  * 6. Typing is forwarded at most once per typingIntervalMs per conversation (typingAllowed);
  *    the host drops group typing above typingGroupMembersMax members.
  */
-import { unreachable } from "../result.js";
+import { assert, unreachable } from "../result.js";
 import { directConversationId, groupConversationId } from "../ids/conversation.js";
 import { snowflakeNext } from "../ids/snowflake.js";
 import { receiptRank } from "../receipts/receipts.js";
@@ -44,6 +44,31 @@ type Out = GatewayEffect[];
 
 /** Feeds one input; mutates `state` (which the caller owns) and returns the effects. */
 export function gatewayStep(state: GatewayState, input: GatewayInput): Out {
+  const out = stepOnce(state, input);
+  assertBounds(state);
+  return out;
+}
+
+/**
+ * The bound of every per-connection table, checked after each step (cheap checks only: this
+ * runs per input). A failure is a bug in this file; bad frames are answered, never asserted.
+ */
+function assertBounds(state: GatewayState): void {
+  const l = state.config.limits;
+  const within = (what: string, size: number, max: number): void => assert(size <= max, `gateway: ${what} holds ${size}, over its bound ${max}`);
+  within("sends", state.sends.size, l.sendsInFlightPerConnectionMax);
+  within("streams", state.streams.size, l.conversationStreamsPerConnectionMax);
+  within("subscriptions", state.subscriptions.size, l.presenceSubscriptionsPerConnectionMax);
+  within("typing_forwarded", state.typing_forwarded.size, l.typingConversationsPerConnectionMax);
+  within("delivered", state.delivered.size, l.deliveredIndexPerConnectionMax);
+  within("unacked", state.unacked.size, l.deliveredIndexPerConnectionMax);
+  within("acks_durable", state.acks_durable.size, l.deliveredIndexPerConnectionMax);
+  within("ack_retries", state.ack_retries.size, l.deliveredIndexPerConnectionMax);
+  within("receipts_forwarded", state.receipts_forwarded.size, l.deliveredIndexPerConnectionMax);
+  assert(state.rejected_run >= 0, `gateway: rejected_run ${state.rejected_run} is negative`);
+}
+
+function stepOnce(state: GatewayState, input: GatewayInput): Out {
   const out: Out = [];
   if (state.phase === "closed") return out;
   switch (input.type) {
@@ -395,7 +420,7 @@ function onDelivery(state: GatewayState, out: Out, delivery: import("../model.js
         // the order promise is about new_message frames; the client places its own message
         // by its ID.
         const stream = streamOf(state, r.conversation_id);
-        if (stream.reading_id === null && stream.last_emitted === delivery.prev_message_id) {
+        if (stream !== null && stream.reading_id === null && stream.last_emitted === delivery.prev_message_id) {
           stream.last_emitted = r.message_id;
         }
       } else if (r.user_id !== undefined) {
@@ -449,19 +474,38 @@ function onDelivery(state: GatewayState, out: Out, delivery: import("../model.js
   }
 }
 
-function streamOf(state: GatewayState, conversation_id: string): ConversationStream {
+/**
+ * The conversation's stream, made if missing. At conversationStreamsPerConnectionMax the
+ * oldest idle stream (no read in flight, nothing held) is forgotten to make room: forgetting
+ * only loses `last_emitted`, so the conversation's next live message starts a pending read,
+ * which emits what is still pending (maybe again: clients drop repeats by message_id). Null
+ * when every stream has a read in flight: the caller leaves the message pending, and a later
+ * read or resync brings it (overload costs latency, never a message).
+ */
+function streamOf(state: GatewayState, conversation_id: string): ConversationStream | null {
   let stream = state.streams.get(conversation_id);
-  if (stream === undefined) {
-    stream = { last_emitted: null, reading_id: null, held: [] };
-    state.streams.set(conversation_id, stream);
-  }
+  if (stream !== undefined) return stream;
+  if (state.streams.size >= state.config.limits.conversationStreamsPerConnectionMax && !forgetIdleStream(state)) return null;
+  stream = { last_emitted: null, reading_id: null, held: [] };
+  state.streams.set(conversation_id, stream);
   return stream;
+}
+
+function forgetIdleStream(state: GatewayState): boolean {
+  for (const [conversation_id, s] of state.streams) {
+    if (s.reading_id === null && s.held.length === 0) {
+      state.streams.delete(conversation_id);
+      return true;
+    }
+  }
+  return false;
 }
 
 /** A live message: emit it if contiguous, else read the conversation's pending entries first. */
 function offer(state: GatewayState, out: Out, delivery: MessageDelivery): void {
   const id = delivery.message.message_id;
   const stream = streamOf(state, delivery.message.conversation_id);
+  if (stream === null) return; // Stays pending (see streamOf).
   if (stream.reading_id !== null) {
     if (stream.held.length < state.config.limits.liveBufferPerConnectionMax) stream.held.push({ delivery, covered: false });
     // Past the bound the delivery is dropped here; it stays pending and the next read or
@@ -572,6 +616,7 @@ function onPageRead(state: GatewayState, out: Out, read_id: number, entries: rea
   const resync = state.phase === "live";
   for (const e of entries) {
     const stream = streamOf(state, e.message.conversation_id);
+    if (stream === null) continue; // Stays pending for the next resync (see streamOf).
     if (stream.reading_id !== null) continue; // That read covers this entry.
     if (resync && stream.last_emitted !== null && e.message.message_id <= stream.last_emitted) {
       if (!state.acks_durable.has(e.message.message_id)) {

@@ -70,3 +70,30 @@ describe("router: the commit-offset guard, where it stands", () => {
     expect(commits).not.toEqual([[3]]);
   });
 });
+
+describe("router step assertions (checked after every step)", () => {
+  it("hold through a batch of sends, and fire on a miscounted queue or an unbounded job table", () => {
+    const r = freshRouter();
+    const w = worldInit();
+    w.users.set("a", ["a-1"]);
+    w.users.set("b", ["b-1"]);
+    const inputs: RouterInput[] = [{ type: "records_polled", records: consumed([send("a", "b", 1), send("b", "a", 2)]), now_ms: NOW }];
+    while (inputs.length > 0) {
+      for (const e of routerStep(r, inputs.shift()!)) {
+        if (e.type === "call") inputs.push({ type: "effect_completed", job: e.job, result: execute(w, e.call), now_ms: NOW });
+      }
+    }
+    expect(r.jobs.size).toBe(0);
+    const counted = freshRouter();
+    counted.queued = 3; // records counted as queued that no queue holds
+    expect(() => routerStep(counted, { type: "timer_fired", now_ms: NOW })).toThrow(/3 records counted as queued, none in a queue/);
+    const flooded = freshRouter({ limits: { ...freshRouter().config.limits, routerJobsMax: 1 } });
+    for (const e of routerStep(flooded, { type: "records_polled", records: consumed([send("a", "b", 1)]), now_ms: NOW })) {
+      // The partition's ID chain first: the send starts once it is loaded.
+      if (e.type === "call" && e.call.type === "load_chain") routerStep(flooded, { type: "effect_completed", job: e.job, result: execute(w, e.call), now_ms: NOW });
+    }
+    expect(flooded.jobs.size).toBe(1); // at the bound
+    flooded.jobs.set("extra", { ...[...flooded.jobs.values()][0]!, key: "extra", id: 99 });
+    expect(() => routerStep(flooded, { type: "timer_fired", now_ms: NOW })).toThrow(/2 jobs, over routerJobsMax 1/);
+  });
+});

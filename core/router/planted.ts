@@ -8,7 +8,7 @@ import type { RouterState, RouterVariant } from "./state.js";
 import { routerStep } from "./step.js";
 import type { RouterEffect, RouterInput } from "./types.js";
 
-export const PLANTED_ROUTER_VARIANTS = ["commit_past_in_flight", "chain_ignores_checkpoint", "id_from_router_clock"] as const satisfies readonly RouterVariant[];
+export const PLANTED_ROUTER_VARIANTS = ["commit_past_in_flight", "chain_ignores_checkpoint", "id_from_router_clock", "redeliver_to_current_members"] as const satisfies readonly RouterVariant[];
 
 type Step = (state: RouterState, input: RouterInput) => RouterEffect[];
 
@@ -21,6 +21,8 @@ export function routerStepFor(variant: RouterVariant): Step {
       return chainIgnoresCheckpoint;
     case "id_from_router_clock":
       return idFromRouterClock;
+    case "redeliver_to_current_members":
+      return redeliverToCurrentMembers;
     default:
       return routerStep;
   }
@@ -56,6 +58,20 @@ function idFromRouterClock(state: RouterState, input: RouterInput): RouterEffect
     }
   }
   return routerStep(state, input);
+}
+
+/**
+ * A send's dedup record's audience is ignored in favour of the group as loaded now (the
+ * behaviour before the records kept it), so a redelivered group send goes to today's
+ * members: a user who joined after the message was ordered gets it. Breaks invariant 9
+ * (and 1: one who left since misses it). Recorded refusals (the sender not in the audience)
+ * are left alone: only accepted sends are bent.
+ */
+function redeliverToCurrentMembers(state: RouterState, input: RouterInput): RouterEffect[] {
+  if (input.type !== "effect_completed" || input.result.type !== "prepare_send") return routerStep(state, input);
+  const { found, members } = input.result;
+  if (found === null || found.members === null || !found.members.includes(found.sender_id) || members === null) return routerStep(state, input);
+  return routerStep(state, { ...input, result: { ...input.result, found: { ...found, members } } });
 }
 
 /**

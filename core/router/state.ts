@@ -27,6 +27,11 @@ export type RouterVariant =
    * for the pending entries and inboxes (their failures go unnoticed).
    */
   | "persist_without_waiting"
+  /**
+   * Planted around the step (planted.ts): a redelivered send goes to the group as it is now,
+   * not to the audience its claim recorded at ordering time.
+   */
+  | "redeliver_to_current_members"
   /** Planted around the step (planted.ts): commits past a record still in flight. */
   | "commit_past_in_flight"
   /**
@@ -51,6 +56,7 @@ export type SendJobData = {
   floor: string | null;
   /** The record's ID from its partition's chain (a redelivery adopts the stored claim's). */
   candidate: string | null;
+  /** Who gets the message: the conversation's members as loaded, or as its claim recorded them. */
   members: readonly string[];
   devices: Readonly<Record<string, readonly string[]>>;
   winner: DedupClaim | null;
@@ -97,7 +103,10 @@ export type RouterState = {
    * concurrently; all jobs together stay within `routerJobsMax`.
    */
   queues: Map<string, ConsumedRecord[]>;
-  /** Records in `queues`, all conversations together (polling pauses while it is at the batch size). */
+  /**
+   * Records in `queues` and held in `partitions` for their chain, all conversations together
+   * (polling pauses while it is at the batch size).
+   */
   queued: number;
   /**
    * The newest consumer-group generation seen in a polled record (or one past a fenced

@@ -124,8 +124,84 @@ describe("router: groups", () => {
     const w = world();
     w.users.set("mallory", ["m1"]);
     drive(w, freshRouter(), consumed([groupSend("mallory", "m1", 1), groupSend("alice", "a1", 2, "nope")]));
-    expect(allDeliveries(w).map((d) => (d.kind === "error" ? d.code : d.kind))).toEqual(["NOT_A_MEMBER", "NOT_FOUND"]);
+    expect(allDeliveries(w).map((d) => (d.kind === "error" ? d.code : d.kind)).sort()).toEqual(["NOT_A_MEMBER", "NOT_FOUND"]);
     expect(w.messages.size).toBe(0);
+    // The refusal is recorded as the send's dedup record (it must stay the answer for this
+    // send), written before the answer; the unknown group's is not (it cannot change).
+    expect([...w.send_claims.values()].map((c) => [c.sender_id, c.members])).toEqual([["mallory", ["alice", "bob", "carol"]]]);
+  });
+
+  it("keeps refusing a non-member's send when a retry of it is handled after the sender joined", () => {
+    // Sim seed 122: the first record was refused (the client reported a definite failure); a
+    // retry appended before that answer arrived was handled after the sender rejoined.
+    const w = world();
+    w.users.set("mallory", ["m1"]);
+    drive(w, freshRouter(), consumed([groupSend("mallory", "m1", 1)]));
+    w.groups.set("g1", ["alice", "bob", "carol", "mallory"]);
+    drive(w, freshRouter(), consumed([groupSend("mallory", "m1", 1)], 0, 1));
+    expect(allDeliveries(w).map((d) => (d.kind === "error" ? d.code : d.kind))).toEqual(["NOT_A_MEMBER", "NOT_A_MEMBER"]);
+    expect(w.messages.size).toBe(0);
+    expect(w.pending.size).toBe(0);
+    // A new send of hers, now a member, is a message.
+    drive(w, freshRouter(), consumed([groupSend("mallory", "m1", 2)], 0, 2));
+    expect(w.messages.size).toBe(1);
+  });
+
+  it("answers a refused send's key reused for other content with CLIENT_MSG_ID_REUSED, and an empty group's refusal stays recorded", () => {
+    const w = world();
+    w.users.set("mallory", ["m1"]);
+    w.groups.set("g1", []); // everyone left: the recorded audience is empty, still a refusal
+    drive(w, freshRouter(), consumed([groupSend("mallory", "m1", 1)]));
+    expect([...w.send_claims.values()].map((c) => c.members)).toEqual([[]]);
+    w.groups.set("g1", ["alice", "mallory"]);
+    drive(w, freshRouter(), consumed([{ ...groupSend("mallory", "m1", 1), content: "other" }, groupSend("mallory", "m1", 1)], 0, 1));
+    expect(allDeliveries(w).map((d) => (d.kind === "error" ? d.code : d.kind))).toEqual(["NOT_A_MEMBER", "CLIENT_MSG_ID_REUSED", "NOT_A_MEMBER"]);
+    expect(w.messages.size).toBe(0);
+  });
+
+  /**
+   * A router orders a group send and crashes while persisting it, after the dedup record's
+   * write landed and before the others did; the group changes; the record is redelivered (to
+   * a fresh router, as after a rebalance). Rule 5: the audience is the one the dedup record
+   * fixed at ordering time. The simulator found the old behaviour (the group as it is now)
+   * at sim seed 16, with group joins and leaves drawn: invariant 9.
+   */
+  function claimedThenCrashed(w: World): { id: string; record: ReturnType<typeof consumed> } {
+    const record = consumed([groupSend("alice", "a1", 1)]);
+    drive(w, freshRouter(), record);
+    const id = [...w.messages.values()][0]!.message_id;
+    expect([...w.send_claims.values()][0]!.members).toEqual(["alice", "bob", "carol"]);
+    // Of the persist's concurrent writes only the dedup record landed.
+    w.messages.clear();
+    w.pending.clear();
+    w.inbox.clear();
+    w.delivered = [];
+    return { id, record };
+  }
+
+  it("fans a redelivered send out to the members it was ordered for, not the group as it is now", () => {
+    const w = world();
+    const { id, record } = claimedThenCrashed(w);
+    w.users.set("dave", ["d1"]);
+    w.groups.set("g1", ["alice", "bob", "dave"]); // carol left, dave joined, after the ordering
+    const effects = drive(w, freshRouter(), record);
+    expect(effects).toContainEqual({ type: "observed", what: "send_audience_restored" });
+    expect([...w.pending.keys()].sort()).toEqual([`alice|a2|${id}`, `bob|b1|${id}`, `carol|c1|${id}`]);
+    expect([...w.inbox.keys()].sort()).toEqual(["alice|g.g1", "bob|g.g1", "carol|g.g1"]);
+  });
+
+  it("completes a redelivered send whose sender left the group since it was ordered, and still refuses a non-member's new send", () => {
+    const w = world();
+    const { id, record } = claimedThenCrashed(w);
+    w.groups.set("g1", ["bob", "carol"]); // alice left after her message was ordered
+    drive(w, freshRouter(), record);
+    expect(allDeliveries(w).filter((d) => d.kind === "error")).toEqual([]);
+    expect(allDeliveries(w).find((d) => d.kind === "receipt")).toMatchObject({ receipt: { status: "sent", message_id: id } });
+    expect([...w.pending.keys()].sort()).toEqual([`alice|a2|${id}`, `bob|b1|${id}`, `carol|c1|${id}`]);
+    w.delivered = [];
+    drive(w, freshRouter(), consumed([groupSend("alice", "a1", 2)], 0, 1));
+    expect(allDeliveries(w).map((d) => (d.kind === "error" ? d.code : d.kind))).toEqual(["NOT_A_MEMBER"]);
+    expect(w.messages.size).toBe(1);
   });
 });
 

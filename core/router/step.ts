@@ -22,12 +22,54 @@
  * 4. A send whose (sender, conversation, client_msg_id) already has a dedup record from
  *    another log record is a client's retry: it gets `sent` with the original ID and nothing
  *    else happens (or CLIENT_MSG_ID_REUSED when its content differs).
- * 5. Membership is checked here, as of when the message is ordered (invariant 1): a sender
- *    outside the conversation gets a non-retryable error and nothing is stored.
+ * 5. Membership is checked here, as of when the message is ordered (invariants 1 and 9): a
+ *    sender outside the conversation gets a non-retryable error and no message is stored.
+ *    The audience is fixed at ordering time too: a group send's dedup record (SendClaim)
+ *    records the members it was ordered for, and a redelivery of its record (a crash or a
+ *    rebalance before the commit) fans out to exactly those, whoever joined or left since.
+ *    Loading the group again instead sent a message to a user who joined after it was
+ *    ordered (invariant 9) and skipped one who left after it (invariant 1); the simulator's
+ *    joins and leaves found it (sim seed 16).
+ *
+ *    Why the audience lives in the dedup record, as a list of user IDs. The dedup record is
+ *    the one record that fixes a send's outcome (its ID, its previous ID, the log record
+ *    that carries it), and every later handling of the send reads it anyway, in the one read
+ *    round of `prepare_send`: the audience comes back in the same read, with no extra call
+ *    on the common path, and is written in the same plain write as before (with the message,
+ *    no conditional write: the partition's order makes the first record of a key the only
+ *    writer, ordering.ts). Its price is the members' IDs once per group message (at most
+ *    groupMembersMax), small beside the pending entry per member device, each carrying the
+ *    whole message, that the same message writes. The alternative, a membership version
+ *    stored with the message and a directory that can answer "the members as of version
+ *    v", would need the directory (another database) to keep every group's membership
+ *    history, with tombstoned rows instead of deletions, for as long as the log can
+ *    redeliver a record. Direct messages store no list: their two users are in the
+ *    conversation ID and never change. A dedup record written before the stores kept the
+ *    audience (members null) falls back to the group as it is now, the old behaviour. The
+ *    old per-(sender, client_msg_id) claim (DedupClaim, dedup_claims) keeps no audience:
+ *    nothing on the send path reads it any more.
+ *
+ *    A group's refusal is recorded the same way: a group sender outside the group gets a
+ *    dedup record whose members leave the sender out (written by `record_refusal` before
+ *    the answer goes out), and every record of the same send that comes later gets that
+ *    answer. A member's send is accepted for good, even when handled again after the sender
+ *    left; a non-member's `NOT_A_MEMBER` is final, even for a retry handled after the sender
+ *    joined. (Refusing from the directory alone answered two records of one send
+ *    differently: the first was refused, the client reported a definite failure, and a
+ *    retry appended before that answer arrived was handled after the sender rejoined and
+ *    delivered: invariant 2, sim seed 122.) The other refusals (an unknown group or user)
+ *    cannot change their answer, since IDs are never reused, so they write nothing.
+ *
+ *    What this does not cover: the dedup record is written together with the message, its
+ *    pending entries and inboxes (one write round, rule 2), not before them. A router that
+ *    crashes after some of those writes landed but not the dedup record leaves nothing that
+ *    names the audience, so the redelivery takes the group as it is then. Closing that
+ *    would cost a second write round per send (the dedup record first); the window is one
+ *    crash between concurrent writes and a membership change before the redelivery.
  * 6. A call that fails is retried after a capped exponential backoff, never skipped: a stuck
  *    store stalls the partition (backpressure), it never loses a record.
  */
-import { unreachable } from "../result.js";
+import { assert, unreachable } from "../result.js";
 import { directPeer, parseConversationId } from "../ids/conversation.js";
 import type { AckRecord, ConsumedRecord, DedupClaim, Delivery, IdCheckpoint, InboxEntry, PendingEntry, SendClaim, SendRecord, StoredMessage } from "../model.js";
 import { isoFromMs, toNewMessage } from "../model.js";
@@ -44,6 +86,34 @@ const RETRY_MAX_MS = 5_000;
 
 /** Feeds one input; mutates `state` (owned by the caller) and returns the effects. */
 export function routerStep(state: RouterState, input: RouterInput): Out {
+  const out = stepOnce(state, input);
+  assertBounds(state);
+  return out;
+}
+
+/**
+ * What holds between steps, checked after every one (cheap checks only: this runs per
+ * input). A failure is a bug in this file, never bad input: inputs come from the host.
+ */
+function assertBounds(state: RouterState): void {
+  const { routerJobsMax, routerBatchRecordsMax } = state.config.limits;
+  assert(state.jobs.size <= routerJobsMax, `router: ${state.jobs.size} jobs, over routerJobsMax ${routerJobsMax}`);
+  // Polling pauses once a batch waits, and one poll brings at most a batch.
+  assert(state.queued >= 0 && state.queued < 2 * routerBatchRecordsMax, `router: ${state.queued} records queued, outside [0, ${2 * routerBatchRecordsMax})`);
+  // Every queue holds at least one record (an emptied one is deleted), so there are no more queues than records.
+  assert(state.queues.size <= state.queued, `router: ${state.queues.size} queues for ${state.queued} queued records`);
+  // Queued records wait in a queue, or held until their partition's ID chain is loaded (ordering.ts).
+  if (state.queues.size === 0) {
+    let held = 0;
+    for (const p of state.partitions.values()) held += p.held.length;
+    assert(state.queued === held, `router: ${state.queued} records counted as queued, none in a queue (${held} held for a chain)`);
+  }
+  // Every running conversation has a job, and a send runs alone in its conversation.
+  assert(state.running.size <= state.jobs.size, `router: ${state.running.size} conversations running ${state.jobs.size} jobs`);
+  assert(!state.committing || state.commit_in_flight.length > 0, "router: a commit in flight carries no offsets");
+}
+
+function stepOnce(state: RouterState, input: RouterInput): Out {
   const out: Out = [];
   switch (input.type) {
     case "records_polled":
@@ -364,8 +434,7 @@ function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResu
         floorRaise(state.floors, record.conversation_id, result.floor.last_message_id, job.record.generation);
         job.send.floor = floorGet(state.floors, record.conversation_id, job.record.generation) ?? null;
       }
-      if (!acceptAudience(state, out, job, record, result.members, result.devices)) return;
-      onClaim(state, out, job, record, result.found);
+      onPrepared(state, out, job, record, result.members, result.devices, result.found);
       return;
     case "load_floor":
       // Only the broken variant "dedup_cache_only" reads these one at a time.
@@ -375,12 +444,23 @@ function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResu
       call(out, job, { type: "load_audience", query: audienceOf(record) });
       return;
     case "load_audience":
+      if (job.send.message !== null) {
+        // The devices of the audience the send's dedup record fixed (see onClaim): write it out.
+        job.send.members = result.members ?? [];
+        job.send.devices = result.devices;
+        persistMessage(out, job, record, job.send.message);
+        return;
+      }
       if (!acceptAudience(state, out, job, record, result.members, result.devices)) return;
       // Broken on purpose: a retry after the cache forgot becomes a second message.
-      call(out, job, { type: "claim_cached", claim: ownClaim(job, record), ttl_ms: 5 * 60_000 });
+      call(out, job, { type: "claim_cached", claim: ownClaim(job, record, null), ttl_ms: 5 * 60_000 });
       return;
     case "claim":
       onClaim(state, out, job, record, result.winner);
+      return;
+    case "record_refusal":
+      // Durable now: every other record of this send will find it and be refused alike.
+      rejectSend(state, out, job, record, ...refusal(record, false));
       return;
     case "persist":
       call(out, job, { type: "locate", user_ids: job.send.members });
@@ -394,7 +474,44 @@ function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResu
   }
 }
 
-/** The audience check, as of when the message is ordered; false when the send was refused. */
+/**
+ * A send's one read round came back: the group (or the direct pair) as it is now, and the
+ * send's dedup record if one exists. Who decides whether the send is accepted, and who its
+ * audience is (rule 5):
+ * - a dedup record that recorded an audience (a group send ordered since the stores keep it):
+ *   that audience, whatever the group is now; onClaim refuses it if the sender was not in it;
+ * - no dedup record, a group sender outside the group: the refusal is recorded first
+ *   (`record_refusal`), then answered, so no later record of the send can be accepted;
+ * - otherwise (a new send, a direct message, a record from before the stores kept the
+ *   audience): the directory as it is now.
+ */
+function onPrepared(
+  state: RouterState,
+  out: Out,
+  job: Job,
+  record: SendRecord,
+  members: readonly string[] | null,
+  devices: Readonly<Record<string, readonly string[]>>,
+  found: SendClaim | null,
+): void {
+  if (found !== null && found.members !== null) {
+    // The recorded audience decides; today's group is kept only to tell whether the
+    // devices just loaded are the right ones (onClaim compares the two lists).
+    job.send.members = members ?? [];
+    job.send.devices = devices;
+    onClaim(state, out, job, record, found);
+    return;
+  }
+  if (found === null && record.target.kind === "group" && members !== null && !members.includes(record.sender_id)) {
+    out.push({ type: "observed", what: "send_refusal_recorded" });
+    call(out, job, { type: "record_refusal", claim: ownClaim(job, record, members) });
+    return;
+  }
+  if (!acceptAudience(state, out, job, record, members, devices)) return;
+  onClaim(state, out, job, record, found);
+}
+
+/** The audience check against the directory as it is now; false when the send was refused. */
 function acceptAudience(
   state: RouterState,
   out: Out,
@@ -404,14 +521,7 @@ function acceptAudience(
   devices: Readonly<Record<string, readonly string[]>>,
 ): boolean {
   if (members === null || !members.includes(record.sender_id)) {
-    const unknown = members === null;
-    const message =
-      record.target.kind === "group"
-        ? unknown
-          ? `Group ${record.target.group_id} does not exist.`
-          : `You are not a member of group ${record.target.group_id}.`
-        : `User ${record.target.to} does not exist.`;
-    rejectSend(state, out, job, record, unknown && record.target.kind === "direct" ? "UNKNOWN_USER" : unknown ? "NOT_FOUND" : "NOT_A_MEMBER", message);
+    rejectSend(state, out, job, record, ...refusal(record, members === null));
     return false;
   }
   job.send.members = members;
@@ -425,7 +535,17 @@ function acceptAudience(
   return true;
 }
 
-function ownClaim(job: Job, record: SendRecord): SendClaim {
+/** The error code and sentence for a send refused because its audience is unknown or leaves the sender out. */
+function refusal(record: SendRecord, unknown: boolean): [code: string, message: string] {
+  if (record.target.kind === "direct") return ["UNKNOWN_USER", `User ${record.target.to} does not exist.`];
+  return unknown ? ["NOT_FOUND", `Group ${record.target.group_id} does not exist.`] : ["NOT_A_MEMBER", `You are not a member of group ${record.target.group_id}.`];
+}
+
+/**
+ * This record's own dedup record. `members`: a group send's audience as loaded now (the
+ * sender not among them for a refusal); null for a direct message.
+ */
+function ownClaim(job: Job, record: SendRecord, members: readonly string[] | null): SendClaim {
   return {
     sender_id: record.sender_id,
     client_msg_id: record.client_msg_id,
@@ -434,13 +554,20 @@ function ownClaim(job: Job, record: SendRecord): SendClaim {
     prev_message_id: job.send.floor,
     position: { partition: job.record.partition, offset: job.record.offset },
     digest: sendDigest(record.type, record.content),
+    members: record.target.kind === "group" ? members : null,
   };
+}
+
+/** The audience a dedup record fixed, if it fixed one (see SendClaim.members). */
+function recordedAudience(found: DedupClaim | SendClaim): readonly string[] | null {
+  return "members" in found ? (found as SendClaim).members : null;
 }
 
 /**
  * The dedup record found for the send's key (null: none). Another record's is a client's
  * retry (or a reuse with other content); this record's own is a redelivery, which repeats
- * the same writes; none makes this record the message, numbered by its chain ID.
+ * the same writes; none makes this record the message, numbered by its chain ID. A record
+ * whose audience leaves the sender out is a recorded refusal: every record of it is refused.
  */
 function onClaim(state: RouterState, out: Out, job: Job, record: SendRecord, found: DedupClaim | SendClaim | null): void {
   const sameRecord = found !== null && found.position.partition === job.record.partition && found.position.offset === job.record.offset;
@@ -458,13 +585,23 @@ function onClaim(state: RouterState, out: Out, job: Job, record: SendRecord, fou
       );
       return;
     }
+  }
+  const audience = found === null ? null : recordedAudience(found);
+  if (audience !== null && !audience.includes(record.sender_id)) {
+    // A refusal recorded when the send was first handled (the sender was outside the group):
+    // refused again, for this record and every other of the same send, even if the sender
+    // has joined since (rule 5). No message exists, so the floor stays where it is.
+    rejectSend(state, out, job, record, ...refusal(record, false));
+    return;
+  }
+  if (found !== null && !sameRecord) {
     // A client's retry of a send that another log record already carries: answer `sent`.
     out.push({ type: "observed", what: "send_retry_answered" });
     out.push({ type: "deliver", gateway_id: record.origin.gateway_id, deliveries: [sentReceipt(record, found.message_id, found.prev_message_id)] });
     finish(state, job);
     return;
   }
-  const claim = found ?? ownClaim(job, record);
+  const claim = found ?? ownClaim(job, record, job.send.members);
   floorRaise(state.floors, record.conversation_id, claim.message_id, job.record.generation);
   out.push({ type: "observed", what: found === null ? "send_ordered" : "send_redelivered" });
   const message: StoredMessage = {
@@ -482,6 +619,27 @@ function onClaim(state: RouterState, out: Out, job: Job, record: SendRecord, fou
   };
   job.send.winner = claim;
   job.send.message = message;
+  if (audience !== null && !sameList(audience, job.send.members)) {
+    // A redelivery, and the group changed since the message was ordered: its audience is
+    // the one its dedup record fixed (rule 5), whose devices are loaded next.
+    out.push({ type: "observed", what: "send_audience_restored" });
+    call(out, job, { type: "load_audience", query: { kind: "users", user_ids: audience } });
+    return;
+  }
+  persistMessage(out, job, record, message);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Writes the message with its dedup record, a pending entry per audience device (the
+ * sender's own excepted) and every member's inbox.
+ */
+function persistMessage(out: Out, job: Job, record: SendRecord, message: StoredMessage): void {
   const pending: PendingEntry[] = [];
   for (const user_id of job.send.members) {
     for (const device_id of job.send.devices[user_id] ?? []) {
@@ -499,10 +657,12 @@ function onClaim(state: RouterState, out: Out, job: Job, record: SendRecord, fou
     last_message_at_ms: message.sent_at_ms,
     last_message_preview: preview(message),
   }));
-  // A redelivery rewrites its own record's claim too (the same value): a stale router may be
-  // writing it right now, and either write leaves the row as it must be.
-  const written: SendClaim | null = found === null ? (claim as SendClaim) : "digest" in found ? found : null;
-  call(out, job, { type: "persist", message, pending, inbox, claim: written });
+  // A redelivery rewrites its own record's dedup record too (the same value): a stale router
+  // may be writing it right now, and either write leaves the row as it must be. (Only the
+  // broken variant "dedup_cache_only" has a claim without a digest, which is not written.)
+  const winner = job.send.winner;
+  const claim: SendClaim | null = winner !== null && "digest" in winner ? (winner as SendClaim) : null;
+  call(out, job, { type: "persist", message, pending, inbox, claim });
 }
 
 function preview(message: StoredMessage): string {

@@ -59,7 +59,8 @@ export function execute(world: World, call: RouterCall): RouterCallResult {
       return { type: "load_floor", last_message_id: last };
     }
     case "load_audience": {
-      const members = call.query.kind === "group" ? world.groups.get(call.query.group_id) ?? null : call.query.user_ids.every((u) => world.users.has(u)) ? [...call.query.user_ids] : null;
+      const q = call.query;
+      const members = q.kind === "group" ? world.groups.get(q.group_id) ?? null : q.kind === "users" || q.user_ids.every((u) => world.users.has(u)) ? [...q.user_ids] : null;
       const devices: Record<string, string[]> = {};
       for (const u of members ?? []) devices[u] = world.users.get(u) ?? [];
       return { type: "load_audience", members, devices };
@@ -85,6 +86,9 @@ export function execute(world: World, call: RouterCall): RouterCallResult {
       world.claims.set(key, call.claim);
       return { type: "claim", winner: call.claim };
     }
+    case "record_refusal":
+      world.send_claims.set(`${call.claim.sender_id}|${call.claim.conversation_id}|${call.claim.client_msg_id}`, call.claim);
+      return { type: "record_refusal" };
     case "persist": {
       if (call.claim !== null) world.send_claims.set(`${call.claim.sender_id}|${call.claim.conversation_id}|${call.claim.client_msg_id}`, call.claim);
       world.messages.set(`${call.message.conversation_id}|${call.message.message_id}`, call.message);

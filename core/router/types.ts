@@ -24,7 +24,12 @@ import type {
 
 export type AudienceQuery =
   | { readonly kind: "direct"; readonly user_ids: readonly [string, string] }
-  | { readonly kind: "group"; readonly group_id: string };
+  | { readonly kind: "group"; readonly group_id: string }
+  /**
+   * The devices of a fixed list of users: a redelivered group message's audience as its
+   * claim recorded it, when the group has changed since (members answers the list itself).
+   */
+  | { readonly kind: "users"; readonly user_ids: readonly string[] };
 
 /** Effects whose outcome the router waits for. */
 export type RouterCall =
@@ -56,6 +61,11 @@ export type RouterCall =
       /** The send's dedup record, written with the message (null when it exists already). */
       readonly claim: SendClaim | null;
     }
+  /**
+   * A group send refused because its sender is not a member: its dedup record, whose members
+   * leave the sender out, written before the refusal is answered (step.ts, rule 5).
+   */
+  | { readonly type: "record_refusal"; readonly claim: SendClaim }
   | { readonly type: "locate"; readonly user_ids: readonly string[] }
   | { readonly type: "load_message"; readonly conversation_id: string; readonly message_id: string }
   | { readonly type: "check_member"; readonly group_id: string; readonly user_id: string }
@@ -88,6 +98,7 @@ export type RouterCallResult =
     }
   | { readonly type: "load_chain"; readonly checkpoint: IdCheckpoint | null }
   | { readonly type: "persist" }
+  | { readonly type: "record_refusal" }
   | { readonly type: "locate"; readonly sessions: Readonly<Record<string, readonly SessionEntry[]>> }
   | { readonly type: "load_message"; readonly message: StoredMessage | null }
   | { readonly type: "check_member"; readonly is_member: boolean }
@@ -119,7 +130,11 @@ export type RouterObservation =
   | "send_ordered"
   | "send_retry_answered"
   | "send_redelivered"
+  /** A redelivered group send fanned out to the audience its claim recorded, not the group as it is now. */
+  | "send_audience_restored"
   | "send_rejected"
+  /** A group sender outside the group: the refusal was written as the send's dedup record. */
+  | "send_refusal_recorded"
   | "ack_applied"
   | "ack_ignored"
   | "commit_fenced"

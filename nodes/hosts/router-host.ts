@@ -265,6 +265,15 @@ export class RouterHost {
             },
           );
         }
+        if (query.kind === "users") {
+          // A redelivered group message's recorded audience (core/router/step.ts, rule 5).
+          const devices_max = this.config.limits.devicesPerUserMax;
+          return map(all(query.user_ids.map((u) => map(fromPromise(() => ports.directory.devices(u)), (d) => [u, d.slice(-devices_max)] as const))), (pairs) => ({
+            type: "load_audience" as const,
+            members: [...query.user_ids],
+            devices: Object.fromEntries(pairs),
+          }));
+        }
         const members: Task<string[] | null> = chain(fromPromise(() => ports.directory.group(query.group_id)), (group) =>
           group === null ? ofValue(null) : fromPromise(() => ports.directory.members(query.group_id)),
         );
@@ -310,6 +319,11 @@ export class RouterHost {
             : map(fromPromise(() => ports.sessions.cacheSet(key, JSON.stringify(call.claim), call.ttl_ms)), (): RouterCallResult => ({ type: "claim", winner: call.claim })),
         );
       }
+      case "record_refusal":
+        // A group send's refusal, final for its key (core/router/step.ts, rule 5): gated by the
+        // lease like prepare_send, the read it follows.
+        if (!this.leaseLive()) return (_ok, fail) => fail(`no live lease on machine ${this.config.machine}`);
+        return map(fromPromise(() => ports.messages.putSendClaim(call.claim)), () => ({ type: "record_refusal" as const }));
       case "persist":
         // Message, pending entries and inboxes are written concurrently: all of them are done
         // before the core looks up sessions to deliver (core/router/step.ts, rule 2), which is

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { FAULT_CLASSES, RECOVERY_PATHS, REGION_FAULT_CLASSES, WORKLOAD_CLASSES } from "../faults.js";
 import { runSimulation, type SimSummary } from "../run.js";
 import { parseFlags, toArgs, toOptions, type CliFlags } from "./args.js";
-import { workloadDrawn } from "../options.js";
+import { recoveryDrawn, workloadDrawn } from "../options.js";
 import { readableTrace, shrink } from "./shrink.js";
 
 const out = (line = ""): void => void process.stdout.write(`${line}\n`);
@@ -126,10 +126,12 @@ async function swarm(f: CliFlags): Promise<number> {
   }
   out("");
   out(`${"recovery path".padEnd(30)} ${"fired".padStart(9)}`);
+  const options = toOptions(f);
   for (const r of RECOVERY_PATHS) {
     const fired = recoveries.get(r) ?? 0;
-    if (fired === 0 && !(regionsOff && r === "region_relay_retried")) gaps.push(r);
-    out(`${r.padEnd(30)} ${String(fired).padStart(9)}${fired === 0 ? "   GAP" : ""}`);
+    const drawn = recoveryDrawn(r, options) && !(regionsOff && r === "region_relay_retried");
+    if (fired === 0 && drawn) gaps.push(r);
+    out(`${r.padEnd(30)} ${String(fired).padStart(9)}${!drawn ? "   off (see its flag)" : fired === 0 ? "   GAP" : ""}`);
   }
   out("");
   const workloads = new Map<string, [number, number]>();
@@ -141,7 +143,6 @@ async function swarm(f: CliFlags): Promise<number> {
     }
   }
   out(`${"workload class".padEnd(30)} ${"seeds".padStart(7)} ${"fired".padStart(9)}`);
-  const options = toOptions(f);
   for (const w of WORKLOAD_CLASSES) {
     const [seeds, fired] = workloads.get(w) ?? [0, 0];
     const drawn = workloadDrawn(w, options);
