@@ -171,7 +171,9 @@ class LogFailing extends LogMemory {
 it("answers a send whose log append failed with a retryable LOG_UNAVAILABLE, never `sent`, and retries a failed ack's append itself", async () => {
   const clock = new ClockSystem();
   const log = new LogFailing();
-  const limits = { ...defaultLimits(), ackAppendRetryBaseMs: 5, ackAppendRetryMaxMs: 10 };
+  // The retry waits far longer than one loop turn: at 5 ms, a turn on a loaded box (make test
+  // at load ~15) outlasted it and the retry had already run when the test counted one append.
+  const limits = { ...defaultLimits(), ackAppendRetryBaseMs: 200, ackAppendRetryMaxMs: 400 };
   const host = new GatewayHost(
     { log, pending: new PendingStoreMemory(), sessions: new SessionStoreMemory(clock), presence: slowPresence().presence, directory: new DirectoryMemory(), link: new GatewayLinkMemory(), media: { isUploadedBy: async () => false }, clock, timers: timersReal(clock) },
     { gateway_id: "gw-0", limits, call_timeout_ms: 5_000, session_ttl_ms: 90_000 },
@@ -189,7 +191,7 @@ it("answers a send whose log append failed with a retryable LOG_UNAVAILABLE, nev
   await tick();
   expect(log.appends.filter((k) => k === "ack").length).toBe(1);
   log.down = false;
-  await new Promise((r) => setTimeout(r, 60));
+  for (let waited = 0; waited < 5_000 && log.appends.filter((k) => k === "ack").length < 2; waited += 20) await new Promise((r) => setTimeout(r, 20));
   expect(log.appends.filter((k) => k === "ack").length).toBeGreaterThanOrEqual(2);
   const consumer = await log.consumer("probe", "m");
   const got = await consumer.poll(10, 0);
