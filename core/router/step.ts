@@ -763,12 +763,7 @@ function onAckResult(state: RouterState, out: Out, job: Job, record: AckRecord, 
         // this message, and a device may always clear its own pending entry (it can only name
         // itself), so do that: an entry left behind would be sent again forever.
         out.push({ type: "observed", what: "ack_ignored" });
-        call(out, job, {
-          type: "apply_ack",
-          pending_remove: { user_id: record.user_id, device_id: record.device_id, conversation_id: record.conversation_id, message_id: record.message_id },
-          receipt: null,
-          mark_read: null,
-        });
+        clearOwnEntry(out, job, record);
         return;
       }
       job.ack.message = message;
@@ -800,12 +795,7 @@ function onAckResult(state: RouterState, out: Out, job: Job, record: AckRecord, 
         // the message was ordered (it left since), and its entry would otherwise be replayed
         // forever: it may always clear its own entry (the simulator's group leaves found it).
         out.push({ type: "observed", what: "ack_ignored" });
-        call(out, job, {
-          type: "apply_ack",
-          pending_remove: { user_id: record.user_id, device_id: record.device_id, conversation_id: record.conversation_id, message_id: record.message_id },
-          receipt: null,
-          mark_read: null,
-        });
+        clearOwnEntry(out, job, record);
         return;
       }
       applyAck(out, job, record, job.ack.message);
@@ -842,6 +832,16 @@ function onAckResult(state: RouterState, out: Out, job: Job, record: AckRecord, 
     default:
       throw new Error(`router: unexpected ${result.type} result for an ack`);
   }
+}
+
+/** An ack that earns no receipt still clears the acking device's own pending entry (a device may always clear its own). */
+function clearOwnEntry(out: Out, job: Job, record: AckRecord): void {
+  call(out, job, {
+    type: "apply_ack",
+    pending_remove: { user_id: record.user_id, device_id: record.device_id, conversation_id: record.conversation_id, message_id: record.message_id },
+    receipt: null,
+    mark_read: null,
+  });
 }
 
 function applyAck(out: Out, job: Job, record: AckRecord, message: StoredMessage): void {
