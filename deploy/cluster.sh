@@ -7,10 +7,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=.cluster
-API_PORT=8100
-GW_PORTS=(8101 8102)
-GW_GRPC=(7101 7102)
-RT_PORTS=(8201 8202)
+# CLUSTER_PORT_BASE (default 8100) places the cluster's ports, so two checkouts on one box can
+# each run a cluster: api = base, gateways base+1 and base+2 (gRPC base-999 and base-998),
+# routers base+101 and base+102. CLUSTER_NAME (default none) gives the cluster its own log
+# topic and Cassandra keyspace (chat-log-<name>, chat_<name>) on the shared services.
+BASE=${CLUSTER_PORT_BASE:-8100}
+[[ "$BASE" =~ ^[0-9]+$ ]] && [ "$BASE" -ge 2000 ] && [ "$BASE" -le 60000 ] || { echo "CLUSTER_PORT_BASE must be a number from 2000 to 60000, got '$BASE'" >&2; exit 2; }
+NAME=${CLUSTER_NAME:-}
+[[ -z "$NAME" || "$NAME" =~ ^[a-z][a-z0-9_]{0,20}$ ]] || { echo "CLUSTER_NAME must be a lower-case identifier (a-z, 0-9, _; up to 21 characters), got '$NAME'" >&2; exit 2; }
+API_PORT=$BASE
+GW_PORTS=($((BASE + 1)) $((BASE + 2)))
+GW_GRPC=($((BASE - 999)) $((BASE - 998)))
+RT_PORTS=($((BASE + 101)) $((BASE + 102)))
 
 wait_healthy() { # url what
   local url=$1 what=$2
@@ -39,6 +47,14 @@ up() {
   eval "$(deploy/services.sh env)"
   [ -f "$DIR/secret" ] || head -c 48 /dev/urandom | base64 | tr -d '/+=\n' >"$DIR/secret"
   local common=(SECRET="$(cat "$DIR/secret")" LOG_LEVEL=info GATEWAYS="gw-0=127.0.0.1:${GW_GRPC[0]},gw-1=127.0.0.1:${GW_GRPC[1]}" MEDIA_DIR="$DIR/media")
+  [ -z "$NAME" ] || common+=(LOG_TOPIC="chat-log-$NAME" CASSANDRA_KEYSPACE="chat_$NAME")
+  # What each node was started with (secret aside), for the fault runs that restart nodes.
+  node -e 'const [dir, api, gw0, gw1, g0, g1, r0, r1, ...common] = process.argv.slice(1);
+    const env = Object.fromEntries(common.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]).filter(([k]) => k !== "SECRET"));
+    const nodes = { "gw-0": { script: "gateway", env: { GATEWAY_ID: "gw-0", PORT: gw0, GRPC_PORT: g0 } }, "gw-1": { script: "gateway", env: { GATEWAY_ID: "gw-1", PORT: gw1, GRPC_PORT: g1 } },
+      "router-0": { script: "router", env: { ROUTER_ID: "router-0", PORT: r0 } }, "router-1": { script: "router", env: { ROUTER_ID: "router-1", PORT: r1 } }, api: { script: "api", env: { PORT: api } } };
+    require("fs").writeFileSync(dir + "/nodes.json", JSON.stringify({ common: env, nodes }, null, 1) + "\n");' \
+    "$DIR" "$API_PORT" "${GW_PORTS[0]}" "${GW_PORTS[1]}" "${GW_GRPC[0]}" "${GW_GRPC[1]}" "${RT_PORTS[0]}" "${RT_PORTS[1]}" "${common[@]}"
   env "${common[@]}" node dist/nodes/migrate.js
   for i in 0 1; do
     start "gw-$i" gateway "${common[@]}" GATEWAY_ID="gw-$i" PORT="${GW_PORTS[$i]}" GRPC_PORT="${GW_GRPC[$i]}"

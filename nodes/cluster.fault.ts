@@ -115,14 +115,10 @@ export function clusterNodes() {
       .map((l) => l.slice(7).split("="))
       .map(([k, ...v]) => [k!, v.join("=").replace(/^"|"$/g, "")]),
   );
-  const common = { SECRET: secret, LOG_LEVEL: "info", GATEWAYS: "gw-0=127.0.0.1:7101,gw-1=127.0.0.1:7102", ...services };
-  // The same ports as deploy/cluster.sh gives them.
-  const roles: Record<string, { script: string; env: Record<string, string> }> = {
-    "gw-0": { script: "gateway", env: { GATEWAY_ID: "gw-0", PORT: "8101", GRPC_PORT: "7101" } },
-    "gw-1": { script: "gateway", env: { GATEWAY_ID: "gw-1", PORT: "8102", GRPC_PORT: "7102" } },
-    "router-0": { script: "router", env: { ROUTER_ID: "router-0", PORT: "8201" } },
-    "router-1": { script: "router", env: { ROUTER_ID: "router-1", PORT: "8202" } },
-  };
+  // The same environment and ports deploy/cluster.sh gave each node (it writes them down).
+  const started = JSON.parse(readFileSync(`${DIR}/nodes.json`, "utf8")) as { common: Record<string, string>; nodes: Record<string, { script: string; env: Record<string, string> }> };
+  const common = { SECRET: secret, ...started.common, ...services };
+  const roles = started.nodes;
   const pid = (name: string): number => Number(readFileSync(`${DIR}/${name}.pid`, "utf8"));
   const alive = (name: string): boolean => {
     try {
