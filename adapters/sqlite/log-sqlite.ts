@@ -41,6 +41,7 @@
  *   time at 1,500 msg/s (make profile).
  */
 import { AppendWaiters, pollWithin } from "../log-polling.js";
+import { ONE_STATEMENT } from "./write-batcher.js";
 import { performance } from "node:perf_hooks";
 import type { CommitOutcome, Log, LogConsumer } from "../../core/ports/log.js";
 import { partitionOf } from "../../core/ports/log.js";
@@ -89,6 +90,8 @@ export class LogSqlite implements Log {
   private readonly bounds: Bounds[];
   private readonly groups = new Map<string, Group>();
   private readonly waiters = new AppendWaiters();
+  /** Partitions whose trim is queued behind an append (one at a time). */
+  private readonly trims_queued = new Set<number>();
   private readonly recent: Recent[];
   private closed = false;
 
@@ -142,16 +145,27 @@ export class LogSqlite implements Log {
     const partition = partitionOf(key, this.partition_count);
     // Serialised now, so that later changes to the caller's object cannot reach the log.
     const json = JSON.stringify(record);
+    // One statement, so no SAVEPOINT around it (write-batcher.ts): a savepoint and its release
+    // were two of the ~20 statements a message cost. The trim, when due, is a write of its own
+    // queued behind this one: were it in the same work and failed after the insert, the row
+    // would stay while next_offset did not move, and every later append to the partition
+    // would collide with it.
     return this.database.write(() => {
       const bounds = this.boundsOf(partition);
       const offset = bounds.next_offset;
       this.insert_record.run(partition, offset, key, json);
-      this.trim(partition, bounds, offset + 1);
       bounds.next_offset = offset + 1;
       this.remember(partition, offset, key, json);
+      if (this.trimDue(bounds) && !this.trims_queued.has(partition)) {
+        this.trims_queued.add(partition);
+        void this.database
+          .write(() => this.trim(partition, bounds), ONE_STATEMENT)
+          .catch(() => undefined) // a failed trim is tried again by a later append
+          .finally(() => this.trims_queued.delete(partition));
+      }
       this.wake();
       return { partition, offset };
-    });
+    }, ONE_STATEMENT);
   }
 
   async consumer(group: string, member_id: string): Promise<LogConsumer> {
@@ -342,10 +356,16 @@ export class LogSqlite implements Log {
   }
 
   /** Drops the oldest records of a partition once it holds a quarter more than it keeps. */
-  private trim(partition: number, bounds: Bounds, next_offset: number): void {
+  /** A partition holds a quarter more than it keeps: time to trim (in batches, not per append). */
+  private trimDue(bounds: Bounds): boolean {
     const max = this.retained_records_per_partition_max;
-    if (next_offset - bounds.first_offset <= max + Math.max(1, Math.floor(max / 4))) return;
-    const first_offset = next_offset - max;
+    return bounds.next_offset - bounds.first_offset > max + Math.max(1, Math.floor(max / 4));
+  }
+
+  /** Drops the records before the newest `retained_records_per_partition_max` (one statement). */
+  private trim(partition: number, bounds: Bounds): void {
+    if (!this.trimDue(bounds)) return; // an earlier queued trim already did it
+    const first_offset = bounds.next_offset - this.retained_records_per_partition_max;
     this.trim_records.run(partition, first_offset);
     bounds.first_offset = first_offset;
   }

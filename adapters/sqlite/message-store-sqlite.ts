@@ -115,8 +115,7 @@ export class MessageStoreSqlite implements MessageStore {
   private readonly upsert_checkpoint: Statement<[IdCheckpoint]>;
   private readonly select_checkpoint: Statement<[number, number], IdCheckpoint>;
   private readonly trim_checkpoints: Statement<[number, number]>;
-  private readonly upsert_receipt: Statement<[string, string, number]>;
-  private readonly select_receipt: Statement<[string, string], { status_rank: number }>;
+  private readonly upsert_receipt: Statement<[string, string, number], { status_rank: number }>;
   private readonly select_receipts: Statement<[string], { user_id: string; status_rank: number }>;
   private readonly upsert_inbox: Statement<[InboxRow]>;
   private readonly inbox_all: Statement<[string, number], InboxRow>;
@@ -157,9 +156,8 @@ export class MessageStoreSqlite implements MessageStore {
     // Rows far below the newest are never read again (see putIdCheckpoints).
     this.trim_checkpoints = db.prepare('DELETE FROM id_checkpoints WHERE "partition" = ? AND "offset" < ?');
     this.upsert_receipt = db.prepare(
-      "INSERT INTO receipts (message_id, user_id, status_rank) VALUES (?, ?, ?) ON CONFLICT (message_id, user_id) DO UPDATE SET status_rank = MAX(status_rank, excluded.status_rank)",
+      "INSERT INTO receipts (message_id, user_id, status_rank) VALUES (?, ?, ?) ON CONFLICT (message_id, user_id) DO UPDATE SET status_rank = MAX(status_rank, excluded.status_rank) RETURNING status_rank",
     );
-    this.select_receipt = db.prepare("SELECT status_rank FROM receipts WHERE message_id = ? AND user_id = ?");
     this.select_receipts = db.prepare("SELECT user_id, status_rank FROM receipts WHERE message_id = ? ORDER BY user_id");
     this.upsert_inbox = db.prepare(
       `INSERT INTO inbox (${INBOX_COLUMNS}) VALUES (@user_id, @conversation_id, @kind, @other_user_id, @group_id, @last_message_id, @last_message_at_ms, @last_message_preview)
@@ -308,8 +306,8 @@ export class MessageStoreSqlite implements MessageStore {
     this.assertOpen("advanceReceipt");
     const rank = RECEIPT_RANK[status];
     return this.database.write(() => {
-      this.upsert_receipt.run(message_id, user_id, rank);
-      const stored = this.select_receipt.get(message_id, user_id);
+      // RETURNING: the stored rank after the upsert, without a second statement to read it.
+      const stored = this.upsert_receipt.get(message_id, user_id, rank);
       assert(stored !== undefined, "MessageStoreSqlite.advanceReceipt: a receipt is stored after the upsert");
       return statusOf(stored.status_rank);
     }, ONE_STATEMENT);

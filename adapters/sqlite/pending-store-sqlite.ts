@@ -28,6 +28,7 @@ import type { PendingCursor, PendingStore } from "../../core/ports/pending-store
 import type { PendingEntry, StoredMessage } from "../../core/model.js";
 import { assert } from "../../core/result.js";
 import type { Database, Statement } from "./database.js";
+import { ONE_STATEMENT } from "./write-batcher.js";
 
 type EntryKey = { user_id: string; device_id: string; conversation_id: string; message_id: string };
 type EntryRow = EntryKey & { message: string };
@@ -40,7 +41,6 @@ export class PendingStoreSqlite implements PendingStore {
   private closed = false;
   private readonly insert_entry: Statement<[EntryRow]>;
   private readonly insert_tombstone: Statement<[EntryKey]>;
-  private readonly delete_entry: Statement<[EntryKey]>;
   private readonly list_from_start: Statement<[string, string, number], ListedRow>;
   private readonly list_after: Statement<[string, string, string, string, number], ListedRow>;
   private readonly conversation_from_start: Statement<[string, string, string, number], ListedRow>;
@@ -63,9 +63,6 @@ export class PendingStoreSqlite implements PendingStore {
     );
     this.insert_tombstone = db.prepare(
       "INSERT OR IGNORE INTO pending_tombstones (user_id, device_id, conversation_id, message_id) VALUES (@user_id, @device_id, @conversation_id, @message_id)",
-    );
-    this.delete_entry = db.prepare(
-      "DELETE FROM pending WHERE user_id = @user_id AND device_id = @device_id AND conversation_id = @conversation_id AND message_id = @message_id",
     );
     this.list_from_start = db.prepare(
       `SELECT ${LISTED_COLUMNS} FROM pending WHERE user_id = ? AND device_id = ? ORDER BY conversation_id, message_id LIMIT ?`,
@@ -99,9 +96,13 @@ export class PendingStoreSqlite implements PendingStore {
       message_id: entry.message.message_id,
       message: JSON.stringify(entry.message),
     }));
-    await this.database.write(() => {
-      for (const row of rows) this.insert_entry.run(row);
-    });
+    // A 1:1 message's one entry is one statement: no SAVEPOINT around it (write-batcher.ts).
+    await this.database.write(
+      () => {
+        for (const row of rows) this.insert_entry.run(row);
+      },
+      rows.length === 1 ? ONE_STATEMENT : undefined,
+    );
   }
 
   async list(user_id: string, device_id: string, after: PendingCursor | null, limit: number): Promise<PendingEntry[]> {
@@ -133,10 +134,8 @@ export class PendingStoreSqlite implements PendingStore {
   async remove(user_id: string, device_id: string, conversation_id: string, message_id: string): Promise<void> {
     this.assertOpen("remove");
     const key: EntryKey = { user_id, device_id, conversation_id, message_id };
-    await this.database.write(() => {
-      this.insert_tombstone.run(key);
-      this.delete_entry.run(key);
-    });
+    // One statement: the tombstone's trigger deletes the entry (migration 9).
+    await this.database.write(() => void this.insert_tombstone.run(key), ONE_STATEMENT);
   }
 
   /**
