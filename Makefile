@@ -60,7 +60,7 @@ bench-sim: install ## simulator speed: events/s and virtual/wall for 1k users, 1
 bench-peer: install ## the node vs ejabberd 23.01 vs a bare ws relay, same generator and ladder, then 2x overload → bench/results/peer.json, peer.svg (installs ejabberd from Debian if missing)
 	npx tsx bench/peer/run.ts
 
-bench-pipeline: install ## the node's hot path without sockets: CPU, commits and writes per message → bench/results/pipeline.json
+bench-pipeline: install ## the node's hot path without sockets: CPU, commits and writes per message → bench/results/pipeline.json (BEFORE_DIR=<checkout> ROUNDS=3: before and after alternated → pipeline-ab.{json,svg})
 	npx tsx bench/pipeline.bench.ts
 
 bench-storage: install ## the storage cost of one 1:1 message and its ack through the real SQLite adapters, fixed batches, vs in-memory adapters in the same run → bench/results/storage.{json,svg}

@@ -12,7 +12,16 @@
  * driver's own cost, so `node_cpu_us_per_msg` = measured minus baseline.
  *
  *   make bench-pipeline [RATES=2000,4000,8000 SECONDS=5]  -> bench/results/pipeline.json
+ *
+ * Before and after a change, in one run: BEFORE_DIR=/path/to/another/checkout (its
+ * node_modules installed) runs this bench there and here alternately, ROUNDS times (default
+ * 3), each in a fresh process, and reports per rate the median node CPU per message of each
+ * and the ratio after/before, with every round's figures (the machine is shared: only the
+ * ratio of runs this close together means anything), plus the deterministic counts (commits,
+ * writes and KiB written per message).
+ *   BEFORE_DIR=../old make bench-pipeline  -> bench/results/pipeline-ab.json, pipeline-ab.svg
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -229,7 +238,90 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-main().catch((e: unknown) => {
+type Row = StepResult & { node_cpu_us_per_msg: number | null };
+
+/** One run of this bench in `dir` (a checkout), in a process of its own; its rows. */
+function runIn(dir: string): Row[] {
+  const env = { ...process.env };
+  delete env.BEFORE_DIR;
+  execFileSync(process.execPath, ["--import", "tsx", "bench/pipeline.bench.ts"], { cwd: dir, env, stdio: ["ignore", "inherit", "inherit"], timeout: 600_000 });
+  return (JSON.parse(readFileSync(join(dir, "bench/results/pipeline.json"), "utf8")) as { rows: Row[] }).rows;
+}
+
+async function beforeAndAfter(before_dir: string): Promise<void> {
+  const rounds = Number(process.env.ROUNDS ?? 3);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error(`ROUNDS must be an integer from 1 to 20, got ${process.env.ROUNDS}`);
+  const runs: { round: number; which: "before" | "after"; rows: Row[] }[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    // Alternated, so that a noisy stretch of the machine hits both.
+    for (const which of ["before", "after"] as const) {
+      console.log(`round ${round}/${rounds}: ${which} (${which === "before" ? before_dir : root})`);
+      runs.push({ round, which, rows: runIn(which === "before" ? before_dir : root) });
+    }
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+  const side = (which: "before" | "after", rate: number) => runs.filter((r) => r.which === which).map((r) => r.rows.find((x) => x.offered_per_s === rate)!).filter((x) => x !== undefined);
+  const rates = RATES.filter((rate) => side("before", rate).length > 0 && side("after", rate).length > 0);
+  const summary = rates.map((rate) => {
+    const of = (which: "before" | "after") => {
+      const rows = side(which, rate);
+      return {
+        node_cpu_us_per_msg: median(rows.map((r) => r.node_cpu_us_per_msg ?? Number.NaN)),
+        node_cpu_each: rows.map((r) => r.node_cpu_us_per_msg),
+        delivered_per_s: median(rows.map((r) => r.delivered_per_s)),
+        p99_ms: median(rows.map((r) => r.p99_ms)),
+        transactions_per_msg: median(rows.map((r) => r.transactions_per_msg)),
+        writes_per_msg: median(rows.map((r) => r.writes_per_msg)),
+        written_kib_per_msg: median(rows.map((r) => r.written_kib_per_msg)),
+      };
+    };
+    const before = of("before");
+    const after = of("after");
+    // The ratio per round (each pair ran minutes apart at most), then their median.
+    const ratios = side("after", rate).map((a, i) => (a.node_cpu_us_per_msg ?? Number.NaN) / (side("before", rate)[i]?.node_cpu_us_per_msg ?? Number.NaN));
+    return { offered_per_s: rate, before, after, cpu_ratio_after_to_before: Number(median(ratios).toFixed(3)), cpu_ratio_each_round: ratios.map((r) => Number(r.toFixed(3))) };
+  });
+  const result = { bench: "pipeline-ab", at: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model ?? "unknown", before_dir, rounds, users: USERS, seconds_per_step: SECONDS, summary, runs };
+  mkdirSync(join(root, "bench/results"), { recursive: true });
+  writeFileSync(join(root, "bench/results/pipeline-ab.json"), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(root, "bench/results/pipeline-ab.svg"), abChart(result.summary, `${rounds} alternated rounds, ${SECONDS} s per rate, ${USERS} connections, ${result.at.slice(0, 16)}`));
+  for (const r of summary) {
+    console.log(
+      `offered ${r.offered_per_s}/s: node CPU ${r.before.node_cpu_us_per_msg} -> ${r.after.node_cpu_us_per_msg} us/msg (after/before ${r.cpu_ratio_after_to_before}, rounds ${r.cpu_ratio_each_round.join(", ")}); commits/msg ${r.before.transactions_per_msg} -> ${r.after.transactions_per_msg}; KiB written/msg ${r.before.written_kib_per_msg} -> ${r.after.written_kib_per_msg}`,
+    );
+  }
+  console.log("wrote bench/results/pipeline-ab.json and pipeline-ab.svg");
+}
+
+/** Bars per offered rate: node CPU per message before (grey) and after (blue), medians, each round as a dot. */
+function abChart(summary: { offered_per_s: number; before: { node_cpu_us_per_msg: number; node_cpu_each: (number | null)[] }; after: { node_cpu_us_per_msg: number; node_cpu_each: (number | null)[] }; cpu_ratio_after_to_before: number }[], subtitle: string): string {
+  const W = 760;
+  const H = 340;
+  const top = 70;
+  const base = 280;
+  const all = summary.flatMap((s) => [...s.before.node_cpu_each, ...s.after.node_cpu_each, s.before.node_cpu_us_per_msg, s.after.node_cpu_us_per_msg]).filter((v): v is number => v !== null && Number.isFinite(v));
+  const max = Math.max(1, ...all) * 1.15;
+  const h = (v: number): number => (v / max) * (base - top);
+  const group = (W - 120) / Math.max(1, summary.length);
+  const parts: string[] = [];
+  summary.forEach((s, i) => {
+    const x0 = 80 + i * group + group / 2 - 70;
+    (["before", "after"] as const).forEach((which, j) => {
+      const side = s[which];
+      const x = x0 + j * 75;
+      const v = side.node_cpu_us_per_msg;
+      parts.push(`<rect x="${x}" y="${(base - h(v)).toFixed(1)}" width="60" height="${h(v).toFixed(1)}" fill="${j === 0 ? "#9a9a9a" : "#1f6fd1"}"/>`);
+      parts.push(`<text x="${x + 30}" y="${(base - h(v) - 6).toFixed(1)}" text-anchor="middle" font-size="12">${v} µs</text>`);
+      for (const e of side.node_cpu_each) if (e !== null) parts.push(`<circle cx="${x + 30}" cy="${(base - h(e)).toFixed(1)}" r="3" fill="none" stroke="#222"/>`);
+      parts.push(`<text x="${x + 30}" y="${base + 16}" text-anchor="middle" font-size="11">${which}</text>`);
+    });
+    parts.push(`<text x="${x0 + 67}" y="${base + 34}" text-anchor="middle" font-size="12" font-weight="bold">${s.offered_per_s} msg/s: after/before ${s.cpu_ratio_after_to_before}</text>`);
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="${W / 2}" y="22" text-anchor="middle" font-size="15">The node's CPU per message, before and after (pipeline bench, no sockets; lower is better)</text><text x="${W / 2}" y="42" text-anchor="middle" font-size="12" fill="#555">${subtitle}; bars are medians, circles each round</text><line x1="60" y1="${base}" x2="${W - 40}" y2="${base}" stroke="#333"/>${parts.join("")}</svg>\n`;
+}
+
+const BEFORE = process.env.BEFORE_DIR;
+(BEFORE !== undefined && BEFORE !== "" ? beforeAndAfter(resolve(BEFORE)).then(() => process.exit(0)) : main()).catch((e: unknown) => {
   console.error(e);
   process.exit(1);
 });
