@@ -107,7 +107,6 @@ export function assembleEmbedded(config: AllInOneConfig, providers: { push?: Pus
   mkdirSync(config.DATA_DIR, { recursive: true, mode: 0o700 });
   const limits = withEdgeBounds(config.TEST_LIMITS ? testLimits() : defaultLimits(), config);
   const clock = new ClockSystem();
-  const random = new RandomSystem();
   const timers = timersReal(clock);
   const secret = secretFor(config);
   const tokens = new Tokens(secret);

@@ -24,7 +24,6 @@
  *   first retained offset jumps to it (Kafka's retention with auto.offset.reset=earliest).
  */
 import { AppendWaiters, pollWithin } from "../log-polling.js";
-import { performance } from "node:perf_hooks";
 import type { CommitOutcome, Log, LogConsumer } from "../../core/ports/log.js";
 import { partitionOf } from "../../core/ports/log.js";
 import type { ConsumedRecord, LogPosition, LogRecord } from "../../core/model.js";

@@ -42,7 +42,6 @@
  */
 import { AppendWaiters, pollWithin } from "../log-polling.js";
 import { ONE_STATEMENT } from "./write-batcher.js";
-import { performance } from "node:perf_hooks";
 import type { CommitOutcome, Log, LogConsumer } from "../../core/ports/log.js";
 import { partitionOf } from "../../core/ports/log.js";
 import type { ConsumedRecord, LogPosition, LogRecord } from "../../core/model.js";

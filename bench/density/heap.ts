@@ -408,7 +408,7 @@ export function attribute(beforePath: string, afterPath: string, connections: nu
     if (list === undefined) closuresByFile.set(file, (list = []));
     list.push(i);
   }
-  LAYERS.forEach((l, li) => {
+  LAYERS.forEach((_, li) => {
     claim(
       Array.from({ length: s.n }, (_, i) => i).filter((i) => startOf[i] === li),
       li,

@@ -7,7 +7,7 @@
  * implies emitted) and every own `sent` receipt has been forwarded.
  */
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { defaultLimits } from "../limits.js";
 import type { Delivery, PendingEntry } from "../model.js";
 import { gatewayInit, gatewayStep, type GatewayEffect, type GatewayInput } from "./index.js";

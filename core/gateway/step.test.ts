@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { defaultLimits } from "../limits.js";
-import type { Delivery, PendingEntry, StoredMessage } from "../model.js";
-import { isoFromMs } from "../model.js";
+import type { Delivery, PendingEntry } from "../model.js";
 import { apiError } from "../protocol/errors.js";
-import type { ClientFrame, ServerFrame } from "../protocol/frames.js";
+import type { ClientFrame } from "../protocol/frames.js";
 import { gatewayInit, gatewayStep, type GatewayEffect } from "./index.js";
 import { CONV, UUID, frames, live, mid, open, stored } from "./test-support.js";
 

@@ -86,7 +86,7 @@ function runWorld(seed_value: number, config: LeaseConfig, drift: number, issuer
   const overlaps: string[] = [];
   let granted = 0;
 
-  const storeCall = (effect: LeaseEffect, issuer: Issuer, token: string): (() => ({ kind: string; machine?: number; wait_ms?: number })) => () => {
+  const storeCall = (effect: LeaseEffect, token: string): (() => ({ kind: string; machine?: number; wait_ms?: number })) => () => {
     // Runs at the real time the request reaches the store.
     const now = storeNow(current_real);
     const live = (n: number): StoreKey | undefined => {
@@ -150,7 +150,7 @@ function runWorld(seed_value: number, config: LeaseConfig, drift: number, issuer
         const reply_delay = random() < 0.05 ? Math.floor(between(100, 3_000)) : Math.floor(between(0, 20));
         const request_lost = random() < 0.03;
         const reply_lost = random() < 0.03;
-        const call = storeCall(effect, issuer, token);
+        const call = storeCall(effect, token);
         const reach_real = current_real + request_delay;
         const serial = ++issuer.call_serial;
         if (effect.type !== "release") issuer.call_deadline_real = current_real + TIMEOUT_MS;

@@ -161,7 +161,7 @@ function stepOnce(state: RouterState, input: RouterInput): Out {
       if (job === null) return out;
       job.call = null;
       job.attempt = 0;
-      onResult(state, out, job, input.result, input.now_ms);
+      onResult(state, out, job, input.result);
       advance(state, out, input.now_ms);
       return out;
     }
@@ -421,7 +421,7 @@ function audienceOf(record: SendRecord): AudienceQuery {
   return { kind: "direct", user_ids: pair };
 }
 
-function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResult, now_ms: number): void {
+function onResult(state: RouterState, out: Out, job: Job, result: RouterCallResult): void {
   const record = job.record.record;
   if (record.kind === "ack") {
     onAckResult(state, out, job, record, result);

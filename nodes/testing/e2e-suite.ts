@@ -338,7 +338,7 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       expect(created.status).toBe(201);
       expect(created.json).toMatchObject({ content_type: "video/mp4", size: file.length, part_bytes: 5 * 1024 * 1024, parts: 3, uploaded_parts: [] });
       const media_id = String(created.json.media_id);
-      const { part_bytes, parts } = created.json as { part_bytes: number; parts: number };
+      const { part_bytes } = created.json as { part_bytes: number };
       const slice = (n: number): Buffer => file.subarray((n - 1) * part_bytes, Math.min(file.length, n * part_bytes));
       const urls = async (numbers: number[]): Promise<Map<number, string>> => {
         const got = await alice.rest.call("POST", `/api/v1/media/uploads/${media_id}/parts`, { part_numbers: numbers });
