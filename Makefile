@@ -17,12 +17,15 @@ typecheck: install ## type-check every folder (the web page has its own DOM conf
 	npx tsc -p tsconfig.json --noEmit
 	npx tsc -p web/tsconfig.json --noEmit
 
+lint: install ## Biome's linter (biome.jsonc: recommended rules, each rule turned off says why); errors fail, warnings are listed
+	npx biome lint --max-diagnostics=50
+
 # The browser test drives Debian's Chromium (no browser download: the machine has no web access).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji
 
-test: install typecheck $(CHROMIUM) ## install, type-check and run the whole suite (unit, property, simulation, e2e, browser); stops the services it started
+test: install typecheck lint $(CHROMIUM) ## install, type-check and run the whole suite (unit, property, simulation, e2e, browser); stops the services it started
 	node web/build.mjs
 	deploy/test-suite.sh
 
@@ -124,4 +127,4 @@ cluster-down: ## stop the cluster's nodes and services
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck test build run sim sim-swarm bench-sim bench-peer bench-pipeline bench-storage profile profile-clinic bench-fanout bench-density bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
+.PHONY: help install typecheck lint test build run sim sim-swarm bench-sim bench-peer bench-pipeline bench-storage profile profile-clinic bench-fanout bench-density bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down

@@ -33,7 +33,7 @@ const NODE_BUILTINS = new Set(["fs", "path", "os", "crypto", "child_process", "n
 
 type Folder = "core" | "sim" | "nodes/hosts";
 
-export function findImpurities(fileName: string, text: string, folder: Folder): string[] {
+function findImpurities(fileName: string, text: string, folder: Folder): string[] {
   const shell = folder === "sim" && relative(ROOT, fileName).startsWith(join("sim", "cli"));
   const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
   const problems: string[] = [];

@@ -78,6 +78,7 @@ export class SyncPromise<T> implements Promise<T> {
     if (more !== null) for (const run of more) run();
   }
 
+  // biome-ignore lint/suspicious/noThenProperty: a SyncPromise is a thenable on purpose (await and Promise.resolve adopt it).
   then<R1 = T, R2 = never>(
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,

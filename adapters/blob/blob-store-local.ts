@@ -150,7 +150,7 @@ export class BlobStoreLocal implements BlobStore, ResumableUploads {
   async read(media_id: string): Promise<AsyncIterable<Uint8Array> | null> {
     const info = await this.head(media_id);
     if (info === null) return null;
-    let file;
+    let file: Awaited<ReturnType<typeof open>>;
     try {
       file = await open(join(this.directory, `${media_id}.bin`), "r");
     } catch (error) {

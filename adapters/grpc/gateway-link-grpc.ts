@@ -176,8 +176,8 @@ export class GatewayLinkGrpc implements GatewayLink {
     if (existing !== undefined && existing.address === address) return existing;
     // The gateway moved (the address book changed): the old channel points nowhere useful.
     existing?.client.close();
-    const constructor = makeGenericClientConstructor(gatewayServiceDefinition(), "Gateway");
-    const client = new constructor(address, credentials.createInsecure(), {
+    const Client = makeGenericClientConstructor(gatewayServiceDefinition(), "Gateway");
+    const client = new Client(address, credentials.createInsecure(), {
       "grpc.max_send_message_length": GATEWAY_LINK_LIMITS.requestBytesMax,
       "grpc.initial_reconnect_backoff_ms": Math.min(100, this.reconnect_backoff_ms_max),
       "grpc.max_reconnect_backoff_ms": this.reconnect_backoff_ms_max,

@@ -35,7 +35,10 @@ export class GatewayAnnouncer {
   }
 
   private beat(done: () => void = () => undefined): void {
-    if (this.stopped) return done();
+    if (this.stopped) {
+      done();
+      return;
+    }
     const interval_ms = Math.max(1, Math.floor(this.ttl_ms / 3));
     within(fromPromise(() => this.registry.register(this.entry(), this.ttl_ms)), this.ports.timers, this.ports.clock, interval_ms)(
       () => done(),

@@ -162,12 +162,12 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     let conversation_id: string;
     let group_id: string | undefined;
     if (frame.event === "send_message") {
-      if (!users.has(frame.data.to)) return fail("UNKNOWN_USER", `data.to names no user: ${frame.data.to}.`);
-      if (frame.data.to === sender) return fail("SELF_MESSAGE", "You cannot send a message to yourself.");
+      if (!users.has(frame.data.to)) return void fail("UNKNOWN_USER", `data.to names no user: ${frame.data.to}.`);
+      if (frame.data.to === sender) return void fail("SELF_MESSAGE", "You cannot send a message to yourself.");
       conversation_id = directConversationId(sender, frame.data.to);
     } else {
       const g = groups.get(frame.data.group_id);
-      if (g === undefined || !g.member_ids.includes(sender)) return fail("NOT_A_MEMBER", "You are not a member of this group.");
+      if (g === undefined || !g.member_ids.includes(sender)) return void fail("NOT_A_MEMBER", "You are not a member of this group.");
       conversation_id = groupConversationId(g.group_id);
       group_id = g.group_id;
     }
@@ -175,13 +175,13 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     const key = `${sender}|${conversation_id}|${d.client_msg_id}`;
     const earlier = dedup.get(key);
     if (earlier !== undefined) {
-      if (earlier.content !== d.content || earlier.type !== d.type) return fail("CLIENT_MSG_ID_REUSED", "client_msg_id was already used for another message in this conversation.");
+      if (earlier.content !== d.content || earlier.type !== d.type) return void fail("CLIENT_MSG_ID_REUSED", "client_msg_id was already used for another message in this conversation.");
       push(conn, { event: "delivery_receipt", data: { message_id: earlier.message_id, conversation_id, status: "sent", client_msg_id: d.client_msg_id } });
       return;
     }
     if (d.type !== "text") {
       const m = media.get(d.content);
-      if (m === undefined || m.owner !== sender || m.bytes === null) return fail("UNKNOWN_MEDIA", "content names no uploaded media of yours.");
+      if (m === undefined || m.owner !== sender || m.bytes === null) return void fail("UNKNOWN_MEDIA", "content names no uploaded media of yours.");
       m.conversations.add(conversation_id);
     }
     const list = messages.get(conversation_id) ?? [];
@@ -345,21 +345,21 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     const part = /^\/fake-blob\/([A-Za-z0-9_-]+)\/parts\/([1-9][0-9]*)$/.exec(path);
     if (part !== null && method === "PUT") {
       const m = media.get(part[1]!);
-      if (m === undefined || m.parts === undefined || url.searchParams.get("sig") !== m.sig) return fail(res, "FORBIDDEN", "The signature does not match.");
+      if (m === undefined || m.parts === undefined || url.searchParams.get("sig") !== m.sig) return void fail(res, "FORBIDDEN", "The signature does not match.");
       const n = Number(part[2]);
       const size = partSize(m, n);
       const bytes = await readBody(req, size);
-      if (bytes === null || bytes.length !== size) return fail(res, "INVALID_FIELD", `Part ${n} must be exactly ${size} bytes.`);
+      if (bytes === null || bytes.length !== size) return void fail(res, "INVALID_FIELD", `Part ${n} must be exactly ${size} bytes.`);
       m.parts.set(n, bytes);
       return json(res, 200, { media_id: m.media_id, part_number: n, size });
     }
     const blob = /^\/fake-blob\/([A-Za-z0-9_-]+)$/.exec(path);
     if (blob !== null) {
       const m = media.get(blob[1]!);
-      if (m === undefined || url.searchParams.get("sig") !== m.sig) return fail(res, "FORBIDDEN", "The signature does not match.");
+      if (m === undefined || url.searchParams.get("sig") !== m.sig) return void fail(res, "FORBIDDEN", "The signature does not match.");
       if (method === "PUT") {
         const bytes = await readBody(req, m.size);
-        if (bytes === null) return fail(res, "MEDIA_TOO_LARGE", "More bytes than were declared.");
+        if (bytes === null) return void fail(res, "MEDIA_TOO_LARGE", "More bytes than were declared.");
         m.bytes = bytes;
         res.writeHead(200).end();
         return;
@@ -369,12 +369,12 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         res.end(m.bytes);
         return;
       }
-      return fail(res, "NOT_FOUND", "No such blob.");
+      return void fail(res, "NOT_FOUND", "No such blob.");
     }
 
     if (!path.startsWith("/api/v1/")) {
       if (method === "GET" && (await serveStatic(res, path))) return;
-      return fail(res, "NOT_FOUND", `No route ${method} ${path}.`);
+      return void fail(res, "NOT_FOUND", `No route ${method} ${path}.`);
     }
 
     const readJson = async (): Promise<string | null> => {
@@ -385,10 +385,10 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     // Open calls: sign up, sign in.
     if (method === "POST" && path === "/api/v1/users") {
       const text = await readJson();
-      if (text === null) return fail(res, "BODY_TOO_LARGE", "The body is too large.");
+      if (text === null) return void fail(res, "BODY_TOO_LARGE", "The body is too large.");
       const body = decodeBody(createUserBody, text);
-      if (!body.ok) return fail(res, body.error.code, body.error.message);
-      if (byName.has(body.value.username)) return fail(res, "USERNAME_TAKEN", `The username ${body.value.username} is taken.`);
+      if (!body.ok) return void fail(res, body.error.code, body.error.message);
+      if (byName.has(body.value.username)) return void fail(res, "USERNAME_TAKEN", `The username ${body.value.username} is taken.`);
       const salt = randomBytes(16);
       const user: User = { user_id: newId("u"), username: body.value.username, salt, hash: scryptSync(body.value.password, salt, 32), created_at: iso(Date.now()) };
       users.set(user.user_id, user);
@@ -397,12 +397,12 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     }
     if (method === "POST" && path === "/api/v1/sessions") {
       const text = await readJson();
-      if (text === null) return fail(res, "BODY_TOO_LARGE", "The body is too large.");
+      if (text === null) return void fail(res, "BODY_TOO_LARGE", "The body is too large.");
       const body = decodeBody(createSessionBody, text);
-      if (!body.ok) return fail(res, body.error.code, body.error.message);
+      if (!body.ok) return void fail(res, body.error.code, body.error.message);
       const user = users.get(byName.get(body.value.username) ?? "");
       if (user === undefined || !timingSafeEqual(scryptSync(body.value.password, user.salt, 32), user.hash)) {
-        return fail(res, "BAD_CREDENTIALS", "The username or password is wrong.");
+        return void fail(res, "BAD_CREDENTIALS", "The username or password is wrong.");
       }
       const token = randomBytes(24).toString("base64url");
       const expires_at_ms = Date.now() + LIMITS.tokenTtlMs;
@@ -411,7 +411,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     }
 
     const me = userOf(req, url);
-    if (me === null) return fail(res, "UNAUTHENTICATED", "A valid bearer token is required.");
+    if (me === null) return void fail(res, "UNAUTHENTICATED", "A valid bearer token is required.");
 
     if (method === "DELETE" && path === "/api/v1/sessions/current") {
       // Sign-out: this token stops working (the fake keeps one token per device).
@@ -422,7 +422,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
 
     if (method === "GET" && path === "/api/v1/users") {
       const id = byName.get(url.searchParams.get("username") ?? "");
-      if (id === undefined) return fail(res, "NOT_FOUND", "No such user.");
+      if (id === undefined) return void fail(res, "NOT_FOUND", "No such user.");
       return json(res, 200, { user_id: id, username: users.get(id)!.username });
     }
     let m = /^\/api\/v1\/users\/([A-Za-z0-9_-]+)$/.exec(path);
@@ -464,7 +464,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     m = /^\/api\/v1\/conversations\/([A-Za-z0-9_.-]+)\/messages$/.exec(path);
     if (method === "GET" && m !== null) {
       const c = m[1]!;
-      if (!membersOf(c).includes(me)) return fail(res, "NOT_A_MEMBER", "You are not a member of this conversation.");
+      if (!membersOf(c).includes(me)) return void fail(res, "NOT_A_MEMBER", "You are not a member of this conversation.");
       const limit = Math.min(LIMITS.historyPageMessagesMax, Math.max(1, Number(url.searchParams.get("limit") ?? 50) || 50));
       const before = url.searchParams.get("before");
       const list = (messages.get(c) ?? []).filter((x) => before === null || x.message_id < before);
@@ -475,13 +475,13 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
 
     if (method === "POST" && path === "/api/v1/groups") {
       const text = await readJson();
-      if (text === null) return fail(res, "BODY_TOO_LARGE", "The body is too large.");
+      if (text === null) return void fail(res, "BODY_TOO_LARGE", "The body is too large.");
       const body = decodeBody(createGroupBody, text);
-      if (!body.ok) return fail(res, body.error.code, body.error.message);
+      if (!body.ok) return void fail(res, body.error.code, body.error.message);
       const unknown = body.value.member_ids.find((id) => !users.has(id));
-      if (unknown !== undefined) return fail(res, "UNKNOWN_USER", `member_ids names no user: ${unknown}.`);
+      if (unknown !== undefined) return void fail(res, "UNKNOWN_USER", `member_ids names no user: ${unknown}.`);
       const member_ids = [...new Set([me, ...body.value.member_ids])];
-      if (member_ids.length > LIMITS.groupMembersMax) return fail(res, "GROUP_TOO_LARGE", `A group has at most ${LIMITS.groupMembersMax} members.`);
+      if (member_ids.length > LIMITS.groupMembersMax) return void fail(res, "GROUP_TOO_LARGE", `A group has at most ${LIMITS.groupMembersMax} members.`);
       const g: Group = { group_id: newId("g"), name: body.value.name, creator_id: me, created_at: iso(Date.now()), member_ids };
       groups.set(g.group_id, g);
       return json(res, 201, { group_id: g.group_id, created_at: g.created_at });
@@ -489,22 +489,22 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     m = /^\/api\/v1\/groups\/([A-Za-z0-9_-]+)(\/members(?:\/([A-Za-z0-9_-]+))?)?$/.exec(path);
     if (m !== null) {
       const g = groups.get(m[1]!);
-      if (g === undefined) return fail(res, "NOT_FOUND", "No such group.");
-      if (!g.member_ids.includes(me)) return fail(res, "NOT_A_MEMBER", "You are not a member of this group.");
+      if (g === undefined) return void fail(res, "NOT_FOUND", "No such group.");
+      if (!g.member_ids.includes(me)) return void fail(res, "NOT_A_MEMBER", "You are not a member of this group.");
       if (method === "GET" && m[2] === undefined) return json(res, 200, g);
       if (method === "POST" && m[2] !== undefined && m[3] === undefined) {
         const text = await readJson();
         const body = decodeBody(addMembersBody, text ?? "");
-        if (!body.ok) return fail(res, body.error.code, body.error.message);
+        if (!body.ok) return void fail(res, body.error.code, body.error.message);
         const unknown = body.value.user_ids.find((id) => !users.has(id));
-        if (unknown !== undefined) return fail(res, "UNKNOWN_USER", `user_ids names no user: ${unknown}.`);
+        if (unknown !== undefined) return void fail(res, "UNKNOWN_USER", `user_ids names no user: ${unknown}.`);
         const next = [...new Set([...g.member_ids, ...body.value.user_ids])];
-        if (next.length > LIMITS.groupMembersMax) return fail(res, "GROUP_TOO_LARGE", `A group has at most ${LIMITS.groupMembersMax} members.`);
+        if (next.length > LIMITS.groupMembersMax) return void fail(res, "GROUP_TOO_LARGE", `A group has at most ${LIMITS.groupMembersMax} members.`);
         g.member_ids = next;
         return json(res, 200, {});
       }
       if (method === "DELETE" && m[3] !== undefined) {
-        if (m[3] !== me && g.creator_id !== me) return fail(res, "FORBIDDEN", "Only the creator may remove others.");
+        if (m[3] !== me && g.creator_id !== me) return void fail(res, "FORBIDDEN", "Only the creator may remove others.");
         g.member_ids = g.member_ids.filter((id) => id !== m![3]);
         res.writeHead(204).end();
         return;
@@ -513,19 +513,19 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
 
     if (method === "POST" && path === "/api/v1/media") {
       const text = await readJson();
-      if (text === null) return fail(res, "BODY_TOO_LARGE", "The body is too large.");
+      if (text === null) return void fail(res, "BODY_TOO_LARGE", "The body is too large.");
       const body = decodeBody(createMediaBody, text);
-      if (!body.ok) return fail(res, body.error.code, body.error.message);
+      if (!body.ok) return void fail(res, body.error.code, body.error.message);
       const item: Media = { media_id: newId("m"), owner: me, content_type: body.value.content_type, size: body.value.size, bytes: null, sig: randomUUID(), conversations: new Set() };
       media.set(item.media_id, item);
       return json(res, 201, { media_id: item.media_id, upload_url: `${origin}/fake-blob/${item.media_id}?sig=${item.sig}`, expires_at: iso(Date.now() + LIMITS.mediaUrlTtlMs) });
     }
     if (method === "POST" && path === "/api/v1/media/uploads") {
       const text = await readJson();
-      if (text === null) return fail(res, "BODY_TOO_LARGE", "The body is too large.");
+      if (text === null) return void fail(res, "BODY_TOO_LARGE", "The body is too large.");
       const body = decodeBody(createUploadBody, text);
-      if (!body.ok) return fail(res, body.error.code, body.error.message);
-      if (body.value.size > LIMITS.mediaResumableBytesMax) return fail(res, "MEDIA_TOO_LARGE", `A resumable upload may be at most ${LIMITS.mediaResumableBytesMax} bytes.`);
+      if (!body.ok) return void fail(res, body.error.code, body.error.message);
+      if (body.value.size > LIMITS.mediaResumableBytesMax) return void fail(res, "MEDIA_TOO_LARGE", `A resumable upload may be at most ${LIMITS.mediaResumableBytesMax} bytes.`);
       const item: Media = { media_id: newId("m"), owner: me, content_type: body.value.content_type, size: body.value.size, bytes: null, sig: randomUUID(), conversations: new Set(), parts: new Map() };
       media.set(item.media_id, item);
       return json(res, 201, uploadAnswer(item));
@@ -533,25 +533,25 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     m = /^\/api\/v1\/media\/uploads\/([A-Za-z0-9_-]+)(\/parts|\/complete)?$/.exec(path);
     if (m !== null) {
       const item = media.get(m[1]!);
-      if (item !== undefined && item.owner !== me) return fail(res, "FORBIDDEN", "Only the uploader may see or continue an upload.");
+      if (item !== undefined && item.owner !== me) return void fail(res, "FORBIDDEN", "Only the uploader may see or continue an upload.");
       if (method === "POST" && m[2] === "/complete" && item?.bytes !== null && item !== undefined) return json(res, 200, { media_id: item.media_id, content_type: item.content_type, size: item.size });
-      if (item === undefined || item.parts === undefined) return fail(res, "NOT_FOUND", "No unfinished upload has this ID.");
+      if (item === undefined || item.parts === undefined) return void fail(res, "NOT_FOUND", "No unfinished upload has this ID.");
       if (method === "GET" && m[2] === undefined) return json(res, 200, uploadAnswer(item));
       if (method === "POST" && m[2] === "/parts") {
         const text = await readJson();
-        if (text === null) return fail(res, "BODY_TOO_LARGE", "The body is too large.");
+        if (text === null) return void fail(res, "BODY_TOO_LARGE", "The body is too large.");
         const body = decodeBody(partUrlsBody, text);
-        if (!body.ok) return fail(res, body.error.code, body.error.message);
+        if (!body.ok) return void fail(res, body.error.code, body.error.message);
         const { parts } = resumablePlan(item.size);
         const beyond = body.value.part_numbers.find((n) => n > parts);
-        if (beyond !== undefined) return fail(res, "INVALID_FIELD", `part_numbers: there is no part ${beyond}.`);
+        if (beyond !== undefined) return void fail(res, "INVALID_FIELD", `part_numbers: there is no part ${beyond}.`);
         const urls = body.value.part_numbers.map((n) => ({ part_number: n, size: partSize(item, n), upload_url: `${origin}/fake-blob/${item.media_id}/parts/${n}?sig=${item.sig}` }));
         return json(res, 200, { parts: urls, expires_at: iso(Date.now() + LIMITS.mediaUrlTtlMs) });
       }
       if (method === "POST" && m[2] === "/complete") {
         const { parts } = resumablePlan(item.size);
         const missing = Array.from({ length: parts }, (_, i) => i + 1).filter((n) => !item.parts!.has(n));
-        if (missing.length > 0) return fail(res, "UPLOAD_INCOMPLETE", `Parts ${missing.join(", ")} of ${parts} are not uploaded yet.`);
+        if (missing.length > 0) return void fail(res, "UPLOAD_INCOMPLETE", `Parts ${missing.join(", ")} of ${parts} are not uploaded yet.`);
         item.bytes = Buffer.concat(Array.from({ length: parts }, (_, i) => item.parts!.get(i + 1)!));
         delete item.parts;
         return json(res, 200, { media_id: item.media_id, content_type: item.content_type, size: item.size });
@@ -565,13 +565,13 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     m = /^\/api\/v1\/media\/([A-Za-z0-9_-]+)$/.exec(path);
     if (method === "GET" && m !== null) {
       const item = media.get(m[1]!);
-      if (item === undefined || item.bytes === null) return fail(res, "NOT_FOUND", "No such media.");
+      if (item === undefined || item.bytes === null) return void fail(res, "NOT_FOUND", "No such media.");
       const allowed = item.owner === me || [...item.conversations].some((c) => membersOf(c).includes(me));
-      if (!allowed) return fail(res, "FORBIDDEN", "You may not see this media.");
+      if (!allowed) return void fail(res, "FORBIDDEN", "You may not see this media.");
       return json(res, 200, { download_url: `${origin}/fake-blob/${item.media_id}?sig=${item.sig}`, content_type: item.content_type, size: item.size });
     }
 
-    return fail(res, "NOT_FOUND", `No route ${method} ${path}.`);
+    return void fail(res, "NOT_FOUND", `No route ${method} ${path}.`);
   }
 
   const server = http.createServer((req, res) => {
