@@ -1,9 +1,12 @@
 /**
  * What one 1:1 message costs the embedded node's storage, through the real adapters and
- * without the cores, sockets or timers: the writes the router and gateway make for a message
- * and its ack (append the send, claim, put the message, pending and both inboxes, append the
- * ack, remove the pending entry, advance the receipt, commit the offsets), BATCH messages per
- * group commit, 500 conversations between 1,000 users. Because the batch size is fixed, the
+ * without the cores, sockets or timers: the reads and writes the router and gateway make for
+ * a message and its ack (append the send; read the send's dedup record, put the message, its
+ * dedup record, the pending entry and both inboxes; append the ack, read the message back,
+ * remove the pending entry, advance the receipt; per commit the ID checkpoint and the
+ * offsets), BATCH messages per group commit, 500 conversations between 1,000 users. Besides
+ * CPU and bytes it counts the SQL statements per message (StatementCounter), which are the
+ * same on every machine. Because the batch size is fixed, the
  * bytes and pages a message writes are the same from run to run on any machine: a schema
  * change shows its page cost here before it shows in a noisy load test.
  *
@@ -26,6 +29,7 @@ import { Database } from "../adapters/sqlite/database.js";
 import { LogSqlite } from "../adapters/sqlite/log-sqlite.js";
 import { MessageStoreSqlite } from "../adapters/sqlite/message-store-sqlite.js";
 import { PendingStoreSqlite } from "../adapters/sqlite/pending-store-sqlite.js";
+import { StatementCounter } from "../adapters/sqlite/test-support.js";
 import type { LogRecord, StoredMessage } from "../core/model.js";
 import type { Log } from "../core/ports/log.js";
 import type { MessageStore } from "../core/ports/message-store.js";
@@ -41,9 +45,12 @@ const env = z
   .parse(process.env);
 
 type Ports = { log: Log; messages: MessageStore; pending: PendingStore; close(): Promise<void>; bytes(): number };
-type Run = { engine: string; cpu_us_per_msg: number; written_kib_per_msg: number; commits_per_msg: number };
+type Run = { engine: string; cpu_us_per_msg: number; written_kib_per_msg: number; commits_per_msg: number; statements_per_msg: number };
 
 const PAIRS = 500;
+/** Statements per message: counted on every statement prepared from here on (the SQLite run). */
+const statements = new StatementCounter();
+statements.install();
 const BODY = "x".repeat(64);
 const ACK_LAG_BATCHES = 3;
 
@@ -59,6 +66,7 @@ async function drive(ports: Ports, engine: string, commits: () => number): Promi
   let next_id = 7_000_000_000_000_000_000n;
   const unacked: StoredMessage[] = [];
   const offsets = new Map<number, number>();
+  statements.start();
   const cpu0 = process.cpuUsage();
   const bytes0 = ports.bytes();
   const commits0 = commits();
@@ -97,7 +105,11 @@ async function drive(ports: Ports, engine: string, commits: () => number): Promi
       };
       writes.push(
         ports.log.append(conversation_id, send).then((position) => offsets.set(position.partition, position.offset + 1)),
-        ports.messages.claim({ sender_id: sender, client_msg_id: `m-${n}`, message_id, conversation_id, prev_message_id: null, position: { partition: 0, offset: n } }),
+        ports.messages
+          .findSendClaim(sender, conversation_id, `m-${n}`)
+          .then(() =>
+            ports.messages.putSendClaim({ sender_id: sender, client_msg_id: `m-${n}`, message_id, conversation_id, prev_message_id: null, position: { partition: 0, offset: n }, digest: "d", members: null }),
+          ),
         ports.messages.putMessage(message),
         ports.pending.put([{ user_id: receiver, device_id: `dev-${receiver}`, message }]),
         ...[sender, receiver].map((u) =>
@@ -120,20 +132,27 @@ async function drive(ports: Ports, engine: string, commits: () => number): Promi
         const to = acked.conversation_id.split(":")[2]!;
         writes.push(
           ports.log.append(acked.conversation_id, { kind: "ack", conversation_id: acked.conversation_id, message_id: acked.message_id, user_id: to, device_id: `dev-${to}`, status: "delivered" }),
+          ports.messages.getMessage(acked.conversation_id, acked.message_id),
           ports.pending.remove(to, `dev-${to}`, acked.conversation_id, acked.message_id),
           ports.messages.advanceReceipt(acked.message_id, to, "delivered"),
         );
       }
     }
-    writes.push(consumer.commit([...offsets].map(([partition, offset]) => ({ partition, offset })), 1).catch(() => "fenced"));
+    const committed = [...offsets].map(([partition, offset]) => ({ partition, offset }));
+    writes.push(
+      ports.messages.putIdCheckpoints(committed.map((c) => ({ partition: c.partition, offset: c.offset, last_ms: 1_700_000_000_000 + m, sequence: 0 }))),
+      consumer.commit(committed, 1).catch(() => "fenced"),
+    );
     await Promise.all(writes);
   }
   const cpu = process.cpuUsage(cpu0);
+  statements.stop();
   const run: Run = {
     engine,
     cpu_us_per_msg: Math.round((cpu.user + cpu.system) / env.MESSAGES),
     written_kib_per_msg: Math.round(((ports.bytes() - bytes0) / 1024 / env.MESSAGES) * 100) / 100,
     commits_per_msg: Math.round(((commits() - commits0) / env.MESSAGES) * 1000) / 1000,
+    statements_per_msg: Math.round((statements.statements().total / env.MESSAGES) * 100) / 100,
   };
   await consumer.close();
   return run;
@@ -174,7 +193,7 @@ for (let r = 0; r < env.REPEATS; r++) {
   // Alternated, so that a noisy stretch of the machine hits both.
   runs.push(await memory(), await sqlite());
   const last = runs.slice(-2);
-  console.log(last.map((x) => `${x.engine}: ${x.cpu_us_per_msg} us/msg CPU, ${x.written_kib_per_msg} KiB/msg written, ${x.commits_per_msg} commits/msg`).join(" | "));
+  console.log(last.map((x) => `${x.engine}: ${x.cpu_us_per_msg} us/msg CPU, ${x.written_kib_per_msg} KiB/msg written, ${x.commits_per_msg} commits/msg, ${x.statements_per_msg} statements/msg`).join(" | "));
 }
 const by = (engine: string) => runs.filter((x) => x.engine === engine);
 const baseline = median(by("memory (baseline)").map((x) => x.cpu_us_per_msg));
@@ -189,6 +208,7 @@ const engines = ["sqlite"].map((engine) => {
     written_kib_per_msg: median(rs.map((x) => x.written_kib_per_msg)),
     pages_per_msg: Math.round((median(rs.map((x) => x.written_kib_per_msg)) / 4) * 10) / 10,
     commits_per_msg: median(rs.map((x) => x.commits_per_msg)),
+    statements_per_msg: median(rs.map((x) => x.statements_per_msg)),
   };
 });
 const result = { bench: "storage", at: new Date().toISOString(), node: process.version, messages: env.MESSAGES, batch: env.BATCH, repeats: env.REPEATS, baseline_cpu_us_per_msg: baseline, engines, runs };
@@ -196,7 +216,7 @@ mkdirSync(join(root, "bench/results"), { recursive: true });
 writeFileSync(join(root, "bench/results/storage.json"), `${JSON.stringify(result, null, 2)}\n`);
 writeFileSync(join(root, "bench/results/storage.svg"), chart(result));
 for (const e of engines) {
-  console.log(`${e.engine}: ${e.storage_cpu_us_per_msg} us/msg of storage CPU beyond the driver (${baseline} us/msg), ${e.ratio_to_baseline}x the baseline, ${e.written_kib_per_msg} KiB (${e.pages_per_msg} pages) written per message`);
+  console.log(`${e.engine}: ${e.storage_cpu_us_per_msg} us/msg of storage CPU beyond the driver (${baseline} us/msg), ${e.ratio_to_baseline}x the baseline, ${e.written_kib_per_msg} KiB (${e.pages_per_msg} pages) written and ${e.statements_per_msg} SQL statements run per message (BEGIN/COMMIT apart)`);
 }
 console.log("wrote bench/results/storage.json and storage.svg");
 

@@ -5,47 +5,25 @@
  * and its RELEASE around a write were two of them, and a receipt read back after its upsert
  * another. Raise a budget only with a reason in the commit.
  */
-import BetterSqlite3 from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LogRecord, StoredMessage } from "../../core/model.js";
 import { LogSqlite } from "./log-sqlite.js";
 import { PendingStoreSqlite } from "./pending-store-sqlite.js";
 import { MessageStoreSqlite } from "./message-store-sqlite.js";
-import { tempDatabase, type TempDatabase } from "./test-support.js";
+import { StatementCounter, tempDatabase, type TempDatabase } from "./test-support.js";
 
-/** Counts every run/get/all/iterate of statements prepared while `counting` is on. */
-const executed: string[] = [];
-let counting = false;
-const prototype = BetterSqlite3.prototype as unknown as { prepare(this: unknown, sql: string): Record<string, unknown> };
-const prepare = prototype.prepare;
+const counter = new StatementCounter();
+beforeAll(() => counter.install());
+afterAll(() => counter.uninstall());
 
-beforeAll(() => {
-  prototype.prepare = function (this: unknown, sql: string) {
-    const statement = prepare.call(this, sql);
-    for (const method of ["run", "get", "all", "iterate"]) {
-      const original = statement[method] as (...args: unknown[]) => unknown;
-      statement[method] = function (this: unknown, ...args: unknown[]) {
-        if (counting) executed.push(sql.replace(/\s+/g, " ").slice(0, 60));
-        return original.apply(this, args);
-      };
-    }
-    return statement;
-  };
-});
-afterAll(() => {
-  prototype.prepare = prepare;
-});
-
-async function count(work: () => Promise<unknown>): Promise<string[]> {
-  executed.length = 0;
-  counting = true;
+async function count(work: () => Promise<unknown>): Promise<readonly (readonly [string, number])[]> {
+  counter.start();
   try {
     await work();
   } finally {
-    counting = false;
+    counter.stop();
   }
-  // BEGIN and COMMIT belong to the batch, shared by every write in it.
-  return executed.filter((sql) => sql !== "BEGIN IMMEDIATE" && sql !== "COMMIT");
+  return counter.statements().by_sql.flatMap(([sql, n]) => Array.from({ length: n }, () => [sql, 1] as const));
 }
 
 const message = (n: number): StoredMessage => ({
