@@ -88,6 +88,20 @@ export const LIMITS = {
   connectionFramesBurst: 500,
   connectionFramesPerSecond: 50,
   /**
+   * How long a frame may have waited between arriving and being read (the node busy, the
+   * frames queued in the socket) without that wait costing its sender its allowance. The
+   * contract's bucket runs on the client's clock; the gateway sees only when it reads a
+   * frame. Read a burst late and the frames sent after it in the meantime are read right
+   * behind it, at once: a client that kept to 500 + 50/s by its own clock looks like one
+   * over it by 50/s times the wait (the production cluster answered 706 RATE_LIMITED in one
+   * run to clients keeping to 500 + 45/s). So the gateway's bucket refills up to the moment
+   * a frame could have arrived (this long before it was read) without its cap, the
+   * tolerance a policer downstream of a shaper needs for the delay between them (ATM's
+   * CDVT). A fresh connection still gets 500 at once, not more: nothing before it opened
+   * counts. See takeToken in core/gateway/step.ts.
+   */
+  connectionFramesReadLagToleranceMs: 10_000,
+  /**
    * WebSocket connections one user may hold on one gateway at once (every device and tab);
    * past it the upgrade is refused with 429. Each connection receives every message, so this
    * also bounds how many copies one send becomes.
@@ -168,9 +182,7 @@ export const LIMITS = {
   rejectedFramesRunMax: 20,
   /**
    * Consecutive frames refused as RATE_LIMITED after which a connection is closed (1008): a
-   * whole further burst sent while being told to slow down is a flood. Fewer would close a
-   * client that keeps to the contract's rate by its own clock while the node, busy, reads
-   * its frames late (the bucket refills by when frames are read, not when they were sent).
+   * whole further burst sent while being told to slow down is a flood.
    */
   rateLimitedFramesRunMax: 500,
   /** Sends one gateway process has handed to the log and not yet heard back on; past it, new sends get OVERLOADED. */

@@ -72,8 +72,8 @@ describe("the baseline history", () => {
     expectClean(invariant, baseline());
   });
 
-  it("lists the ten checkers in invariant order", () => {
-    expect(CHECKERS.map((c) => c.invariant)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  it("lists the eleven checkers in invariant order", () => {
+    expect(CHECKERS.map((c) => c.invariant)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   });
 });
 
@@ -517,5 +517,20 @@ describe("the report", () => {
     const h = baseline();
     dropDisplay(h, M.a3, BOB_PHONE);
     expect(checkAll(h)).toEqual(checkAll(clone(h)));
+  });
+});
+
+describe("invariant 11, honest clients are served", () => {
+  it("fails a RATE_LIMITED refusal on a connection that kept within the allowance, naming the device", () => {
+    const h = baseline();
+    h.limit_refusals = [{ device: ALICE_PHONE, connection: 1, at: 1_234, within_contract: true }];
+    expectViolation(11, h, D(ALICE_PHONE), "1234 ms", "RATE_LIMITED");
+  });
+
+  it("excuses a refusal on a connection that had gone past the allowance, and a history without refusals", () => {
+    const h = baseline();
+    h.limit_refusals = [{ device: BOB_PHONE, connection: 2, at: 50, within_contract: false }];
+    expectClean(11, h);
+    expectClean(11, baseline());
   });
 });

@@ -91,6 +91,18 @@ export type ConnectionSpan = {
   readonly closed_at: number | null;
 };
 
+/**
+ * A frame of a device refused for its rate (`RATE_LIMITED`), with whether every frame that
+ * connection had sent until then, acks aside, kept within the contract's allowance (API.md:
+ * a burst of 500 and 50 frames/s) by the client's own clock. `connection` as in DisplayEvent.
+ */
+export type LimitRefusal = {
+  readonly device: DeviceRef;
+  readonly connection: number;
+  readonly at: number;
+  readonly within_contract: boolean;
+};
+
 /** Presence subscriptions a device held at the end of the run. */
 export type PresenceWatch = { readonly device: DeviceRef; readonly user_id: string };
 
@@ -133,6 +145,8 @@ export type History = {
    * Without it the first is skipped and the others use coarser rules.
    */
   readonly connections?: readonly ConnectionSpan[];
+  /** Frames refused for their rate (optional; invariant 11 judges them when present). */
+  readonly limit_refusals?: readonly LimitRefusal[];
   /** Liveness bound: after healing, an ok send reaches every online member within this long. */
   readonly delivery_bound_ms: number;
   /** Presence TTL + heartbeat interval + allowed clock skew (invariant 8). */

@@ -22,6 +22,7 @@ import * as pendingDrains from "./07-pending-drains.js";
 import * as presenceConverges from "./08-presence-converges.js";
 import * as noLeaks from "./09-no-leaks.js";
 import * as liveness from "./10-liveness.js";
+import * as honestClientsServed from "./11-honest-clients-served.js";
 
 export type { History, Violation } from "./history.js";
 export { VIOLATIONS_PER_CHECKER_MAX } from "./internal/report.js";
@@ -36,6 +37,7 @@ export { checkPendingDrains } from "./07-pending-drains.js";
 export { checkPresenceConverges } from "./08-presence-converges.js";
 export { checkNoLeaks } from "./09-no-leaks.js";
 export { checkLiveness } from "./10-liveness.js";
+export { checkHonestClientsServed } from "./11-honest-clients-served.js";
 
 export type Checker = {
   /** The invariant's number in INVARIANTS.md. */
@@ -57,9 +59,10 @@ export const CHECKERS: readonly Checker[] = [
   { invariant: presenceConverges.INVARIANT, name: presenceConverges.NAME, check: presenceConverges.checkPresenceConverges },
   { invariant: noLeaks.INVARIANT, name: noLeaks.NAME, check: noLeaks.checkNoLeaks },
   { invariant: liveness.INVARIANT, name: liveness.NAME, check: liveness.checkLiveness },
+  { invariant: honestClientsServed.INVARIANT, name: honestClientsServed.NAME, check: honestClientsServed.checkHonestClientsServed },
 ];
 
-/** Every checker's violations, in invariant order; empty when the history satisfies all ten. */
+/** Every checker's violations, in invariant order; empty when the history satisfies all of them. */
 export function checkAll(history: History): Violation[] {
   const derived = derive(history);
   return CHECKERS.flatMap((checker) => checker.check(history, derived));

@@ -8,7 +8,7 @@ import { directConversationId, groupConversationId } from "../core/ids/conversat
 import type { Limits } from "../core/limits.js";
 import { decodeServerFrame, encodeFrame } from "../core/protocol/decode.js";
 import type { ServerFrame } from "../core/protocol/frames.js";
-import type { AckEvent, DeviceRef, DisplayEvent, ReceiptEvent, ReceivedEvent, SendOp } from "../invariants/history.js";
+import type { AckEvent, DeviceRef, DisplayEvent, LimitRefusal, ReceiptEvent, ReceivedEvent, SendOp } from "../invariants/history.js";
 import type { ConnectionHost, ConnectionSink } from "../nodes/hosts/gateway-host.js";
 import type { Kernel, SimNode } from "./kernel.js";
 import type { Rng } from "./random.js";
@@ -22,13 +22,35 @@ export class SimSocket implements ConnectionSink {
   private c2g_last = 0;
   private g2c_last = 0;
   dead = false;
+  /**
+   * The contract's frame allowance kept on the client's side (API.md: a burst of
+   * connectionFramesBurst and connectionFramesPerSecond after it; acks free), on the true
+   * clock as frames leave: whether every frame this connection sent kept within it.
+   * Invariant 11 judges a RATE_LIMITED only on a connection that did.
+   */
+  within_contract = true;
+  private allowance: number;
+  private allowance_at: number;
 
   constructor(
     private readonly kernel: Kernel,
     readonly device: SimDevice,
     readonly gateway_node: SimNode,
     readonly gateway_id: string,
-  ) {}
+  ) {
+    this.allowance = device.core.limits.connectionFramesBurst;
+    this.allowance_at = kernel.loop.now;
+  }
+
+  private spend(text: string): void {
+    if (text.startsWith('{"event":"ack"')) return;
+    const { connectionFramesBurst: burst, connectionFramesPerSecond: rate } = this.device.core.limits;
+    const now = this.kernel.loop.now;
+    this.allowance = Math.min(burst, this.allowance + ((now - this.allowance_at) * rate) / 1000);
+    this.allowance_at = now;
+    if (this.allowance >= 1) this.allowance -= 1;
+    else this.within_contract = false;
+  }
 
   private when(last: number, extra = 0): number {
     return Math.max(this.kernel.loop.now + this.kernel.latency() + extra, last);
@@ -37,6 +59,7 @@ export class SimSocket implements ConnectionSink {
   /** Client to gateway. */
   toGateway(text: string): void {
     if (!this.c2g_open || this.dead) return;
+    this.spend(text);
     this.c2g_last = this.when(this.c2g_last);
     this.kernel.loop.schedule(
       this.c2g_last,
@@ -112,6 +135,7 @@ export class SimDevice {
   readonly receipts: ReceiptEvent[] = [];
   readonly acks: AckEvent[] = [];
   readonly received: ReceivedEvent[] = [];
+  readonly limit_refusals: LimitRefusal[] = [];
   readonly conversations = new Set<string>();
   readonly watching = new Set<string>();
   /** Fault: acks held back or sent twice. */
@@ -293,11 +317,14 @@ export class SimDevice {
     if (socket !== this.socket) return;
     const decoded = decodeServerFrame(text);
     if (!decoded.ok) throw new Error(`device ${this.user_id}/${this.device_id}: server sent an invalid frame: ${decoded.error.message}`);
-    this.record(decoded.value);
+    this.record(decoded.value, socket);
     this.feed({ type: "frame_received", frame: decoded.value, now_ms: this.node.now() });
   }
 
-  private record(frame: ServerFrame): void {
+  private record(frame: ServerFrame, socket: SimSocket): void {
+    if (frame.event === "error" && frame.data.code === "RATE_LIMITED") {
+      this.limit_refusals.push({ device: this.ref, connection: this.connection_seq, at: this.now, within_contract: socket.within_contract });
+    }
     if (frame.event === "delivery_receipt") {
       const r = frame.data;
       if (r.status === "sent") this.receipts.push({ device: this.ref, conversation_id: r.conversation_id, message_id: r.message_id, user_id: null, status: "sent", at: this.now });

@@ -40,6 +40,11 @@ export const WORKLOAD_CLASSES = [
   "backlog_several_pages",
   /** The gateway refused frames for their rate and the connection stayed open. */
   "frames_rate_limited_open",
+  /**
+   * A client sent the contract's whole burst and kept on just under the rate while its
+   * gateway was paused: the burst was read late, what followed right behind it (issue 14).
+   */
+  "contract_burst_read_late",
   /** An image or file message: the gateway checks its media_id was uploaded by the sender. */
   "media_message",
   /** A media message naming a media_id the sender never uploaded (refused, a definite fail). */

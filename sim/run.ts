@@ -115,7 +115,7 @@ export function runSimulation(options: SimOptions, progress: (phase: "faults" | 
     faults_fired: Object.fromEntries(kernel.coverage.faults),
     recoveries: Object.fromEntries(kernel.coverage.recoveries),
     workloads: Object.fromEntries(kernel.coverage.workloads),
-    invariants_checked: 10,
+    invariants_checked: 11,
     violations: violations.length,
     quiescent: quiescent_at !== null,
     trace_hash: traceHash(history, loop.executed),
@@ -158,6 +158,7 @@ function collectHistory(world: World, healed_at: number, quiescent_at: number | 
     receipts: world.devices.flatMap((d) => d.receipts),
     acks: world.devices.flatMap((d) => d.acks),
     received: world.devices.flatMap((d) => d.received),
+    limit_refusals: world.devices.flatMap((d) => d.limit_refusals),
     final: {
       quiescent: quiescent_at !== null,
       quiescent_at,

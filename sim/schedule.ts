@@ -5,6 +5,7 @@
  * failed calls, timeouts that applied) fire inside the kernel and the stores instead.
  */
 import type { ClientTarget } from "../core/client/index.js";
+import { frameAllowance } from "../core/gateway/index.js";
 import type { Kernel } from "./kernel.js";
 import type { Rng } from "./random.js";
 import { CALL_TIMEOUT_MS, type World } from "./world.js";
@@ -73,6 +74,41 @@ export function scheduleWorkload(world: World, rng: Rng): void {
   // Drawn from a stream of its own, so the base workload of every seed stays what it was.
   if (options.backlog) scheduleBacklog(world, kernel.rngs.stream("workload:backlog"));
   if (options.membership) scheduleMembership(world, kernel.rngs.stream("workload:membership"));
+  if (options.contract_burst) scheduleContractBurst(world, kernel.rngs.stream("workload:contract_burst"));
+}
+
+/**
+ * Issue 14: a client sends the contract's whole burst, then keeps on just under the rate,
+ * while its gateway is paused (busy): the burst is read late, and what the client sent
+ * meanwhile, within its allowance by its own clock, is read right behind it. Invariant 11
+ * judges the refusals; a gateway that refills its bucket by when it reads frames fails it.
+ */
+function scheduleContractBurst(world: World, rng: Rng): void {
+  const { kernel, options, limits } = world;
+  if (world.users.length < 2 || !rng.chance(0.35)) return;
+  const at = 2_000 + rng.int(Math.max(1, options.fault_ms - 8_000));
+  const pause_ms = 1_000 + rng.int(3_000);
+  const device = rng.pick(world.devices);
+  let peer = rng.pick(world.users).user_id;
+  if (peer === device.user_id) peer = world.users[(world.users.findIndex((u) => u.user_id === peer) + 1) % world.users.length]!.user_id;
+  kernel.loop.schedule(at, () => {
+    const socket = device.socket;
+    const gateway = socket === null ? undefined : world.gateways.find((g) => g.id === socket.gateway_id);
+    if (socket === null || gateway === undefined || !device.connected || !gateway.node.alive || !socket.within_contract) return;
+    gateway.node.paused_until = Math.max(gateway.node.paused_until, kernel.loop.now + pause_ms);
+    world.workload("contract_burst_read_late");
+    world.note(`${device.device_id} sends a contract burst while gateway ${gateway.id} pauses for ${pause_ms} ms`);
+    // A few frames short of the burst and 80% of the rate: room for what the device sends
+    // on its own meanwhile (sends, heartbeats, subscriptions), so it stays within the contract.
+    const typing = { event: "typing" as const, data: { to: peer } };
+    for (let i = 0; i < Math.max(1, limits.connectionFramesBurst - 4); i++) device.raw(typing);
+    const spacing_ms = Math.ceil(1_000 / (limits.connectionFramesPerSecond * 0.8));
+    for (let t = spacing_ms; t <= pause_ms + 2_000; t += spacing_ms) {
+      kernel.loop.after(t, () => {
+        if (device.socket === socket) device.raw(typing);
+      });
+    }
+  });
 }
 
 /**
@@ -246,7 +282,11 @@ export function scheduleFaults(world: World, rng: Rng): void {
     const d = rng.pick(world.devices);
     const peer = rng.pick(world.users).user_id;
     if (peer === d.user_id) return;
-    const n = world.limits.connectionFramesBurst + 1 + rng.int(Math.floor(world.limits.rateLimitedFramesRunMax / 2));
+    // Past what the gateway would take now (the burst, and what its read-lag tolerance adds).
+    const connection = d.socket?.connection ?? null;
+    const gateway = d.socket === null ? undefined : world.gateways.find((g) => g.id === d.socket!.gateway_id);
+    const allowance = connection === null || gateway === undefined ? world.limits.connectionFramesBurst : frameAllowance(connection.coreState, gateway.node.now());
+    const n = allowance + 1 + rng.int(Math.floor(world.limits.rateLimitedFramesRunMax / 2));
     world.note(`${d.device_id} bursts ${n} typing frames`);
     for (let i = 0; i < n; i++) d.raw({ event: "typing", data: { to: peer } });
   });

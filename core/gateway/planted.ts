@@ -9,11 +9,17 @@
  */
 import { apiError } from "../protocol/errors.js";
 import type { GatewayState, GatewayVariant } from "./state.js";
-import { gatewayStep } from "./step.js";
+import { gatewayStep, takeFrameToken } from "./step.js";
 import type { GatewayEffect, GatewayInput } from "./types.js";
 
 /** The variants implemented here (the others live where they always did, in step.ts). */
-export const PLANTED_GATEWAY_VARIANTS = ["resync_skips_emitted", "ack_given_up_as_durable", "acks_rate_limited", "scan_stops_at_full_page"] as const satisfies readonly GatewayVariant[];
+export const PLANTED_GATEWAY_VARIANTS = [
+  "resync_skips_emitted",
+  "ack_given_up_as_durable",
+  "acks_rate_limited",
+  "scan_stops_at_full_page",
+  "frames_limited_by_read_time",
+] as const satisfies readonly GatewayVariant[];
 
 type Step = (state: GatewayState, input: GatewayInput) => GatewayEffect[];
 
@@ -28,6 +34,8 @@ export function gatewayStepFor(variant: GatewayVariant | undefined): Step {
       return acksRateLimited;
     case "scan_stops_at_full_page":
       return scanStopsAtFullPage;
+    case "frames_limited_by_read_time":
+      return framesLimitedByReadTime;
     default:
       return gatewayStep;
   }
@@ -73,16 +81,26 @@ function ackGivenUpAsDurable(state: GatewayState, input: GatewayInput): GatewayE
  */
 function acksRateLimited(state: GatewayState, input: GatewayInput): GatewayEffect[] {
   if (input.type !== "frame_received" || input.frame.event !== "ack" || state.phase === "closed") return gatewayStep(state, input);
-  const { connectionFramesBurst: burst, connectionFramesPerSecond: rate } = state.config.limits;
-  const elapsed_ms = Math.max(0, input.now_ms - state.tokens_at_ms);
-  const tokens = Math.min(burst, state.tokens + (elapsed_ms * rate) / 1000);
-  if (tokens >= 1) {
-    state.tokens = tokens - 1;
-    state.tokens_at_ms = Math.max(state.tokens_at_ms, input.now_ms);
-    return gatewayStep(state, input);
-  }
+  if (takeFrameToken(state, input.now_ms)) return gatewayStep(state, input);
   // frame_rejected takes no token it does not have and counts the run, as step.ts does.
   return gatewayStep(state, { type: "frame_rejected", error: apiError("RATE_LIMITED", "Too many frames; slow down and retry."), now_ms: input.now_ms });
+}
+
+/**
+ * The frame bucket refills up to the moment a frame is read, capped there (what the gateway
+ * did before issue 14's fix): a burst the node read late leaves the bucket empty when the
+ * frames the client sent meanwhile, within its allowance by its own clock, are read right
+ * behind it, and they are refused. Breaks invariant 11 (an honest client is refused for its
+ * rate).
+ */
+function framesLimitedByReadTime(state: GatewayState, input: GatewayInput): GatewayEffect[] {
+  const charged = (input.type === "frame_received" && input.frame.event !== "ack") || input.type === "frame_rejected";
+  if (charged && state.phase !== "closed" && input.now_ms > state.tokens_at_ms) {
+    const { connectionFramesBurst: burst, connectionFramesPerSecond: rate } = state.config.limits;
+    state.tokens = Math.min(burst, state.tokens + ((input.now_ms - state.tokens_at_ms) * rate) / 1000);
+    state.tokens_at_ms = input.now_ms;
+  }
+  return gatewayStep(state, input);
 }
 
 /**

@@ -53,7 +53,8 @@ export type GatewayVariant =
   | "resync_skips_emitted"
   | "ack_given_up_as_durable"
   | "acks_rate_limited"
-  | "scan_stops_at_full_page";
+  | "scan_stops_at_full_page"
+  | "frames_limited_by_read_time";
 
 export type GatewayConfig = {
   readonly gateway_id: string;
@@ -82,8 +83,11 @@ export type GatewayState = {
   subscriptions: Map<string, "online" | "offline" | null>;
   /** "message_id/user_id" -> the furthest receipt status forwarded (bounded, oldest dropped). */
   receipts_forwarded: Map<string, ReceiptStatus>;
+  /** The frame bucket's content as of `tokens_at_ms` (below zero: a debt; see takeFrameToken). */
   tokens: number;
   tokens_at_ms: number;
+  /** When the bucket last looked at the clock (a step back is told from it). */
+  tokens_read_ms: number;
   /** Consecutive rejected frames; a run this long is abuse and closes the connection. */
   rejected_run: number;
   next_read_id: number;
@@ -126,6 +130,7 @@ export function gatewayInit(config: GatewayConfig, now_ms: number): GatewayState
     receipts_forwarded: new LazyMap(),
     tokens: config.limits.connectionFramesBurst,
     tokens_at_ms: now_ms,
+    tokens_read_ms: now_ms,
     rejected_run: 0,
     next_read_id: 1,
     draining: false,

@@ -358,3 +358,102 @@ describe("gateway: a client a little over the rate is slowed, a flood is closed 
     expect(heartbeat()).toContainEqual({ type: "close_connection", code: 1008, reason: "rate limit exceeded" });
   });
 });
+
+/**
+ * Issue 14's open contract break: clients keeping to 500 + 45/s by their own clocks got
+ * retryable RATE_LIMITED from the production cluster (706 and 180 in two runs). These feed a
+ * client's frames to the core at the times a gateway would read them: `sent` is the client's
+ * clock, and the node, busy, reads nothing before `busy_until_ms` (in order, as a socket is).
+ */
+describe("gateway: the contract's rate is judged as the client sent, not as the node reads (issue 14)", () => {
+  const send = (n: number) => ({ event: "send_message" as const, data: { to: "u2", content: `m${n}`, type: "text" as const, client_msg_id: `00000000-0000-4000-8000-${String(n).padStart(12, "0")}` } });
+
+  /** Feeds `sent` (client times, ascending) read at max(sent, busy_until_ms); counts RATE_LIMITED. */
+  function readLate(state: ReturnType<typeof open>["state"], sent: readonly { at_ms: number; frame: ClientFrame }[], busy_until_ms: number): number {
+    let limited = 0;
+    for (const s of sent) {
+      const out = frames(gatewayStep(state, frame(s.frame, Math.max(s.at_ms, busy_until_ms))));
+      limited += out.filter((f) => f.event === "error" && f.data.code === "RATE_LIMITED").length;
+    }
+    return limited;
+  }
+
+  /** A client's frames within 500 + 45/s by its own clock: the burst at `t0`, then `rest` at 45/s. */
+  function honest(t0: number, burst: number, rest: number): { at_ms: number; frame: ClientFrame }[] {
+    const out: { at_ms: number; frame: ClientFrame }[] = [];
+    for (let i = 0; i < burst; i++) out.push({ at_ms: t0, frame: send(i) });
+    for (let i = 0; i < rest; i++) out.push({ at_ms: t0 + Math.ceil(((i + 1) * 1000) / 45), frame: send(burst + i) });
+    return out;
+  }
+
+  it("does not refuse the frames sent after a burst the node read late (the cluster's RATE_LIMITED)", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    // The burst at 0 ms, read 3 s late; the frames sent at 45/s meanwhile (135) are read right
+    // behind it. Before the fix: 135 refused.
+    expect(readLate(state, honest(0, 500, 450), 3_000)).toBe(0);
+    expect(state.phase).toBe("live");
+  });
+
+  it("does not charge a client twice for a wait: late reads again and again stay within the contract", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    // Bursts of 500 every 10 s (each refilled by then on the client's clock), each read 4 s late.
+    let limited = 0;
+    for (let k = 0; k < 5; k++) limited += readLate(state, honest(k * 12_000, 500, 45 * 2), k * 12_000 + 4_000);
+    expect(limited).toBe(0);
+  });
+
+  it("resends of sends still appending, within the client's own count, were never the cause: read on time, none is refused", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    // 500 sends at once, none answered; after 5 s the client resends them at 45/s (its own
+    // bucket). Read as sent: no RATE_LIMITED, before the fix as after.
+    const sent = honest(0, 500, 0);
+    for (let i = 0; i < 500; i++) sent.push({ at_ms: 5_000 + Math.ceil(((i + 1) * 1000) / 45), frame: send(i) });
+    expect(readLate(state, sent, 0)).toBe(0);
+    expect(state.sends.size).toBe(500);
+  });
+
+  it("loses no allowance when the gateway's clock steps back (found by the simulator's clock_step, seed 105)", () => {
+    const { state } = open();
+    gatewayStep(state, { type: "pending_page_read", read_id: 1, entries: [], now_ms: 1 });
+    // 45 frames/s for 20 s, then the gateway's clock steps back 10 s, then the client (its own
+    // bucket full again: 45/s spends less than it earns) sends a burst of 500 and goes on at 45/s.
+    const sent: { true_ms: number }[] = [];
+    for (let t = 0; t < 20_000; t += 23) sent.push({ true_ms: 2 + t });
+    for (let i = 0; i < 500; i++) sent.push({ true_ms: 20_010 });
+    for (let t = 23; t < 20_000; t += 23) sent.push({ true_ms: 20_010 + t });
+    let limited = 0;
+    for (const s of sent) {
+      const clock = s.true_ms < 20_005 ? s.true_ms : s.true_ms - 10_000;
+      limited += frames(gatewayStep(state, frame({ event: "heartbeat", data: {} }, clock))).filter((f) => f.event === "error").length;
+    }
+    expect(limited).toBe(0);
+  });
+
+  it("still refuses a flood: a fresh connection gets 500 at once, and 50/s sustained (plus the tolerance, once)", () => {
+    const fresh = open({ rateLimitedFramesRunMax: 100_000 }).state;
+    let accepted = 0;
+    for (let i = 0; i < 5_000; i++) {
+      if (!frames(gatewayStep(fresh, frame({ event: "heartbeat", data: {} }, 0))).some((f) => f.event === "error")) accepted++;
+    }
+    expect(accepted).toBe(500);
+    // 200 frames/s for 60 s: at most 500 + 50/s x (60 s + the tolerance) accepted.
+    const sustained = open({ rateLimitedFramesRunMax: 100_000 }).state;
+    accepted = 0;
+    for (let i = 0; i < 12_000; i++) {
+      if (!frames(gatewayStep(sustained, frame({ event: "heartbeat", data: {} }, i * 5))).some((f) => f.event === "error")) accepted++;
+    }
+    const l = defaultLimits();
+    expect(accepted).toBeLessThanOrEqual(l.connectionFramesBurst + (l.connectionFramesPerSecond * (60_000 + l.connectionFramesReadLagToleranceMs)) / 1000);
+    expect(accepted).toBeGreaterThanOrEqual(l.connectionFramesBurst + (l.connectionFramesPerSecond * 60_000) / 1000 - 1);
+  });
+
+  it("still closes a flood that goes on after a whole further burst was refused", () => {
+    const { state } = open();
+    let closed = false;
+    for (let i = 0; i < 500 + 500 && !closed; i++) closed = gatewayStep(state, frame({ event: "heartbeat", data: {} }, 0)).some((e) => e.type === "close_connection");
+    expect(closed).toBe(true);
+  });
+});

@@ -17,7 +17,8 @@
  *    `rejectedFramesRunMax` rejected frames (`rateLimitedFramesRunMax` when the last was
  *    refused for its rate), or a frame over the size limit, closes it.
  *    Nothing a client is obliged to send counts against the frame limit: `ack` frames are
- *    free, so a client can ack a replay of any size as fast as it arrives.
+ *    free, so a client can ack a replay of any size as fast as it arrives. The limit is
+ *    judged by when a frame may have arrived, not when it was read (takeFrameToken).
  * 4. Every map here is bounded by a limit in core/limits.ts.
  * 5. Replay is paced by acks: with `replayUnackedMax` frames unacked, further pages of pending
  *    entries are read only once acks bring that below half, or `replayAckWaitMs` later.
@@ -55,6 +56,25 @@ export function gatewayStep(state: GatewayState, input: GatewayInput): Out {
  */
 function assertBounds(state: GatewayState): void {
   const l = state.config.limits;
+  const debt_max = (l.connectionFramesPerSecond * l.connectionFramesReadLagToleranceMs) / 1000;
+  // One condition, and the sentence only when it fails: this runs for every input, and
+  // building ten messages per step cost 4% of a simulated run's CPU.
+  if (
+    state.sends.size <= l.sendsInFlightPerConnectionMax &&
+    state.streams.size <= l.conversationStreamsPerConnectionMax &&
+    state.subscriptions.size <= l.presenceSubscriptionsPerConnectionMax &&
+    state.typing_forwarded.size <= l.typingConversationsPerConnectionMax &&
+    state.delivered.size <= l.deliveredIndexPerConnectionMax &&
+    state.unacked.size <= l.deliveredIndexPerConnectionMax &&
+    state.acks_durable.size <= l.deliveredIndexPerConnectionMax &&
+    state.ack_retries.size <= l.deliveredIndexPerConnectionMax &&
+    state.receipts_forwarded.size <= l.deliveredIndexPerConnectionMax &&
+    state.rejected_run >= 0 &&
+    state.tokens >= -debt_max - 1 &&
+    state.tokens <= l.connectionFramesBurst
+  ) {
+    return;
+  }
   const within = (what: string, size: number, max: number): void => assert(size <= max, `gateway: ${what} holds ${size}, over its bound ${max}`);
   within("sends", state.sends.size, l.sendsInFlightPerConnectionMax);
   within("streams", state.streams.size, l.conversationStreamsPerConnectionMax);
@@ -66,6 +86,7 @@ function assertBounds(state: GatewayState): void {
   within("ack_retries", state.ack_retries.size, l.deliveredIndexPerConnectionMax);
   within("receipts_forwarded", state.receipts_forwarded.size, l.deliveredIndexPerConnectionMax);
   assert(state.rejected_run >= 0, `gateway: rejected_run ${state.rejected_run} is negative`);
+  assert(state.tokens >= -debt_max - 1 && state.tokens <= l.connectionFramesBurst, `gateway: frame tokens ${state.tokens} outside [-${debt_max}, ${l.connectionFramesBurst}]`);
 }
 
 function stepOnce(state: GatewayState, input: GatewayInput): Out {
@@ -99,7 +120,7 @@ function stepOnce(state: GatewayState, input: GatewayInput): Out {
       }
       return out;
     case "frame_received":
-      if (input.frame.event !== "ack" && !takeToken(state, input.now_ms)) {
+      if (input.frame.event !== "ack" && !takeFrameToken(state, input.now_ms)) {
         rejectFrame(state, out, apiError("RATE_LIMITED", "Too many frames; slow down and retry."), frameClientMsgId(input.frame));
         return out;
       }
@@ -112,7 +133,7 @@ function stepOnce(state: GatewayState, input: GatewayInput): Out {
         close(state, out, CLOSE_TOO_BIG, "frame too large");
         return out;
       }
-      takeToken(state, input.now_ms);
+      takeFrameToken(state, input.now_ms);
       rejectFrame(state, out, input.error, null);
       return out;
     case "append_completed":
@@ -703,13 +724,49 @@ function onTimer(state: GatewayState, out: Out, now_ms: number): void {
   out.push({ type: "set_timer", at_ms: now_ms + state.config.limits.heartbeatIntervalMs });
 }
 
-/** Token bucket: `connectionFramesBurst` deep, refilled at `connectionFramesPerSecond`. */
-function takeToken(state: GatewayState, now_ms: number): boolean {
-  const { connectionFramesBurst: burst, connectionFramesPerSecond: rate } = state.config.limits;
-  const elapsed_ms = Math.max(0, now_ms - state.tokens_at_ms);
-  state.tokens = Math.min(burst, state.tokens + (elapsed_ms * rate) / 1000);
-  state.tokens_at_ms = Math.max(state.tokens_at_ms, now_ms);
-  if (state.tokens < 1) return false;
+/**
+ * The frame limit (API.md: a burst of 500 and 50 frames/s; acks are free), judged as the
+ * client sent, not as this gateway happens to read. A token bucket `connectionFramesBurst`
+ * deep, refilled at `connectionFramesPerSecond`; `tokens` is its content as of `tokens_at_ms`.
+ *
+ * Why not refill up to `now_ms`, the moment the frame is read (as it once did): the promise
+ * runs on the client's clock. When the node is busy, a burst waits in the socket and is read
+ * late, and the frames the client sent meanwhile, within its allowance by its own clock, are
+ * read right behind it, into an empty bucket. The production cluster answered 706 retryable
+ * RATE_LIMITED in one run to 20 clients keeping to 500 + 45/s (issue 14), whose bursts were
+ * read up to seconds late while each resent what the node had refused as OVERLOADED.
+ *
+ * So: a frame read at `now_ms` arrived at the earliest `connectionFramesReadLagToleranceMs`
+ * before, and not before the previous frame's horizon (a socket's frames are read in
+ * order). The bucket is brought, capped, to that horizon, where the frame may have been
+ * sent, and what it earns from there to `now_ms` counts without the cap. For an honest
+ * client this is never less than its own bucket had when it sent the frame (the GCRA
+ * argument: a schedule computed from times no later than the true arrivals is never ahead of
+ * the true one, and the check is made at a time no earlier), so a client within the contract
+ * is refused only if the node read its frames more than the tolerance late. A flooder gains
+ * rate x tolerance at most over the contract, never before its connection opened (a fresh
+ * connection's horizon is its opening: 500 at once, as before), and 50/s sustained.
+ */
+/** How many frames takeFrameToken would take at `now_ms`, without taking any (for simulated faults). */
+export function frameAllowance(state: GatewayState, now_ms: number): number {
+  const probe = { config: state.config, tokens: state.tokens, tokens_at_ms: state.tokens_at_ms, tokens_read_ms: state.tokens_read_ms };
+  if (!takeFrameToken(probe, now_ms)) return 0;
+  // After one, k more fit while what is left (with the wait's refill) stays at least k.
+  return 1 + Math.floor(probe.tokens + ((now_ms - probe.tokens_at_ms) * state.config.limits.connectionFramesPerSecond) / 1000);
+}
+
+export function takeFrameToken(state: Pick<GatewayState, "config" | "tokens" | "tokens_at_ms" | "tokens_read_ms">, now_ms: number): boolean {
+  const { connectionFramesBurst: burst, connectionFramesPerSecond: rate, connectionFramesReadLagToleranceMs: tolerance } = state.config.limits;
+  // A clock that stepped back did not turn the client's clock back: the bucket's anchor moves
+  // with the step, so no time is lost (the simulator's clock_step froze the refill for the
+  // length of the step, and refused an honest client meanwhile).
+  if (now_ms < state.tokens_read_ms) state.tokens_at_ms -= state.tokens_read_ms - now_ms;
+  state.tokens_read_ms = now_ms;
+  const horizon = Math.max(state.tokens_at_ms, now_ms - tolerance);
+  state.tokens = Math.min(burst, state.tokens + ((horizon - state.tokens_at_ms) * rate) / 1000);
+  state.tokens_at_ms = horizon;
+  // Below zero when frames were taken on what the wait earned: a debt the refill pays first.
+  if (state.tokens + ((now_ms - horizon) * rate) / 1000 < 1) return false;
   state.tokens -= 1;
   return true;
 }

@@ -171,14 +171,12 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
     // and ack a 10,000-message replay without one error or close". Twenty senders each send
     // their first 500 frames at once (a fresh connection's burst) to one offline user, who then
     // connects and acks each message as it arrives. The contract lets a busy node refuse part
-    // of a burst with the retryable OVERLOADED (resent as it asks, and counted); no error a
-    // client must show its user, no close; the replay gets neither an error nor a close.
-    // Retryable RATE_LIMITED is counted and printed, not failed on: the cluster at load ~18
-    // answered 249 to senders keeping to 500 + 45/s by their own clocks (the gateway's bucket
-    // refills by when it reads frames and charges resends of sends still appending), which
-    // breaks API.md's "never refuses a burst within the limit with RATE_LIMITED" there (see
-    // issue 14's closing note); hostile.e2e's finding 6 keeps that promise strict for one burst
-    // on the all-in-one node.
+    // of a burst with the retryable OVERLOADED (resent as it asks, and counted); never with
+    // RATE_LIMITED (API.md: a connection may always send a burst of 500 and 50 frames/s), no
+    // error a client must show its user, no close; the replay gets neither an error nor a
+    // close. Until issue 14's fix the cluster answered RATE_LIMITED here (706 and 180 in two
+    // runs; the gateway judged the frame allowance by when it read frames, and read bursts
+    // late under load), so this counted them instead of failing; it fails on any now.
     it("a client written from the contract sends a 500-frame burst and acks a 10,000-message replay without one error or close", async () => {
       const bob = await signUp(api(), name("rp"));
       const senders = await Promise.all(Array.from({ length: 20 }, (_, i) => signUp(api(), name(`rs${i}_`))));
@@ -188,12 +186,13 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       const refused: Record<string, number> = {};
       for (const b of bursts) for (const [code, n] of Object.entries(b.refused)) refused[code] = (refused[code] ?? 0) + n;
       const unanswered = bursts.reduce((sum, b) => sum + b.unanswered_resends, 0);
-      process.stdout.write(`${label}: 20 bursts of 500 sent in ${Math.round((Date.now() - started) / 1000)} s; retryable refusals resent: ${JSON.stringify(refused)}; unanswered sends resent: ${unanswered}\n`);
-      const retryable = new Set(["OVERLOADED", "RATE_LIMITED"]);
+      const reasons = new Set(sockets.flatMap((socket) => socket.frames.filter((f) => f.event === "error").map((f) => `${String(f.data.code)}: ${String(f.data.message)}`)));
+      process.stdout.write(`${label}: 20 bursts of 500 sent in ${Math.round((Date.now() - started) / 1000)} s; retryable refusals resent: ${JSON.stringify(refused)} (${[...reasons].join(" | ")}); unanswered sends resent: ${unanswered}\n`);
+      const retryable = new Set(["OVERLOADED"]);
       expect(Object.keys(refused).filter((code) => !retryable.has(code))).toEqual([]);
       for (const socket of sockets) {
         expect(socket.closed).toBeNull();
-        expect(socket.frames.filter((f) => f.event === "error" && (f.data.retryable !== true || !retryable.has(String(f.data.code))))).toEqual([]);
+        expect(socket.frames.filter((f) => f.event === "error" && (f.data.retryable !== true || !retryable.has(String(f.data.code)))).slice(0, 3)).toEqual([]);
       }
       await Promise.all(sockets.map((socket) => socket.close()));
 
