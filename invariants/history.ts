@@ -51,6 +51,13 @@ export type ReceiptEvent = {
   readonly at: number;
 };
 
+/**
+ * A `delivered` or `read` receipt frame as it arrived on a device's connection, before the
+ * client's own guard (which drops one that goes back). `connection` numbers the device's
+ * connections as in DisplayEvent.
+ */
+export type WireReceipt = ReceiptEvent & { readonly connection: number };
+
 /** An ack a device sent. */
 export type AckEvent = {
   readonly device: DeviceRef;
@@ -89,6 +96,22 @@ export type ConnectionSpan = {
   readonly connection: number;
   readonly opened_at: number;
   readonly closed_at: number | null;
+};
+
+/**
+ * A refusal for rate a device's client received on one connection: an `error` with code
+ * `RATE_LIMITED`, or the close (1008) that ends a run of them. `frames_sent` counts the
+ * frames other than acks the client had put on that connection by then, `frames_burst` is
+ * the burst every connection starts with. Acks never count against the limit (API.md), so
+ * a connection that has sent no more than the burst cannot honestly be refused.
+ */
+export type RateRefusal = {
+  readonly device: DeviceRef;
+  readonly connection: number;
+  readonly at: number;
+  readonly frames_sent: number;
+  readonly frames_burst: number;
+  readonly closed: boolean;
 };
 
 /** Presence subscriptions a device held at the end of the run. */
@@ -133,6 +156,14 @@ export type History = {
    * Without it the first is skipped and the others use coarser rules.
    */
   readonly connections?: readonly ConnectionSpan[];
+  /**
+   * Receipt frames as they arrived, per connection (optional): with them invariant 6 also
+   * judges each layer below the client, whose guard would otherwise mask a server that lets a
+   * status go back on one connection.
+   */
+  readonly wire_receipts?: readonly WireReceipt[];
+  /** Refusals for rate the clients received (optional; invariant 10 judges them). */
+  readonly rate_refusals?: readonly RateRefusal[];
   /** Liveness bound: after healing, an ok send reaches every online member within this long. */
   readonly delivery_bound_ms: number;
   /** Presence TTL + heartbeat interval + allowed clock skew (invariant 8). */

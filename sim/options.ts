@@ -44,6 +44,11 @@ export type SimOptions = {
    * (sim/membership.sim.test.ts).
    */
   readonly membership: boolean;
+  /**
+   * Whether the seed may draw watch lists at the presence subscription cap and one past it
+   * (workload classes presence_at_cap and presence_over_cap_refused; --no-presence-cap).
+   */
+  readonly presence_cap: boolean;
   /** A hard bound on events, so a livelock ends the run instead of the process. */
   readonly events_max: number;
   /** Keep a readable trace of notable events (costs memory; on when reproducing). */
@@ -69,6 +74,7 @@ export const DEFAULT_OPTIONS: Omit<SimOptions, "seed"> = {
   regions_max: 3,
   backlog: true,
   membership: true,
+  presence_cap: true,
   events_max: 5_000_000,
   trace: false,
 };
@@ -83,7 +89,8 @@ export function recoveryDrawn(r: RecoveryPath, options: Pick<SimOptions, "member
 }
 
 /** Whether `options` lets a seed draw workload class `w` (a class it cannot draw is no gap). */
-export function workloadDrawn(w: WorkloadClass, options: Pick<SimOptions, "backlog" | "membership" | "regions_max">): boolean {
+export function workloadDrawn(w: WorkloadClass, options: Pick<SimOptions, "backlog" | "membership" | "regions_max" | "presence_cap">): boolean {
+  if (w === "presence_at_cap" || w === "presence_over_cap_refused") return options.presence_cap;
   if (w === "cross_region_message") return options.regions_max > 1;
   if (w === "backlog_several_pages") return options.backlog;
   if (w === "group_join" || w === "group_leave") return options.membership;

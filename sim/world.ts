@@ -63,6 +63,9 @@ export function simLimits(): Limits {
     ackAppendAttemptsMax: 3,
     ackAppendRetryBaseMs: 250,
     ackAppendRetryMaxMs: 4_000,
+    // Small enough that a drawn watch list reaches it exactly (and one more is refused): the
+    // base workload watches at most 3 users per connection, so it never meets the cap.
+    presenceSubscriptionsPerConnectionMax: 4,
   };
 }
 
@@ -254,6 +257,10 @@ export class World implements DeviceWorld {
           if (effect.type === "read_pending_page" && effect.after !== null) this.workload("backlog_several_pages");
           // Connection IDs are "<user>-d<n>#<seq>@<gateway>" (see connect()).
           if (effect.type === "check_media") this.workload(this.media.get(effect.media_id) === _connection.split("#")[0]!.replace(/-d\d+$/, "") ? "media_message" : "media_not_owned");
+          // A device subscribes with its whole watch list, so a list of the cap's length is a
+          // connection watching exactly the cap.
+          if (effect.type === "presence_subscribe" && effect.user_ids.length === this.limits.presenceSubscriptionsPerConnectionMax) this.workload("presence_at_cap");
+          if (effect.type === "send_frame" && effect.frame.event === "error" && effect.frame.data.code === "TOO_MANY_SUBSCRIPTIONS") this.workload("presence_over_cap_refused");
           if (effect.type === "send_frame" && effect.frame.event === "error" && effect.frame.data.code === "RATE_LIMITED" && phase !== "closed") {
             this.workload("frames_rate_limited_open");
           }
@@ -459,7 +466,7 @@ export class World implements DeviceWorld {
         if (socket.dead) return;
         const connection = slot.host.open({ user_id: device.user_id, device_id: device.device_id, connection_id }, socket);
         if (connection === null) {
-          socket.close();
+          socket.close(1001, "draining");
           return;
         }
         socket.connection = connection;

@@ -53,7 +53,9 @@ export type GatewayVariant =
   | "resync_skips_emitted"
   | "ack_given_up_as_durable"
   | "acks_rate_limited"
-  | "scan_stops_at_full_page";
+  | "scan_stops_at_full_page"
+  | "subscription_cap_at_max"
+  | "receipt_goes_back";
 
 export type GatewayConfig = {
   readonly gateway_id: string;
