@@ -433,6 +433,14 @@ describe("invariant 8, presence converges", () => {
 });
 
 describe("invariant 9, no leaks", () => {
+  it("reports a push notification to a user outside the conversation, and accepts one to its member", () => {
+    const h = baseline();
+    h.pushes = [{ user_id: "bob", conversation_id: DM, message_id: M.a1, from: "alice", at: 120 }];
+    expectClean(9, h);
+    h.pushes.push({ user_id: "carol", conversation_id: DM, message_id: M.a1, from: "alice", at: 125 });
+    expectViolation(9, h, "push notification", M.a1, "carol", "not a member");
+  });
+
   it("reports a 1:1 message displayed to a third user", () => {
     const h = baseline();
     h.displays.push({ ...displayOf(h, M.a1, BOB_PHONE), device: CAROL_PHONE });

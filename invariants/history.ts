@@ -58,6 +58,15 @@ export type ReceiptEvent = {
  */
 export type WireReceipt = ReceiptEvent & { readonly connection: number };
 
+/** A push notification the push service accepted for a user (about one message). */
+export type PushEvent = {
+  readonly user_id: string;
+  readonly conversation_id: string;
+  readonly message_id: string;
+  readonly from: string;
+  readonly at: number;
+};
+
 /** An ack a device sent. */
 export type AckEvent = {
   readonly device: DeviceRef;
@@ -162,6 +171,8 @@ export type History = {
    * status go back on one connection.
    */
   readonly wire_receipts?: readonly WireReceipt[];
+  /** Push notifications sent, to whom (optional; invariant 9 judges them). */
+  readonly pushes?: readonly PushEvent[];
   /** Refusals for rate the clients received (optional; invariant 10 judges them). */
   readonly rate_refusals?: readonly RateRefusal[];
   /** Liveness bound: after healing, an ok send reaches every online member within this long. */

@@ -159,6 +159,7 @@ function collectHistory(world: World, healed_at: number, quiescent_at: number | 
     acks: world.devices.flatMap((d) => d.acks),
     rate_refusals: world.devices.flatMap((d) => d.rate_refusals),
     wire_receipts: world.devices.flatMap((d) => d.wire_receipts),
+    pushes: world.pushes,
     received: world.devices.flatMap((d) => d.received),
     final: {
       quiescent: quiescent_at !== null,

@@ -15,6 +15,7 @@ import { FAULT_CLASSES, type RecoveryPath, type WorkloadClass } from "./faults.j
 import { Kernel, SIM_EPOCH_MS, SimNode } from "./kernel.js";
 import { LogSim, LogState } from "./log-sim.js";
 import type { SimOptions } from "./options.js";
+import type { PushEvent } from "../invariants/history.js";
 import type { Rng } from "./random.js";
 import { OutboxState, RegionalLogSim, RelaySim, RouterPendingSim, orderingRegionOf, regionMap, type RegionLayout } from "./regions.js";
 import type { RegionMap } from "../core/region/index.js";
@@ -274,6 +275,8 @@ export class World implements DeviceWorld {
   }
 
   deliveredFrames = 0;
+  /** Push notifications the push service accepted, to whom (invariant 9 judges them). */
+  readonly pushes: PushEvent[] = [];
 
   private gatewayTarget(gateway_id: string): { node: SimNode; receive(d: readonly import("../core/model.js").Delivery[]): void } | null {
     const slot = this.gateways.find((g) => g.id === gateway_id);
@@ -297,9 +300,10 @@ export class World implements DeviceWorld {
         directory: new DirectorySim(k, node, this.directory),
         sessions: new SessionStoreSim(k, node, this.sessionsOf(node.region), region),
         link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
-        push: new PushSim(k, node, (target) => {
+        push: new PushSim(k, node, (target, notification) => {
           // Push tokens are "hook-<user>" (see build()).
           const user = this.users.find((u) => `hook-${u.user_id}` === target.token);
+          if (user !== undefined) this.pushes.push({ user_id: user.user_id, conversation_id: notification.conversation_id, message_id: notification.message_id, from: notification.from, at: this.kernel.loop.now });
           if (user !== undefined && user.devices.every((d) => !d.connected)) this.workload("push_to_offline_user");
         }),
         clock: node.clock,
