@@ -34,8 +34,8 @@ it("watch lists at the presence cap: a seed that draws none runs exactly as with
   expect(drawn.summary.workloads.presence_at_cap ?? 0).toBe(0);
   expect(drawn.summary.trace_hash).toBe(off.summary.trace_hash);
   expect(drawn.summary.events).toBe(off.summary.events);
-  const at_cap = runSimulation(simOptions(2));
-  console.log(`seed 2: presence_at_cap ${at_cap.summary.workloads.presence_at_cap}, presence_over_cap_refused ${at_cap.summary.workloads.presence_over_cap_refused}`);
+  const at_cap = runSimulation(simOptions(3));
+  console.log(`seed 3: presence_at_cap ${at_cap.summary.workloads.presence_at_cap}, presence_over_cap_refused ${at_cap.summary.workloads.presence_over_cap_refused}`);
   expect(at_cap.summary.workloads.presence_at_cap ?? 0).toBeGreaterThan(0);
   expect(at_cap.summary.workloads.presence_over_cap_refused ?? 0).toBeGreaterThan(0);
   expect(at_cap.violations).toEqual([]);
