@@ -15,6 +15,12 @@
  *   by some device of R at or before t (one clock per history); `read` also needs a `read` ack
  *   by some device of R at or before t. A jump from `sent` straight to `read` is forward.
  * - `delivered`/`read` without a recipient user_id is malformed and reported.
+ * - With the optional `history.wire_receipts`, the frames themselves are judged too: on one
+ *   connection, a frame about a (message, recipient) never carries a lower status than an
+ *   earlier one (the gateway keeps each connection's statuses forward). Across a reconnect a
+ *   late frame may repeat an older status; the client drops it, and the screen is what the
+ *   rules above judge. Without this, the client's guard would hide a server that lets a
+ *   status go back.
  */
 import type { History, ReceiptEvent, Violation } from "./history.js";
 import { deviceKey } from "./history.js";
@@ -61,6 +67,17 @@ export function checkReceiptsForward(history: History, d: Derived = derive(histo
         );
       }
     }
+  }
+  const perConnection = new Map<string, ReceiptEvent>();
+  for (const r of history.wire_receipts ?? []) {
+    if (r.status === "sent" || r.user_id === null) continue;
+    const key = deviceKey(r.device) + SEP + r.connection + SEP + r.message_id + SEP + r.user_id;
+    const previous = perConnection.get(key);
+    if (previous !== undefined && RANK[r.status] < RANK[previous.status]) {
+      report.add(
+        `${dev(r.device)} was sent ${msg(r.message_id, d.messages.get(r.message_id)?.client_msg_id)} about ${r.user_id} going back from ${previous.status} (at ${previous.at}) to ${r.status} (at ${r.at}) on its connection ${r.connection}.`,
+      );
+    } else perConnection.set(key, r);
   }
   return report.violations();
 }

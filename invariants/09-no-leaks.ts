@@ -14,6 +14,8 @@
  * - A receipt reaches only the message's sender's devices (sender known from an ok send or a
  *   display); for a message the history knows nothing about, the receiving user must have
  *   been a member at some moment up to the receipt.
+ * - A push notification (optional `history.pushes`) is judged as a display: it leaks when its
+ *   user was a member at no moment of the message's ordering window, bounded by the push.
  * - A typing event received at t leaks when the user was a member at no moment of
  *   [t - delivery_bound_ms, t]: the gateway checks membership when it routes, and a frame
  *   routed just before a removal may land just after it, within the delivery bound.
@@ -52,6 +54,20 @@ export function checkNoLeaks(history: History, d: Derived = derive(history)): Vi
     } else if (!memberAtSomeMoment(d, r.conversation_id, r.device.user_id, -Infinity, r.at)) {
       report.add(`A ${r.status} receipt for ${msg(r.message_id)} of ${r.conversation_id} reached ${dev(r.device)}, whose user had never been a member of it by ${r.at}.`);
     }
+  }
+
+  for (const p of history.pushes ?? []) {
+    const facts = d.messages.get(p.message_id);
+    const after = facts?.ordered_after ?? -Infinity;
+    const by = Math.min(p.at, facts?.ordered_by ?? Infinity);
+    if (memberAtSomeMoment(d, p.conversation_id, p.user_id, after, by)) continue;
+    if (report.full) {
+      report.count();
+      continue;
+    }
+    report.add(
+      `A push notification for ${msg(p.message_id, facts?.client_msg_id)} of ${p.conversation_id} from ${p.from} went to ${p.user_id} at ${p.at}, who was not a member when it was ordered (${after === -Infinity ? `by ${by}` : `between ${after} and ${by}`}).`,
+    );
   }
 
   for (const e of history.received) {

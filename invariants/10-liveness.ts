@@ -11,8 +11,15 @@
  *   max(first ok, healed_at) + bound, which assumes every client reconnects as soon as the
  *   heal begins.
  * - Messages that ended `info` carry no promise of delivery and are not judged.
+ * - A client doing only what it must is never refused for rate (API.md: acks never count,
+ *   and nothing a client is obliged to send can get it closed). Judged only where it is
+ *   certain, from the optional `history.rate_refusals`: a connection starts with a full
+ *   burst, so a `RATE_LIMITED` refusal (or the close after a run of them) on a connection
+ *   whose client had sent no more than the burst of frames other than acks is a violation,
+ *   at any time, faults or not. A client past the burst is not judged (clocks, pauses and
+ *   the network reshape its rate on the way).
  */
-import type { History, Violation } from "./history.js";
+import type { History, RateRefusal, Violation } from "./history.js";
 import { deviceKey } from "./history.js";
 import { derive, type Derived } from "./internal/derive.js";
 import { dev, msg } from "./internal/describe.js";
@@ -28,6 +35,28 @@ export function checkLiveness(history: History, d: Derived = derive(history)): V
   if (!final.quiescent) {
     const stuck = final.stuck === undefined || final.stuck.length === 0 ? "" : ` Still pending or in flight: ${final.stuck.join("; ")}.`;
     report.add(`The run did not reach quiescence before its deadline (healed at ${final.healed_at}; pending entries left: ${final.pending.length}).${stuck}`);
+  }
+
+  // One violation per connection: its first unearned refusal, with how many followed.
+  const unearned = new Map<string, { first: RateRefusal; more: number; closed: boolean }>();
+  for (const r of history.rate_refusals ?? []) {
+    if (r.frames_sent > r.frames_burst) continue;
+    const key = `${deviceKey(r.device)}#${r.connection}`;
+    const seen = unearned.get(key);
+    if (seen === undefined) unearned.set(key, { first: r, more: 0, closed: r.closed });
+    else {
+      seen.more += 1;
+      seen.closed ||= r.closed;
+    }
+  }
+  for (const { first: r, more, closed } of unearned.values()) {
+    if (report.full) {
+      report.count();
+      continue;
+    }
+    report.add(
+      `${dev(r.device)} was refused as RATE_LIMITED at ${r.at} on its connection ${r.connection} after sending only ${r.frames_sent} frames other than acks there (every connection may send a burst of ${r.frames_burst}; acks never count)${more > 0 ? `, and ${more} times more` : ""}${closed ? ", then closed for its rate" : ""}.`,
+    );
   }
 
   for (const facts of d.messages.values()) {

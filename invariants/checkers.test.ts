@@ -319,6 +319,18 @@ describe("invariant 6, receipts move forward", () => {
     h.receipts.push({ device: ALICE_PHONE, conversation_id: DM, message_id: M.a3, user_id: null, status: "sent", at: 500 });
     expectClean(6, h);
   });
+
+  it("reports a receipt frame that goes back on one connection, though the screen never showed it (the client's guard dropped it)", () => {
+    const h = baseline();
+    const frame = (status: "delivered" | "read", at: number, connection: number) => ({ device: ALICE_PHONE, conversation_id: DM, message_id: M.a1, user_id: "bob", status, at, connection });
+    h.wire_receipts = [frame("delivered", 140, 1), frame("read", 150, 1)];
+    expectClean(6, h);
+    // Across a reconnect a late frame may repeat an older status (the client drops it).
+    h.wire_receipts.push(frame("delivered", 170, 2));
+    expectClean(6, h);
+    h.wire_receipts.push(frame("read", 175, 2), frame("delivered", 180, 2));
+    expectViolation(6, h, D(ALICE_PHONE), M.a1, "bob", "going back from read", "connection 2");
+  });
 });
 
 describe("invariant 7, pending store drains", () => {
@@ -421,6 +433,14 @@ describe("invariant 8, presence converges", () => {
 });
 
 describe("invariant 9, no leaks", () => {
+  it("reports a push notification to a user outside the conversation, and accepts one to its member", () => {
+    const h = baseline();
+    h.pushes = [{ user_id: "bob", conversation_id: DM, message_id: M.a1, from: "alice", at: 120 }];
+    expectClean(9, h);
+    h.pushes.push({ user_id: "carol", conversation_id: DM, message_id: M.a1, from: "alice", at: 125 });
+    expectViolation(9, h, "push notification", M.a1, "carol", "not a member");
+  });
+
   it("reports a 1:1 message displayed to a third user", () => {
     const h = baseline();
     h.displays.push({ ...displayOf(h, M.a1, BOB_PHONE), device: CAROL_PHONE });
@@ -486,6 +506,17 @@ describe("invariant 10, liveness", () => {
     const h = baseline();
     dropDisplay(h, M.a3, BOB_PHONE);
     expectViolation(10, h, M.a3, D(BOB_PHONE), "never");
+  });
+
+  it("reports a client refused for rate on a connection where it sent no more than the burst besides acks", () => {
+    const h = baseline();
+    const refusal = (frames_sent: number, connection: number, closed = false) => ({ device: BOB_PHONE, connection, at: 300, frames_sent, frames_burst: 24, closed });
+    // Past the burst the gateway may refuse (clocks and pauses reshape a client's rate): not judged.
+    h.rate_refusals = [refusal(25, 1), refusal(40, 1, true)];
+    expectClean(10, h);
+    h.rate_refusals.push(refusal(3, 2), refusal(3, 2), refusal(4, 2, true));
+    expectViolation(10, h, D(BOB_PHONE), "connection 2", "only 3 frames other than acks", "2 times more", "closed for its rate");
+    expect(check(10, h)).toHaveLength(1);
   });
 
   it("starts the deadline when the device's last connection opened", () => {

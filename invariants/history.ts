@@ -51,6 +51,22 @@ export type ReceiptEvent = {
   readonly at: number;
 };
 
+/**
+ * A `delivered` or `read` receipt frame as it arrived on a device's connection, before the
+ * client's own guard (which drops one that goes back). `connection` numbers the device's
+ * connections as in DisplayEvent.
+ */
+export type WireReceipt = ReceiptEvent & { readonly connection: number };
+
+/** A push notification the push service accepted for a user (about one message). */
+export type PushEvent = {
+  readonly user_id: string;
+  readonly conversation_id: string;
+  readonly message_id: string;
+  readonly from: string;
+  readonly at: number;
+};
+
 /** An ack a device sent. */
 export type AckEvent = {
   readonly device: DeviceRef;
@@ -103,6 +119,22 @@ export type LimitRefusal = {
   readonly within_contract: boolean;
 };
 
+/**
+ * A refusal for rate a device's client received on one connection: an `error` with code
+ * `RATE_LIMITED`, or the close (1008) that ends a run of them. `frames_sent` counts the
+ * frames other than acks the client had put on that connection by then, `frames_burst` is
+ * the burst every connection starts with. Acks never count against the limit (API.md), so
+ * a connection that has sent no more than the burst cannot honestly be refused.
+ */
+export type RateRefusal = {
+  readonly device: DeviceRef;
+  readonly connection: number;
+  readonly at: number;
+  readonly frames_sent: number;
+  readonly frames_burst: number;
+  readonly closed: boolean;
+};
+
 /** Presence subscriptions a device held at the end of the run. */
 export type PresenceWatch = { readonly device: DeviceRef; readonly user_id: string };
 
@@ -147,6 +179,16 @@ export type History = {
   readonly connections?: readonly ConnectionSpan[];
   /** Frames refused for their rate (optional; invariant 11 judges them when present). */
   readonly limit_refusals?: readonly LimitRefusal[];
+  /**
+   * Receipt frames as they arrived, per connection (optional): with them invariant 6 also
+   * judges each layer below the client, whose guard would otherwise mask a server that lets a
+   * status go back on one connection.
+   */
+  readonly wire_receipts?: readonly WireReceipt[];
+  /** Push notifications sent, to whom (optional; invariant 9 judges them). */
+  readonly pushes?: readonly PushEvent[];
+  /** Refusals for rate the clients received (optional; invariant 10 judges them). */
+  readonly rate_refusals?: readonly RateRefusal[];
   /** Liveness bound: after healing, an ok send reaches every online member within this long. */
   readonly delivery_bound_ms: number;
   /** Presence TTL + heartbeat interval + allowed clock skew (invariant 8). */

@@ -5,10 +5,11 @@
  */
 import { clientInit, clientStep, type ClientEffect, type ClientInput, type ClientState, type ClientTarget } from "../core/client/index.js";
 import { directConversationId, groupConversationId } from "../core/ids/conversation.js";
+import { CLOSE_POLICY } from "../core/gateway/step.js";
 import type { Limits } from "../core/limits.js";
 import { decodeServerFrame, encodeFrame } from "../core/protocol/decode.js";
 import type { ServerFrame } from "../core/protocol/frames.js";
-import type { AckEvent, DeviceRef, DisplayEvent, LimitRefusal, ReceiptEvent, ReceivedEvent, SendOp } from "../invariants/history.js";
+import type { AckEvent, DeviceRef, LimitRefusal, DisplayEvent, RateRefusal, ReceiptEvent, ReceivedEvent, SendOp, WireReceipt } from "../invariants/history.js";
 import type { ConnectionHost, ConnectionSink } from "../nodes/hosts/gateway-host.js";
 import type { Kernel, SimNode } from "./kernel.js";
 import type { Rng } from "./random.js";
@@ -31,6 +32,8 @@ export class SimSocket implements ConnectionSink {
   within_contract = true;
   private allowance: number;
   private allowance_at: number;
+  /** The code and reason the gateway closed it with (null while open, or closed by the client or a crash). */
+  closed_for: { readonly code: number; readonly reason: string } | null = null;
 
   constructor(
     private readonly kernel: Kernel,
@@ -88,8 +91,9 @@ export class SimSocket implements ConnectionSink {
   }
 
   /** The gateway closes (after the frames it already sent). */
-  close(): void {
+  close(code: number, reason: string): void {
     if (!this.g2c_open) return;
+    this.closed_for = { code, reason };
     this.g2c_open = false;
     this.c2g_open = false;
     this.kernel.loop.schedule(this.when(this.g2c_last), () => this.device.lost(this));
@@ -136,6 +140,11 @@ export class SimDevice {
   readonly acks: AckEvent[] = [];
   readonly received: ReceivedEvent[] = [];
   readonly limit_refusals: LimitRefusal[] = [];
+  readonly rate_refusals: RateRefusal[] = [];
+  readonly wire_receipts: WireReceipt[] = [];
+  /** Frames other than acks put on the current connection (rate refusals are judged by it). */
+  private frames_counted = 0;
+  private readonly frames_burst: number;
   readonly conversations = new Set<string>();
   readonly watching = new Set<string>();
   /** Fault: acks held back or sent twice. */
@@ -152,6 +161,7 @@ export class SimDevice {
   ) {
     this.ref = { user_id, device_id };
     this.core = clientInit(user_id, device_id, limits);
+    this.frames_burst = limits.connectionFramesBurst;
   }
 
   private get now(): number {
@@ -182,7 +192,14 @@ export class SimDevice {
 
   /** Sends a raw client frame (typing, presence subscriptions). */
   raw(frame: import("../core/protocol/frames.js").ClientFrame): void {
-    this.socket?.toGateway(encodeFrame(frame));
+    this.put(encodeFrame(frame), frame.event === "ack");
+  }
+
+  /** Puts a frame on the current connection, counting those that count against its rate. */
+  private put(text: string, ack: boolean): void {
+    if (this.socket === null) return;
+    if (!ack) this.frames_counted++;
+    this.socket.toGateway(text);
   }
 
   /** The network blipped or the user went offline: drop the connection from this side. */
@@ -215,6 +232,7 @@ export class SimDevice {
         }
         this.socket = socket;
         this.connection_seq++;
+        this.frames_counted = 0;
         if (this.connection_seq > 1) this.world.recovery("client_reconnected");
         return;
       }
@@ -243,7 +261,7 @@ export class SimDevice {
           this.world.note(`${this.device_id}: its ${frame.event} frame is lost on a live socket`);
           return;
         }
-        this.socket?.toGateway(encodeFrame(frame));
+        this.put(encodeFrame(frame), frame.event === "ack");
         return;
       }
       case "display": {
@@ -328,16 +346,23 @@ export class SimDevice {
     if (frame.event === "delivery_receipt") {
       const r = frame.data;
       if (r.status === "sent") this.receipts.push({ device: this.ref, conversation_id: r.conversation_id, message_id: r.message_id, user_id: null, status: "sent", at: this.now });
+      else this.wire_receipts.push({ device: this.ref, conversation_id: r.conversation_id, message_id: r.message_id, user_id: r.user_id ?? null, status: r.status, at: this.now, connection: this.connection_seq });
     } else if (frame.event === "typing") {
       this.received.push({ kind: "typing", device: this.ref, conversation_id: frame.data.conversation_id, from: frame.data.from, at: this.now });
     } else if (frame.event === "presence_update") {
       this.received.push({ kind: "presence", device: this.ref, user_id: frame.data.user_id, status: frame.data.status, at: this.now });
-    } else if (frame.event === "error" && frame.data.code === "RATE_LIMITED" && frame.data.client_msg_id === undefined) {
+    }
+    if (frame.event === "error" && frame.data.code === "RATE_LIMITED") this.refusedForRate(false);
+    if (frame.event === "error" && frame.data.code === "RATE_LIMITED" && frame.data.client_msg_id === undefined) {
       // A refused frame that was not a send (sends are retried by the client core): the
       // screen cannot tell which, so it asks for its presence subscriptions again shortly,
       // as it does on every connect (a refused subscription would otherwise be lost for good).
       this.resubscribeSoon();
     }
+  }
+
+  private refusedForRate(closed: boolean): void {
+    this.rate_refusals.push({ device: this.ref, connection: this.connection_seq, at: this.now, frames_sent: this.frames_counted, frames_burst: this.frames_burst, closed });
   }
 
   private resubscribe_at: number | null = null;
@@ -355,6 +380,8 @@ export class SimDevice {
   /** The connection ended (closed by either side, or the gateway died). */
   lost(socket: SimSocket): void {
     if (socket !== this.socket) return;
+    // A close for abuse after a run of RATE_LIMITED refusals (core/gateway/step.ts rejectFrame).
+    if (socket.closed_for?.code === CLOSE_POLICY && socket.closed_for.reason === "rate limit exceeded") this.refusedForRate(true);
     this.socket = null;
     this.feed({ type: "connection_lost", now_ms: this.node.now(), random: this.rng.float() });
   }

@@ -57,6 +57,10 @@ export const WORKLOAD_CLASSES = [
   "group_leave",
   /** A message ordered in one region reached another region's pending store through the relay. */
   "cross_region_message",
+  /** A connection subscribed to presence with exactly as many users as it may watch. */
+  "presence_at_cap",
+  /** A subscription one past the cap, refused with TOO_MANY_SUBSCRIPTIONS (the watch list stays). */
+  "presence_over_cap_refused",
 ] as const;
 
 export type WorkloadClass = (typeof WORKLOAD_CLASSES)[number];

@@ -46,6 +46,11 @@ export type SimOptions = {
   readonly membership: boolean;
   /** Whether the seed may draw a contract burst read late (workload class contract_burst_read_late). */
   readonly contract_burst: boolean;
+  /**
+   * Whether the seed may draw watch lists at the presence subscription cap and one past it
+   * (workload classes presence_at_cap and presence_over_cap_refused; --no-presence-cap).
+   */
+  readonly presence_cap: boolean;
   /** A hard bound on events, so a livelock ends the run instead of the process. */
   readonly events_max: number;
   /** Keep a readable trace of notable events (costs memory; on when reproducing). */
@@ -72,6 +77,7 @@ export const DEFAULT_OPTIONS: Omit<SimOptions, "seed"> = {
   backlog: true,
   membership: true,
   contract_burst: true,
+  presence_cap: true,
   events_max: 5_000_000,
   trace: false,
 };
@@ -86,8 +92,9 @@ export function recoveryDrawn(r: RecoveryPath, options: Pick<SimOptions, "member
 }
 
 /** Whether `options` lets a seed draw workload class `w` (a class it cannot draw is no gap). */
-export function workloadDrawn(w: WorkloadClass, options: Pick<SimOptions, "backlog" | "membership" | "regions_max" | "contract_burst">): boolean {
+export function workloadDrawn(w: WorkloadClass, options: Pick<SimOptions, "backlog" | "membership" | "regions_max" | "contract_burst" | "presence_cap">): boolean {
   if (w === "contract_burst_read_late") return options.contract_burst;
+  if (w === "presence_at_cap" || w === "presence_over_cap_refused") return options.presence_cap;
   if (w === "cross_region_message") return options.regions_max > 1;
   if (w === "backlog_several_pages") return options.backlog;
   if (w === "group_join" || w === "group_leave") return options.membership;

@@ -157,6 +157,9 @@ function collectHistory(world: World, healed_at: number, quiescent_at: number | 
     displays: world.devices.flatMap((d) => d.displays),
     receipts: world.devices.flatMap((d) => d.receipts),
     acks: world.devices.flatMap((d) => d.acks),
+    rate_refusals: world.devices.flatMap((d) => d.rate_refusals),
+    wire_receipts: world.devices.flatMap((d) => d.wire_receipts),
+    pushes: world.pushes,
     received: world.devices.flatMap((d) => d.received),
     limit_refusals: world.devices.flatMap((d) => d.limit_refusals),
     final: {

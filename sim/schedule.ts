@@ -75,6 +75,7 @@ export function scheduleWorkload(world: World, rng: Rng): void {
   if (options.backlog) scheduleBacklog(world, kernel.rngs.stream("workload:backlog"));
   if (options.membership) scheduleMembership(world, kernel.rngs.stream("workload:membership"));
   if (options.contract_burst) scheduleContractBurst(world, kernel.rngs.stream("workload:contract_burst"));
+  if (options.presence_cap) schedulePresenceCap(world, kernel.rngs.stream("workload:presence"));
 }
 
 /**
@@ -109,6 +110,37 @@ function scheduleContractBurst(world: World, rng: Rng): void {
       });
     }
   });
+}
+
+/**
+ * Watch lists at the presence cap: a few devices fill theirs up to exactly the number of
+ * users a connection may watch (which must be accepted: invariant 8 then expects every one
+ * of them answered), and some then ask for one more (which must be refused; that user is
+ * not added to the list). The base workload stays below the cap, so without this draw the
+ * boundary is never reached.
+ */
+function schedulePresenceCap(world: World, rng: Rng): void {
+  const { kernel, options, limits } = world;
+  const cap = limits.presenceSubscriptionsPerConnectionMax;
+  if (world.users.length <= cap || !rng.chance(0.4)) return;
+  const devices = 1 + rng.int(3);
+  for (let i = 0; i < devices; i++) {
+    const d = rng.pick(world.devices);
+    const at = 4_000 + rng.int(Math.max(1, options.fault_ms - 4_000));
+    const over_after_ms = rng.chance(0.5) ? 500 + rng.int(3_000) : null;
+    const first = rng.int(world.users.length);
+    const order = world.users.map((_, k) => world.users[(first + k) % world.users.length]!.user_id);
+    kernel.loop.schedule(at, () => {
+      for (const u of order) if (d.watching.size < cap) d.watching.add(u);
+      d.raw({ event: "subscribe_presence", data: { user_ids: [...d.watching] } });
+      world.note(`${d.device_id} watches ${d.watching.size} users, the cap`);
+      if (over_after_ms === null) return;
+      kernel.loop.after(over_after_ms, () => {
+        const extra = order.find((u) => !d.watching.has(u));
+        if (extra !== undefined) d.raw({ event: "subscribe_presence", data: { user_ids: [...d.watching, extra] } });
+      });
+    });
+  }
 }
 
 /**

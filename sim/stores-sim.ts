@@ -540,12 +540,12 @@ export class PushSim implements Push {
     private readonly kernel: Kernel,
     private readonly node: SimNode,
     /** Told of each notification the push service accepted (the simulator's coverage). */
-    private readonly accepted: (target: PushTarget) => void = () => undefined,
+    private readonly accepted: (target: PushTarget, notification: PushNotification) => void = () => undefined,
   ) {}
   notify(target: PushTarget, notification: PushNotification): SyncPromise<void> {
     return this.kernel.call(this.node, "push", () => {
       this.sent.push({ target, notification });
-      this.accepted(target);
+      this.accepted(target, notification);
     });
   }
 }

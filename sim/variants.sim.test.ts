@@ -25,8 +25,8 @@ type Variant = {
   readonly without?: Partial<SimOptions>;
 };
 
-/** Issue 13's fault classes and the backlog workload, off. */
-const NEW_CLASSES_OFF: Partial<SimOptions> = { off_faults: new Set(["socket_frame_lost", "log_outage_long", "client_frame_burst"]), backlog: false };
+/** Issue 13's fault classes and its workload classes (the backlog, watch lists at the presence cap), off. */
+const NEW_CLASSES_OFF: Partial<SimOptions> = { off_faults: new Set(["socket_frame_lost", "log_outage_long", "client_frame_burst"]), backlog: false, presence_cap: false };
 
 const variants: readonly Variant[] = [
   { name: "router commits offsets before persisting", patch: { router_variant: "commit_before_persist" }, breaks: [1, 10] },
@@ -48,6 +48,30 @@ const variants: readonly Variant[] = [
     patch: { gateway_variant: "ack_given_up_as_durable" },
     breaks: [7, 10],
     without: NEW_CLASSES_OFF,
+  },
+  {
+    // A replay paced by acks outruns the frame bucket; invariant 10 judges a client refused
+    // for rate on a connection where it sent no more than the burst besides acks.
+    name: "gateway charges acks to the frame bucket (a replay of several pages, acks refused and the connection closed)",
+    patch: { gateway_variant: "acks_rate_limited" },
+    breaks: [10],
+    without: NEW_CLASSES_OFF,
+  },
+  {
+    // The base workload watches at most 3 users; only the drawn watch lists reach the cap.
+    name: "gateway refuses a presence subscription that reaches exactly the cap (off by one)",
+    patch: { gateway_variant: "subscription_cap_at_max" },
+    breaks: [8],
+    without: { presence_cap: false },
+  },
+  {
+    // The client's guard hides it from the screen; invariant 6 judges the frames per
+    // connection (history.wire_receipts). The router's own receipt guard (planted
+    // receipt_ignores_store) is masked by this one and by the client's: its unit test in
+    // core/router/guards.test.ts is what catches it.
+    name: "gateway forwards a receipt that goes back (a late delivered after read)",
+    patch: { gateway_variant: "receipt_goes_back" },
+    breaks: [6],
   },
   {
     name: "gateway ends the pending scan at a full page (a backlog of several pages)",

@@ -26,3 +26,17 @@ it("refuses media its sender never uploaded, and delivers the media it did (seed
   expect(stolen).toBeGreaterThan(0);
   expect(owned).toBeGreaterThan(0);
 }, 120_000);
+
+it("watch lists at the presence cap: a seed that draws none runs exactly as with the class off; one that draws them reaches the cap, has one past it refused, and passes", () => {
+  // Seed 1 draws no watch list at the cap (its own stream decides): same trace and events as with the class off.
+  const drawn = runSimulation(simOptions(1));
+  const off = runSimulation(simOptions(1, { presence_cap: false }));
+  expect(drawn.summary.workloads.presence_at_cap ?? 0).toBe(0);
+  expect(drawn.summary.trace_hash).toBe(off.summary.trace_hash);
+  expect(drawn.summary.events).toBe(off.summary.events);
+  const at_cap = runSimulation(simOptions(3));
+  console.log(`seed 3: presence_at_cap ${at_cap.summary.workloads.presence_at_cap}, presence_over_cap_refused ${at_cap.summary.workloads.presence_over_cap_refused}`);
+  expect(at_cap.summary.workloads.presence_at_cap ?? 0).toBeGreaterThan(0);
+  expect(at_cap.summary.workloads.presence_over_cap_refused ?? 0).toBeGreaterThan(0);
+  expect(at_cap.violations).toEqual([]);
+}, 120_000);

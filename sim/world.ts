@@ -15,6 +15,7 @@ import { FAULT_CLASSES, type RecoveryPath, type WorkloadClass } from "./faults.j
 import { Kernel, SIM_EPOCH_MS, SimNode } from "./kernel.js";
 import { LogSim, LogState } from "./log-sim.js";
 import type { SimOptions } from "./options.js";
+import type { PushEvent } from "../invariants/history.js";
 import type { Rng } from "./random.js";
 import { OutboxState, RegionalLogSim, RelaySim, RouterPendingSim, orderingRegionOf, regionMap, type RegionLayout } from "./regions.js";
 import type { RegionMap } from "../core/region/index.js";
@@ -63,6 +64,9 @@ export function simLimits(): Limits {
     ackAppendAttemptsMax: 3,
     ackAppendRetryBaseMs: 250,
     ackAppendRetryMaxMs: 4_000,
+    // Small enough that a drawn watch list reaches it exactly (and one more is refused): the
+    // base workload watches at most 3 users per connection, so it never meets the cap.
+    presenceSubscriptionsPerConnectionMax: 4,
   };
 }
 
@@ -254,6 +258,10 @@ export class World implements DeviceWorld {
           if (effect.type === "read_pending_page" && effect.after !== null) this.workload("backlog_several_pages");
           // Connection IDs are "<user>-d<n>#<seq>@<gateway>" (see connect()).
           if (effect.type === "check_media") this.workload(this.media.get(effect.media_id) === _connection.split("#")[0]!.replace(/-d\d+$/, "") ? "media_message" : "media_not_owned");
+          // A device subscribes with its whole watch list, so a list of the cap's length is a
+          // connection watching exactly the cap.
+          if (effect.type === "presence_subscribe" && effect.user_ids.length === this.limits.presenceSubscriptionsPerConnectionMax) this.workload("presence_at_cap");
+          if (effect.type === "send_frame" && effect.frame.event === "error" && effect.frame.data.code === "TOO_MANY_SUBSCRIPTIONS") this.workload("presence_over_cap_refused");
           if (effect.type === "send_frame" && effect.frame.event === "error" && effect.frame.data.code === "RATE_LIMITED" && phase !== "closed") {
             this.workload("frames_rate_limited_open");
           }
@@ -267,6 +275,8 @@ export class World implements DeviceWorld {
   }
 
   deliveredFrames = 0;
+  /** Push notifications the push service accepted, to whom (invariant 9 judges them). */
+  readonly pushes: PushEvent[] = [];
 
   private gatewayTarget(gateway_id: string): { node: SimNode; receive(d: readonly import("../core/model.js").Delivery[]): void } | null {
     const slot = this.gateways.find((g) => g.id === gateway_id);
@@ -290,9 +300,10 @@ export class World implements DeviceWorld {
         directory: new DirectorySim(k, node, this.directory),
         sessions: new SessionStoreSim(k, node, this.sessionsOf(node.region), region),
         link: new GatewayLinkSim(k, node, (gid) => this.gatewayTarget(gid)),
-        push: new PushSim(k, node, (target) => {
+        push: new PushSim(k, node, (target, notification) => {
           // Push tokens are "hook-<user>" (see build()).
           const user = this.users.find((u) => `hook-${u.user_id}` === target.token);
+          if (user !== undefined) this.pushes.push({ user_id: user.user_id, conversation_id: notification.conversation_id, message_id: notification.message_id, from: notification.from, at: this.kernel.loop.now });
           if (user !== undefined && user.devices.every((d) => !d.connected)) this.workload("push_to_offline_user");
         }),
         clock: node.clock,
@@ -459,7 +470,7 @@ export class World implements DeviceWorld {
         if (socket.dead) return;
         const connection = slot.host.open({ user_id: device.user_id, device_id: device.device_id, connection_id }, socket);
         if (connection === null) {
-          socket.close();
+          socket.close(1001, "draining");
           return;
         }
         socket.connection = connection;

@@ -110,6 +110,36 @@ const guards: { name: string; planted: GatewayVariant; holds: (step: Step) => bo
       return out.some((e) => e.type === "read_pending_page" && e.after !== null && e.after.message_id === mid(2));
     },
   },
+  {
+    // The client's own guard is not relied on: the gateway's must hold where it stands.
+    name: "forwards a recipient's receipt only when it moves forward",
+    planted: "receipt_goes_back",
+    holds: (step) => {
+      const state = liveConnection(step);
+      const receipt = (status: "delivered" | "read") => ({
+        kind: "receipt" as const,
+        connection_id: "c1",
+        prev_message_id: null,
+        receipt: { message_id: mid(1), conversation_id: CONV, status, user_id: "u2" },
+      });
+      const statuses = (["delivered", "read", "delivered", "read"] as const).flatMap((s) =>
+        frames(step(state, { type: "delivery_received", delivery: receipt(s), now_ms: 5 })).flatMap((f) => (f.event === "delivery_receipt" ? [f.data.status] : [])),
+      );
+      return statuses.join(",") === "delivered,read";
+    },
+  },
+  {
+    name: "a subscription that brings the watch list to exactly the cap is accepted (only one past it is refused)",
+    planted: "subscription_cap_at_max",
+    holds: (step) => {
+      const state = liveConnection(step, { presenceSubscriptionsPerConnectionMax: 3 });
+      step(state, { type: "frame_received", frame: { event: "subscribe_presence", data: { user_ids: ["u2"] } }, now_ms: 2 });
+      const at_cap = step(state, { type: "frame_received", frame: { event: "subscribe_presence", data: { user_ids: ["u2", "u3", "u4"] } }, now_ms: 3 });
+      const over = step(state, { type: "frame_received", frame: { event: "subscribe_presence", data: { user_ids: ["u5"] } }, now_ms: 4 });
+      const refused = (out: GatewayEffect[]): boolean => frames(out).some((f) => f.event === "error" && f.data.code === "TOO_MANY_SUBSCRIPTIONS");
+      return at_cap.some((e) => e.type === "presence_subscribe") && !refused(at_cap) && refused(over) && state.subscriptions.size === 3;
+    },
+  },
 ];
 
 describe("gateway guards, each where it stands", () => {
@@ -121,20 +151,6 @@ describe("gateway guards, each where it stands", () => {
       expect(g.holds(gatewayStepFor(g.planted))).toBe(false);
     });
   }
-
-  it("forwards a recipient's receipt only when it moves forward (the client's own guard is not relied on)", () => {
-    const state = liveConnection(gatewayStep);
-    const receipt = (status: "delivered" | "read") => ({
-      kind: "receipt" as const,
-      connection_id: "c1",
-      prev_message_id: null,
-      receipt: { message_id: mid(1), conversation_id: CONV, status, user_id: "u2" },
-    });
-    const statuses = (["delivered", "read", "delivered", "read"] as const).flatMap((s) =>
-      frames(gatewayStep(state, { type: "delivery_received", delivery: receipt(s), now_ms: 5 })).flatMap((f) => (f.event === "delivery_receipt" ? [f.data.status] : [])),
-    );
-    expect(statuses).toEqual(["delivered", "read"]);
-  });
 });
 
 describe("the per-connection bound on conversation streams (conversationStreamsPerConnectionMax)", () => {

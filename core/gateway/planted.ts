@@ -19,6 +19,8 @@ export const PLANTED_GATEWAY_VARIANTS = [
   "acks_rate_limited",
   "scan_stops_at_full_page",
   "frames_limited_by_read_time",
+  "subscription_cap_at_max",
+  "receipt_goes_back",
 ] as const satisfies readonly GatewayVariant[];
 
 type Step = (state: GatewayState, input: GatewayInput) => GatewayEffect[];
@@ -36,6 +38,10 @@ export function gatewayStepFor(variant: GatewayVariant | undefined): Step {
       return scanStopsAtFullPage;
     case "frames_limited_by_read_time":
       return framesLimitedByReadTime;
+    case "subscription_cap_at_max":
+      return subscriptionCapAtMax;
+    case "receipt_goes_back":
+      return receiptGoesBack;
     default:
       return gatewayStep;
   }
@@ -120,4 +126,31 @@ function scanStopsAtFullPage(state: GatewayState, input: GatewayInput): GatewayE
   state.last_scan_ms = input.now_ms;
   if (state.phase === "syncing") state.phase = "live";
   return out.filter((e) => !(e.type === "read_pending_page" && e.read_id === next));
+}
+
+/**
+ * The presence subscription cap is off by one: a subscription that would bring the
+ * connection's watch list to exactly the cap is refused as TOO_MANY_SUBSCRIPTIONS (`>=` for
+ * `>`), so a client watching as many users as API.md allows never hears of the last ones.
+ * Shows only at the boundary. Breaks invariant 8 (a watch never answered).
+ */
+function subscriptionCapAtMax(state: GatewayState, input: GatewayInput): GatewayEffect[] {
+  if (input.type !== "frame_received" || input.frame.event !== "subscribe_presence") return gatewayStep(state, input);
+  const fresh = new Set(input.frame.data.user_ids.filter((u) => !state.subscriptions.has(u)));
+  if (fresh.size === 0 || state.subscriptions.size + fresh.size !== state.config.limits.presenceSubscriptionsPerConnectionMax) return gatewayStep(state, input);
+  // One more (never a real user) makes the correct step refuse it, charging the frame as usual.
+  return gatewayStep(state, { ...input, frame: { event: "subscribe_presence", data: { user_ids: [...input.frame.data.user_ids, "planted-one-more"] } } });
+}
+
+/**
+ * The connection forgets which status it last forwarded per (message, recipient), so a late
+ * `delivered` that a router delivers after `read` goes out behind it. The client's own guard
+ * hides it from the screen; the frames on the connection go back. Breaks invariant 6 (judged
+ * on the wire, history.wire_receipts).
+ */
+function receiptGoesBack(state: GatewayState, input: GatewayInput): GatewayEffect[] {
+  if (input.type === "delivery_received" && input.delivery.kind === "receipt" && input.delivery.receipt.user_id !== undefined) {
+    state.receipts_forwarded.delete(`${input.delivery.receipt.message_id}/${input.delivery.receipt.user_id}`);
+  }
+  return gatewayStep(state, input);
 }

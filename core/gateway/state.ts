@@ -54,7 +54,9 @@ export type GatewayVariant =
   | "ack_given_up_as_durable"
   | "acks_rate_limited"
   | "scan_stops_at_full_page"
-  | "frames_limited_by_read_time";
+  | "frames_limited_by_read_time"
+  | "subscription_cap_at_max"
+  | "receipt_goes_back";
 
 export type GatewayConfig = {
   readonly gateway_id: string;

@@ -1,14 +1,16 @@
 /**
- * The router's commit-offset guard, where it stands: a partition is committed only up to its
+ * The router's guards, where they stand. The receipt guard: a sender is told an ack's status
+ * only when the receipt store says it moved there (downstream guards would mask its bug).
+ * The commit-offset guard: a partition is committed only up to its
  * first record still in flight. The swarm sees a router that commits past one only when a
  * crash or rebalance lands while that record is unfinished, so this test runs the guard's
  * scenario on the correct step, where it must hold, and on the planted bug that breaks it
  * (planted.ts), where it must fail.
  */
 import { describe, expect, it } from "vitest";
-import type { SendRecord } from "../model.js";
+import type { AckRecord, SendRecord } from "../model.js";
 import { routerStep, routerStepFor, type RouterEffect, type RouterInput, type RouterState } from "./index.js";
-import { consumed, execute, freshRouter, pollLoaded, worldInit } from "./test-support.js";
+import { consumed, drive, execute, freshRouter, pollLoaded, worldInit } from "./test-support.js";
 
 const NOW = 1_800_000_000_000;
 type Step = (state: RouterState, input: RouterInput) => RouterEffect[];
@@ -95,5 +97,30 @@ describe("router step assertions (checked after every step)", () => {
     expect(flooded.jobs.size).toBe(1); // at the bound
     flooded.jobs.set("extra", { ...[...flooded.jobs.values()][0]!, key: "extra", id: 99 });
     expect(() => routerStep(flooded, { type: "timer_fired", now_ms: NOW })).toThrow(/2 jobs, over routerJobsMax 1/);
+  });
+});
+
+/** The receipt statuses the sender is told when bob's `read` ack is handled before his late `delivered` one. */
+function receiptsForReadThenDelivered(step: Step): string[] {
+  const w = worldInit();
+  w.users.set("alice", ["alice-1"]);
+  w.users.set("bob", ["bob-1"]);
+  w.sessions.push({ user_id: "alice", device_id: "alice-1", gateway_id: "g-1", connection_id: "conn-1" });
+  const r = freshRouter();
+  drive(w, r, consumed([send("alice", "bob", 1)]), NOW, step);
+  const id = [...w.messages.values()][0]!.message_id;
+  w.delivered = [];
+  const ack = (status: "delivered" | "read"): AckRecord => ({ kind: "ack", conversation_id: "d.alice.bob", message_id: id, user_id: "bob", device_id: "bob-1", status });
+  drive(w, r, consumed([ack("read"), ack("delivered")], 0, 1), NOW, step);
+  return w.delivered.flatMap((d) => d.deliveries).flatMap((d) => (d.kind === "receipt" ? [d.receipt.status] : []));
+}
+
+describe("router: the receipt guard, where it stands", () => {
+  it("tells the sender nothing for a late delivered ack after read", () => {
+    expect(receiptsForReadThenDelivered(routerStep)).toEqual(["read"]);
+  });
+
+  it("fails on the planted bug receipt_ignores_store", () => {
+    expect(receiptsForReadThenDelivered(routerStepFor("receipt_ignores_store"))).toEqual(["read", "delivered"]);
   });
 });

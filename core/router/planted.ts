@@ -8,7 +8,7 @@ import type { RouterState, RouterVariant } from "./state.js";
 import { routerStep } from "./step.js";
 import type { RouterEffect, RouterInput } from "./types.js";
 
-export const PLANTED_ROUTER_VARIANTS = ["commit_past_in_flight", "chain_ignores_checkpoint", "id_from_router_clock", "redeliver_to_current_members"] as const satisfies readonly RouterVariant[];
+export const PLANTED_ROUTER_VARIANTS = ["commit_past_in_flight", "chain_ignores_checkpoint", "id_from_router_clock", "redeliver_to_current_members", "receipt_ignores_store"] as const satisfies readonly RouterVariant[];
 
 type Step = (state: RouterState, input: RouterInput) => RouterEffect[];
 
@@ -23,6 +23,8 @@ export function routerStepFor(variant: RouterVariant): Step {
       return idFromRouterClock;
     case "redeliver_to_current_members":
       return redeliverToCurrentMembers;
+    case "receipt_ignores_store":
+      return receiptIgnoresStore;
     default:
       return routerStep;
   }
@@ -88,4 +90,21 @@ function commitPastInFlight(state: RouterState, input: RouterInput): RouterEffec
     if (top >= 0 && (p.committable === null || p.committable < top + 1)) p.committable = top + 1;
   }
   return out;
+}
+
+/**
+ * The router tells the sender an ack's own status, not what the receipt store answered: a
+ * late `delivered` ack handled after `read` is forwarded as `delivered`. The gateway's guard
+ * drops it on a connection that already carried `read`, and the client's guard drops it on
+ * the screen, so the swarm cannot see this layer's bug; core/router/guards.test.ts tests the
+ * guard where it stands. Breaks invariant 6 (receipts move forward) wherever the layers below
+ * do not guard.
+ */
+function receiptIgnoresStore(state: RouterState, input: RouterInput): RouterEffect[] {
+  if (input.type !== "effect_completed" || input.result.type !== "apply_ack" || input.result.receipt_status === null) return routerStep(state, input);
+  for (const job of state.jobs.values()) {
+    if (job.id !== input.job || job.record.record.kind !== "ack") continue;
+    return routerStep(state, { ...input, result: { type: "apply_ack", receipt_status: job.record.record.status } });
+  }
+  return routerStep(state, input);
 }

@@ -40,7 +40,13 @@ export type RouterVariant =
    */
   | "chain_ignores_checkpoint"
   /** Planted around the step (planted.ts): a new message's ID from the router's own clock and machine. */
-  | "id_from_router_clock";
+  | "id_from_router_clock"
+  /**
+   * Planted around the step (planted.ts): an ack's status is told to the sender whatever the
+   * receipt store answered (a late `delivered` after `read` goes out). Masked downstream by the
+   * gateway's and the client's guards; core/router/guards.test.ts tests this guard alone.
+   */
+  | "receipt_ignores_store";
 
 export type RouterConfig = {
   readonly router_id: string;

@@ -28,9 +28,9 @@ const flags = z.object({
   faults: faultList.optional(),
   "no-faults": faultList.optional(),
   scenario: z.enum(SCENARIO_NAMES as [ScenarioName, ...ScenarioName[]]).optional(),
-  "router-variant": z.enum(["correct", "commit_before_persist", "order_by_gateway_clock", "delete_pending_on_delivery", "dedup_cache_only", "persist_without_waiting", "commit_past_in_flight", "chain_ignores_checkpoint", "id_from_router_clock", "redeliver_to_current_members"]).default("correct"),
+  "router-variant": z.enum(["correct", "commit_before_persist", "order_by_gateway_clock", "delete_pending_on_delivery", "dedup_cache_only", "persist_without_waiting", "commit_past_in_flight", "chain_ignores_checkpoint", "id_from_router_clock", "redeliver_to_current_members", "receipt_ignores_store"]).default("correct"),
   "gateway-variant": z
-    .enum(["correct", "sent_before_append", "resync_skips_emitted", "ack_given_up_as_durable", "acks_rate_limited", "scan_stops_at_full_page", "frames_limited_by_read_time"])
+    .enum(["correct", "sent_before_append", "resync_skips_emitted", "ack_given_up_as_durable", "acks_rate_limited", "scan_stops_at_full_page", "subscription_cap_at_max", "receipt_goes_back", "frames_limited_by_read_time"])
     .default("correct"),
   "relay-variant": z.enum(RELAY_VARIANTS).default("correct"),
   "regions-max": z.coerce.number().int().min(1).max(8).default(DEFAULT_OPTIONS.regions_max),
@@ -41,6 +41,7 @@ const flags = z.object({
   "no-backlog": z.boolean().default(false),
   "no-membership": z.boolean().default(false),
   "no-contract-burst": z.boolean().default(false),
+  "no-presence-cap": z.boolean().default(false),
   n: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
   workers: z.coerce.number().int().min(1).max(64).optional(),
 });
@@ -50,7 +51,7 @@ export type CliFlags = z.infer<typeof flags>;
 /** Parses `--name value`, `--name=value` and boolean `--name`. */
 export function parseFlags(argv: readonly string[], defaults: Record<string, string> = {}): { ok: true; flags: CliFlags } | { ok: false; message: string } {
   const raw: Record<string, unknown> = { ...defaults };
-  const booleans = new Set(["json", "trace", "no-shrink", "no-backlog", "no-membership", "no-contract-burst"]);
+  const booleans = new Set(["json", "trace", "no-shrink", "no-backlog", "no-membership", "no-contract-burst", "no-presence-cap"]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith("--")) return { ok: false, message: `Unexpected argument ${JSON.stringify(arg)}; flags look like --name value.` };
@@ -97,6 +98,7 @@ export function toOptions(f: CliFlags): SimOptions {
     backlog: !f["no-backlog"],
     membership: !f["no-membership"],
     contract_burst: !f["no-contract-burst"],
+    presence_cap: !f["no-presence-cap"],
     trace: f.trace,
   });
 }
@@ -124,5 +126,6 @@ export function toArgs(o: SimOptions): string {
   if (!o.backlog) parts.push("--no-backlog");
   if (!o.membership) parts.push("--no-membership");
   if (!o.contract_burst) parts.push("--no-contract-burst");
+  if (!o.presence_cap) parts.push("--no-presence-cap");
   return parts.join(" ");
 }
