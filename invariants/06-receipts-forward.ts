@@ -27,12 +27,15 @@ export const NAME = "receipts-forward";
 
 const RANK: Readonly<Record<ReceiptEvent["status"], number>> = { sent: 0, delivered: 1, read: 2 };
 
-export function checkReceiptsForward(history: History, d: Derived = derive(history)): Violation[] {
-  const report = new Report(INVARIANT, NAME);
+export function checkReceiptsForward(history: History, d: Derived = derive(history), report: Report = new Report(INVARIANT, NAME)): Violation[] {
   const perRecipient = new Map<string, ReceiptEvent>();
 
+  let delivered = 0;
+  let read = 0;
   for (const r of history.receipts) {
     if (r.status === "sent") continue;
+    if (r.status === "read") read += 1;
+    else delivered += 1;
     const device = deviceKey(r.device);
     const what = (): string => msg(r.message_id, d.messages.get(r.message_id)?.client_msg_id);
     if (r.user_id === null) {
@@ -62,5 +65,7 @@ export function checkReceiptsForward(history: History, d: Derived = derive(histo
       }
     }
   }
+  report.judge("delivered receipts", delivered);
+  report.judge("read receipts", read);
   return report.violations();
 }

@@ -22,14 +22,15 @@ import { Report } from "./internal/report.js";
 export const INVARIANT = 10;
 export const NAME = "liveness";
 
-export function checkLiveness(history: History, d: Derived = derive(history)): Violation[] {
-  const report = new Report(INVARIANT, NAME);
+export function checkLiveness(history: History, d: Derived = derive(history), report: Report = new Report(INVARIANT, NAME)): Violation[] {
   const { final } = history;
+  report.judge("quiescence");
   if (!final.quiescent) {
     const stuck = final.stuck === undefined || final.stuck.length === 0 ? "" : ` Still pending or in flight: ${final.stuck.join("; ")}.`;
     report.add(`The run did not reach quiescence before its deadline (healed at ${final.healed_at}; pending entries left: ${final.pending.length}).${stuck}`);
   }
 
+  let judged = 0;
   for (const facts of d.messages.values()) {
     if (!facts.ok) continue;
     let ok_at = Infinity;
@@ -38,6 +39,7 @@ export function checkLiveness(history: History, d: Derived = derive(history)): V
     for (const device of requiredDevices(d, facts)) {
       const key = deviceKey(device);
       if (!d.connected.has(key)) continue;
+      judged += 1;
       const deadline = Math.max(ok_at, final.healed_at, d.openSinceByDevice?.get(key) ?? -Infinity) + history.delivery_bound_ms;
       const shown = displayOn(d, device, facts.message_id);
       if (shown !== undefined && shown.at <= deadline) continue;
@@ -53,5 +55,6 @@ export function checkLiveness(history: History, d: Derived = derive(history)): V
       );
     }
   }
+  report.judge("deliveries to connected devices", judged);
   return report.violations();
 }
