@@ -117,6 +117,19 @@ describe("invariant 1, zero loss", () => {
     expectClean(1, h);
   });
 
+  it("excuses a device offline at the end only while the pending store holds the message for it", () => {
+    const h = baseline();
+    dropDisplay(h, M.c1, BOB_PHONE);
+    disconnect(h, BOB_PHONE, 900);
+    // Gone for good, and the message lost with it: zero loss fails (and pending-drains too).
+    expectViolation(1, h, M.c1, D(BOB_PHONE));
+    expectViolation(5, h, M.c1, D(BOB_PHONE), "displayed 0 times");
+    // Held for it in the pending store: delivered when it comes back, nothing lost.
+    h.final.pending.push({ device: BOB_PHONE, message_id: M.c1 });
+    expectClean(1, h);
+    expectClean(5, h);
+  });
+
   it("accepts an info send that nobody displayed", () => {
     const h = baseline();
     for (const d of [ALICE_PHONE, ALICE_LAPTOP, CAROL_PHONE]) dropDisplay(h, M.b3, d);
