@@ -39,6 +39,8 @@ export function checkPendingDrains(history: History, d: Derived = derive(history
   if (history.final.quiescent) {
     const landed = landedAcks(history, d);
     report.judge("pending entries", history.final.pending.length);
+    // Each connected device's share of the store was judged empty (an empty store counts too).
+    report.judge("connected devices drained", d.connected.size);
     report.judge("acks that must have landed", landed.size);
     for (const entry of history.final.pending) {
       const device = deviceKey(entry.device);
