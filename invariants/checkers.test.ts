@@ -199,6 +199,17 @@ describe("invariant 3, one order", () => {
     expectViolation(3, h, D(ALICE_LAPTOP), M.c1, M.b3, "gap");
   });
 
+  it("excuses a gap on a device offline at the end only while the pending store holds the earlier message", () => {
+    // A real-cluster chaos run: the device showed its own later send, then went offline for
+    // good before the other user's earlier message reached it; the store holds that one.
+    const h = baseline();
+    dropDisplay(h, M.c1, ALICE_LAPTOP);
+    disconnect(h, ALICE_LAPTOP, 900);
+    expectViolation(3, h, D(ALICE_LAPTOP), M.c1, M.b3, "gap");
+    h.final.pending.push({ device: ALICE_LAPTOP, message_id: M.c1 });
+    expectClean(3, h);
+  });
+
   it("reports a history that is not ascending", () => {
     const h = baseline();
     h.final.history[DM] = [M.b1, M.a1, M.a3];
