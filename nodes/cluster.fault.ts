@@ -461,7 +461,7 @@ export async function runClusterFault(endpoints: Endpoints, plan: FaultPlan, pen
  * store still holds for a connected device (its message, conversation, sender, and the
  * gateway that device is connected to). Empty when quiescent.
  */
-async function whatIsLeft(devices: readonly HistoryDevice[], offline: ReadonlySet<HistoryDevice>, pending: PendingReader, accounts: readonly Account[]): Promise<string[]> {
+export async function whatIsLeft(devices: readonly HistoryDevice[], offline: ReadonlySet<HistoryDevice>, pending: PendingReader, accounts: readonly Account[]): Promise<string[]> {
   const name = (user_id: string): string => accounts.find((a) => a.user_id === user_id)?.username ?? user_id;
   const out: string[] = [];
   for (const d of devices) {
