@@ -443,7 +443,7 @@ export async function runClusterFault(endpoints: Endpoints, plan: FaultPlan, pen
     presence_bound_ms,
   };
   const { violations, verdicts } = judgeAll(h);
-  if (violations.length > 0) explain(devices, accounts, history, say);
+  if (violations.length > 0) explain(devices, accounts, memberships, history, say);
   const ok = h.sends.filter((s) => s.outcome === "ok").length;
   const deliveries = h.displays.filter((d) => d.via === "new_message").length;
   say(
@@ -485,13 +485,14 @@ export async function whatIsLeft(devices: readonly HistoryDevice[], offline: Rea
 }
 
 /** On a failed run: what each undelivered message went through, and each device's connections. */
-function explain(devices: readonly HistoryDevice[], accounts: readonly Account[], history: Record<string, string[]>, say: (line: string) => void): void {
+function explain(devices: readonly HistoryDevice[], accounts: readonly Account[], memberships: readonly Membership[], history: Record<string, string[]>, say: (line: string) => void): void {
   const name = (user_id: string): string => accounts.find((a) => a.user_id === user_id)?.username ?? user_id;
+  const members = (conversation_id: string): Set<string> => new Set(memberships.filter((m) => m.conversation_id === conversation_id && m.left_at === null).map((m) => m.user_id));
   for (const d of devices) {
     for (const s of d.sends) {
       if (s.outcome !== "ok") continue;
       const stored = history[s.conversation_id]?.includes(s.message_id!) === true;
-      const missing = devices.filter((r) => r !== d && s.conversation_id.includes(r.ref.user_id) && r.connected && !r.displays.some((x) => x.message_id === s.message_id));
+      const missing = devices.filter((r) => r !== d && r.connected && members(s.conversation_id).has(r.ref.user_id) && !r.displays.some((x) => x.message_id === s.message_id));
       if (missing.length === 0) continue;
       say(`  undelivered ${s.content} ${s.message_id} ${name(d.ref.user_id)}/${d.device_id} -> ${missing.map((r) => `${name(r.ref.user_id)}/${r.device_id}`).join(", ")}: invoked t=${s.invoked_at}, sent t=${s.completed_at}, in history: ${stored}`);
     }
@@ -509,7 +510,7 @@ export function printReport(r: FaultReport, write: (line: string) => void = (l) 
 }
 
 /** Writes a run's history as JSON (FAULT_HISTORY_OUT), for tests that plant faults in real data. */
-function keepHistory(r: FaultReport): void {
+export function keepHistory(r: FaultReport): void {
   const out = process.env.FAULT_HISTORY_OUT;
   if (out !== undefined && out !== "") writeFileSync(out, `${JSON.stringify(r.history)}\n`);
 }
@@ -544,5 +545,3 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
     },
   );
 }
-
-export { keepHistory };
