@@ -118,7 +118,9 @@ it("kill -9 of a Redis Cluster master under traffic: the checkers find no violat
   }
   expect(killed).toMatch(/^\d+$/);
   expect(report.sends).toBeGreaterThan(50);
-  // Every send is answered: ok, or refused for good (a leaver's send to its old group).
-  expect(report.history.sends.filter((s) => s.outcome === "info")).toEqual([]);
+  // Every send of a device online at the end is answered: ok, or refused for good (a
+  // leaver's send to its old group). A device gone for good may leave some unanswered.
+  const online = new Set(report.history.final.connected.map((d) => d.device_id));
+  expect(report.history.sends.filter((s) => s.outcome === "info" && online.has(s.device.device_id))).toEqual([]);
   expect(report.violations.map((v) => `[${v.invariant} ${v.name}] ${v.message}`)).toEqual([]);
 }, 400_000);
