@@ -24,8 +24,8 @@ import { Report } from "./internal/report.js";
 export const INVARIANT = 2;
 export const NAME = "no-phantoms";
 
-export function checkNoPhantoms(history: History, d: Derived = derive(history)): Violation[] {
-  const report = new Report(INVARIANT, NAME);
+export function checkNoPhantoms(history: History, d: Derived = derive(history), report: Report = new Report(INVARIANT, NAME)): Violation[] {
+  report.judge("displays", history.displays.length);
 
   for (const shown of history.displays) {
     // Built only for a violation: this loop runs once per display of a million-event history.
@@ -96,6 +96,7 @@ function checkSharedIds(history: History, report: Report): void {
     });
   }
   for (const [conversation_id, ids] of Object.entries(history.final.history)) {
+    report.judge("history entries", ids.length);
     for (const message_id of ids) note(message_id, { key: null, conversation_id, where: () => `final.history of ${conversation_id}` });
   }
 }

@@ -26,8 +26,7 @@ export const NAME = "sender-fifo";
 
 type Sent = { message_id: string; client_msg_id: string; invoked_at: number; ok_at: number; device: DeviceRef; conversation_id: string };
 
-export function checkSenderFifo(history: History, d: Derived = derive(history)): Violation[] {
-  const report = new Report(INVARIANT, NAME);
+export function checkSenderFifo(history: History, d: Derived = derive(history), report: Report = new Report(INVARIANT, NAME)): Violation[] {
 
   const lanes = new Map<string, Map<string, Sent>>();
   for (const [message_id, ops] of d.okSendsById) {
@@ -48,6 +47,7 @@ export function checkSenderFifo(history: History, d: Derived = derive(history)):
   }
 
   for (const sent of lanes.values()) {
+    report.judge("messages", sent.size);
     const byOk = [...sent.values()].sort((a, b) => a.ok_at - b.ok_at);
     const byInvocation = [...sent.values()].sort((a, b) => a.invoked_at - b.invoked_at);
     let next = 0;

@@ -21,8 +21,7 @@ import { Report } from "./internal/report.js";
 export const INVARIANT = 5;
 export const NAME = "exactly-once";
 
-export function checkExactlyOnce(history: History, d: Derived = derive(history)): Violation[] {
-  const report = new Report(INVARIANT, NAME);
+export function checkExactlyOnce(history: History, d: Derived = derive(history), report: Report = new Report(INVARIANT, NAME)): Violation[] {
 
   const idsByKey = new Map<string, { user_id: string; client_msg_id: string; ids: Set<string> }>();
   const note = (user_id: string, client_msg_id: string, message_id: string): void => {
@@ -33,6 +32,8 @@ export function checkExactlyOnce(history: History, d: Derived = derive(history))
   };
   for (const op of history.sends) if (op.outcome === "ok" && op.message_id !== null) note(op.device.user_id, op.client_msg_id, op.message_id);
   for (const shown of history.displays) note(shown.from, shown.client_msg_id, shown.message_id);
+  report.judge("sends", idsByKey.size);
+  report.judge("displays", history.displays.length);
   for (const { user_id, client_msg_id, ids } of idsByKey.values()) {
     if (ids.size > 1) {
       report.add(`client_msg_id ${client_msg_id} from ${user_id} became ${ids.size} different messages: ${list([...ids].map((id) => msg(id)))}.`);
@@ -59,13 +60,15 @@ export function checkExactlyOnce(history: History, d: Derived = derive(history))
   }
 
   if (history.final.quiescent) {
-    for (const { facts, device } of missingDisplays(d)) {
+    const counted = { required: 0 };
+    for (const { facts, device } of missingDisplays(d, counted)) {
       if (report.full) {
         report.count();
         continue;
       }
       report.add(`${msg(facts.message_id, facts.client_msg_id)} from ${facts.sender} was displayed 0 times on ${dev(device)} at quiescence; it must be displayed exactly once.`);
     }
+    report.judge("deliveries", counted.required);
   }
   return report.violations();
 }

@@ -33,12 +33,15 @@ export const NAME = "receipts-forward";
 
 const RANK: Readonly<Record<ReceiptEvent["status"], number>> = { sent: 0, delivered: 1, read: 2 };
 
-export function checkReceiptsForward(history: History, d: Derived = derive(history)): Violation[] {
-  const report = new Report(INVARIANT, NAME);
+export function checkReceiptsForward(history: History, d: Derived = derive(history), report: Report = new Report(INVARIANT, NAME)): Violation[] {
   const perRecipient = new Map<string, ReceiptEvent>();
 
+  let delivered = 0;
+  let read = 0;
   for (const r of history.receipts) {
     if (r.status === "sent") continue;
+    if (r.status === "read") read += 1;
+    else delivered += 1;
     const device = deviceKey(r.device);
     const what = (): string => msg(r.message_id, d.messages.get(r.message_id)?.client_msg_id);
     if (r.user_id === null) {
@@ -69,8 +72,10 @@ export function checkReceiptsForward(history: History, d: Derived = derive(histo
     }
   }
   const perConnection = new Map<string, ReceiptEvent>();
+  let wire = 0;
   for (const r of history.wire_receipts ?? []) {
     if (r.status === "sent" || r.user_id === null) continue;
+    wire++;
     const key = deviceKey(r.device) + SEP + r.connection + SEP + r.message_id + SEP + r.user_id;
     const previous = perConnection.get(key);
     if (previous !== undefined && RANK[r.status] < RANK[previous.status]) {
@@ -79,5 +84,8 @@ export function checkReceiptsForward(history: History, d: Derived = derive(histo
       );
     } else perConnection.set(key, r);
   }
+  report.judge("delivered receipts", delivered);
+  report.judge("read receipts", read);
+  if (history.wire_receipts !== undefined) report.judge("receipt frames per connection", wire);
   return report.violations();
 }

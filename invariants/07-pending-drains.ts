@@ -33,12 +33,15 @@ import { coversWindow, mergeSpans, type Span } from "./internal/spans.js";
 export const INVARIANT = 7;
 export const NAME = "pending-drains";
 
-export function checkPendingDrains(history: History, d: Derived = derive(history)): Violation[] {
-  const report = new Report(INVARIANT, NAME);
-  const pending = new Set(history.final.pending.map((p) => deviceKey(p.device) + SEP + p.message_id));
+export function checkPendingDrains(history: History, d: Derived = derive(history), report: Report = new Report(INVARIANT, NAME)): Violation[] {
+  const pending = d.pending;
 
   if (history.final.quiescent) {
     const landed = landedAcks(history, d);
+    report.judge("pending entries", history.final.pending.length);
+    // Each connected device's share of the store was judged empty (an empty store counts too).
+    report.judge("connected devices drained", d.connected.size);
+    report.judge("acks that must have landed", landed.size);
     for (const entry of history.final.pending) {
       const device = deviceKey(entry.device);
       const what = msg(entry.message_id, d.messages.get(entry.message_id)?.client_msg_id);
@@ -51,12 +54,14 @@ export function checkPendingDrains(history: History, d: Derived = derive(history
     }
   }
 
+  let held = 0;
   for (const facts of d.messages.values()) {
     if (!facts.ok) continue;
     for (const device of requiredDevices(d, facts)) {
       const key = deviceKey(device);
       if (facts.sending_devices.has(key) || d.connected.has(key)) continue;
       if (d.firstDisplay.get(key)?.has(facts.message_id) === true || d.acksByDevice.has(key + SEP + facts.message_id)) continue;
+      held += 1;
       if (pending.has(key + SEP + facts.message_id)) continue;
       if (report.full) {
         report.count();
@@ -68,6 +73,7 @@ export function checkPendingDrains(history: History, d: Derived = derive(history
     }
   }
 
+  report.judge("unacked deliveries that must stay pending", held);
   if (history.final.quiescent && history.final.unread !== undefined) checkUnread(history, d, report);
   return report.violations();
 }
@@ -105,6 +111,7 @@ function landedAcks(history: History, d: Derived): Map<string, number> {
 }
 
 function checkUnread(history: History, d: Derived, report: Report): void {
+  report.judge("unread counts", history.final.unread?.length ?? 0);
   for (const { user_id, conversation_id, count } of history.final.unread ?? []) {
     let least = 0;
     let most = 0;

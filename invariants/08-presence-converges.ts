@@ -31,8 +31,7 @@ export const NAME = "presence-converges";
 
 type PresenceEvent = Extract<ReceivedEvent, { kind: "presence" }>;
 
-export function checkPresenceConverges(history: History, d: Derived = derive(history)): Violation[] {
-  const report = new Report(INVARIANT, NAME);
+export function checkPresenceConverges(history: History, d: Derived = derive(history), report: Report = new Report(INVARIANT, NAME)): Violation[] {
   const { final } = history;
   const bound = history.presence_bound_ms;
 
@@ -43,6 +42,7 @@ export function checkPresenceConverges(history: History, d: Derived = derive(his
     const online = new Set(final.connected.map((c) => c.user_id));
     for (const watch of final.presence_watches) {
       if (!d.connected.has(deviceKey(watch.device))) continue;
+      report.judge("watches at the end");
       const seen = last.get(deviceKey(watch.device) + SEP + watch.user_id);
       const expected = online.has(watch.user_id) ? "online" : "offline";
       if (seen === undefined) {
@@ -57,8 +57,10 @@ export function checkPresenceConverges(history: History, d: Derived = derive(his
 
   const spansByUser = d.connectionSpansByUser;
   if (spansByUser !== null) {
+    let onlines = 0;
     for (const e of history.received) {
       if (e.kind !== "presence" || e.status !== "online") continue;
+      onlines += 1;
       const ended = lastEndBy(spansByUser.get(e.user_id) ?? [], e.at + bound);
       if (ended !== undefined && ended >= e.at - bound) continue;
       report.add(
@@ -67,6 +69,7 @@ export function checkPresenceConverges(history: History, d: Derived = derive(his
           : `${dev(e.device)} received ${e.user_id} online at ${e.at}, but the last connection of ${e.user_id} had ended at ${ended}, more than ${bound} ms earlier.`,
       );
     }
+    report.judge("online updates", onlines);
   }
   return report.violations();
 }

@@ -29,8 +29,9 @@ import { Report } from "./internal/report.js";
 export const INVARIANT = 9;
 export const NAME = "no-leaks";
 
-export function checkNoLeaks(history: History, d: Derived = derive(history)): Violation[] {
-  const report = new Report(INVARIANT, NAME);
+export function checkNoLeaks(history: History, d: Derived = derive(history), report: Report = new Report(INVARIANT, NAME)): Violation[] {
+  report.judge("displays", history.displays.length);
+  report.judge("receipts", history.receipts.length);
 
   for (const shown of history.displays) {
     const facts = d.messages.get(shown.message_id);
@@ -56,6 +57,7 @@ export function checkNoLeaks(history: History, d: Derived = derive(history)): Vi
     }
   }
 
+  if (history.pushes !== undefined) report.judge("pushes", history.pushes.length);
   for (const p of history.pushes ?? []) {
     const facts = d.messages.get(p.message_id);
     const after = facts?.ordered_after ?? -Infinity;
@@ -70,10 +72,13 @@ export function checkNoLeaks(history: History, d: Derived = derive(history)): Vi
     );
   }
 
+  let typing = 0;
   for (const e of history.received) {
     if (e.kind !== "typing") continue;
+    typing += 1;
     if (memberAtSomeMoment(d, e.conversation_id, e.device.user_id, e.at - history.delivery_bound_ms, e.at)) continue;
     report.add(`A typing event from ${e.from} in ${e.conversation_id} reached ${dev(e.device)} at ${e.at}, but ${e.device.user_id} was not a member then, nor in the ${history.delivery_bound_ms} ms before.`);
   }
+  report.judge("typing events", typing);
   return report.violations();
 }

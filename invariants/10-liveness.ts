@@ -29,9 +29,9 @@ import { Report } from "./internal/report.js";
 export const INVARIANT = 10;
 export const NAME = "liveness";
 
-export function checkLiveness(history: History, d: Derived = derive(history)): Violation[] {
-  const report = new Report(INVARIANT, NAME);
+export function checkLiveness(history: History, d: Derived = derive(history), report: Report = new Report(INVARIANT, NAME)): Violation[] {
   const { final } = history;
+  report.judge("quiescence");
   if (!final.quiescent) {
     const stuck = final.stuck === undefined || final.stuck.length === 0 ? "" : ` Still pending or in flight: ${final.stuck.join("; ")}.`;
     report.add(`The run did not reach quiescence before its deadline (healed at ${final.healed_at}; pending entries left: ${final.pending.length}).${stuck}`);
@@ -39,6 +39,7 @@ export function checkLiveness(history: History, d: Derived = derive(history)): V
 
   // One violation per connection: its first unearned refusal, with how many followed.
   const unearned = new Map<string, { first: RateRefusal; more: number; closed: boolean }>();
+  if (history.rate_refusals !== undefined) report.judge("rate refusals", history.rate_refusals.length);
   for (const r of history.rate_refusals ?? []) {
     if (r.frames_sent > r.frames_burst) continue;
     const key = `${deviceKey(r.device)}#${r.connection}`;
@@ -59,6 +60,7 @@ export function checkLiveness(history: History, d: Derived = derive(history)): V
     );
   }
 
+  let judged = 0;
   for (const facts of d.messages.values()) {
     if (!facts.ok) continue;
     let ok_at = Infinity;
@@ -67,6 +69,7 @@ export function checkLiveness(history: History, d: Derived = derive(history)): V
     for (const device of requiredDevices(d, facts)) {
       const key = deviceKey(device);
       if (!d.connected.has(key)) continue;
+      judged += 1;
       const deadline = Math.max(ok_at, final.healed_at, d.openSinceByDevice?.get(key) ?? -Infinity) + history.delivery_bound_ms;
       const shown = displayOn(d, device, facts.message_id);
       if (shown !== undefined && shown.at <= deadline) continue;
@@ -82,5 +85,6 @@ export function checkLiveness(history: History, d: Derived = derive(history)): V
       );
     }
   }
+  report.judge("deliveries to connected devices", judged);
   return report.violations();
 }

@@ -19,9 +19,11 @@ import { Report } from "./internal/report.js";
 export const INVARIANT = 11;
 export const NAME = "honest-clients-served";
 
-export function checkHonestClientsServed(history: History, _derived?: Derived): Violation[] {
+export function checkHonestClientsServed(history: History, _derived?: Derived, report = new Report(INVARIANT, NAME)): Violation[] {
   void _derived;
-  const report = new Report(INVARIANT, NAME);
+  // Every connection of a history that records refusals is judged: it was refused only if it
+  // strayed past the allowance.
+  if (history.limit_refusals !== undefined) report.judge("connections", history.connections?.length ?? 0);
   for (const r of history.limit_refusals ?? []) {
     if (!r.within_contract) continue;
     report.add(`${dev(r.device)} was refused RATE_LIMITED at ${r.at} ms on connection ${r.connection}, though every frame it had sent on it kept within the contract's allowance.`);

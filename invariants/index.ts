@@ -12,6 +12,7 @@
  */
 import type { History, Violation } from "./history.js";
 import { derive, type Derived } from "./internal/derive.js";
+import { Report, type Judged } from "./internal/report.js";
 import * as zeroLoss from "./01-zero-loss.js";
 import * as noPhantoms from "./02-no-phantoms.js";
 import * as oneOrder from "./03-one-order.js";
@@ -25,7 +26,7 @@ import * as liveness from "./10-liveness.js";
 import * as honestClientsServed from "./11-honest-clients-served.js";
 
 export type { History, Violation } from "./history.js";
-export { VIOLATIONS_PER_CHECKER_MAX } from "./internal/report.js";
+export { VIOLATIONS_PER_CHECKER_MAX, type Judged } from "./internal/report.js";
 export { derive, type Derived } from "./internal/derive.js";
 export { checkZeroLoss } from "./01-zero-loss.js";
 export { checkNoPhantoms } from "./02-no-phantoms.js";
@@ -43,8 +44,11 @@ export type Checker = {
   /** The invariant's number in INVARIANTS.md. */
   readonly invariant: number;
   readonly name: string;
-  /** Pure; `derived` (from `derive(history)`) is computed when omitted. */
-  readonly check: (history: History, derived?: Derived) => Violation[];
+  /**
+   * Pure; `derived` (from `derive(history)`) is computed when omitted. `report`, when given,
+   * collects the violations and counts what the checker judged (see `judgeAll`).
+   */
+  readonly check: (history: History, derived?: Derived, report?: Report) => Violation[];
 };
 
 /** Every checker, in invariant order. */
@@ -64,6 +68,38 @@ export const CHECKERS: readonly Checker[] = [
 
 /** Every checker's violations, in invariant order; empty when the history satisfies all of them. */
 export function checkAll(history: History): Violation[] {
+  return judgeAll(history).violations;
+}
+
+/** One checker's verdict: its violations and what it judged, by kind. */
+export type Verdict = { readonly invariant: number; readonly name: string; readonly judged: Judged; readonly violations: readonly Violation[] };
+
+/**
+ * Every checker's verdict, in invariant order, and all violations. A checker whose `judged`
+ * counts are all zero passed vacuously: the history gave it nothing to hold against its rule
+ * (a run without receipts, without pending entries read back, without presence watches...).
+ */
+export function judgeAll(history: History): { readonly violations: Violation[]; readonly verdicts: readonly Verdict[] } {
   const derived = derive(history);
-  return CHECKERS.flatMap((checker) => checker.check(history, derived));
+  const verdicts = CHECKERS.map((checker) => {
+    const report = new Report(checker.invariant, checker.name);
+    const violations = checker.check(history, derived, report);
+    return { invariant: checker.invariant, name: checker.name, judged: report.judged(), violations };
+  });
+  return { violations: verdicts.flatMap((v) => v.violations), verdicts };
+}
+
+/** How many items a verdict judged, all kinds together. */
+export function judgedTotal(verdict: Verdict): number {
+  return Object.values(verdict.judged).reduce((a, b) => a + b, 0);
+}
+
+/** One line per checker: "  7 pending-drains      ok   judged 412: pending entries 37, ...". */
+export function formatVerdicts(verdicts: readonly Verdict[]): string[] {
+  return verdicts.map((v) => {
+    const kinds = Object.entries(v.judged).map(([kind, n]) => `${kind} ${n}`);
+    const status = v.violations.length === 0 ? "ok" : `${v.violations.length} violation${v.violations.length === 1 ? "" : "s"}`;
+    const total = judgedTotal(v);
+    return `${String(v.invariant).padStart(3)} ${v.name.padEnd(19)} ${status.padEnd(13)} judged ${total}${total === 0 ? " (NOTHING: passed vacuously)" : `: ${kinds.join(", ")}`}`;
+  });
 }

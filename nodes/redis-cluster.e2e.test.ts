@@ -15,7 +15,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureService } from "../adapters/contract/services.js";
-import { runClusterFault, type FaultPlan } from "./cluster.fault.js";
+import { cassandraPending, runClusterFault, type FaultPlan } from "./cluster.fault.js";
 import type { Endpoints } from "./testing/cluster-smoke.js";
 import { databaseUrlFromEnv } from "../adapters/postgres/pool.js";
 
@@ -109,7 +109,8 @@ it("kill -9 of a Redis Cluster master under traffic: the checkers find no violat
       { at_ms: 10_000, label: "start it again (it rejoins as a replica)", run: () => void execFileSync(REDIS_CLUSTER, ["up"], { encoding: "utf8", timeout: 60_000 }) },
     ],
   };
-  const report = await runClusterFault(endpoints, plan, (l) => lines.push(l));
+  const pending = cassandraPending(env);
+  const report = await runClusterFault(endpoints, plan, pending, (l) => lines.push(l)).finally(() => pending.close());
   console.log(`redis cluster fault run: killed master ${killed}; ${report.sends} sends, ${report.ok} ok, ${report.deliveries} deliveries, healed in ${report.healed_ms} ms`);
   if (report.violations.length > 0) {
     console.log(lines.join("\n"));
@@ -117,6 +118,9 @@ it("kill -9 of a Redis Cluster master under traffic: the checkers find no violat
   }
   expect(killed).toMatch(/^\d+$/);
   expect(report.sends).toBeGreaterThan(50);
-  expect(report.ok).toBe(report.sends);
+  // Every send of a device online at the end is answered: ok, or refused for good (a
+  // leaver's send to its old group). A device gone for good may leave some unanswered.
+  const online = new Set(report.history.final.connected.map((d) => d.device_id));
+  expect(report.history.sends.filter((s) => s.outcome === "info" && online.has(s.device.device_id))).toEqual([]);
   expect(report.violations.map((v) => `[${v.invariant} ${v.name}] ${v.message}`)).toEqual([]);
-}, 300_000);
+}, 400_000);

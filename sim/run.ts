@@ -5,7 +5,7 @@
  * and recovery paths that actually fired.
  */
 import type { History, Violation } from "../invariants/history.js";
-import { checkAll } from "../invariants/index.js";
+import { judgeAll, type Verdict } from "../invariants/index.js";
 import { drawFaults, REGION_FAULT_CLASSES, type FaultClass } from "./faults.js";
 import { drawRegions } from "./regions.js";
 import { Kernel } from "./kernel.js";
@@ -40,6 +40,8 @@ export type SimResult = {
   readonly summary: SimSummary;
   readonly history: History;
   readonly violations: readonly Violation[];
+  /** What each checker judged (the same counts the real-cluster runs print). */
+  readonly verdicts: readonly Verdict[];
   readonly trace: readonly string[];
   /** The world at the end, for tests and debugging (not part of the summary). */
   readonly world: World;
@@ -102,7 +104,7 @@ export function runSimulation(options: SimOptions, progress: (phase: "faults" | 
 
   progress("checking", 1);
   const history = collectHistory(world, healed_at, quiescent_at, presence_bound_ms);
-  const violations = checkAll(history);
+  const { violations, verdicts } = judgeAll(history);
   const sends = history.sends;
   const summary: SimSummary = {
     seed: options.seed,
@@ -122,7 +124,7 @@ export function runSimulation(options: SimOptions, progress: (phase: "faults" | 
     virtual_ms: loop.now,
     regions: layout.count,
   };
-  return { summary, history, violations, trace: world.trace, world };
+  return { summary, history, violations, verdicts, trace: world.trace, world };
 }
 
 function collectHistory(world: World, healed_at: number, quiescent_at: number | null, presence_bound_ms: number): History {

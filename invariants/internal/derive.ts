@@ -62,6 +62,8 @@ export type Derived = {
   readonly acksByDevice: ReadonlyMap<string, AckTimes>;
   readonly historyIds: ReadonlyMap<string, ReadonlySet<string>>;
   readonly connected: ReadonlySet<string>;
+  /** deviceKey SEP message_id of every entry in final.pending. */
+  readonly pending: ReadonlySet<string>;
   /** user -> merged spans during which some device of the user had a connection (null without `connections`). */
   readonly connectionSpansByUser: ReadonlyMap<string, readonly Span[]> | null;
   /** deviceKey -> when its connection still open at the end opened (null without `connections`). */
@@ -188,6 +190,7 @@ export function derive(history: History): Derived {
   for (const [conversation_id, ids] of Object.entries(history.final.history)) historyIds.set(conversation_id, new Set(ids));
 
   const connected = new Set(history.final.connected.map(deviceKey));
+  const pending = new Set(history.final.pending.map((p) => deviceKey(p.device) + SEP + p.message_id));
 
   let connectionSpansByUser: Map<string, Span[]> | null = null;
   let openSinceByDevice: Map<string, number> | null = null;
@@ -221,6 +224,7 @@ export function derive(history: History): Derived {
     acksByDevice,
     historyIds,
     connected,
+    pending,
     connectionSpansByUser,
     openSinceByDevice,
   };

@@ -14,9 +14,17 @@ function capitalised(sentence: string): string {
   return sentence.charAt(0).toUpperCase() + sentence.slice(1);
 }
 
+/**
+ * What one checker judged, by kind ("messages", "deliveries", "receipts", "acks", "pending
+ * entries", ...): the items it actually held against its rule, not merely read. A run whose
+ * checker judged nothing of a kind passed that part vacuously; runs print these counts.
+ */
+export type Judged = Readonly<Record<string, number>>;
+
 export class Report {
   private readonly found: Violation[] = [];
   private unlisted = 0;
+  private readonly tally: Record<string, number> = {};
 
   constructor(
     private readonly invariant: number,
@@ -38,6 +46,16 @@ export class Report {
   /** Counts a violation without building its message (only valid once `full`). */
   count(): void {
     if (this.full) this.unlisted += 1;
+  }
+
+  /** Counts `n` items of `kind` as judged (called once per kind and loop, not per item, where it can). */
+  judge(kind: string, n = 1): void {
+    if (n > 0) this.tally[kind] = (this.tally[kind] ?? 0) + n;
+  }
+
+  /** What this checker judged so far, by kind. */
+  judged(): Judged {
+    return { ...this.tally };
   }
 
   violations(): Violation[] {

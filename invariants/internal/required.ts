@@ -15,7 +15,7 @@
  */
 import type { DeviceRef, DisplayEvent } from "../history.js";
 import { deviceKey } from "../history.js";
-import type { Derived, MessageFacts } from "./derive.js";
+import { SEP, type Derived, type MessageFacts } from "./derive.js";
 import { coversWindow, touchesWindow } from "./spans.js";
 
 export function memberThroughout(d: Derived, conversation_id: string, user_id: string, low: number, high: number): boolean {
@@ -74,13 +74,25 @@ export type MissingDisplay = { readonly facts: MessageFacts; readonly device: De
  * Every (message, device) pair that zero loss requires at quiescence and the device never
  * displayed: each `ok` message on every required device, and each `info` message that some
  * device displayed on every required device (all or none). Invariants 1 and 5 share it.
+ * A device disconnected at the end (a user who went offline for good, in a real-cluster
+ * run) cannot display anything; for it the message must be held in the pending store
+ * instead (final.pending), which is what delivers it when the device comes back, so such a
+ * pair counts as missing only when final.pending does not hold it (invariant 7 judges the
+ * same pair: nothing may leave the store before its ack). In a simulated run every device
+ * is connected at quiescence, so this never applies there.
+ * `counted.required` grows by every required pair looked at (what the caller judged).
  */
-export function* missingDisplays(d: Derived): Generator<MissingDisplay> {
+export function* missingDisplays(d: Derived, counted?: { required: number }): Generator<MissingDisplay> {
   for (const facts of d.messages.values()) {
     if (!facts.ok && !facts.info) continue;
     const shown = d.firstDisplay;
-    for (const device of requiredDevices(d, facts)) {
-      if (shown.get(deviceKey(device))?.has(facts.message_id) !== true) yield { facts, device };
+    const devices = requiredDevices(d, facts);
+    if (counted !== undefined) counted.required += devices.length;
+    for (const device of devices) {
+      const key = deviceKey(device);
+      if (shown.get(key)?.has(facts.message_id) === true) continue;
+      if (!d.connected.has(key) && d.pending.has(key + SEP + facts.message_id)) continue;
+      yield { facts, device };
     }
   }
 }

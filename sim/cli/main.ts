@@ -12,6 +12,7 @@ import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { FAULT_CLASSES, RECOVERY_PATHS, REGION_FAULT_CLASSES, WORKLOAD_CLASSES } from "../faults.js";
 import { runSimulation, type SimSummary } from "../run.js";
+import { formatVerdicts } from "../../invariants/index.js";
 import { parseFlags, toArgs, toOptions, type CliFlags } from "./args.js";
 import { recoveryDrawn, workloadDrawn } from "../options.js";
 import { readableTrace, shrink } from "./shrink.js";
@@ -40,7 +41,8 @@ function runOne(f: CliFlags): number {
   out(`faults fired: ${Object.entries(s.faults_fired).map(([k, v]) => `${k}=${v}`).join(" ") || "none"}`);
   out(`recoveries: ${Object.entries(s.recoveries).map(([k, v]) => `${k}=${v}`).join(" ") || "none"}`);
   out(`workloads: ${Object.entries(s.workloads).map(([k, v]) => `${k}=${v}`).join(" ") || "none"}`);
-  out(`invariants checked: ${s.invariants_checked}, quiescent: ${s.quiescent}, violations: ${s.violations}`);
+  out(`invariants checked: ${s.invariants_checked}, quiescent: ${s.quiescent}, violations: ${s.violations}; what each checker judged:`);
+  for (const line of formatVerdicts(result.verdicts)) out(line);
   out(`trace hash: ${s.trace_hash}`);
   if (result.violations.length > 0) {
     out("");
