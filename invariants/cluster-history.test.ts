@@ -48,10 +48,13 @@ function deliveredToConnected(h: History): DisplayEvent {
 }
 
 describe("a real-cluster history (make cluster-fault)", () => {
-  it("passes all ten checkers, and each checker judged real data", () => {
+  it("passes every checker, and each of the ten it was recorded for judged real data", () => {
     const { violations, verdicts } = judgeAll(RECORDED);
     expect(violations).toEqual([]);
-    expect(verdicts.filter((v) => judgedTotal(v) === 0).map((v) => v.name)).toEqual([]);
+    // Invariant 11 (honest clients served) came later: this recording holds no record of
+    // rate refusals, so 11 has nothing here; the live cluster e2e run requires it to judge.
+    expect(RECORDED.limit_refusals).toBeUndefined();
+    expect(verdicts.filter((v) => v.invariant <= 10 && judgedTotal(v) === 0).map((v) => v.name)).toEqual([]);
     // The parts that passed vacuously before: receipts, acks, pending entries, presence.
     const judged = Object.fromEntries(verdicts.map((v) => [v.name, v.judged]));
     expect(judged["receipts-forward"]!["read receipts"]).toBeGreaterThan(0);
