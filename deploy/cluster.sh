@@ -35,7 +35,9 @@ wait_healthy() { # url what
 start() { # name script env...
   local name=$1 script=$2; shift 2
   # Two malloc arenas: glibc's default (8 per core) kept ~300 MiB that V8's threads had freed (docs/OPERATIONS.md).
-  env MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" "$@" setsid node "dist/nodes/$script.js" >"$DIR/$name.log" 2>&1 < /dev/null &
+  # CLUSTER_NODE_FLAGS: extra node flags for every node process (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+  # shellcheck disable=SC2086
+  env MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" "$@" setsid node ${CLUSTER_NODE_FLAGS:-} "dist/nodes/$script.js" >"$DIR/$name.log" 2>&1 < /dev/null &
   echo $! >"$DIR/$name.pid"
 }
 

@@ -54,7 +54,7 @@ async function scrape(): Promise<Record<string, number>> {
   for (const [node, port] of Object.entries(NODE_PORTS)) {
     const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
     for (const line of text.split("\n")) {
-      const m = /^(chat_(?:cql|kafka|router_call_seconds_(?:sum|count)|router_events_total|stage_seconds_bucket|delivery_seconds_bucket)[a-z_]*)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+      const m = /^(chat_(?:cql|kafka|router_call_seconds_(?:sum|count)|router_events_total|stage_seconds_bucket|delivery_seconds_bucket)[a-z_]*|nodejs_gc_duration_seconds_(?:sum|count))(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
       if (m === null) continue;
       const role = node.startsWith("gw") ? "gateway" : node === "api" ? "api" : "router";
       const key = `${role} ${m[1]}${m[2] ?? ""}`;
@@ -156,7 +156,9 @@ async function main(): Promise<void> {
       load_average: loadavg().map((x) => Number(x.toFixed(2))),
       cpu_us_per_message: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Math.round((v * 1000) / Math.max(1, delivered))])),
       cpu_us_per_message_total: Math.round((Object.values(cpu).reduce((a, b) => a + b, 0) * 1000) / Math.max(1, delivered)),
-      per_message: Object.fromEntries(Object.entries(metrics).filter(([k]) => !k.includes("latency_ms") && !k.includes("_sum")).map(([k, v]) => [k, per(v)])),
+      per_message: Object.fromEntries(Object.entries(metrics).filter(([k]) => !k.includes("latency_ms") && !k.includes("_sum") && !k.includes("_bucket")).map(([k, v]) => [k, per(v)])),
+      // V8's collections per role (wall time of each pause, summed over the role's processes).
+      gc_ms_per_message: Object.fromEntries(Object.entries(metrics).filter(([k]) => k.includes("nodejs_gc_duration_seconds_sum")).map(([k, v]) => [k.replace(" nodejs_gc_duration_seconds_sum", ""), Number(((v * 1000) / Math.max(1, delivered)).toFixed(3))])),
       router_call_ms_mean: Object.fromEntries(
         Object.entries(metrics)
           .filter(([k]) => k.includes("router_call_seconds_sum"))
