@@ -35,7 +35,9 @@ wait_healthy() { # url what
 start() { # name script env...
   local name=$1 script=$2; shift 2
   # Two malloc arenas: glibc's default (8 per core) kept ~300 MiB that V8's threads had freed (docs/OPERATIONS.md).
-  env MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" "$@" setsid node "dist/nodes/$script.js" >"$DIR/$name.log" 2>&1 < /dev/null &
+  # CLUSTER_NODE_FLAGS: extra node flags for every node process (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+  # shellcheck disable=SC2086
+  env MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" "$@" setsid node ${CLUSTER_NODE_FLAGS:-} "dist/nodes/$script.js" >"$DIR/$name.log" 2>&1 < /dev/null &
   echo $! >"$DIR/$name.pid"
 }
 
@@ -79,15 +81,17 @@ up() {
 # msg/s for CLUSTER_WARMUP_SECONDS, receivers acking) before it reports ready.
 # CLUSTER_WARMUP_SECONDS=0 skips it.
 warm_up() {
-  local seconds=${CLUSTER_WARMUP_SECONDS:-30} rate=${CLUSTER_WARMUP_RATE:-50}
+  # The drain: `up` reports ready only once the warm-up's own messages arrived (or this many
+  # seconds passed), so the first minute of real traffic does not queue behind its backlog.
+  local seconds=${CLUSTER_WARMUP_SECONDS:-30} rate=${CLUSTER_WARMUP_RATE:-50} drain=${CLUSTER_WARMUP_DRAIN_SECONDS:-60}
   [ "$seconds" -gt 0 ] || return 0
   echo "warming up: $rate msg/s for $seconds s through both gateways (CLUSTER_WARMUP_SECONDS=0 skips)"
   local api gws
   api="http://127.0.0.1:$API_PORT"
   gws="ws://127.0.0.1:${GW_PORTS[0]}/ws,ws://127.0.0.1:${GW_PORTS[1]}/ws"
-  if timeout $((seconds + 120)) npx tsx bench/load/generator.ts --url "$api" --ws "$gws" --users 20 --rates "$rate" \
-      --seconds "$seconds" --signup-batch 10 --drain-seconds 5 --pause-seconds 0 --idle-seconds 0 >"$DIR/warmup.log" 2>&1; then
-    node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { if (!l.includes("\"phase\":\"step\"")) continue; const s = JSON.parse(l); console.log(`warm-up done: ${s.delivered}/${s.sent} delivered, p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms`); }' "$DIR/warmup.log"
+  if timeout $((seconds + drain + 120)) npx tsx bench/load/generator.ts --url "$api" --ws "$gws" --users 20 --rates "$rate" \
+      --seconds "$seconds" --signup-batch 10 --drain-seconds "$drain" --pause-seconds 0 --idle-seconds 0 >"$DIR/warmup.log" 2>&1; then
+    node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { if (!l.includes("\"phase\":\"step\"")) continue; const s = JSON.parse(l); console.log(`warm-up done: ${s.delivered}/${s.sent} delivered, p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms, drained in ${s.drain_ms} ms`); }' "$DIR/warmup.log"
   else
     echo "warm-up traffic failed (see $DIR/warmup.log); the cluster is up but cold" >&2
   fi

@@ -24,6 +24,14 @@ export class Metrics {
   readonly connections = new Gauge({ name: "chat_connections", help: "Open WebSocket connections", registers: [this.registry] });
   readonly pending_depth = new Gauge({ name: "chat_pending_entries", help: "Entries in the pending store", registers: [this.registry] });
 
+  /**
+   * Where a message's time goes, each stage measured from the gateway's `accepted_at_ms` (the
+   * same host clock on one box; across hosts it includes their clock skew): `append` is the
+   * gateway's wait for the log's acks (from the send frame), `fetched` when a router's poll
+   * handed the record to its core, `delivering` when the router sent its new_message to a
+   * gateway. The gateway's chat_delivery_seconds is the last stage (to the socket).
+   */
+  readonly stages = new Histogram({ name: "chat_stage_seconds", help: "A send's path, by stage, from the gateway's accept", labelNames: ["stage"], buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
   readonly router_calls = new Histogram({ name: "chat_router_call_seconds", help: "A router core's call, from effect to outcome", labelNames: ["call", "ok"], buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
 
   /**

@@ -13,6 +13,9 @@ export function instrumentGateway(metrics: Metrics, clock: Clock): GatewayHostEv
   const started = new Map<string, number>();
   return {
     frame_in: () => metrics.frames_in.inc(),
+    appended: (record, ok) => {
+      if (ok && record.kind === "send") metrics.stages.observe({ stage: "append" }, Math.max(0, clock.now() - record.accepted_at_ms) / 1000);
+    },
     effect: (_connection, effect) => {
       if (effect.type === "append_to_log") {
         if (effect.record.kind === "send") {

@@ -6,6 +6,7 @@
  * holds the lease (MACHINE_LEASE_*; docs/OPERATIONS.md).
  */
 import { randomBytes } from "node:crypto";
+import { msFromIso } from "../core/model.js";
 import { parseEnv } from "./config.js";
 import { openPush } from "./push.js";
 import { MachineLease } from "./hosts/lease-host.js";
@@ -75,6 +76,17 @@ async function main(): Promise<void> {
               observed: (what) => r.metrics.router.inc({ what }),
               delivery_failed: () => r.metrics.delivery_failures.inc(),
               call_done: (call, ms, ok) => r.metrics.router_calls.observe({ call, ok: String(ok) }, ms / 1000),
+              polled: (records) => {
+                const now = r.clock.now();
+                for (const c of records) if (c.record.kind === "send") r.metrics.stages.observe({ stage: "fetched" }, Math.max(0, now - c.record.accepted_at_ms) / 1000);
+              },
+              effect: (effect) => {
+                if (effect.type !== "deliver") return;
+                const now = r.clock.now();
+                for (const d of effect.deliveries) {
+                  if (d.kind === "message") r.metrics.stages.observe({ stage: "delivering" }, Math.max(0, now - msFromIso(d.message.sent_at)) / 1000);
+                }
+              },
             },
           );
           host.start();

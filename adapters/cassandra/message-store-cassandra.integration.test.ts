@@ -235,6 +235,35 @@ describe("MessageStoreCassandra", () => {
   );
 
   it(
+    "answers a `read` advance without reading the row back (nothing ranks above read), and reads back below it",
+    async () => {
+      const { client, keyspace } = opened();
+      const reads: string[] = [];
+      // The real client, with its receipt reads counted.
+      const counted = new Proxy(client, {
+        get(target, name, receiver) {
+          const value = Reflect.get(target, name, receiver) as unknown;
+          if (name !== "execute" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+          return (query: string, ...rest: unknown[]) => {
+            if (/^\s*SELECT\b[\s\S]*\breceipts\b/i.test(query)) reads.push(query);
+            return (value as (...a: unknown[]) => unknown).call(target, query, ...rest);
+          };
+        },
+      }) as Client;
+      const s = new MessageStoreCassandra(counted, { keyspace });
+      const [message_id] = ids(1);
+      const user = `reader-${tag()}`;
+      expect(await s.advanceReceipt(message_id as string, user, "read")).toBe("read");
+      expect(reads).toHaveLength(0);
+      expect(await s.advanceReceipt(message_id as string, user, "delivered")).toBe("read");
+      expect(reads).toHaveLength(1);
+      expect(await s.receipts(message_id as string)).toEqual([{ user_id: user, status: "read" }]);
+      await s.close();
+    },
+    CASSANDRA_TEST_TIMEOUT_MS,
+  );
+
+  it(
     "never moves a receipt back under concurrent advances, and never answers below the caller's own status",
     async () => {
       const s = store();

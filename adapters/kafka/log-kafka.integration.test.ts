@@ -143,8 +143,8 @@ describe("LogKafka", () => {
         }
         const key = `g.order-${randomUUID()}`;
         const others = `g.other-${randomUUID()}`;
-        // Issued in one tick: they queue behind the first send and leave together, interleaved
-        // with another key, so offsets come from one response's base offsets.
+        // Issued in one tick: they leave together in one send, interleaved with another key,
+        // so offsets come from one response's base offsets.
         const together = await Promise.all(
           Array.from({ length: 60 }, (_, n) => log.append(n % 3 === 2 ? others : key, record(n % 3 === 2 ? others : key, n))),
         );
@@ -165,6 +165,34 @@ describe("LogKafka", () => {
         }
         const read_order = seen.filter((r) => r.key === key).map((r) => (r.record as SendRecord).content);
         expect(read_order).toEqual([...Array.from({ length: 60 }, (_, n) => n).filter((n) => n % 3 !== 2), ...Array.from({ length: 10 }, (_, i) => 60 + i)].map((n) => `m${n}`));
+      } finally {
+        await dispose(log);
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "sends the appends of one event-loop turn as one produce request, and an append that finds the producer busy in the next",
+    async () => {
+      const log = await openLog();
+      try {
+        await log.append("warm", record("warm", 0));
+        // Past the turn that settled the warm-up send: the producer is idle now.
+        await new Promise((resolve) => setImmediate(resolve));
+        const before = log.stats.produce_requests;
+        // Five keys on several partitions, issued in one turn: one request (before, the first
+        // went alone and the other four followed in a second).
+        const keys = ["a", "b", "c", "d", "e"];
+        const positions = await Promise.all(keys.map((key, n) => log.append(key, record(key, n))));
+        expect(log.stats.produce_requests - before).toBe(1);
+        keys.forEach((key, n) => expect(positions[n]?.partition).toBe(partitionOf(key, PARTITIONS)));
+        // One append, then two more issued while its request is in flight: two requests.
+        const first = log.append("a", record("a", 10));
+        await new Promise((resolve) => setImmediate(resolve));
+        const later = [log.append("b", record("b", 11)), log.append("c", record("c", 12))];
+        await Promise.all([first, ...later]);
+        expect(log.stats.produce_requests - before).toBe(3);
       } finally {
         await dispose(log);
       }

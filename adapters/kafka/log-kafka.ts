@@ -13,7 +13,13 @@
  * - Appends go through one idempotent producer (`idempotent: true`, `acks: -1`,
  *   `maxInFlightRequests: 1`). One send is in flight at a time; appends that arrive meanwhile
  *   wait and go out together as the next send (at most `append_batch_records_max`, at most
- *   `pending_appends_max` waiting). Kafka writes one record batch per partition per request,
+ *   `pending_appends_max` waiting). An append to an idle producer does not go out at once
+ *   either: the send starts at the end of the current event-loop turn (setImmediate), so every
+ *   append issued in that turn (a gateway reads many frames in one turn under load) shares
+ *   one produce request instead of the first going alone. No timer: nothing waits for a
+ *   linger. (At 100 msg/s a produce request per record was kafkajs's encoding and the
+ *   broker's per-request work, 8% of a gateway's CPU profile: docs/BENCHMARKS.md.)
+ *   Kafka writes one record batch per partition per request,
  *   so the i-th message of partition p in a send gets the response's base offset + i, which
  *   keeps append order within a key. An append resolves only on the broker's acks=all answer.
  * - Retries are bounded (an append must answer), and kafkajs rolls a partition's sequence
@@ -133,6 +139,8 @@ export class LogKafka implements Log {
   private producer: Producer | null;
   private readonly queue: PendingAppend[] = [];
   private sending: Promise<void> | null = null;
+  /** A send is due at the end of this turn (setImmediate), gathering the turn's appends. */
+  private scheduled = false;
   private readonly consumers = new Set<LogKafkaConsumer>();
   private closing: Promise<void> | null = null;
   readonly stats: LogKafkaStats = { produce_requests: 0, produced_records: 0, produced_bytes: 0, commits: 0, consumed_records: 0, fetched_batches: 0 };
@@ -191,7 +199,15 @@ export class LogKafka implements Log {
     const partition = partitionOf(key, this.partition_count);
     return new Promise<LogPosition>((resolve, reject) => {
       this.queue.push({ key, value, partition, resolve, reject });
-      this.pump();
+      // Behind a send in flight it waits anyway (pump runs when that send ends); otherwise
+      // the send starts at the end of this turn, with whatever else this turn appends.
+      if (this.sending === null && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.pump();
+        });
+      }
     });
   }
 

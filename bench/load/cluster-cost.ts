@@ -20,7 +20,8 @@ const WARMUP = process.env.WARMUP_SECONDS ?? "3";
 const OUT = process.env.OUT ?? join(root, "bench/results/cluster-cost.json");
 
 const endpoints = JSON.parse(readFileSync(join(root, ".cluster/endpoints.json"), "utf8")) as { api: string; gateways: string[] };
-const NODE_PORTS: Record<string, number> = { "gw-0": 8101, "gw-1": 8102, "router-0": 8201, "router-1": 8202, api: 8100 };
+const BASE = Number(process.env.CLUSTER_PORT_BASE ?? 8100);
+const NODE_PORTS: Record<string, number> = { "gw-0": BASE + 1, "gw-1": BASE + 2, "router-0": BASE + 101, "router-1": BASE + 102, api: BASE };
 
 function pidOf(file: string): number | null {
   if (!existsSync(file)) return null;
@@ -53,7 +54,7 @@ async function scrape(): Promise<Record<string, number>> {
   for (const [node, port] of Object.entries(NODE_PORTS)) {
     const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
     for (const line of text.split("\n")) {
-      const m = /^(chat_(?:cql|kafka|router_call_seconds_(?:sum|count)|router_events_total)[a-z_]*)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+      const m = /^(chat_(?:cql|kafka|router_call_seconds_(?:sum|count)|router_events_total|stage_seconds_bucket|delivery_seconds_bucket)[a-z_]*|nodejs_gc_duration_seconds_(?:sum|count))(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
       if (m === null) continue;
       const role = node.startsWith("gw") ? "gateway" : node === "api" ? "api" : "router";
       const key = `${role} ${m[1]}${m[2] ?? ""}`;
@@ -74,6 +75,35 @@ function diff(a: Record<string, number>, b: Record<string, number>): Record<stri
   for (const k of Object.keys(b)) {
     const d = (b[k] ?? 0) - (a[k] ?? 0);
     if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
+/** p50 / p99 per stage from histogram buckets summed over nodes (the bucket's upper bound, ms). */
+function stageQuantiles(metrics: Record<string, number>): Record<string, string> {
+  const stages = new Map<string, [number, number][]>();
+  for (const [k, v] of Object.entries(metrics)) {
+    const m = /chat_(stage|delivery)_seconds_bucket\{(.*)\}/.exec(k);
+    if (m === null) continue;
+    const stage = m[1] === "delivery" ? "socket" : (/stage="([a-z_]+)"/.exec(m[2]!)?.[1] ?? "?");
+    const bound = /le="([^"]+)"/.exec(m[2]!)?.[1] ?? "+Inf";
+    const le = bound === "+Inf" ? Infinity : Number(bound);
+    const list = stages.get(stage) ?? [];
+    const found = list.find(([b]) => b === le);
+    if (found !== undefined) found[1] += v;
+    else list.push([le, v]);
+    stages.set(stage, list);
+  }
+  const out: Record<string, string> = {};
+  for (const [stage, list] of stages) {
+    list.sort((a, b) => a[0] - b[0]);
+    const total = list[list.length - 1]?.[1] ?? 0;
+    if (total === 0) continue;
+    const q = (f: number): string => {
+      const bound = list.find(([, c]) => c >= f * total)?.[0] ?? Infinity;
+      return bound === Infinity ? ">5000" : String(bound * 1000);
+    };
+    out[stage] = `n ${total}, p50 <= ${q(0.5)}, p90 <= ${q(0.9)}, p99 <= ${q(0.99)}`;
   }
   return out;
 }
@@ -126,12 +156,17 @@ async function main(): Promise<void> {
       load_average: loadavg().map((x) => Number(x.toFixed(2))),
       cpu_us_per_message: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Math.round((v * 1000) / Math.max(1, delivered))])),
       cpu_us_per_message_total: Math.round((Object.values(cpu).reduce((a, b) => a + b, 0) * 1000) / Math.max(1, delivered)),
-      per_message: Object.fromEntries(Object.entries(metrics).filter(([k]) => !k.includes("latency_ms") && !k.includes("_sum")).map(([k, v]) => [k, per(v)])),
+      per_message: Object.fromEntries(Object.entries(metrics).filter(([k]) => !k.includes("latency_ms") && !k.includes("_sum") && !k.includes("_bucket")).map(([k, v]) => [k, per(v)])),
+      // V8's collections per role (wall time of each pause, summed over the role's processes).
+      gc_ms_per_message: Object.fromEntries(Object.entries(metrics).filter(([k]) => k.includes("nodejs_gc_duration_seconds_sum")).map(([k, v]) => [k.replace(" nodejs_gc_duration_seconds_sum", ""), Number(((v * 1000) / Math.max(1, delivered)).toFixed(3))])),
       router_call_ms_mean: Object.fromEntries(
         Object.entries(metrics)
           .filter(([k]) => k.includes("router_call_seconds_sum"))
           .map(([k, v]) => [k.replace(/^router chat_router_call_seconds_sum/, ""), Number(((v * 1000) / Math.max(1, metrics[k.replace("_sum", "_count")] ?? 1)).toFixed(2))]),
       ),
+      // Where a message's time goes (chat_stage_seconds, from the gateway's accept; "socket" is
+      // the gateway's chat_delivery_seconds): the bucket bound at or above each quantile, ms.
+      stage_ms: stageQuantiles(metrics),
       cql_latency_ms_mean: Object.fromEntries(
         Object.entries(metrics)
           .filter(([k]) => k.includes("chat_cql_latency_ms"))

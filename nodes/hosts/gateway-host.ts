@@ -62,6 +62,8 @@ export type GatewayHostEvents = {
   /** Every effect of every connection, for metrics and tests, with the connection's phase. */
   effect?(connection_id: string, effect: GatewayEffect, phase: GatewayState["phase"]): void;
   frame_in?(connection_id: string, text: string): void;
+  /** The log answered an append (metrics: how long the gateway waited for the log). */
+  appended?(record: import("../../core/model.js").LogRecord, ok: boolean): void;
 };
 
 type Watched = { connections: Set<string>; stop: (() => void) | null; ready: boolean; waiting: (() => void)[] };
@@ -299,10 +301,12 @@ export class ConnectionHost {
         this.deadline(fromPromise(() => ports.log.append(record.conversation_id, record)))(
           () => {
             gateway.appends_in_flight--;
+            gateway.events.appended?.(record, true);
             this.feed({ type: "append_completed", record, ok: true, now_ms: this.now() });
           },
           () => {
             gateway.appends_in_flight--;
+            gateway.events.appended?.(record, false);
             this.feed({ type: "append_completed", record, ok: false, now_ms: this.now() });
           },
         );
