@@ -109,7 +109,7 @@ cluster-up: build ## services + migrations + 2 gateways, 2 routers, 1 api on 127
 	deploy/cluster.sh up
 
 test-regions: build ## a two-region cluster (REGIONS=2 make cluster-up), then 1:1 and groups across regions both ways, receipts, order, the relay killed mid-traffic; its nodes are stopped after (about 5 min here)
-	REGIONS=2 CLUSTER_WARMUP_SECONDS=0 deploy/cluster.sh up
+	REGIONS=2 CLUSTER_WARMUP_SECONDS=$${CLUSTER_WARMUP_SECONDS:-15} deploy/cluster.sh up
 	npx tsx nodes/testing/regions-e2e.ts; rc=$$?; deploy/cluster.sh down-nodes; exit $$rc
 
 cluster-smoke: ## an independent client against the running cluster, users on both gateways

@@ -135,6 +135,8 @@ up_regions() {
   done
   # api and gateways at the top level are region r0's (users homed there by default), for the tools that take one region.
   printf '{"api": "http://127.0.0.1:%s", "gateways": ["ws://127.0.0.1:%s/ws", "ws://127.0.0.1:%s/ws"], "regions": {%s}}\n' "$BASE" $((BASE + 1)) $((BASE + 2)) "$eps" >"$DIR/endpoints.json"
+  # Warms the shared services' JVMs through region r0 (its api and gateways; users homed there by default).
+  warm_up
   echo "cluster up with $n regions: $(cat "$DIR/endpoints.json")"
 }
 
