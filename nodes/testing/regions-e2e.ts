@@ -155,12 +155,30 @@ export async function runRegionsE2E(regions: Record<string, RegionEndpoints>): P
   const flows: { name: string; from: User; to: User; kind: "within" | "forwarded" | "relayed" }[] = [];
   flows.push({ name: `within ${R0}`, from: a0, to: b0, kind: "within" });
   flows.push({ name: `within ${R1}`, from: a1, to: b1, kind: "within" });
-  for (const [x, y] of [pairR0, pairR1]) {
-    const ordering = orderedIn(x, y);
-    const local = x.region === ordering ? x : y;
-    const remote = x.region === ordering ? y : x;
-    flows.push({ name: `relayed ${ordering}->${remote.region}`, from: local, to: remote, kind: "relayed" });
-    flows.push({ name: `forwarded ${remote.region}->${ordering}`, from: remote, to: local, kind: "forwarded" });
+  // Each flow in a conversation of its own (a conversation's records are handled one at a time),
+  // so a relayed flow and a forwarded one never queue behind each other.
+  const used = new Set<string>();
+  const freshPair = async (ordering: string): Promise<[User, User]> => {
+    for (let i = 0; i < 12; i++) {
+      const found = cross().find(([x, y]) => orderedIn(x, y) === ordering && !used.has(x.user_id) && !used.has(y.user_id));
+      if (found !== undefined) {
+        used.add(found[0].user_id);
+        used.add(found[1].user_id);
+        return found;
+      }
+      await signUp(i % 2 === 0 ? R0 : R1);
+    }
+    throw new Error(`no fresh cross-region pair ordered in ${ordering}`);
+  };
+  for (const u of [a0, b0, a1, b1]) used.add(u.user_id);
+  for (const ordering of [R0, R1]) {
+    for (const kind of ["relayed", "forwarded"] as const) {
+      const [x, y] = await freshPair(ordering);
+      const local = x.region === ordering ? x : y;
+      const remote = x.region === ordering ? y : x;
+      if (kind === "relayed") flows.push({ name: `relayed ${ordering}->${remote.region}`, from: local, to: remote, kind });
+      else flows.push({ name: `forwarded ${remote.region}->${ordering}`, from: remote, to: local, kind });
+    }
   }
   const per_flow = 40;
   const latencies: Record<"within" | "forwarded" | "relayed", number[]> = { within: [], forwarded: [], relayed: [] };
