@@ -68,7 +68,8 @@ async function main(): Promise<void> {
 
   let ready = false;
   const app = createApp(r.log, { ...r.limits, bodyBytesMax: RELAY_BODY_BYTES_MAX }, r.metrics, () => (ready ? "ok" : "starting"), undefined, { metrics_token: r.config.METRICS_TOKEN });
-  app.get("/relay/v1/lanes", (_req, reply) => reply.send({ region: c.REGION, lanes: host.lanesNow() }));
+  // Each lane's phase and failed attempts, and how many operations wait in this region's outbox.
+  app.get("/relay/v1/lanes", async (_req, reply) => reply.send({ region: c.REGION, lanes: host.lanesNow(), outbox: await outbox.size().catch(() => null) }));
   app.post("/relay/v1/batch", async (req, reply) => {
     const text = typeof req.body === "string" ? req.body : "";
     const given = Buffer.from(String(req.headers["x-relay-signature"] ?? ""), "utf8");
