@@ -28,13 +28,14 @@ async function main(): Promise<void> {
   // Where routers will reach this gateway: checked before anything starts.
   const advertised = advertisedAddress(r.config.HOST, own.value);
   if (!advertised.ok) throw new Error(advertised.message);
-  const cassandra = openCassandra(c);
-  const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
   // With several regions, a send or ack goes to its conversation's ordering region's log (nodes/regions.ts).
+  // Opened before Redis: see nodes/router.ts (no await between openRedis and the script definitions).
   const homes = homeRegions(c, pg.directory);
   const logs = await openRegionLogs(c, homes, r.log);
   const log = logs.append;
+  const cassandra = openCassandra(c);
+  const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const registry = openGatewayRegistry(c, redis.redis, (gateway_id, problem) => r.log.warn({ gateway_id, problem }, "malformed gateway registry entry skipped"));
   const { book, link } = gatewayLink(c, registry, { clock: r.clock, timers: r.timers }, {
     joined: (entry) => r.log.info({ gateway: entry }, "gateway discovered"),

@@ -23,13 +23,16 @@ async function main(): Promise<void> {
   if (!own.ok) throw new Error(own.message);
   const c = productionConfig(process.env);
   const group = routerGroup(own.value, c);
+  // This region's log (partitions numbered across regions); with several regions, entries of
+  // members homed elsewhere go to this region's outbox in the same persist step (nodes/regions.ts).
+  // Opened before Redis: nothing may await between openRedis and the registry's and lease
+  // store's script definitions (ioredis puts a custom command queued into an auto-pipeline
+  // created before its defineCommand into that pipeline, which lacks it, and the process dies).
+  const logs = await openRegionLogs(c, null, r.log);
+  const log = logs.own;
   const cassandra = openCassandra(c);
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
-  // This region's log (partitions numbered across regions); with several regions, entries of
-  // members homed elsewhere go to this region's outbox in the same persist step (nodes/regions.ts).
-  const logs = await openRegionLogs(c, null, r.log);
-  const log = logs.own;
   const pending = multiRegion(c) ? new RegionalPending(cassandra.pending, new OutboxPostgres(pg.pool, c.REGION), c.REGION, homeRegions(c, pg.directory)) : cassandra.pending;
   const registry = openGatewayRegistry(c, redis.redis, (gateway_id, problem) => r.log.warn({ gateway_id, problem }, "malformed gateway registry entry skipped"));
   const { book, link } = gatewayLink(c, registry, { clock: r.clock, timers: r.timers }, {

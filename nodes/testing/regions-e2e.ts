@@ -10,7 +10,8 @@
  * - two groups with members in both regions, one ordered in each: every member gets every
  *   other member's messages, all in the same order;
  * - the relay killed (kill -9) mid-traffic and restarted: nothing lost, nothing doubled,
- *   order kept;
+ *   order kept; then the other region's relay stopped (SIGSTOP) for 10 s: the first retries
+ *   with backoff and delivers everything once it answers;
  * - a timed phase (before the relay is killed; 6 flows of 40 messages, 4 a second each):
  *   delivery latency within a region, for a send forwarded to the ordering region, and for a
  *   message relayed to a member homed in the other region (p50, p99).
@@ -247,7 +248,34 @@ export async function runRegionsE2E(regions: Record<string, RegionEndpoints>): P
   check("... in the order they were sent", contents.every((c, i) => c === i), JSON.stringify(contents.slice(0, 20)));
   const relay_outage_ms = Date.now() - killed_at;
 
-  const figures: Record<string, unknown> = { checks, loadavg_1m: loadavg()[0], relay_burst: { sent: burst, delivered: distinct.length, crossed_before_restart: before_restart, refused: burst_result.refused, unanswered_resends: burst_result.unanswered_resends, drained_ms_after_kill: relay_outage_ms }, timed: { sent: sent_total, delivered } };
+  // ---- the destination's relay unreachable: the source retries with backoff ------------------
+  // R1's relay stopped (SIGSTOP: connections hang, as across a cut link) while R0 relays to it;
+  // R0's relay must time out, back off and retry, then deliver everything once it answers.
+  const dest = `${R1}-relay`;
+  const burst2 = 60;
+  const mark = `p${Date.now().toString(36)}-`;
+  const partition_sending = (async () => {
+    for (let i = 0; i < burst2; i++) await sender.socket.sendText(receiver.user_id, `${mark}${i}`);
+  })();
+  await sleep(500);
+  nodes.signal(dest, "SIGSTOP");
+  say(`..  stopped ${dest} (SIGSTOP) for 10 s while ${R0} relays to it`);
+  let attempts_seen = 0;
+  const stop_until = Date.now() + 10_000;
+  while (Date.now() < stop_until) {
+    const lanes = await new Rest(regions[R0]!.relay).call("GET", "/relay/v1/lanes").catch(() => null);
+    for (const l of (lanes?.json?.lanes ?? []) as { attempt: number }[]) attempts_seen = Math.max(attempts_seen, l.attempt);
+    await sleep(500);
+  }
+  nodes.signal(dest, "SIGCONT");
+  await partition_sending;
+  const fromMark = (f: Frame): boolean => f.event === "new_message" && f.data.from === sender.user_id && String(f.data.content).startsWith(mark);
+  const got2 = await receiver.socket.waitCount(fromMark, burst2, 120_000);
+  const ids2 = [...new Set(got2.map((f) => String(f.data.message_id)))];
+  check(`${R0}'s relay retried while ${R1}'s relay did not answer (${attempts_seen} failed attempts on one batch)`, attempts_seen >= 1);
+  check(`... then delivered ${burst2} of ${burst2}, once, in order`, ids2.length === burst2 && got2.length === burst2 && got2.every((f, i) => String(f.data.content) === `${mark}${i}`), `${got2.length} frames`);
+
+  const figures: Record<string, unknown> = { checks, loadavg_1m: loadavg()[0], relay_burst: { sent: burst, delivered: distinct.length, crossed_before_restart: before_restart, refused: burst_result.refused, unanswered_resends: burst_result.unanswered_resends, drained_ms_after_kill: relay_outage_ms }, relay_unreachable: { sent: burst2, delivered: ids2.length, failed_attempts_seen: attempts_seen }, timed: { sent: sent_total, delivered } };
   for (const [kind, list] of Object.entries(latencies)) {
     const sorted = [...list].sort((p, q) => p - q);
     (figures.timed as Record<string, unknown>)[kind] = { n: sorted.length, p50_ms: percentile(sorted, 50), p99_ms: percentile(sorted, 99), max_ms: sorted.at(-1) };
