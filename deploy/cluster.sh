@@ -27,6 +27,8 @@ RT_PORTS=($((BASE + 101)) $((BASE + 102)))
 # +51 and +52, relay +60. Users are homed in r0 unless they choose at sign-up.
 REGION_COUNT=${REGIONS:-1}
 [[ "$REGION_COUNT" =~ ^[1-9]$ ]] || { echo "REGIONS must be a number of regions from 1 to 9, got '$REGION_COUNT'" >&2; exit 2; }
+# The nodes' own REGIONS is a map (name=host:port,...): never let them inherit this count.
+unset REGIONS
 
 wait_healthy() { # url what
   local url=$1 what=$2
