@@ -23,7 +23,10 @@ function api(regions: ApiServices["regions"]) {
   const directory = new DirectoryMemory();
   const created: UserRecord[] = [];
   const recording = new Proxy(directory, {
-    get: (target, name, receiver) => (name === "createUser" ? async (u: UserRecord) => (created.push(u), target.createUser(u)) : Reflect.get(target, name, receiver)),
+    get: (target, name, receiver) => (name === "createUser" ? async (u: UserRecord) => {
+            created.push(u);
+            return target.createUser(u);
+          } : Reflect.get(target, name, receiver)),
   });
   const app = createApp(pino({ level: "silent" }), LIMITS, new Metrics(), () => "ok");
   registerApi(app, {

@@ -69,7 +69,10 @@ export async function runRegionsE2E(regions: Record<string, RegionEndpoints>): P
   const a1 = await signUp(R1);
   const b1 = await signUp(R1);
   const wrong = await Socket.open(httpOf(regions[R1]!.gateways[0]!), a0.token).then(
-    (s) => (void s.close(), "admitted"),
+    (s) => {
+      void s.close();
+      return "admitted";
+    },
     (e: unknown) => String(e),
   );
   check("a device connecting to a gateway outside its home region is refused (421 WRONG_REGION)", wrong.includes("421"), wrong);
