@@ -105,8 +105,12 @@ test-redis-cluster: install ## the Redis adapters' contract suites on the Redis 
 test-leases: install ## machine-number leases: the lease core's overlap property, the contract on memory and Redis, 7 issuers on 3 numbers, the router's gate
 	npx vitest run core/lease adapters/memory/lease-store-memory.test.ts adapters/redis/lease-store-redis.integration.test.ts nodes/hosts/router-host-lease.test.ts
 
-cluster-up: build ## services + migrations + 2 gateways, 2 routers, 1 api on 127.0.0.1 → .cluster/endpoints.json
+cluster-up: build ## services + migrations + 2 gateways, 2 routers, 1 api on 127.0.0.1 → .cluster/endpoints.json (REGIONS=2: two regions, each with its own api, gateways, routers, relay, topic and keyspace)
 	deploy/cluster.sh up
+
+test-regions: build ## a two-region cluster (REGIONS=2 make cluster-up), then 1:1 and groups across regions both ways, receipts, order, the relay killed mid-traffic; its nodes are stopped after (about 5 min here)
+	REGIONS=2 CLUSTER_WARMUP_SECONDS=$${CLUSTER_WARMUP_SECONDS:-15} deploy/cluster.sh up
+	npx tsx nodes/testing/regions-e2e.ts; rc=$$?; deploy/cluster.sh down-nodes; exit $$rc
 
 cluster-smoke: ## an independent client against the running cluster, users on both gateways
 	npx tsx nodes/testing/cluster-smoke.ts
@@ -127,4 +131,4 @@ cluster-down: ## stop the cluster's nodes and services
 run: build ## start the all-in-one node on 127.0.0.1:8080 (PORT, DATA_DIR override), serving the web page
 	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} node dist/nodes/all-in-one.js
 
-.PHONY: help install typecheck lint test build run sim sim-swarm bench-sim bench-peer bench-pipeline bench-storage profile profile-clinic bench-fanout bench-density bench-load services-up services-down cluster-up cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down
+.PHONY: help install typecheck lint test build run sim sim-swarm bench-sim bench-peer bench-pipeline bench-storage profile profile-clinic bench-fanout bench-density bench-load services-up services-down cluster-up test-regions cluster-smoke cluster-fault chaos-cluster bench-cluster cluster-down

@@ -19,6 +19,16 @@ API_PORT=$BASE
 GW_PORTS=($((BASE + 1)) $((BASE + 2)))
 GW_GRPC=($((BASE - 999)) $((BASE - 998)))
 RT_PORTS=($((BASE + 101)) $((BASE + 102)))
+# REGIONS=2 (issue 12; docs/OPERATIONS.md "Regions"): two regions r0 and r1 on this box, each
+# with its own api, two gateways, two routers and a relay, its own log topic
+# (chat-log-<name>r<i>), Cassandra keyspace (chat_<name>r<i>) and session keys; the directory
+# (PostgreSQL schema chat_<name>, or chat_regions) and the gateway registry are shared. Region
+# i's ports start at base + 100 × i: api +0, gateways +1 and +2 (gRPC −999 and −998), routers
+# +51 and +52, relay +60. Users are homed in r0 unless they choose at sign-up.
+REGION_COUNT=${REGIONS:-1}
+[[ "$REGION_COUNT" =~ ^[1-9]$ ]] || { echo "REGIONS must be a number of regions from 1 to 9, got '$REGION_COUNT'" >&2; exit 2; }
+# The nodes' own REGIONS is a map (name=host:port,...): never let them inherit this count.
+unset REGIONS
 
 wait_healthy() { # url what
   local url=$1 what=$2
@@ -42,6 +52,7 @@ start() { # name script env...
 }
 
 up() {
+  if [ "$REGION_COUNT" -gt 1 ]; then up_regions; return; fi
   mkdir -p "$DIR"
   stop_nodes
   [ -f dist/nodes/gateway.js ] || { echo "dist/ is missing: run 'make build' first" >&2; exit 1; }
@@ -71,6 +82,66 @@ up() {
   printf '{"api": "http://127.0.0.1:%s", "gateways": ["ws://127.0.0.1:%s/ws", "ws://127.0.0.1:%s/ws"]}\n' "$API_PORT" "${GW_PORTS[0]}" "${GW_PORTS[1]}" >"$DIR/endpoints.json"
   warm_up
   echo "cluster up: $(cat "$DIR/endpoints.json")"
+}
+
+region_base() { echo $((BASE + 100 * $1)); }
+
+up_regions() {
+  mkdir -p "$DIR"
+  stop_nodes
+  [ -f dist/nodes/relay.js ] || { echo "dist/ is missing or old: run 'make build' first" >&2; exit 1; }
+  start_services
+  eval "$(deploy/services.sh env)"
+  [ -f "$DIR/secret" ] || head -c 48 /dev/urandom | base64 | tr -d '/+=\n' >"$DIR/secret"
+  local n=$REGION_COUNT i b regions="" topics="" gateways=""
+  for ((i = 0; i < n; i++)); do
+    b=$(region_base "$i")
+    regions+="${regions:+,}r$i=127.0.0.1:$((b + 60))"
+    topics+="${topics:+,}r$i=chat-log-${NAME}r$i"
+    gateways+="${gateways:+,}r$i-gw-0=127.0.0.1:$((b - 999)),r$i-gw-1=127.0.0.1:$((b - 998))"
+  done
+  local common=(SECRET="$(cat "$DIR/secret")" LOG_LEVEL=info MEDIA_DIR="$DIR/media" REGIONS="$regions" REGION_LOG_TOPICS="$topics"
+    HOME_REGION_DEFAULT=r0 GATEWAYS="$gateways" GATEWAY_REGISTRY="gateways.regions${NAME:+.$NAME}" DATABASE_SCHEMA="chat_${NAME:-regions}")
+  # What each node was started with (secret aside), for the fault runs that restart nodes.
+  node -e 'const [dir, n, base, name, ...common] = process.argv.slice(1);
+    const env = Object.fromEntries(common.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]).filter(([k]) => k !== "SECRET"));
+    const nodes = {};
+    for (let i = 0; i < Number(n); i++) {
+      const b = Number(base) + 100 * i, r = { REGION: `r${i}`, LOG_TOPIC: env.REGION_LOG_TOPICS.split(",")[i].split("=")[1], CASSANDRA_KEYSPACE: `chat_${name}r${i}` };
+      for (const g of [0, 1]) nodes[`r${i}-gw-${g}`] = { script: "gateway", env: { ...r, GATEWAY_ID: `r${i}-gw-${g}`, PORT: String(b + 1 + g), GRPC_PORT: String(b - 999 + g) } };
+      for (const k of [0, 1]) nodes[`r${i}-router-${k}`] = { script: "router", env: { ...r, ROUTER_ID: `r${i}-router-${k}`, PORT: String(b + 51 + k) } };
+      nodes[`r${i}-relay`] = { script: "relay", env: { ...r, PORT: String(b + 60) } };
+      nodes[`r${i}-api`] = { script: "api", env: { ...r, PORT: String(b) } };
+    }
+    require("fs").writeFileSync(dir + "/nodes.json", JSON.stringify({ common: env, nodes }, null, 1) + "\n");' \
+    "$DIR" "$n" "$BASE" "$NAME" "${common[@]}"
+  local eps="" r
+  for ((i = 0; i < n; i++)); do
+    b=$(region_base "$i")
+    r=(REGION="r$i" LOG_TOPIC="chat-log-${NAME}r$i" CASSANDRA_KEYSPACE="chat_${NAME}r$i")
+    env "${common[@]}" "${r[@]}" node dist/nodes/migrate.js
+    for g in 0 1; do
+      start "r$i-gw-$g" gateway "${common[@]}" "${r[@]}" GATEWAY_ID="r$i-gw-$g" PORT=$((b + 1 + g)) GRPC_PORT=$((b - 999 + g))
+      start "r$i-router-$g" router "${common[@]}" "${r[@]}" ROUTER_ID="r$i-router-$g" PORT=$((b + 51 + g))
+    done
+    start "r$i-relay" relay "${common[@]}" "${r[@]}" PORT=$((b + 60))
+    start "r$i-api" api "${common[@]}" "${r[@]}" PORT="$b"
+    eps+="${eps:+, }\"r$i\": {\"api\": \"http://127.0.0.1:$b\", \"gateways\": [\"ws://127.0.0.1:$((b + 1))/ws\", \"ws://127.0.0.1:$((b + 2))/ws\"], \"relay\": \"http://127.0.0.1:$((b + 60))\"}"
+  done
+  for ((i = 0; i < n; i++)); do
+    b=$(region_base "$i")
+    wait_healthy "http://127.0.0.1:$b" "r$i-api"
+    wait_healthy "http://127.0.0.1:$((b + 60))" "r$i-relay"
+    for g in 0 1; do
+      wait_healthy "http://127.0.0.1:$((b + 1 + g))" "r$i-gw-$g"
+      wait_healthy "http://127.0.0.1:$((b + 51 + g))" "r$i-router-$g"
+    done
+  done
+  # api and gateways at the top level are region r0's (users homed there by default), for the tools that take one region.
+  printf '{"api": "http://127.0.0.1:%s", "gateways": ["ws://127.0.0.1:%s/ws", "ws://127.0.0.1:%s/ws"], "regions": {%s}}\n' "$BASE" $((BASE + 1)) $((BASE + 2)) "$eps" >"$DIR/endpoints.json"
+  # Warms the shared services' JVMs through region r0 (its api and gateways; users homed there by default).
+  warm_up
+  echo "cluster up with $n regions: $(cat "$DIR/endpoints.json")"
 }
 
 # Fresh JVMs spend their first minutes compiling: measured here, Cassandra's C2 compiler thread

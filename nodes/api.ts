@@ -12,7 +12,7 @@ import { createApp } from "./http/app.js";
 import { serveStatic } from "./http/static.js";
 import { publishSignOut } from "../adapters/redis/index.js";
 import { DEVICE_SWEEP_INTERVAL_MS, DeviceSessions } from "./sessions.js";
-import { apiEnv, openBlobStore, openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
+import { apiEnv, homeRegionDefault, multiRegion, openBlobStore, openCassandra, openDirectory, openRedis, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 import { MEDIA_SWEEP_INTERVAL_MS } from "./media.js";
 
@@ -65,6 +65,8 @@ async function main(): Promise<void> {
     rest_burst: 200,
     rest_per_second: 50,
     sessions,
+    // Recorded at sign-up only when the deployment has several regions (docs/OPERATIONS.md, "Regions").
+    ...(multiRegion(c) ? { regions: { names: new Set(c.REGIONS.keys()), fallback: homeRegionDefault(c) } } : {}),
   });
   serveStatic(app, resolve(own.value.WEB_DIR));
   await app.listen({ host: r.config.HOST, port: r.config.PORT });

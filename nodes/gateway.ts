@@ -15,7 +15,7 @@ import { wsCompressionFrom } from "./http/compression.js";
 import { attachWebSocket } from "./http/websocket.js";
 import { instrumentGateway } from "./observe.js";
 import { mediaOwnership } from "./media.js";
-import { advertisedAddress, gatewayEnv, gatewayLink, openGatewayRegistry, openBlobStore, openCassandra, openDirectory, openLog, openRedis, productionConfig } from "./production.js";
+import { advertisedAddress, gatewayEnv, gatewayLink, openGatewayRegistry, openBlobStore, openCassandra, openDirectory, openRedis, openRegionLogs, homeRegions, multiRegion, productionConfig } from "./production.js";
 import { fatal, onSignals, role } from "./role.js";
 import { subscribeSignOuts } from "../adapters/redis/index.js";
 import { DeviceSessions } from "./sessions.js";
@@ -28,10 +28,14 @@ async function main(): Promise<void> {
   // Where routers will reach this gateway: checked before anything starts.
   const advertised = advertisedAddress(r.config.HOST, own.value);
   if (!advertised.ok) throw new Error(advertised.message);
-  const log = await openLog(c, r.log);
+  const pg = openDirectory(c);
+  // With several regions, a send or ack goes to its conversation's ordering region's log (nodes/regions.ts).
+  // Opened before Redis: see nodes/router.ts (no await between openRedis and the script definitions).
+  const homes = homeRegions(c, pg.directory);
+  const logs = await openRegionLogs(c, homes, r.log);
+  const log = logs.append;
   const cassandra = openCassandra(c);
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
-  const pg = openDirectory(c);
   const registry = openGatewayRegistry(c, redis.redis, (gateway_id, problem) => r.log.warn({ gateway_id, problem }, "malformed gateway registry entry skipped"));
   const { book, link } = gatewayLink(c, registry, { clock: r.clock, timers: r.timers }, {
     joined: (entry) => r.log.info({ gateway: entry }, "gateway discovered"),
@@ -42,7 +46,7 @@ async function main(): Promise<void> {
   const tokens = new Tokens(r.config.SECRET);
   // Only `current` is used here; retiring happens on api nodes.
   const sessions = new DeviceSessions({ directory: pg.directory, pending: null, limits: r.limits, signed_out: () => undefined });
-  r.metrics.observeServices({ cql: cassandra.counter, kafka: log.stats });
+  r.metrics.observeServices({ cql: cassandra.counter, kafka: logs.kafka[0]!.stats });
   const gateway = new GatewayHost(
     {
       log,
@@ -83,6 +87,13 @@ async function main(): Promise<void> {
     connections_per_address_max: own.value.CONNECTIONS_PER_ADDRESS_MAX,
     compression: wsCompressionFrom(own.value),
     device_current: (user_id, device_id) => sessions.current(user_id, device_id),
+    // A user's devices connect in their home region, where their pending entries are.
+    ...(multiRegion(c)
+      ? { region_check: async (user_id: string) => {
+          const home = (await homes.homeOf([user_id])).get(user_id) ?? homes.fallback;
+          return home === c.REGION ? null : `This user's home region is ${home}; connect to a gateway of ${home}, not ${c.REGION}.`;
+        } }
+      : {}),
   });
   // Devices signed out on an api node: their open sockets here close (4001).
   const sign_outs = await subscribeSignOuts(redis.redis, (user_id, device_ids) => void ws.signOut(user_id, device_ids), (err) => r.log.warn({ err }, "sign-out subscriber: redis unreachable; retrying"));

@@ -7,7 +7,7 @@
  */
 import { hkdfSync } from "node:crypto";
 
-export type Purpose = "tokens" | "media-urls" | "media-ids" | "webhook-signing";
+export type Purpose = "tokens" | "media-urls" | "media-ids" | "webhook-signing" | "relay";
 
 export type NodeKeys = { readonly [P in Purpose]: Buffer };
 
@@ -23,5 +23,6 @@ export function deriveKeys(secret: string | Uint8Array): NodeKeys {
     "media-urls": deriveKey(secret, "media-urls"),
     "media-ids": deriveKey(secret, "media-ids"),
     "webhook-signing": deriveKey(secret, "webhook-signing"),
+    relay: deriveKey(secret, "relay"),
   };
 }

@@ -7,7 +7,7 @@ import { parseEnv } from "./config.js";
 import { BlobStoreLocal } from "../adapters/blob/blob-store-local.js";
 import { BlobStoreS3 } from "../adapters/blob/blob-store-s3.js";
 import { ClockSystem } from "../adapters/memory/clock-memory.js";
-import { advertisedAddress, apiEnv, gatewayEnv, openBlobStore, productionEnv, regionsProblem, routerEnv, routerGroup } from "./production.js";
+import { advertisedAddress, apiEnv, gatewayEnv, homeRegionDefault, multiRegion, openBlobStore, partitionBase, productionEnv, regionsProblem, routerEnv, routerGroup, sessionPrefix } from "./production.js";
 import { roleEnv } from "./role.js";
 
 const SECRET = "s".repeat(32);
@@ -184,12 +184,30 @@ describe("region configuration (issue 12)", () => {
     expect(none.ok && none.value.REGIONS.size === 0 && regionsProblem(none.value)).toBeNull();
   });
 
+  it("runs two regions once each has a topic, and numbers their partitions one after the other", () => {
+    const env = { REGIONS: "eu=relay-eu:7301,us=relay-us:7301", REGION_LOG_TOPICS: "eu=log-eu,us=log-us", LOG_PARTITIONS: "16" };
+    const eu = parse({ ...env, REGION: "eu", LOG_TOPIC: "log-eu", HOME_REGION_DEFAULT: "us" });
+    const us = parse({ ...env, REGION: "us", LOG_TOPIC: "log-us" });
+    expect(eu.ok && regionsProblem(eu.value)).toBeNull();
+    expect(us.ok && regionsProblem(us.value)).toBeNull();
+    if (!eu.ok || !us.ok) return;
+    expect([multiRegion(eu.value), partitionBase(eu.value, "eu"), partitionBase(eu.value, "us")]).toEqual([true, 0, 16]);
+    expect([homeRegionDefault(eu.value), homeRegionDefault(us.value)]).toEqual(["us", "us"]);
+    // Two regions share one Redis here: each keeps its sessions under its own prefix.
+    expect([sessionPrefix(eu.value), sessionPrefix(us.value)]).toEqual(["chat:eu:", "chat:us:"]);
+    const one = parse({});
+    expect(one.ok && [multiRegion(one.value), sessionPrefix(one.value), partitionBase(one.value, "local")]).toEqual([false, "chat:", 0]);
+  });
+
   it.each([
     [{ REGIONS: "eu" }, "REGIONS", "missing '='"],
     [{ REGIONS: "eu west=h:1" }, "REGIONS", "must be 1-64 letters"],
     [{ REGIONS: "eu=h:99999" }, "REGIONS", "port 99999"],
     [{ REGIONS: "eu=h:1,eu=g:2" }, "REGIONS", "named twice"],
     [{ HOME_REGION_DEFAULT: "eu west" }, "HOME_REGION_DEFAULT", "letters, digits"],
+    [{ REGION_LOG_TOPICS: "eu" }, "REGION_LOG_TOPICS", "is not region=topic"],
+    [{ REGION_LOG_TOPICS: "eu=a topic" }, "REGION_LOG_TOPICS", "is not region=topic"],
+    [{ DATABASE_SCHEMA: "Chat-1" }, "DATABASE_SCHEMA", "lower-case SQL identifier"],
   ])("refuses %j, naming %s", (env, name, words) => {
     const c = parse(env);
     expect(c.ok).toBe(false);
@@ -202,7 +220,13 @@ describe("region configuration (issue 12)", () => {
     [{ REGION: "us", REGIONS: "eu=h:1" }, "does not name this node's REGION, us"],
     [{ REGION: "eu", REGIONS: "eu=h:1", HOME_REGION_DEFAULT: "ap" }, "HOME_REGION_DEFAULT: ap is not one of REGIONS"],
     [{ REGION: "eu", HOME_REGION_DEFAULT: "ap" }, "HOME_REGION_DEFAULT: ap is not this deployment's only region"],
-    [{ REGION: "eu", REGIONS: "eu=h:1,us=h:2" }, "do not route between regions yet"],
+    [{ REGION: "eu", REGIONS: "eu=h:1,us=h:2" }, "REGION_LOG_TOPICS: region eu has no log topic"],
+    [{ REGION: "eu", REGIONS: "eu=h:1,us=h:2", LOG_TOPIC: "log-eu", REGION_LOG_TOPICS: "eu=log-eu" }, "region us has no log topic"],
+    [{ REGION: "eu", REGIONS: "eu=h:1,us=h:2", LOG_TOPIC: "log-eu", REGION_LOG_TOPICS: "eu=log-eu,us=log-us,ap=log-ap" }, "region ap is not one of REGIONS"],
+    [{ REGION: "eu", REGIONS: "eu=h:1,us=h:2", LOG_TOPIC: "chat-log", REGION_LOG_TOPICS: "eu=log-eu,us=log-us" }, "but LOG_TOPIC is chat-log"],
+    [{ REGION: "eu", REGIONS: "eu=h:1,us=h:2", LOG_TOPIC: "log", REGION_LOG_TOPICS: "eu=log,us=log" }, "two regions share a topic"],
+    [{ REGION: "eu", REGIONS: "eu=h:1,us=h:2", LOG_TOPIC: "a", REGION_LOG_TOPICS: "eu=a,us=b", LOG_PARTITIONS: "600" }, "exceed the 1,024 partition numbers"],
+    [{ REGION: "eu", REGION_LOG_TOPICS: "eu=a" }, "REGION_LOG_TOPICS: set without REGIONS"],
   ])("regionsProblem refuses %j with a sentence", (env, words) => {
     const c = parse(env);
     expect(c.ok).toBe(true);

@@ -21,13 +21,16 @@ import { consistencyCode } from "../adapters/cassandra/cql.js";
 import { CqlWriteBatcher, WRITE_BATCH_PENDING_MAX_DEFAULT, WRITE_BATCH_STATEMENTS_MAX_DEFAULT } from "../adapters/cassandra/write-batcher.js";
 import { connectPostgres, DirectoryPostgres, migratePostgres } from "../adapters/postgres/index.js";
 import { GatewayLinkGrpc } from "../adapters/grpc/gateway-link-grpc.js";
+import type { Log } from "../core/ports/log.js";
+import { HomeRegions, PartitionShiftedLog, RegionalLog } from "./regions.js";
 import { connectionsPerAddressEnv, parseEnv } from "./config.js";
 import { wsCompressionEnv, wsCompressionRules } from "./http/compression.js";
 import { deriveKey } from "./keys.js";
 import { pushEnv, pushEnvRules } from "./push.js";
 import { leaseMarginMin } from "../core/lease/index.js";
+import { regionName as fieldRegionName } from "../core/protocol/fields.js";
 
-const regionName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -");
+const regionName = fieldRegionName;
 
 export const productionEnv = z.object({
   KAFKA_BROKERS: z.string().min(1).default("127.0.0.1:9092"),
@@ -75,6 +78,12 @@ export const productionEnv = z.object({
   DATABASE_URL: z
     .string({ error: "is required: postgres://USER:PASSWORD@HOST:PORT/DB (for the local services: eval \"$(deploy/services.sh env)\")" })
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
+  /**
+   * The PostgreSQL schema the directory (and the regions' outboxes) live in; default the
+   * server's search_path. Lets two clusters share one server (deploy/cluster.sh sets it for a
+   * named multi-region cluster); `migrate` creates it.
+   */
+  DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier").optional(),
   /**
    * The static address book: `gw-0=127.0.0.1:7101,gw-1=gw-1.internal:7101`. Optional beside
    * discovery (a static entry wins for its ID); the only book when GATEWAY_DISCOVERY=off.
@@ -133,25 +142,75 @@ export const productionEnv = z.object({
     }),
   /** The home region of a user the directory has none for (users created before regions); default REGION. */
   HOME_REGION_DEFAULT: regionName.optional(),
+  /**
+   * With more than one region: each region's log topic, `name=topic,...`, naming every region
+   * of REGIONS, this node's as LOG_TOPIC. Gateways append a send to its conversation's ordering
+   * region's topic (docs/OPERATIONS.md, "Regions").
+   */
+  REGION_LOG_TOPICS: z
+    .string()
+    .default("")
+    .transform((s, ctx) => {
+      const map = new Map<string, string>();
+      for (const part of s.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
+        const m = /^([A-Za-z0-9_-]{1,64})=([A-Za-z0-9._-]{1,249})$/.exec(part);
+        if (m === null) {
+          ctx.addIssue({ code: "custom", message: `"${part}" is not region=topic (a region is letters, digits, _ or -; a topic letters, digits, '.', '_' or '-')` });
+          return z.NEVER;
+        }
+        map.set(m[1]!, m[2]!);
+      }
+      return map;
+    }),
 });
 export type ProductionConfig = z.infer<typeof productionEnv>;
 
 /**
  * What is wrong with the region settings as a whole, in a sentence, or null. Run at start
- * (productionConfig): REGIONS must name this node's REGION and HOME_REGION_DEFAULT; and since
- * the nodes do not yet forward sends or relay pending entries between regions (only the
- * simulator does: sim/regions.ts), a deployment of several regions is refused rather than run
- * as isolated islands that would silently never deliver across.
+ * (productionConfig): REGIONS must name this node's REGION and HOME_REGION_DEFAULT; with more
+ * than one region, REGION_LOG_TOPICS must give every region a topic of its own, this node's
+ * being LOG_TOPIC (a region whose topic were unknown could not be forwarded to).
  */
-export function regionsProblem(c: Pick<ProductionConfig, "REGION" | "REGIONS" | "HOME_REGION_DEFAULT">): string | null {
+export function regionsProblem(c: Pick<ProductionConfig, "REGION" | "REGIONS" | "HOME_REGION_DEFAULT" | "REGION_LOG_TOPICS" | "LOG_TOPIC" | "LOG_PARTITIONS">): string | null {
   if (c.REGIONS.size === 0) {
     if (c.HOME_REGION_DEFAULT !== undefined && c.HOME_REGION_DEFAULT !== c.REGION) return `HOME_REGION_DEFAULT: ${c.HOME_REGION_DEFAULT} is not this deployment's only region, ${c.REGION}.`;
+    if (c.REGION_LOG_TOPICS.size > 0) return "REGION_LOG_TOPICS: set without REGIONS; name every region and its relay in REGIONS.";
     return null;
   }
   if (!c.REGIONS.has(c.REGION)) return `REGIONS: it does not name this node's REGION, ${c.REGION}.`;
   if (c.HOME_REGION_DEFAULT !== undefined && !c.REGIONS.has(c.HOME_REGION_DEFAULT)) return `HOME_REGION_DEFAULT: ${c.HOME_REGION_DEFAULT} is not one of REGIONS (${[...c.REGIONS.keys()].join(", ")}).`;
-  if (c.REGIONS.size > 1) return `REGIONS: ${c.REGIONS.size} regions configured, but the nodes do not route between regions yet (only the simulator does; docs/OPERATIONS.md, "Regions"); set one region.`;
+  if (c.REGIONS.size === 1) return null;
+  if (c.REGIONS.size * c.LOG_PARTITIONS > 1024) return `REGIONS: ${c.REGIONS.size} regions of LOG_PARTITIONS ${c.LOG_PARTITIONS} partitions exceed the 1,024 partition numbers (the 10 machine bits of a message ID).`;
+  for (const name of c.REGIONS.keys()) if (!c.REGION_LOG_TOPICS.has(name)) return `REGION_LOG_TOPICS: region ${name} has no log topic (with ${c.REGIONS.size} regions every one needs one).`;
+  for (const name of c.REGION_LOG_TOPICS.keys()) if (!c.REGIONS.has(name)) return `REGION_LOG_TOPICS: region ${name} is not one of REGIONS (${[...c.REGIONS.keys()].join(", ")}).`;
+  if (c.REGION_LOG_TOPICS.get(c.REGION) !== c.LOG_TOPIC) return `REGION_LOG_TOPICS: this node's region ${c.REGION} has topic ${c.REGION_LOG_TOPICS.get(c.REGION)}, but LOG_TOPIC is ${c.LOG_TOPIC}.`;
+  if (new Set(c.REGION_LOG_TOPICS.values()).size !== c.REGION_LOG_TOPICS.size) return "REGION_LOG_TOPICS: two regions share a topic; each region orders its conversations in a log of its own.";
   return null;
+}
+
+/** More than one region: the nodes forward sends, split pending entries and run a relay. */
+export function multiRegion(c: Pick<ProductionConfig, "REGIONS">): boolean {
+  return c.REGIONS.size > 1;
+}
+
+/** The home region of users the directory records none for. */
+export function homeRegionDefault(c: Pick<ProductionConfig, "REGION" | "HOME_REGION_DEFAULT">): string {
+  return c.HOME_REGION_DEFAULT ?? c.REGION;
+}
+
+/**
+ * Where region `name`'s partitions are numbered from: its place in REGIONS times
+ * LOG_PARTITIONS (every region has the same count), as the simulator's logs are, so no two
+ * regions share a partition number, the machine bits of a message-ID chain.
+ */
+export function partitionBase(c: Pick<ProductionConfig, "REGIONS" | "LOG_PARTITIONS">, name: string): number {
+  const index = [...c.REGIONS.keys()].indexOf(name);
+  return Math.max(0, index) * c.LOG_PARTITIONS;
+}
+
+/** Session keys of a region's Redis: with several regions sharing one Redis, each its own. */
+export function sessionPrefix(c: Pick<ProductionConfig, "REGIONS" | "REGION">): string {
+  return multiRegion(c) ? `chat:${c.REGION}:` : "chat:";
 }
 
 const nodeId = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, _ or -").max(64);
@@ -306,15 +365,45 @@ export function productionConfig(env: Record<string, string | undefined>): Produ
   return parsed.value;
 }
 
-/** `logger` hears kafkajs's warnings and errors and the consumers' joins and losses (pino fits). */
-export async function openLog(c: ProductionConfig, logger?: KafkaLogSink): Promise<LogKafka> {
+/**
+ * `logger` hears kafkajs's warnings and errors and the consumers' joins and losses (pino fits).
+ * `topic`: another region's log (default this node's, LOG_TOPIC).
+ */
+export async function openLog(c: ProductionConfig, logger?: KafkaLogSink, topic: string = c.LOG_TOPIC): Promise<LogKafka> {
   return LogKafka.open({
     brokers: c.KAFKA_BROKERS.split(","),
-    topic: c.LOG_TOPIC,
+    topic,
     partition_count: c.LOG_PARTITIONS,
     fetch_wait_ms_max: c.KAFKA_FETCH_WAIT_MS,
     fetch_bytes_min: c.KAFKA_FETCH_MIN_BYTES,
     ...(logger === undefined ? {} : { logger, log_level: "warn" as const }) });
+}
+
+/**
+ * The logs a node of this region writes and reads, partitions numbered across regions
+ * (partitionBase): `own` is this region's (the router consumes it); `append` is what a gateway
+ * appends through: with several regions, each record to its conversation's ordering region's
+ * topic (nodes/regions.ts). `kafka` are the underlying logs, for their counters.
+ */
+export async function openRegionLogs(c: ProductionConfig, homes: HomeRegions | null, logger?: KafkaLogSink): Promise<{ own: Log; append: Log; kafka: LogKafka[] }> {
+  const own_kafka = await openLog(c, logger);
+  const own = new PartitionShiftedLog(own_kafka, partitionBase(c, c.REGION));
+  if (!multiRegion(c) || homes === null) return { own, append: own, kafka: [own_kafka] };
+  const logs = new Map<string, Log>([[c.REGION, own]]);
+  const kafka = [own_kafka];
+  for (const [region, topic] of c.REGION_LOG_TOPICS) {
+    if (region === c.REGION) continue;
+    const other = await openLog(c, logger, topic);
+    kafka.push(other);
+    logs.set(region, new PartitionShiftedLog(other, partitionBase(c, region)));
+  }
+  return { own, append: new RegionalLog(logs, c.REGION, homes), kafka };
+}
+
+/** The directory's home regions and groups' creators, cached (nodes/regions.ts). */
+export function homeRegions(c: ProductionConfig, directory: DirectoryPostgres): HomeRegions {
+  const regions = c.REGIONS.size === 0 ? new Set([c.REGION]) : new Set(c.REGIONS.keys());
+  return new HomeRegions(directory, regions, homeRegionDefault(c));
 }
 
 export function openCassandra(c: ProductionConfig) {
@@ -340,7 +429,7 @@ export function openRedis(c: ProductionConfig, warn: (error: unknown) => void = 
   const redis: RedisClient = c.REDIS_CLUSTER_NODES === undefined ? connectRedis(c.REDIS_URL, { on_error: warn }) : connectRedisCluster(c.REDIS_CLUSTER_NODES, { on_error: warn });
   return {
     redis,
-    sessions: new SessionStoreRedis({ redis }),
+    sessions: new SessionStoreRedis({ redis, prefix: sessionPrefix(c) }),
     presence: new PresenceRedis({ redis }),
     close: async () => void (await redis.quit()),
   };
@@ -352,7 +441,7 @@ export function openLeaseStore(own: z.infer<typeof routerEnv>, redis: RedisClien
 }
 
 export function openDirectory(c: ProductionConfig) {
-  const pool = connectPostgres(c.DATABASE_URL);
+  const pool = connectPostgres(c.DATABASE_URL, c.DATABASE_SCHEMA === undefined ? {} : { schema: c.DATABASE_SCHEMA });
   return { pool, directory: new DirectoryPostgres(pool), close: () => pool.end() };
 }
 
@@ -388,6 +477,7 @@ export async function migrateAll(c: ProductionConfig): Promise<string[]> {
   }
   const pg = openDirectory(c);
   try {
+    if (c.DATABASE_SCHEMA !== undefined) await pg.pool.query(`CREATE SCHEMA IF NOT EXISTS ${c.DATABASE_SCHEMA}`);
     const r = await migratePostgres(pg.pool);
     done.push(`postgres: ${JSON.stringify(r)}`);
   } finally {

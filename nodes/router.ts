@@ -13,7 +13,9 @@ import { MachineLease } from "./hosts/lease-host.js";
 import { RouterHost } from "./hosts/router-host.js";
 import { timersReal } from "./timers-real.js";
 import { createApp } from "./http/app.js";
-import { gatewayLink, openGatewayRegistry, openCassandra, openDirectory, openLeaseStore, openLog, openRedis, productionConfig, routerEnv, routerGroup } from "./production.js";
+import { gatewayLink, homeRegions, multiRegion, openGatewayRegistry, openCassandra, openDirectory, openLeaseStore, openRedis, openRegionLogs, productionConfig, routerEnv, routerGroup } from "./production.js";
+import { OutboxPostgres } from "../adapters/postgres/outbox-postgres.js";
+import { RegionalPending } from "./regions.js";
 import { fatal, onSignals, role } from "./role.js";
 
 async function main(): Promise<void> {
@@ -22,10 +24,17 @@ async function main(): Promise<void> {
   if (!own.ok) throw new Error(own.message);
   const c = productionConfig(process.env);
   const group = routerGroup(own.value, c);
-  const log = await openLog(c, r.log);
+  // This region's log (partitions numbered across regions); with several regions, entries of
+  // members homed elsewhere go to this region's outbox in the same persist step (nodes/regions.ts).
+  // Opened before Redis: nothing may await between openRedis and the registry's and lease
+  // store's script definitions (ioredis puts a custom command queued into an auto-pipeline
+  // created before its defineCommand into that pipeline, which lacks it, and the process dies).
+  const logs = await openRegionLogs(c, null, r.log);
+  const log = logs.own;
   const cassandra = openCassandra(c);
   const redis = openRedis(c, (err) => r.log.warn({ err }, "redis unreachable; retrying"));
   const pg = openDirectory(c);
+  const pending = multiRegion(c) ? new RegionalPending(cassandra.pending, new OutboxPostgres(pg.pool, c.REGION), c.REGION, homeRegions(c, pg.directory)) : cassandra.pending;
   const registry = openGatewayRegistry(c, redis.redis, (gateway_id, problem) => r.log.warn({ gateway_id, problem }, "malformed gateway registry entry skipped"));
   const { book, link } = gatewayLink(c, registry, { clock: r.clock, timers: r.timers }, {
     joined: (entry) => r.log.info({ gateway: entry }, "gateway discovered"),
@@ -35,7 +44,7 @@ async function main(): Promise<void> {
   await book.start();
   // Webhook, Web Push, APNs and FCM as configured; gone registrations are deleted (nodes/push.ts).
   const push = openPush(own.value, r.config.SECRET, pg.directory);
-  r.metrics.observeServices({ cql: cassandra.counter, kafka: log.stats });
+  r.metrics.observeServices({ cql: cassandra.counter, kafka: logs.kafka[0]!.stats });
   // Machine numbers are leased (core/lease): a worker consumes only while it holds one, and
   // its claims, where IDs leave the process, check the lease at that moment (router-host.ts).
   // Lease time is monotonic: a wall clock stepping back must not stretch a lease.
@@ -60,7 +69,7 @@ async function main(): Promise<void> {
         gained: (machine) => {
           r.log.info({ worker: name, machine }, "machine number leased; consuming");
           host = new RouterHost(
-            { log, messages: cassandra.messages, pending: cassandra.pending, directory: pg.directory, sessions: redis.sessions, link, push, clock: r.clock, timers: r.timers, lease },
+            { log, messages: cassandra.messages, pending, directory: pg.directory, sessions: redis.sessions, link, push, clock: r.clock, timers: r.timers, lease },
             {
               router_id: name,
               machine,

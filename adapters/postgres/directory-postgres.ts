@@ -41,10 +41,11 @@ const msOut = (column: string): string => `(extract(epoch FROM ${column}) * 1000
 
 /** The statements, exported so tests can EXPLAIN them (the sweep's index). */
 export const DIRECTORY_SQL = {
-  insertUser: `INSERT INTO users (user_id, username, password_hash, created_at) VALUES ($1, $2, $3, ${msIn("$4")})
+  insertUser: `INSERT INTO users (user_id, username, password_hash, created_at, home_region) VALUES ($1, $2, $3, ${msIn("$4")}, $5)
     ON CONFLICT (username) DO NOTHING RETURNING user_id`,
   userById: `SELECT user_id, username, password_hash, ${msOut("created_at")} FROM users WHERE user_id = $1`,
   userByName: `SELECT user_id, username, password_hash, ${msOut("created_at")} FROM users WHERE username = $1`,
+  homeRegions: "SELECT user_id, home_region FROM users WHERE user_id = ANY($1::text[])",
   existingUsers: "SELECT user_id FROM users WHERE user_id = ANY($1::text[])",
   insertDevice: `INSERT INTO devices (user_id, device_id, created_at) VALUES ($1, $2, ${msIn("$3")}) ON CONFLICT DO NOTHING`,
   // Existence and devices of many users in one query: a user without devices comes back once, device_id null.
@@ -98,8 +99,15 @@ export class DirectoryPostgres implements Directory {
 
   async createUser(user: UserRecord): Promise<"ok" | "username_taken"> {
     this.assertOpen("createUser");
-    const result = await this.pool.query(DIRECTORY_SQL.insertUser, [user.user_id, user.username, user.password_hash, user.created_at_ms]);
+    const result = await this.pool.query(DIRECTORY_SQL.insertUser, [user.user_id, user.username, user.password_hash, user.created_at_ms, user.home_region ?? null]);
     return result.rowCount === 1 ? "ok" : "username_taken";
+  }
+
+  /** Each existing user's home region (null: none recorded, HOME_REGION_DEFAULT); unknown users are absent. */
+  async homeRegions(user_ids: readonly string[]): Promise<Map<string, string | null>> {
+    this.assertOpen("homeRegions");
+    const { rows } = await this.pool.query<{ user_id: string; home_region: string | null }>(DIRECTORY_SQL.homeRegions, [[...new Set(user_ids)]]);
+    return new Map(rows.map((r) => [r.user_id, r.home_region]));
   }
 
   async userById(user_id: string): Promise<UserRecord | null> {

@@ -33,7 +33,7 @@ describe("migratePostgres", () => {
     const latest = POSTGRES_MIGRATIONS.length;
     expect(await migratePostgres(s.pool)).toEqual({ applied: POSTGRES_MIGRATIONS.map((m) => m.version), version: latest });
     expect(await migratePostgres(s.pool)).toEqual({ applied: [], version: latest });
-    expect(await tables(s)).toEqual(["devices", "group_members", "groups", "push_registrations", "schema_migrations", "users"]);
+    expect(await tables(s)).toEqual(["devices", "group_members", "groups", "push_registrations", "region_outbox", "region_outbox_lanes", "schema_migrations", "users"]);
     const { rows } = await s.pool.query<{ version: number; name: string }>("SELECT version, name FROM schema_migrations ORDER BY version");
     expect(rows).toEqual(POSTGRES_MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
   });

@@ -78,6 +78,35 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX devices_by_created ON devices (created_at, added);
     `,
   },
+  {
+    version: 3,
+    name: "regions: a user's home region, and each region's outbox towards the others",
+    // Issue 12 (docs/OPERATIONS.md, "Regions"). home_region: chosen at sign-up and never changed
+    // (nodes cache it); NULL for users created before regions, who live in HOME_REGION_DEFAULT.
+    // The outbox: a region's router appends the pending puts and removals of members homed in
+    // another region here, in the persist step of the message; that region's relay drains each
+    // lane (src, dest) in seq order and deletes through the last seq the destination
+    // acknowledged. seq comes from the lane's row, updated in the same statement as the insert:
+    // its row lock serializes the appends of one lane until they commit, so seq order is commit
+    // order and a lane has no gaps a reader could skip past (a sequence would not: a lower
+    // number can commit after a higher one was read and trimmed).
+    sql: `
+      ALTER TABLE users ADD COLUMN home_region text;
+      CREATE TABLE region_outbox_lanes (
+        src text NOT NULL,
+        dest text NOT NULL,
+        last_seq bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (src, dest)
+      );
+      CREATE TABLE region_outbox (
+        src text NOT NULL,
+        dest text NOT NULL,
+        seq bigint NOT NULL,
+        op jsonb NOT NULL,
+        PRIMARY KEY (src, dest, seq)
+      );
+    `,
+  },
 ];
 
 export type MigrationReport = {

@@ -23,6 +23,12 @@ export type UserRecord = {
   readonly username: string;
   readonly password_hash: string;
   readonly created_at_ms: number;
+  /**
+   * The user's home region, chosen at sign-up (docs/OPERATIONS.md, "Regions"); absent: the
+   * deployment's HOME_REGION_DEFAULT. Only the PostgreSQL directory stores it (the embedded
+   * adapters are one region).
+   */
+  readonly home_region?: string;
 };
 
 export type GroupRecord = {

@@ -6,8 +6,9 @@ import { describe, expect, it } from "vitest";
 import { apiError, ERROR_CODES, errorBody, httpStatusOf, isRetryable, type ErrorCode } from "./errors.js";
 
 // API.md's list, plus the two HTTP-level refusals the edge answers before a route runs
-// (408 a request that did not arrive in time, 431 headers too large).
-const ALLOWED_STATUSES = new Set([400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 431, 500, 503]);
+// (408 a request that did not arrive in time, 431 headers too large), and 421 for a device
+// that connects to a gateway outside its home region (WRONG_REGION, at the upgrade).
+const ALLOWED_STATUSES = new Set([400, 401, 403, 404, 408, 409, 413, 415, 421, 422, 429, 431, 500, 503]);
 const codes = Object.keys(ERROR_CODES) as ErrorCode[];
 
 describe("ERROR_CODES", () => {
@@ -39,6 +40,7 @@ describe("ERROR_CODES", () => {
       NOT_FOUND: 404,
       GROUP_TOO_LARGE: 422,
       UNKNOWN_USER: 422,
+      WRONG_REGION: 421,
       RATE_LIMITED: 429,
       OVERLOADED: 503,
       DRAINING: 503,

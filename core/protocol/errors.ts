@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   UNKNOWN_MESSAGE: 404,
+  /** A device connected to a gateway outside its user's home region (docs/OPERATIONS.md, "Regions"). */
+  WRONG_REGION: 421,
   USERNAME_TAKEN: 409,
   CLIENT_MSG_ID_REUSED: 409,
   /** A resumable upload completed while some of its parts are not stored yet. */

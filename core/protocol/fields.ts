@@ -26,6 +26,8 @@ export const conversationId = z
 export const messageId = z.string().regex(/^\d{19}$/, "must be a 19-digit message ID");
 /** Any 8-4-4-4-12 hex UUID; clients generate these, so we accept every version. */
 export const clientMsgId = z.guid("must be a UUID");
+/** A region's name (REGION, REGIONS, a user's home_region). */
+export const regionName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -");
 export const messageType = z.enum(["text", "image", "file"]);
 export const content = z.string().min(1).max(LIMITS.contentCharsMax);
 export const receiptStatus = z.enum(["sent", "delivered", "read"]);

@@ -7,7 +7,8 @@ import { LIMITS } from "../limits.js";
 import * as f from "./fields.js";
 import { newMessageData } from "./frames.js";
 
-export const createUserBody = z.object({ username: f.username, password: f.password });
+/** home_region: where the user's devices connect and their pending entries live; absent, the deployment's HOME_REGION_DEFAULT. */
+export const createUserBody = z.object({ username: f.username, password: f.password, home_region: f.regionName.optional() });
 export const createSessionBody = z.object({ username: f.username, password: f.password });
 export const changePasswordBody = z.object({ current_password: f.password, new_password: f.password });
 export const lookupUserQuery = z.object({ username: f.username });

@@ -41,6 +41,8 @@ export type ApiServices = {
   readonly rest_per_second: number;
   /** Which devices are current, and retiring them (sign-out, password change, newest-N). */
   readonly sessions: DeviceSessions;
+  /** The deployment's regions and the home region of a user who names none; absent: one region, home_region not recorded. */
+  readonly regions?: { readonly names: ReadonlySet<string>; readonly fallback: string };
 };
 
 declare module "fastify" {
@@ -136,13 +138,19 @@ export function registerApi(app: FastifyInstance, s: ApiServices): void {
   app.post("/api/v1/users", async (req, reply) => {
     const b = body(rest.createUserBody, req, reply);
     if (b === null) return reply;
+    const regions = s.regions ?? null;
+    const home_region = b.home_region ?? regions?.fallback;
+    if (b.home_region !== undefined && (regions === null || !regions.names.has(b.home_region))) {
+      const names = regions === null ? "this deployment has one region and records none" : `this deployment's regions are ${[...regions.names].join(", ")}`;
+      return fail(reply, "INVALID_FIELD", `home_region: ${b.home_region} is not a region here (${names}).`);
+    }
     const user_id = opaqueId("u", draw);
     const created_at_ms = s.clock.now();
     const hashed = await sign_in.run(`new:${b.username}`, async () => ({ value: await hashPassword(b.password), password_ok: null }));
     if (!hashed.ok) return fail(reply, hashed.refusal.code, hashed.refusal.message);
-    const outcome = await s.directory.createUser({ user_id, username: b.username, password_hash: hashed.value, created_at_ms });
+    const outcome = await s.directory.createUser({ user_id, username: b.username, password_hash: hashed.value, created_at_ms, ...(home_region === undefined ? {} : { home_region }) });
     if (outcome === "username_taken") return fail(reply, "USERNAME_TAKEN", `The username ${b.username} is taken; choose another.`);
-    return reply.code(201).send({ user_id, username: b.username, created_at: isoFromMs(created_at_ms) });
+    return reply.code(201).send({ user_id, username: b.username, created_at: isoFromMs(created_at_ms), ...(home_region === undefined ? {} : { home_region }) });
   });
 
   app.post("/api/v1/sessions", async (req, reply) => {

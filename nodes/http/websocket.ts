@@ -35,6 +35,12 @@ export type WebSocketOptions = {
    * sign anyone out).
    */
   readonly device_current?: (user_id: string, device_id: string) => Promise<boolean>;
+  /**
+   * With several regions: null when the user is homed in this gateway's region, else the
+   * sentence naming their home region (refused 421 WRONG_REGION: their pending entries and
+   * deliveries are there). A failed check admits the device.
+   */
+  readonly region_check?: (user_id: string) => Promise<string | null>;
   /** permessage-deflate settings (compression.ts), or null/absent: the extension is declined. */
   readonly compression?: WsCompression | null;
   readonly on_open?: () => void;
@@ -49,7 +55,7 @@ function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
-function refuse(socket: Duplex, status: number, reason: string, code: "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_REVOKED" | "NOT_FOUND" | "DRAINING" | "RATE_LIMITED", message: string): void {
+function refuse(socket: Duplex, status: number, reason: string, code: "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_REVOKED" | "NOT_FOUND" | "DRAINING" | "RATE_LIMITED" | "WRONG_REGION", message: string): void {
   const body = JSON.stringify(errorBody(apiError(code, message)));
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
@@ -227,10 +233,15 @@ export function attachWebSocket(server: Server, options: WebSocketOptions): WebS
     socket.on("error", destroyOnError);
     const upgrade = (): void => admit(req, socket, head, check.claims);
     const current = options.device_current?.(user_id, check.claims.device_id).catch(() => true) ?? Promise.resolve(true);
-    void current.then((is_current) => {
+    const region = options.region_check?.(user_id).catch(() => null) ?? Promise.resolve(null);
+    void Promise.all([current, region]).then(([is_current, elsewhere]) => {
       if (socket.destroyed) return;
       if (!is_current) {
         refuse(socket, 401, "Unauthorized", "TOKEN_REVOKED", "This device was signed out (by the user, a password change, or newer sign-ins); sign in again.");
+        return;
+      }
+      if (elsewhere !== null) {
+        refuse(socket, 421, "Misdirected Request", "WRONG_REGION", elsewhere);
         return;
       }
       upgrade();
