@@ -541,9 +541,12 @@ export class PushSim implements Push {
     private readonly node: SimNode,
     /** Told of each notification the push service accepted (the simulator's coverage). */
     private readonly accepted: (target: PushTarget) => void = () => undefined,
+    /** Targets the provider refuses (a token it says is gone); none unless a test names some. */
+    private readonly refused: (target: PushTarget) => boolean = () => false,
   ) {}
   notify(target: PushTarget, notification: PushNotification): SyncPromise<void> {
     return this.kernel.call(this.node, "push", () => {
+      if (this.refused(target)) throw new Error(`push provider refused ${target.platform} target`);
       this.sent.push({ target, notification });
       this.accepted(target);
     });
