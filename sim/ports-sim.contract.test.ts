@@ -11,6 +11,7 @@
  * clock, so the suites run in milliseconds.
  */
 import type { PushTarget } from "../core/model.js";
+import { describeDirectoryContract } from "../adapters/contract/directory.contract.js";
 import { describeLogContract } from "../adapters/contract/log.contract.js";
 import { describeMessageStoreContract } from "../adapters/contract/message-store.contract.js";
 import { describePendingStoreContract } from "../adapters/contract/pending-store.contract.js";
@@ -21,6 +22,8 @@ import { Kernel, SimNode } from "./kernel.js";
 import { LogConsumerSim, LogSim, LogState } from "./log-sim.js";
 import { RngTree } from "./random.js";
 import {
+  DirectorySim,
+  DirectoryState,
   MessageStoreSim,
   MessageStoreState,
   PendingStoreSim,
@@ -92,6 +95,12 @@ describeSessionStoreContract("SessionStoreSim", async () => {
   const w = world();
   const store = w.drive(new SessionStoreSim(w.kernel, w.node, new SessionState()));
   return { store, advance: w.advance, cleanup: () => store.close() };
+});
+
+describeDirectoryContract("DirectorySim", async () => {
+  const w = world();
+  const directory = w.drive(new DirectorySim(w.kernel, w.node, new DirectoryState()));
+  return { directory, cleanup: () => directory.close() };
 });
 
 describePushContract("PushSim", async () => {
