@@ -10,8 +10,9 @@
  * milliseconds on (TTLs and presence lapses are virtual time). Nothing here waits on a wall
  * clock, so the suites run in milliseconds.
  */
-import type { PushTarget } from "../core/model.js";
+import type { Delivery, PushTarget } from "../core/model.js";
 import { describeDirectoryContract } from "../adapters/contract/directory.contract.js";
+import { describeGatewayLinkContract } from "../adapters/contract/gateway-link.contract.js";
 import { describeLogContract } from "../adapters/contract/log.contract.js";
 import { describeMessageStoreContract } from "../adapters/contract/message-store.contract.js";
 import { describePendingStoreContract } from "../adapters/contract/pending-store.contract.js";
@@ -24,6 +25,7 @@ import { RngTree } from "./random.js";
 import {
   DirectorySim,
   DirectoryState,
+  GatewayLinkSim,
   MessageStoreSim,
   MessageStoreState,
   PendingStoreSim,
@@ -118,3 +120,22 @@ describePushContract("PushSim", async () => {
   };
 });
 
+
+describeGatewayLinkContract("GatewayLinkSim", async () => {
+  const w = world();
+  const gateways = new Map<string, { node: SimNode; receive(d: readonly Delivery[]): void }>();
+  const link = w.drive(new GatewayLinkSim(w.kernel, w.node, (id) => gateways.get(id) ?? null, { copy: true }));
+  return {
+    link,
+    serve: async (gateway_id, receive) => {
+      const node = new SimNode(gateway_id, w.kernel);
+      // A simulated gateway takes a batch synchronously: a throw is its refusal.
+      gateways.set(gateway_id, { node, receive: (d) => void receive(d) });
+      return async () => {
+        node.crash();
+        gateways.delete(gateway_id);
+      };
+    },
+    cleanup: async () => undefined,
+  };
+});

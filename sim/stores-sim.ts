@@ -427,13 +427,27 @@ export class PushSim implements Push {
   }
 }
 
-/** Router-to-gateway deliveries: datagram-like RPCs with loss, duplication, reordering, partitions. */
+/**
+ * Router-to-gateway deliveries: RPCs with loss, duplication, reordering and partitions. As
+ * the GatewayLink contract says, a delivery resolves only once the gateway took the batch
+ * (its answer travels back after the batch arrived), and rejects when the gateway refused it
+ * (its receive threw); a delivery whose request or gateway was lost stays unanswered, and the
+ * caller's own timeout decides, as for any simulated service call. `copy` hands the gateway
+ * a copy, as a wire would; the simulated world passes the batch itself (no simulated host
+ * changes a batch it handed over, and a copy per delivery costs time), as the all-in-one node
+ * does with GatewayLinkMemory.
+ */
 export class GatewayLinkSim implements GatewayLink {
+  private readonly copy: boolean;
+
   constructor(
     private readonly kernel: Kernel,
     private readonly node: SimNode,
     private readonly gateways: (gateway_id: string) => { node: SimNode; receive(d: readonly Delivery[]): void } | null,
-  ) {}
+    options: { copy?: boolean } = {},
+  ) {
+    this.copy = options.copy ?? false;
+  }
 
   deliver(gateway_id: string, deliveries: readonly Delivery[]): SyncPromise<void> {
     const promise = new SyncPromise<void>();
@@ -450,11 +464,22 @@ export class GatewayLinkSim implements GatewayLink {
       k.loop.after(50, this.node.guard(() => promise.reject(new Error(`gateway ${gateway_id} cut off`))));
       return promise;
     }
+    const batch = this.copy ? (structuredClone(deliveries) as readonly Delivery[]) : deliveries;
     const copies = k.fires("net_duplication", 0.02, k.net) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      k.loop.after(k.latency() + wan, target.node.guard(() => target.receive(deliveries)));
+      k.loop.after(k.latency() + wan, target.node.guard(() => {
+        let refused: unknown = null;
+        try {
+          target.receive(batch);
+        } catch (error) {
+          refused = error ?? new Error(`gateway ${gateway_id} refused the batch`);
+        }
+        // The first copy to arrive answers; a duplicate's answer finds the promise settled.
+        if (promise.isSettled) return;
+        k.loop.after(back, this.node.guard(() => (refused === null ? promise.resolve() : promise.reject(refused))));
+      }));
     }
-    k.loop.after(2 * k.latency() + 2 * wan, this.node.guard(() => promise.resolve()));
+    const back = k.latency() + wan;
     return promise;
   }
 }
