@@ -13,13 +13,14 @@
 import type { Delivery, PushTarget } from "../core/model.js";
 import { describeDirectoryContract } from "../adapters/contract/directory.contract.js";
 import { describeGatewayLinkContract } from "../adapters/contract/gateway-link.contract.js";
+import { describePresenceContract } from "../adapters/contract/presence.contract.js";
 import { describeLogContract } from "../adapters/contract/log.contract.js";
 import { describeMessageStoreContract } from "../adapters/contract/message-store.contract.js";
 import { describePendingStoreContract } from "../adapters/contract/pending-store.contract.js";
 import { describePushContract } from "../adapters/contract/push.contract.js";
 import { describeSessionStoreContract } from "../adapters/contract/session-store.contract.js";
 import { drawFaults } from "./faults.js";
-import { Kernel, SimNode } from "./kernel.js";
+import { Kernel, SIM_EPOCH_MS, SimNode } from "./kernel.js";
 import { LogConsumerSim, LogSim, LogState } from "./log-sim.js";
 import { RngTree } from "./random.js";
 import {
@@ -29,6 +30,8 @@ import {
   MessageStoreSim,
   MessageStoreState,
   PendingStoreSim,
+  PresenceService,
+  PresenceSim,
   pendingStateInit,
   PushSim,
   SessionState,
@@ -103,6 +106,12 @@ describeDirectoryContract("DirectorySim", async () => {
   const w = world();
   const directory = w.drive(new DirectorySim(w.kernel, w.node, new DirectoryState()));
   return { directory, cleanup: () => directory.close() };
+});
+
+describePresenceContract("PresenceSim", async () => {
+  const w = world();
+  const presence = w.drive(new PresenceSim(w.kernel, w.node, new PresenceService(w.kernel), SIM_EPOCH_MS));
+  return { presence, advance: w.advance, cleanup: () => presence.close() };
 });
 
 describePushContract("PushSim", async () => {

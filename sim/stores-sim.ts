@@ -320,15 +320,18 @@ export class PresenceService {
     this.state = presenceInit({ ...defaultLimits(), presenceSubscriptionsPerConnectionMax: 1_000_000 });
   }
 
-  step(input: Parameters<typeof presenceStep>[1]): void {
+  /** Steps the core; notices to `answering` are its answer to a subscribe, which is not passed on. */
+  step(input: Parameters<typeof presenceStep>[1], answering: string | null = null): void {
     const { effects } = presenceStep(this.state, input);
-    this.apply(effects);
+    this.apply(effects, answering);
   }
 
   subscribe(node: SimNode, user_id: string, listener: PresenceListener): string {
     const id = `sub-${this.next++}`;
     this.listeners.set(id, { node, listener });
-    this.step({ type: "subscribed", subscriber_id: id, user_ids: [user_id], now_ms: this.kernel.loop.now });
+    // The port promises a listener the transitions after it subscribed (as PresenceMemory and
+    // Redis keep it): the status at this moment is `status`'s to answer, not a notice.
+    this.step({ type: "subscribed", subscriber_id: id, user_ids: [user_id], now_ms: this.kernel.loop.now }, id);
     return id;
   }
 
@@ -337,9 +340,10 @@ export class PresenceService {
     this.step({ type: "subscriber_gone", subscriber_id: id });
   }
 
-  private apply(effects: PresenceEffect[]): void {
+  private apply(effects: PresenceEffect[], answering: string | null): void {
     for (const e of effects) {
       if (e.type === "notify_subscriber") {
+        if (e.subscriber_id === answering) continue;
         const l = this.listeners.get(e.subscriber_id);
         if (l === undefined) continue;
         // Pub/sub messages travel to the subscribing gateway; Redis may drop them under loss.
