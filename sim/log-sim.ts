@@ -1,196 +1,25 @@
 /**
- * The simulated log: partitions, consumer groups with generations, committed offsets,
- * at-least-once redelivery, rebalances, and the stale member that keeps reading a partition
- * after it moved (its commits are fenced). State is plain and synchronous; the port methods
- * go through Kernel.call, where the seed's faults apply.
+ * The simulated log: a fault-injecting shell over the log's one state machine
+ * (core/ports/log-machine.ts, which LogMemory wraps too). Every port call goes through
+ * Kernel.call, where the seed's faults apply (lost requests and responses, outages, appends
+ * that time out after applying, lost commits); the consumer keeps its fetch positions and
+ * its fetch timeout client-side, as a Kafka client does.
  */
 import type { ConsumedRecord, LogPosition, LogRecord } from "../core/model.js";
-import { partitionOf, type CommitOutcome, type Log, type LogConsumer } from "../core/ports/log.js";
+import type { CommitOutcome, Log, LogConsumer } from "../core/ports/log.js";
+import { LogMachine } from "../core/ports/log-machine.js";
 import type { Kernel, SimNode } from "./kernel.js";
 import { SyncPromise } from "./sync-promise.js";
 
-type Member = {
-  readonly member_id: string;
-  assigned: number[];
-  fetch: Map<number, number>;
-  /** Partitions that moved away but this member still reads until `until_ms` (stale router). */
-  stale: Map<number, { fetch: number; generation: number; until_ms: number }>;
-  generation: number;
-  /** Which join made this member (a broker gives each join its own member ID, as Kafka does). */
-  readonly join: number;
-};
-
-type Group = { generation: number; members: Map<string, Member>; committed: number[] };
-
-export class LogState {
-  readonly partitions: { key: string; record: LogRecord }[][];
-  readonly groups = new Map<string, Group>();
-  private joins = 0;
-
-  /**
-   * `base`: the number of this log's first partition. Each region's log numbers its
-   * partitions after the previous region's (region r: r × partition_count onwards), so a
-   * partition number, and whatever is keyed by it (an ID chain's machine bits, a claim's log
-   * position), names one partition in the whole deployment. Numbers below `base` are unused.
-   */
-  constructor(
-    readonly partition_count: number,
-    readonly base = 0,
-  ) {
-    this.partitions = Array.from({ length: base + partition_count }, () => []);
-  }
-
-  append(key: string, record: LogRecord): LogPosition {
-    const partition = this.base + partitionOf(key, this.partition_count);
-    const list = this.partitions[partition]!;
-    list.push({ key, record });
-    return { partition, offset: list.length - 1 };
-  }
-
-  private group(name: string): Group {
-    let g = this.groups.get(name);
-    if (g === undefined) {
-      g = { generation: 0, members: new Map(), committed: new Array<number>(this.base + this.partition_count).fill(0) };
-      this.groups.set(name, g);
-    }
-    return g;
-  }
-
-  /** Returns the join's number: closing that consumer later removes this join only. */
-  join(group: string, member_id: string, now_ms: number, stale_ms: number): number {
-    const g = this.group(group);
-    const join = ++this.joins;
-    g.members.set(member_id, { member_id, assigned: [], fetch: new Map(), stale: new Map(), generation: g.generation, join });
-    this.rebalance(group, now_ms, stale_ms);
-    return join;
-  }
-
-  /**
-   * `join`: leave only if the member is still the one that join made. A host that retries a
-   * join under the same member ID closes the consumer of the join that answered too late;
-   * without this, that close removed the retry's live member and its partitions sat unread
-   * with the router idle (seed 288 found it: a join slowed past its deadline).
-   */
-  leave(group: string, member_id: string, now_ms: number, join?: number): void {
-    const g = this.group(group);
-    const m = g.members.get(member_id);
-    if (m === undefined || (join !== undefined && m.join !== join)) return;
-    g.members.delete(member_id);
-    this.rebalance(group, now_ms, 0);
-  }
-
-  /** New generation; partitions spread over members in ID order; fetch restarts at the commit. */
-  rebalance(group: string, now_ms: number, stale_ms: number): void {
-    const g = this.group(group);
-    g.generation++;
-    const ids = [...g.members.keys()].sort();
-    const owner = new Map<number, string>();
-    for (let p = this.base; p < this.base + this.partition_count; p++) if (ids.length > 0) owner.set(p, ids[(p - this.base) % ids.length]!);
-    for (const m of g.members.values()) {
-      if (stale_ms > 0) {
-        for (const p of m.assigned) {
-          if (owner.get(p) !== m.member_id) m.stale.set(p, { fetch: m.fetch.get(p) ?? g.committed[p]!, generation: m.generation, until_ms: now_ms + stale_ms });
-        }
-      }
-      m.assigned = [...owner].filter(([, id]) => id === m.member_id).map(([p]) => p);
-      m.fetch = new Map(m.assigned.map((p) => [p, g.committed[p]!]));
-      m.generation = g.generation;
-    }
-  }
-
-  /** Forgets fetch positions: the member reads again from the committed offsets. */
-  rewind(group: string, member_id: string): void {
-    const g = this.group(group);
-    const m = g.members.get(member_id);
-    if (m !== undefined) m.fetch = new Map(m.assigned.map((p) => [p, g.committed[p]!]));
-  }
-
-  /**
-   * A fetch, as a Kafka consumer makes it: from the positions the consumer says it reached
-   * (`positions`, learned from the records it received, for the generation it names), else
-   * from the position the group's assignment set. The broker does not advance a position on
-   * its own: a response lost on the way back is simply fetched again.
-   */
-  poll(group: string, member_id: string, max: number, now_ms: number, positions: ReadonlyMap<number, number> = new Map(), positions_generation = -1): ConsumedRecord[] | null {
-    const g = this.group(group);
-    const m = g.members.get(member_id);
-    if (m === undefined) return null;
-    if (positions_generation === m.generation) {
-      for (const [p, offset] of positions) if (m.assigned.includes(p)) m.fetch.set(p, offset);
-    }
-    const out: ConsumedRecord[] = [];
-    for (const [p, s] of m.stale) {
-      if (now_ms >= s.until_ms) {
-        m.stale.delete(p);
-        continue;
-      }
-      const list = this.partitions[p]!;
-      while (s.fetch < list.length && out.length < max) {
-        const r = list[s.fetch]!;
-        out.push({ partition: p, offset: s.fetch, key: r.key, record: r.record, generation: s.generation });
-        s.fetch++;
-      }
-    }
-    for (const p of m.assigned) {
-      const list = this.partitions[p]!;
-      let at = m.fetch.get(p) ?? g.committed[p]!;
-      while (at < list.length && out.length < max) {
-        const r = list[at]!;
-        out.push({ partition: p, offset: at, key: r.key, record: r.record, generation: m.generation });
-        at++;
-      }
-    }
-    return out;
-  }
-
-  commit(group: string, member_id: string, offsets: readonly LogPosition[], generation: number): CommitOutcome {
-    const g = this.group(group);
-    const m = g.members.get(member_id);
-    if (m === undefined || generation !== g.generation) return "fenced";
-    for (const o of offsets) if (!m.assigned.includes(o.partition)) return "fenced";
-    for (const o of offsets) g.committed[o.partition] = Math.max(g.committed[o.partition]!, o.offset);
-    return "ok";
-  }
-
-  /**
-   * Records no live member of `group` has fetched yet, across partitions. Unlike the commit
-   * lag, this ignores a commit the broker lost after the records were handled (the fault
-   * "log_commit_lost": harmless until a rebalance, which then redelivers idempotently).
-   */
-  unfetched(group: string): number {
-    const g = this.group(group);
-    let n = 0;
-    for (let p = this.base; p < this.base + this.partition_count; p++) {
-      let reached = g.committed[p]!;
-      for (const m of g.members.values()) if (m.assigned.includes(p)) reached = Math.max(reached, m.fetch.get(p) ?? 0);
-      n += this.partitions[p]!.length - reached;
-    }
-    return n;
-  }
-
-  /** Per partition with records no live member of `group` fetched: how many, from which offset. */
-  unfetchedByPartition(group: string): { partition: number; from: number; count: number }[] {
-    const g = this.group(group);
-    const out: { partition: number; from: number; count: number }[] = [];
-    for (let p = this.base; p < this.base + this.partition_count; p++) {
-      let reached = g.committed[p]!;
-      for (const m of g.members.values()) if (m.assigned.includes(p)) reached = Math.max(reached, m.fetch.get(p) ?? 0);
-      const count = this.partitions[p]!.length - reached;
-      if (count > 0) out.push({ partition: p, from: reached, count });
-    }
-    return out;
-  }
-
-  /** Records not yet committed by `group`, across partitions. */
-  lag(group: string): number {
-    const g = this.group(group);
-    let lag = 0;
-    for (let p = this.base; p < this.base + this.partition_count; p++) lag += this.partitions[p]!.length - g.committed[p]!;
-    return lag;
-  }
-
-  get size(): number {
-    return this.partitions.reduce((n, p) => n + p.length, 0);
+/**
+ * The simulator's view of the log's one state machine (core/ports/log-machine.ts): the same
+ * partitions, groups, generations and commits that LogMemory runs, numbered from `base` in a
+ * world of several regions. The fault hooks the schedule uses (`rebalance` for a session
+ * timeout, `rewind`, stale members) are the machine's own.
+ */
+export class LogState extends LogMachine {
+  constructor(partition_count: number, base = 0) {
+    super({ partition_count, base });
   }
 }
 
@@ -258,7 +87,7 @@ export class LogConsumerSim implements LogConsumer {
         this.node,
         "log",
         () => {
-          const records = this.state.poll(this.group, this.member_id, max_records, this.kernel.loop.now, positions, generation);
+          const records = this.state.poll(this.group, this.member_id, max_records, this.kernel.loop.now, positions, generation, this.join);
           if (records === null) throw new Error("not a member of the group");
           return records;
         },
@@ -268,7 +97,7 @@ export class LogConsumerSim implements LogConsumer {
       .then(
         (records) => {
           if (answer.isSettled) return; // Too late: the caller moved on; fetch these again.
-          const current = this.state.groups.get(this.group)?.members.get(this.member_id)?.generation ?? -1;
+          const current = this.state.member(this.group, this.member_id, this.join)?.generation ?? -1;
           for (const r of records) {
             if (r.generation !== current) continue; // a stale partition's records (fault model)
             if (this.positions_generation !== r.generation) {
@@ -292,15 +121,15 @@ export class LogConsumerSim implements LogConsumer {
   commit(offsets: readonly LogPosition[], generation: number): SyncPromise<CommitOutcome> {
     return this.kernel.call(this.node, "log", () => {
       if (this.kernel.fires("log_commit_lost", 0.05)) return "ok" as CommitOutcome;
-      return this.state.commit(this.group, this.member_id, offsets, generation);
+      return this.state.commit(this.group, this.member_id, offsets, generation, this.join);
     }, "write", this.region);
   }
 
   assignment(): readonly number[] {
-    return this.state.groups.get(this.group)?.members.get(this.member_id)?.assigned ?? [];
+    return this.state.member(this.group, this.member_id, this.join)?.assigned ?? [];
   }
 
   close(): SyncPromise<void> {
-    return this.kernel.call(this.node, "log", () => this.state.leave(this.group, this.member_id, this.kernel.loop.now, this.join), "write", this.region);
+    return this.kernel.call(this.node, "log", () => void this.state.leave(this.group, this.member_id, this.kernel.loop.now, this.join), "write", this.region);
   }
 }

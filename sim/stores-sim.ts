@@ -1,5 +1,6 @@
 /**
- * The simulated stores: plain synchronous state behind the port interfaces, every call
+ * The simulated stores: fault-injecting shells over the ports' state machines (core/ports/*-machine.ts,
+ * core/pending, core/presence), which the memory adapters wrap too, every call
  * routed through Kernel.call so the seed's faults (timeouts that applied, failures, slow
  * nodes, outages) wrap them. The pending store and presence run the very cores the memory
  * adapters use (core/pending, core/presence).
@@ -16,57 +17,19 @@ import type { Presence, PresenceListener, PresenceState } from "../core/ports/pr
 import type { Push } from "../core/ports/push.js";
 import type { SessionStore } from "../core/ports/session-store.js";
 import type { ReceiptStatus } from "../core/protocol/frames.js";
-import { receiptMax } from "../core/receipts/receipts.js";
+import { DirectoryMachine } from "../core/ports/directory-machine.js";
+import { MessageStoreMachine } from "../core/ports/message-store-machine.js";
 import { defaultLimits } from "../core/limits.js";
 import type { Kernel, SimNode } from "./kernel.js";
 import { SyncPromise } from "./sync-promise.js";
 
 // ---- message store ----------------------------------------------------------------------
 
-export class MessageStoreState {
-  /** conversation -> id -> message, plus a sorted ID list per conversation. */
-  readonly messages = new Map<string, Map<string, StoredMessage>>();
-  readonly ids = new Map<string, string[]>();
-  readonly claims = new Map<string, DedupClaim>();
-  /** (sender, conversation, client_msg_id) -> claim: plain writes, the last one stays (as in Cassandra). */
-  readonly send_claims = new Map<string, SendClaim>();
-  readonly checkpoints = new Map<string, IdCheckpoint>();
-  readonly receipts = new Map<string, Map<string, ReceiptStatus>>();
-  readonly inbox = new Map<string, Map<string, InboxEntry>>();
-  readonly read = new Map<string, string>();
-  readonly media_links = new Map<string, Set<string>>();
-
-  put(m: StoredMessage): void {
-    let conv = this.messages.get(m.conversation_id);
-    if (conv === undefined) {
-      conv = new Map();
-      this.messages.set(m.conversation_id, conv);
-      this.ids.set(m.conversation_id, []);
-    }
-    if (conv.has(m.message_id)) return;
-    conv.set(m.message_id, m);
-    const ids = this.ids.get(m.conversation_id)!;
-    let i = ids.length;
-    ids.push(m.message_id);
-    while (i > 0 && ids[i - 1]! > m.message_id) {
-      ids[i] = ids[i - 1]!;
-      i--;
-    }
-    ids[i] = m.message_id;
-  }
-
-  history(conversation_id: string, before: string | null, limit: number): StoredMessage[] {
-    const ids = this.ids.get(conversation_id) ?? [];
-    const conv = this.messages.get(conversation_id);
-    const out: StoredMessage[] = [];
-    for (let i = ids.length - 1; i >= 0 && out.length < limit; i--) {
-      const id = ids[i]!;
-      if (before !== null && id >= before) continue;
-      out.push(conv!.get(id)!);
-    }
-    return out;
-  }
-}
+/**
+ * The message store's one state machine (core/ports/message-store-machine.ts), which
+ * MessageStoreMemory wraps too; the world reads its `ids` and `messages` for the checkers.
+ */
+export class MessageStoreState extends MessageStoreMachine {}
 
 export class MessageStoreSim implements MessageStore {
   constructor(
@@ -88,97 +51,58 @@ export class MessageStoreSim implements MessageStore {
     return this.w(() => this.s.put(m));
   }
   getMessage(conversation_id: string, message_id: string): SyncPromise<StoredMessage | null> {
-    return this.r(() => this.s.messages.get(conversation_id)?.get(message_id) ?? null);
+    return this.r(() => this.s.message(conversation_id, message_id));
   }
   history(conversation_id: string, before: string | null, limit: number): SyncPromise<StoredMessage[]> {
     return this.r(() => this.s.history(conversation_id, before, limit));
   }
   lastMessageId(conversation_id: string): SyncPromise<string | null> {
-    return this.r(() => this.s.ids.get(conversation_id)?.at(-1) ?? null);
+    return this.r(() => this.s.lastMessageId(conversation_id));
   }
   countAfter(conversation_id: string, after: string | null, excluding: string): SyncPromise<number> {
-    return this.r(() => {
-      const conv = this.s.messages.get(conversation_id);
-      let n = 0;
-      for (const id of this.s.ids.get(conversation_id) ?? []) if ((after === null || id > after) && conv!.get(id)!.sender_id !== excluding) n++;
-      return n;
-    });
+    return this.r(() => this.s.countAfter(conversation_id, after, excluding));
   }
   claim(claim: DedupClaim): SyncPromise<DedupClaim> {
-    return this.w(() => {
-      const key = `${claim.sender_id}|${claim.client_msg_id}`;
-      const existing = this.s.claims.get(key);
-      if (existing !== undefined) return existing;
-      this.s.claims.set(key, claim);
-      return claim;
-    });
+    return this.w(() => this.s.claim(claim));
   }
   getClaim(sender_id: string, client_msg_id: string): SyncPromise<DedupClaim | null> {
-    return this.r(() => this.s.claims.get(`${sender_id}|${client_msg_id}`) ?? null);
+    return this.r(() => this.s.getClaim(sender_id, client_msg_id));
   }
   putSendClaim(claim: SendClaim): SyncPromise<void> {
-    // A copy of the audience: the stored one must not follow the caller's array (a group's list, later).
-    const stored = claim.members === null ? claim : { ...claim, members: [...claim.members] };
-    return this.w(() => void this.s.send_claims.set(`${claim.sender_id}|${claim.conversation_id}|${claim.client_msg_id}`, stored));
+    return this.w(() => this.s.putSendClaim(claim));
   }
   findSendClaim(sender_id: string, conversation_id: string, client_msg_id: string): SyncPromise<SendClaim | null> {
-    return this.r(() => this.s.send_claims.get(`${sender_id}|${conversation_id}|${client_msg_id}`) ?? null);
+    return this.r(() => this.s.findSendClaim(sender_id, conversation_id, client_msg_id));
   }
   putIdCheckpoints(checkpoints: readonly IdCheckpoint[]): SyncPromise<void> {
-    return this.w(() => {
-      for (const c of checkpoints) this.s.checkpoints.set(`${c.partition}|${c.offset}`, c);
-    });
+    return this.w(() => this.s.putIdCheckpoints(checkpoints));
   }
   idCheckpoint(partition: number, offset: number): SyncPromise<IdCheckpoint | null> {
-    return this.r(() => this.s.checkpoints.get(`${partition}|${offset}`) ?? null);
+    return this.r(() => this.s.idCheckpoint(partition, offset));
   }
   advanceReceipt(message_id: string, user_id: string, status: ReceiptStatus): SyncPromise<ReceiptStatus> {
-    return this.w(() => {
-      let rows = this.s.receipts.get(message_id);
-      if (rows === undefined) this.s.receipts.set(message_id, (rows = new Map()));
-      const next = receiptMax(rows.get(user_id) ?? "sent", status);
-      rows.set(user_id, next);
-      return next;
-    });
+    return this.w(() => this.s.advanceReceipt(message_id, user_id, status));
   }
   receipts(message_id: string): SyncPromise<ReceiptRow[]> {
-    return this.r(() => [...(this.s.receipts.get(message_id) ?? new Map<string, ReceiptStatus>())].map(([user_id, status]) => ({ user_id, status })));
+    return this.r(() => this.s.receipts(message_id));
   }
   touchInbox(entry: InboxEntry): SyncPromise<void> {
-    return this.w(() => {
-      let rows = this.s.inbox.get(entry.user_id);
-      if (rows === undefined) this.s.inbox.set(entry.user_id, (rows = new Map()));
-      const cur = rows.get(entry.conversation_id);
-      if (cur === undefined || cur.last_message_id < entry.last_message_id) rows.set(entry.conversation_id, entry);
-    });
+    return this.w(() => this.s.touchInbox(entry));
   }
   markRead(user_id: string, conversation_id: string, message_id: string): SyncPromise<void> {
-    return this.w(() => {
-      const key = `${user_id}|${conversation_id}`;
-      const cur = this.s.read.get(key);
-      if (cur === undefined || cur < message_id) this.s.read.set(key, message_id);
-    });
+    return this.w(() => this.s.markRead(user_id, conversation_id, message_id));
   }
   readUpTo(user_id: string, conversation_id: string): SyncPromise<string | null> {
-    return this.r(() => this.s.read.get(`${user_id}|${conversation_id}`) ?? null);
+    return this.r(() => this.s.readUpTo(user_id, conversation_id));
   }
   inbox(user_id: string, before: string | null, limit: number): SyncPromise<InboxEntry[]> {
-    return this.r(() =>
-      [...(this.s.inbox.get(user_id)?.values() ?? [])]
-        .filter((e) => before === null || e.last_message_id < before)
-        .sort((a, b) => (a.last_message_id < b.last_message_id ? 1 : -1))
-        .slice(0, limit),
-    );
+    return this.r(() => this.s.inbox(user_id, before, limit));
   }
   linkMedia(media_id: string, conversation_id: string): SyncPromise<void> {
-    return this.w(() => {
-      let links = this.s.media_links.get(media_id);
-      if (links === undefined) this.s.media_links.set(media_id, (links = new Set()));
-      links.add(conversation_id);
-    });
+    return this.w(() => this.s.linkMedia(media_id, conversation_id));
   }
   mediaConversations(media_id: string, after: string | null, limit: number): SyncPromise<string[]> {
-    return this.r(() => [...(this.s.media_links.get(media_id) ?? [])].filter((c) => after === null || c > after).sort().slice(0, limit));
+    return this.r(() => this.s.mediaConversations(media_id, after, limit));
   }
   close(): SyncPromise<void> {
     return SyncPromise.resolved(undefined);
@@ -305,14 +229,11 @@ export class SessionStoreSim implements SessionStore {
 
 // ---- directory (PostgreSQL) -------------------------------------------------------------
 
-export class DirectoryState {
-  readonly users = new Map<string, UserRecord>();
-  readonly devices = new Map<string, string[]>();
-  /** "user_id device_id" -> created_at_ms. */
-  readonly device_created = new Map<string, number>();
-  readonly push = new Map<string, PushTarget[]>();
-  readonly groups = new Map<string, { group: GroupRecord; members: string[] }>();
-}
+/**
+ * The directory's one state machine (core/ports/directory-machine.ts), which DirectoryMemory
+ * wraps too; the world seeds users, devices, push targets and groups straight into its maps.
+ */
+export class DirectoryState extends DirectoryMachine {}
 
 export class DirectorySim implements Directory {
   constructor(
@@ -326,108 +247,61 @@ export class DirectorySim implements Directory {
   }
 
   createUser(user: UserRecord): SyncPromise<"ok" | "username_taken"> {
-    return this.r(() => {
-      for (const u of this.s.users.values()) if (u.username === user.username) return "username_taken" as const;
-      this.s.users.set(user.user_id, user);
-      return "ok" as const;
-    });
+    return this.r(() => this.s.createUser(user));
   }
   userById(user_id: string): SyncPromise<UserRecord | null> {
     return this.r(() => this.s.users.get(user_id) ?? null);
   }
   userByName(username: string): SyncPromise<UserRecord | null> {
-    return this.r(() => [...this.s.users.values()].find((u) => u.username === username) ?? null);
+    return this.r(() => this.s.userByName(username));
   }
   missingUsers(user_ids: readonly string[]): SyncPromise<string[]> {
-    return this.r(() => user_ids.filter((u) => !this.s.users.has(u)));
+    return this.r(() => this.s.missingUsers(user_ids));
   }
   addDevice(user_id: string, device_id: string, created_at_ms = 0): SyncPromise<void> {
-    return this.r(() => {
-      const list = this.s.devices.get(user_id) ?? [];
-      if (!list.includes(device_id)) {
-        list.push(device_id);
-        this.s.device_created.set(`${user_id} ${device_id}`, created_at_ms);
-      }
-      this.s.devices.set(user_id, list);
-    });
+    return this.r(() => this.s.addDevice(user_id, device_id, created_at_ms));
   }
   devices(user_id: string): SyncPromise<string[]> {
     return this.r(() => [...(this.s.devices.get(user_id) ?? [])]);
   }
   removeDevice(user_id: string, device_id: string): SyncPromise<boolean> {
-    return this.r(() => {
-      const list = this.s.devices.get(user_id) ?? [];
-      const at = list.indexOf(device_id);
-      if (at >= 0) list.splice(at, 1);
-      this.s.device_created.delete(`${user_id} ${device_id}`);
-      return at >= 0;
-    });
+    return this.r(() => this.s.removeDevice(user_id, device_id));
   }
   devicesCreatedBefore(before_ms: number, limit: number): SyncPromise<{ user_id: string; device_id: string }[]> {
-    return this.r(() => {
-      const found: { user_id: string; device_id: string; at: number }[] = [];
-      for (const [user_id, list] of this.s.devices) {
-        for (const device_id of list) {
-          const at = this.s.device_created.get(`${user_id} ${device_id}`) ?? 0;
-          if (at < before_ms) found.push({ user_id, device_id, at });
-        }
-      }
-      return found.sort((a, b) => a.at - b.at).slice(0, Math.max(0, limit)).map(({ user_id, device_id }) => ({ user_id, device_id }));
-    });
+    return this.r(() => this.s.devicesCreatedBefore(before_ms, limit));
   }
   setPasswordHash(user_id: string, password_hash: string): SyncPromise<boolean> {
-    return this.r(() => {
-      const user = this.s.users.get(user_id);
-      if (user !== undefined) this.s.users.set(user_id, { ...user, password_hash });
-      return user !== undefined;
-    });
+    return this.r(() => this.s.setPasswordHash(user_id, password_hash));
   }
   registerPush(user_id: string, target: PushTarget): SyncPromise<void> {
-    return this.r(() => void this.s.push.set(user_id, [...(this.s.push.get(user_id) ?? []), target]));
+    return this.r(() => this.s.registerPush(user_id, target));
   }
   unregisterPush(user_id: string, target: PushTarget): SyncPromise<boolean> {
-    return this.r(() => {
-      const targets = this.s.push.get(user_id) ?? [];
-      const kept = targets.filter((t) => t.platform !== target.platform || t.token !== target.token);
-      this.s.push.set(user_id, kept);
-      return kept.length < targets.length;
-    });
+    return this.r(() => this.s.unregisterPush(user_id, target));
   }
   pushTargets(user_id: string): SyncPromise<PushTarget[]> {
     return this.r(() => this.s.push.get(user_id) ?? []);
   }
   createGroup(group: GroupRecord, member_ids: readonly string[]): SyncPromise<void> {
-    return this.r(() => void this.s.groups.set(group.group_id, { group, members: [...new Set([group.creator_id, ...member_ids])] }));
+    return this.r(() => this.s.createGroup(group, member_ids));
   }
   group(group_id: string): SyncPromise<GroupRecord | null> {
     return this.r(() => this.s.groups.get(group_id)?.group ?? null);
   }
   members(group_id: string): SyncPromise<string[]> {
-    return this.r(() => [...(this.s.groups.get(group_id)?.members ?? [])]);
+    return this.r(() => [...this.s.members(group_id)]);
   }
   isMember(group_id: string, user_id: string): SyncPromise<boolean> {
-    return this.r(() => this.s.groups.get(group_id)?.members.includes(user_id) ?? false);
+    return this.r(() => this.s.isMember(group_id, user_id));
   }
   addMembers(group_id: string, user_ids: readonly string[], members_max: number): SyncPromise<"ok" | "too_large" | "not_found"> {
-    return this.r(() => {
-      const g = this.s.groups.get(group_id);
-      if (g === undefined) return "not_found" as const;
-      const next = [...new Set([...g.members, ...user_ids])];
-      if (next.length > members_max) return "too_large" as const;
-      g.members = next;
-      return "ok" as const;
-    });
+    return this.r(() => this.s.addMembers(group_id, user_ids, members_max));
   }
   removeMember(group_id: string, user_id: string): SyncPromise<boolean> {
-    return this.r(() => {
-      const g = this.s.groups.get(group_id);
-      if (g === undefined || !g.members.includes(user_id)) return false;
-      g.members = g.members.filter((m) => m !== user_id);
-      return true;
-    });
+    return this.r(() => this.s.removeMember(group_id, user_id));
   }
   groupsOf(user_id: string): SyncPromise<string[]> {
-    return this.r(() => [...this.s.groups.values()].filter((g) => g.members.includes(user_id)).map((g) => g.group.group_id));
+    return this.r(() => this.s.groupsOf(user_id));
   }
   close(): SyncPromise<void> {
     return SyncPromise.resolved(undefined);
@@ -446,15 +320,18 @@ export class PresenceService {
     this.state = presenceInit({ ...defaultLimits(), presenceSubscriptionsPerConnectionMax: 1_000_000 });
   }
 
-  step(input: Parameters<typeof presenceStep>[1]): void {
+  /** Steps the core; notices to `answering` are its answer to a subscribe, which is not passed on. */
+  step(input: Parameters<typeof presenceStep>[1], answering: string | null = null): void {
     const { effects } = presenceStep(this.state, input);
-    this.apply(effects);
+    this.apply(effects, answering);
   }
 
   subscribe(node: SimNode, user_id: string, listener: PresenceListener): string {
     const id = `sub-${this.next++}`;
     this.listeners.set(id, { node, listener });
-    this.step({ type: "subscribed", subscriber_id: id, user_ids: [user_id], now_ms: this.kernel.loop.now });
+    // The port promises a listener the transitions after it subscribed (as PresenceMemory and
+    // Redis keep it): the status at this moment is `status`'s to answer, not a notice.
+    this.step({ type: "subscribed", subscriber_id: id, user_ids: [user_id], now_ms: this.kernel.loop.now }, id);
     return id;
   }
 
@@ -463,9 +340,10 @@ export class PresenceService {
     this.step({ type: "subscriber_gone", subscriber_id: id });
   }
 
-  private apply(effects: PresenceEffect[]): void {
+  private apply(effects: PresenceEffect[], answering: string | null): void {
     for (const e of effects) {
       if (e.type === "notify_subscriber") {
+        if (e.subscriber_id === answering) continue;
         const l = this.listeners.get(e.subscriber_id);
         if (l === undefined) continue;
         // Pub/sub messages travel to the subscribing gateway; Redis may drop them under loss.
@@ -541,22 +419,39 @@ export class PushSim implements Push {
     private readonly node: SimNode,
     /** Told of each notification the push service accepted (the simulator's coverage). */
     private readonly accepted: (target: PushTarget, notification: PushNotification) => void = () => undefined,
+    /** Targets the provider refuses (a token it says is gone); none unless a test names some. */
+    private readonly refused: (target: PushTarget) => boolean = () => false,
   ) {}
   notify(target: PushTarget, notification: PushNotification): SyncPromise<void> {
     return this.kernel.call(this.node, "push", () => {
+      if (this.refused(target)) throw new Error(`push provider refused ${target.platform} target`);
       this.sent.push({ target, notification });
       this.accepted(target, notification);
     });
   }
 }
 
-/** Router-to-gateway deliveries: datagram-like RPCs with loss, duplication, reordering, partitions. */
+/**
+ * Router-to-gateway deliveries: RPCs with loss, duplication, reordering and partitions. As
+ * the GatewayLink contract says, a delivery resolves only once the gateway took the batch
+ * (its answer travels back after the batch arrived), and rejects when the gateway refused it
+ * (its receive threw); a delivery whose request or gateway was lost stays unanswered, and the
+ * caller's own timeout decides, as for any simulated service call. `copy` hands the gateway
+ * a copy, as a wire would; the simulated world passes the batch itself (no simulated host
+ * changes a batch it handed over, and a copy per delivery costs time), as the all-in-one node
+ * does with GatewayLinkMemory.
+ */
 export class GatewayLinkSim implements GatewayLink {
+  private readonly copy: boolean;
+
   constructor(
     private readonly kernel: Kernel,
     private readonly node: SimNode,
     private readonly gateways: (gateway_id: string) => { node: SimNode; receive(d: readonly Delivery[]): void } | null,
-  ) {}
+    options: { copy?: boolean } = {},
+  ) {
+    this.copy = options.copy ?? false;
+  }
 
   deliver(gateway_id: string, deliveries: readonly Delivery[]): SyncPromise<void> {
     const promise = new SyncPromise<void>();
@@ -573,11 +468,22 @@ export class GatewayLinkSim implements GatewayLink {
       k.loop.after(50, this.node.guard(() => promise.reject(new Error(`gateway ${gateway_id} cut off`))));
       return promise;
     }
+    const batch = this.copy ? (structuredClone(deliveries) as readonly Delivery[]) : deliveries;
     const copies = k.fires("net_duplication", 0.02, k.net) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      k.loop.after(k.latency() + wan, target.node.guard(() => target.receive(deliveries)));
+      k.loop.after(k.latency() + wan, target.node.guard(() => {
+        let refused: unknown = null;
+        try {
+          target.receive(batch);
+        } catch (error) {
+          refused = error ?? new Error(`gateway ${gateway_id} refused the batch`);
+        }
+        // The first copy to arrive answers; a duplicate's answer finds the promise settled.
+        if (promise.isSettled) return;
+        k.loop.after(back, this.node.guard(() => (refused === null ? promise.resolve() : promise.reject(refused))));
+      }));
     }
-    k.loop.after(2 * k.latency() + 2 * wan, this.node.guard(() => promise.resolve()));
+    const back = k.latency() + wan;
     return promise;
   }
 }

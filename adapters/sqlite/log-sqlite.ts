@@ -13,8 +13,9 @@
  *   stored in the file at first use: reopening with another count would move keys between
  *   partitions and break per-conversation order, so it is refused.
  * - Groups rebalance like LogMemory (Kafka's eager protocol): every join or leave bumps the
- *   generation by one and partition p goes to the (p mod n)-th member in sorted member_id
- *   order; each member's fetch position restarts at the committed offset (0 when none).
+ *   generation by one and partitions are spread by core's `assignPartitions` (the rule the
+ *   log's state machine uses too); each member's fetch position restarts at the committed
+ *   offset (0 when none).
  *   Joins, leaves and commits are batched writes too, applied in request order, and each
  *   changes the tables and the in-memory group state in the same step, so a commit is
  *   judged against the group as it stands when it is applied.
@@ -43,7 +44,7 @@
 import { AppendWaiters, pollWithin } from "../log-polling.js";
 import { ONE_STATEMENT } from "./write-batcher.js";
 import type { CommitOutcome, Log, LogConsumer } from "../../core/ports/log.js";
-import { partitionOf } from "../../core/ports/log.js";
+import { assignPartitions, partitionOf } from "../../core/ports/log.js";
 import type { ConsumedRecord, LogPosition, LogRecord } from "../../core/model.js";
 import { assert } from "../../core/result.js";
 import type { Database, Statement } from "./database.js";
@@ -327,11 +328,7 @@ export class LogSqlite implements Log {
   private rebalance(state: Group, generation: number): void {
     assert(generation > state.generation, "LogSqlite rebalance: generations only grow");
     state.generation = generation;
-    const member_ids = [...state.members.keys()].sort();
-    const owned = new Map<string, number[]>(member_ids.map((id) => [id, []]));
-    for (let partition = 0; partition < this.partition_count && member_ids.length > 0; partition++) {
-      owned.get(member_ids[partition % member_ids.length] as string)?.push(partition);
-    }
+    const owned = assignPartitions([...state.members.keys()], this.partition_count);
     for (const [member_id, member] of state.members) {
       member.generation = generation;
       member.assignment = owned.get(member_id) ?? [];

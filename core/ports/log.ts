@@ -48,3 +48,17 @@ export function partitionOf(key: string, partition_count: number): number {
   }
   return (hash >>> 0) % partition_count;
 }
+
+/**
+ * Who owns which partition after a rebalance (Kafka's eager protocol with a range-like rule):
+ * partition `base + i` goes to the (i mod n)-th member in sorted member ID order, each
+ * member's list ascending. Every log that runs its own group coordinator (the machine under
+ * the memory and simulated logs, SQLite) assigns with this one function.
+ */
+export function assignPartitions(member_ids: readonly string[], partition_count: number, base = 0): Map<string, number[]> {
+  const sorted = [...member_ids].sort();
+  const owned = new Map<string, number[]>(sorted.map((id) => [id, []]));
+  if (sorted.length === 0) return owned;
+  for (let i = 0; i < partition_count; i++) owned.get(sorted[i % sorted.length]!)!.push(base + i);
+  return owned;
+}
