@@ -30,6 +30,7 @@ import {
   type RelayPolicy,
   type RelayVariant,
 } from "../../core/region/index.js";
+import { fromPromise, within } from "./task.js";
 import type { TimerHandle, Timers } from "./timers.js";
 
 export type RelayOutbox = {
@@ -162,29 +163,11 @@ export class RelayHost {
     }
   }
 
-  /** Settles once: with the call's outcome, or as failed after the call timeout. */
+  /** Settles once: with the call's outcome, or as failed after the call timeout (task.ts `within`). */
   private within<R>(call: "read_head" | "send" | "trim", dest: string, p: Promise<R>, ok: (r: R) => void, fail: () => void): void {
-    let settled = false;
-    const timer = this.ports.timers.at(this.ports.clock.now() + this.options.call_timeout_ms, () => {
-      if (settled) return;
-      settled = true;
-      this.events.call_failed?.(call, dest, "timed out");
+    within(fromPromise(() => p), this.ports.timers, this.ports.clock, this.options.call_timeout_ms)(ok, (why) => {
+      this.events.call_failed?.(call, dest, why === "timeout" ? "timed out" : why);
       fail();
     });
-    p.then(
-      (r) => {
-        if (settled) return;
-        settled = true;
-        timer.cancel();
-        ok(r);
-      },
-      (e: unknown) => {
-        if (settled) return;
-        settled = true;
-        timer.cancel();
-        this.events.call_failed?.(call, dest, e instanceof Error ? e.message : String(e));
-        fail();
-      },
-    );
   }
 }
