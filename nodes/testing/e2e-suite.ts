@@ -188,7 +188,11 @@ export function registerE2E(label: string, target: () => E2ETarget): void {
       const unanswered = bursts.reduce((sum, b) => sum + b.unanswered_resends, 0);
       const reasons = new Set(sockets.flatMap((socket) => socket.frames.filter((f) => f.event === "error").map((f) => `${String(f.data.code)}: ${String(f.data.message)}`)));
       process.stdout.write(`${label}: 20 bursts of 500 sent in ${Math.round((Date.now() - started) / 1000)} s; retryable refusals resent: ${JSON.stringify(refused)} (${[...reasons].join(" | ")}); unanswered sends resent: ${unanswered}\n`);
-      const retryable = new Set(["OVERLOADED"]);
+      // The 503s a busy node may answer and the client resends as it asks (API.md: retryable):
+      // OVERLOADED, and LOG_UNAVAILABLE / STORE_UNAVAILABLE when a write outlasts its deadline
+      // (seen at load ~40 on a 2-core box). Never RATE_LIMITED (429): that is the contract
+      // broken, since every connection may send its burst.
+      const retryable = new Set(["OVERLOADED", "LOG_UNAVAILABLE", "STORE_UNAVAILABLE"]);
       expect(Object.keys(refused).filter((code) => !retryable.has(code))).toEqual([]);
       for (const socket of sockets) {
         expect(socket.closed).toBeNull();
