@@ -22,7 +22,7 @@ import { cassandraClient, cassandraConfigFromEnv, PendingStoreCassandra } from "
 import type { CassandraConsistency } from "../adapters/cassandra/cql.js";
 import { defaultLimits } from "../core/limits.js";
 import type { PendingStore } from "../core/ports/pending-store.js";
-import { formatVerdicts, judgeAll, type Verdict } from "../invariants/index.js";
+import { CHECKERS, formatVerdicts, judgeAll, type Verdict } from "../invariants/index.js";
 import type { DeviceRef, History, Membership, Violation } from "../invariants/history.js";
 import { signIn, signUp, type Account } from "./testing/api-client.js";
 import type { Endpoints } from "./testing/cluster-smoke.js";
@@ -506,7 +506,7 @@ export function printReport(r: FaultReport, write: (line: string) => void = (l) 
   for (const v of r.violations.slice(0, 20)) write(`  [${v.invariant} ${v.name}] ${v.message}`);
   const vacuous = r.verdicts.filter((v) => Object.values(v.judged).every((k) => k === 0)).map((v) => v.name);
   if (vacuous.length > 0) write(`checkers that judged nothing (passed vacuously): ${vacuous.join(", ")}`);
-  write(r.violations.length === 0 ? `10 invariants hold after ${r.sends} sends (${r.ok} ok), ${r.deliveries} deliveries, healed in ${r.healed_ms} ms` : `${r.violations.length} violations`);
+  write(r.violations.length === 0 ? `${CHECKERS.length} invariants hold after ${r.sends} sends (${r.ok} ok), ${r.deliveries} deliveries, healed in ${r.healed_ms} ms` : `${r.violations.length} violations`);
   return r.violations.length === 0 ? 0 : 1;
 }
 
