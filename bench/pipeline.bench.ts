@@ -260,7 +260,7 @@ async function beforeAndAfter(before_dir: string): Promise<void> {
     }
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-  const side = (which: "before" | "after", rate: number) => runs.filter((r) => r.which === which).map((r) => r.rows.find((x) => x.offered_per_s === rate)!).filter((x) => x !== undefined);
+  const side = (which: "before" | "after", rate: number) => runs.filter((r) => r.which === which).flatMap((r) => r.rows.filter((x) => x.offered_per_s === rate));
   const rates = RATES.filter((rate) => side("before", rate).length > 0 && side("after", rate).length > 0);
   const summary = rates.map((rate) => {
     const of = (which: "before" | "after") => {
